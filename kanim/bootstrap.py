@@ -1,0 +1,66 @@
+"""The one place where the office node is wired together. Tests pass fakes here (a fake clock,
+a simulated central); everything else takes the `Office` it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from kanim.biometrics.fingerprint import FingerprintPolicy
+from kanim.biometrics.photo import PhotoPolicy
+from kanim.clock import Clock, SystemClock
+from kanim.config import Settings
+from kanim.domain.clearances import PrintPolicy
+from kanim.office.ports import Central
+from kanim.security.vault import Vault
+from kanim.store.db import make_engine
+from kanim.store.mapping import start_mappers
+from kanim.store.uow import UnitOfWork
+
+
+@dataclass
+class Office:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    clock: Clock
+    vault: Vault
+    central: Central | None
+    photo_policy: PhotoPolicy = field(default_factory=PhotoPolicy)
+    fingerprint_policy: FingerprintPolicy = field(default_factory=FingerprintPolicy)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, self.clock)
+
+    @property
+    def print_policy(self) -> PrintPolicy:
+        return PrintPolicy.from_names(self.settings.print_requires,
+                                      allow_provisional=self.settings.print_on_provisional)
+
+
+def bootstrap(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    central: Central | None = None,
+    engine: Engine | None = None,
+) -> Office:
+    settings = settings or Settings()
+    start_mappers()
+    engine = engine or make_engine(settings.db_url)
+    if central is None and settings.central == "simulated":
+        from kanim.link.simulated import SimulatedCentral
+
+        central = SimulatedCentral()
+    return Office(
+        settings=settings,
+        engine=engine,
+        session_factory=sessionmaker(bind=engine, expire_on_commit=False),
+        clock=clock or SystemClock(),
+        vault=Vault.open(settings.vault_dir, settings.key_path),
+        central=central,
+        photo_policy=PhotoPolicy(max_bytes=settings.max_upload_bytes),
+        fingerprint_policy=FingerprintPolicy(max_bytes=settings.max_upload_bytes),
+    )

@@ -1,0 +1,124 @@
+"""Booking desk: online appointments within the daily quota, walk-in queue tickets, check-in."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, select
+
+from kanim.bootstrap import Office
+from kanim.domain.application import Application, Priority, Stage
+from kanim.domain.booking import check_booking, parse_slot, slot_capacity
+from kanim.domain.nik import check_nik_matches
+from kanim.domain.passport import ApplicationType, PassportKind
+from kanim.domain.people import Sex
+from kanim.office.common import holidays, today, transition
+from kanim.store import tables as t
+from kanim.store.repositories import next_counter
+from kanim.store.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class Applicant:
+    full_name: str
+    nik: str
+    birth_date: date
+    sex: Sex
+    app_type: ApplicationType
+    passport_kind: PassportKind
+    birth_place: str = ""
+    kk_number: str = ""
+    priority: Priority = Priority.NONE
+    travel_date: date | None = None
+
+
+def book(office: Office, *, account_ref: str, day: date, slot: str, applicants: list[Applicant],
+         actor: str, contact_phone: str | None = None, contact_email: str | None = None,
+         preferred_channel: str | None = None) -> list[Application]:
+    slot_time = parse_slot(slot, office.settings.slot_times)
+    for a in applicants:
+        check_nik_matches(a.nik, sex=a.sex, birth_date=a.birth_date)
+    with office.uow() as uow:
+        _check_quota(office, uow, day=day, slot=slot_time.strftime("%H:%M"), size=len(applicants))
+        booking_id = str(uuid.uuid4())
+        uow.session.execute(t.booking.insert().values(
+            id=booking_id, account_ref=account_ref, appointment_on=day, slot=slot_time.strftime("%H:%M"),
+            contact_phone=contact_phone, contact_email=contact_email,
+            preferred_channel=preferred_channel, created_at=uow.now(),
+        ))
+        apps = [_new_application(office, uow, a, booking_id=booking_id, day=day, actor=actor)
+                for a in applicants]
+        uow.commit()
+    return apps
+
+
+def walk_in(office: Office, *, applicant: Applicant, actor: str) -> Application:
+    """A walk-in gets a queue ticket at once and goes straight to the intake counter."""
+    check_nik_matches(applicant.nik, sex=applicant.sex, birth_date=applicant.birth_date)
+    with office.uow() as uow:
+        day = today(office, uow)
+        app = _new_application(office, uow, applicant, booking_id=None, day=day, actor=actor)
+        app.check_in(ticket=_ticket(uow, day, "W"), at=uow.now(), actor=actor)
+        uow.commit()
+    return app
+
+
+def check_in(office: Office, *, application_id: str, actor: str) -> Application:
+    return transition(office, application_id, lambda app, uow: app.check_in(
+        ticket=_ticket(uow, today(office, uow), "A"), at=uow.now(), actor=actor))
+
+
+def availability(office: Office, *, day: date) -> dict[str, int]:
+    """Places left per slot on a day."""
+    with office.uow() as uow:
+        cap = slot_capacity(office.settings.daily_quota, office.settings.slot_times)
+        taken = _taken_by_slot(uow, day)
+        return {s.strftime("%H:%M"): max(0, cap - taken.get(s.strftime("%H:%M"), 0))
+                for s in office.settings.slot_times}
+
+
+def _check_quota(office: Office, uow: UnitOfWork, *, day: date, slot: str, size: int) -> None:
+    taken = _taken_by_slot(uow, day)
+    check_booking(
+        day=day, today=today(office, uow), applicants=size,
+        booked_that_day=sum(taken.values()), booked_in_slot=taken.get(slot, 0),
+        daily_quota=office.settings.daily_quota,
+        slot_cap=slot_capacity(office.settings.daily_quota, office.settings.slot_times),
+        holidays=holidays(uow), max_applicants=office.settings.max_applicants_per_booking,
+    )
+
+
+def _taken_by_slot(uow: UnitOfWork, day: date) -> dict[str, int]:
+    a, b = t.application.c, t.booking.c
+    rows = uow.session.execute(
+        select(b.slot, func.count(a.id)).join(t.application, a.booking_id == b.id)
+        .where(b.appointment_on == day, a.stage != Stage.CANCELLED).group_by(b.slot)
+    ).all()
+    return {slot: n for slot, n in rows}
+
+
+def _new_application(office: Office, uow: UnitOfWork, a: Applicant, *, booking_id: str | None,
+                     day: date, actor: str) -> Application:
+    now = uow.now()
+    created_day = today(office, uow)
+    n = next_counter(uow.session, day=created_day, name="application")
+    app = Application(
+        id=str(uuid.uuid4()),
+        number=f"{office.settings.office_code}-{created_day:%Y%m%d}-{n:04d}",
+        office_code=office.settings.office_code,
+        full_name=" ".join(a.full_name.split()), nik=a.nik.strip(), birth_date=a.birth_date,
+        sex=Sex(a.sex), app_type=ApplicationType(a.app_type), passport_kind=PassportKind(a.passport_kind),
+        created_at=now, birth_place=a.birth_place, kk_number=a.kk_number, booking_id=booking_id,
+        appointment_on=day, priority=Priority(a.priority), travel_date=a.travel_date,
+        stage=Stage.BOOKED, updated_at=now,
+    )
+    uow.applications.add(app)
+    app.booked(actor=actor)
+    return app
+
+
+def _ticket(uow: UnitOfWork, day: date, series: str) -> str:
+    """Queue tickets: A-001 for appointments, W-001 for walk-ins, restarting each day."""
+    return f"{series}-{next_counter(uow.session, day=day, name=f'ticket_{series}'):03d}"

@@ -1,0 +1,54 @@
+"""Documents the office gives out: the applicant's receipt (PDF with a QR code) and the
+data-page preview (PNG) shown to the print operator before a booklet is used."""
+
+from __future__ import annotations
+
+from kanim.bootstrap import Office
+from kanim.domain.errors import Conflict, NotFound
+from kanim.office.capture import FACE, read_biometric
+from kanim.render.datapage import render_data_page_png
+from kanim.render.receipt import render_receipt_pdf
+
+
+def receipt_pdf(office: Office, *, application_id: str) -> bytes:
+    with office.uow() as uow:
+        app = uow.applications.get(application_id)
+        now = uow.now()
+    lines = [
+        ("Nomor permohonan / Application no.", app.number),
+        ("Jenis / Type", f"{app.app_type.value} — {app.passport_kind.value}"),
+        ("Jadwal / Appointment", app.appointment_on.isoformat() if app.appointment_on else "-"),
+        ("Antrean / Queue ticket", app.queue_ticket or "-"),
+        ("Kode billing / Billing code", app.billing_code or "-"),
+        ("Biaya / Fee", f"Rp{app.fee_total:,}".replace(",", ".") if app.fee_total else "-"),
+        ("Perkiraan selesai / Ready by", app.ready_by.isoformat() if app.ready_by else "-"),
+    ]
+    return render_receipt_pdf(application_number=app.number, office_name=office.settings.office_name,
+                              applicant_name=app.full_name, lines=lines,
+                              qr_payload=f"KANIM:{office.settings.office_code}:{app.number}", issued_at=now)
+
+
+def data_page_preview(office: Office, *, application_id: str, actor: str) -> bytes:
+    with office.uow() as uow:
+        app = uow.applications.get(application_id)
+    if not (app.mrz_line1 and app.mrz_line2):
+        raise Conflict(f"application {app.number} has not been printed", code="not-printed")
+    try:
+        photo = read_biometric(office, application_id=app.id, kind=FACE, position=0, actor=actor,
+                               purpose="data page preview")
+    except NotFound:
+        photo = None
+    fields = {
+        "Type / Jenis": "P",
+        "Code / Kode": "IDN",
+        "Passport No. / No. Paspor": app.booklet_serial or "",
+        "Name / Nama": app.full_name.upper(),
+        "Nationality / Kewarganegaraan": "INDONESIA",
+        "Date of birth / Tgl. lahir": app.birth_date.strftime("%d %b %Y").upper(),
+        "Sex / Jenis kelamin": app.sex.value,
+        "Place of birth / Tempat lahir": app.birth_place.upper(),
+        "Date of issue / Tgl. pengeluaran": app.issued_on.strftime("%d %b %Y").upper() if app.issued_on else "",
+        "Date of expiry / Tgl. habis berlaku": app.expires_on.strftime("%d %b %Y").upper() if app.expires_on else "",
+        "Issuing office / Kantor": office.settings.office_name.upper(),
+    }
+    return render_data_page_png(photo_jpeg=photo, fields=fields, mrz_lines=(app.mrz_line1, app.mrz_line2))

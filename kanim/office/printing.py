@@ -1,0 +1,122 @@
+"""Print room: booklet stock, personalisation (MRZ), the data-page preview, quality check.
+
+Every booklet is accountable: the booklet's status changes in the same transaction as the
+application's stage, so the report can never drift from what happened."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+
+from kanim.bootstrap import Office
+from kanim.domain.application import Application
+from kanim.domain.booklet import AccountabilityReport, Booklet, SerialPattern, SpoilReason
+from kanim.domain.errors import Conflict, InvalidInput, NotFound
+from kanim.domain.events import BookletSpoiled, BookletsReceived
+from kanim.domain.mrz import MrzInput, SingleNameStyle, split_name, td3
+from kanim.domain.passport import expiry_date, validity_years
+from kanim.office.common import today
+from kanim.store import tables as t
+from kanim.store.uow import UnitOfWork
+
+PATTERN = SerialPattern()
+
+
+def receive_booklets(office: Office, *, first: str, last: str, actor: str) -> dict:
+    serials = PATTERN.expand(first, last)
+    with office.uow() as uow:
+        taken = uow.session.scalars(
+            select(t.booklet.c.serial).where(t.booklet.c.serial.in_(serials)).limit(5)).all()
+        if taken:
+            raise Conflict("booklets already received: " + ", ".join(taken), code="booklet-already-received")
+        now, batch_id = uow.now(), str(uuid.uuid4())
+        uow.session.execute(t.booklet_batch.insert().values(
+            id=batch_id, first_serial=serials[0], last_serial=serials[-1], count=len(serials),
+            received_at=now, received_by=actor))
+        uow.session.execute(t.booklet.insert(), [
+            dict(serial=s, batch_id=batch_id, status="in_stock", received_at=now) for s in serials])
+        uow.record(BookletsReceived(batch_id, now, actor, first=serials[0], last=serials[-1], count=len(serials)))
+        uow.commit()
+    return {"batch_id": batch_id, "first": serials[0], "last": serials[-1], "count": len(serials)}
+
+
+def print_passport(office: Office, *, application_id: str, actor: str, serial: str | None = None) -> Application:
+    with office.uow() as uow:
+        app = uow.applications.get(application_id)
+        booklet = _pick_booklet(uow, serial)
+        issued_on = today(office, uow)
+        expires_on = expiry_date(issued_on, validity_years(app.birth_date, issued_on))
+        mrz = mrz_for(office, app, serial=booklet.serial, expires_on=expires_on)
+        app.print_booklet(serial=booklet.serial, mrz=mrz, issued_on=issued_on, expires_on=expires_on,
+                          policy=office.print_policy, at=uow.now(), actor=actor)
+        booklet.issue(application_id=app.id, at=uow.now())
+        uow.commit()
+    return app
+
+
+def mrz_for(office: Office, app: Application, *, serial: str, expires_on) -> tuple[str, str]:  # noqa: ANN001
+    primary, secondary = split_name(app.full_name, SingleNameStyle(office.settings.mrz_single_name))
+    return td3(MrzInput(document_number=serial, surname=primary, given_names=secondary,
+                        birth_date=app.birth_date, sex=app.sex, expiry_date=expires_on))
+
+
+def quality_check(office: Office, *, application_id: str, passed: bool, actor: str, reason: str = "") -> Application:
+    with office.uow() as uow:
+        app = uow.applications.get(application_id)
+        if passed:
+            app.pass_quality_check(at=uow.now(), actor=actor)
+        else:
+            serial = app.fail_quality_check(reason=reason, at=uow.now(), actor=actor)
+            _spoil(uow, uow.booklets.get(serial), SpoilReason.QC_FAILURE, reason, actor, app.id)
+        uow.commit()
+    return app
+
+
+def spoil_booklet(office: Office, *, serial: str, reason: str, note: str, actor: str) -> Booklet:
+    """Spoil a booklet from stock (damaged, misprinted on a test run). A booklet personalised
+    for an application is spoiled through its quality check, so the application follows."""
+    try:
+        why = SpoilReason(reason)
+    except ValueError:
+        raise InvalidInput(f"unknown spoil reason {reason!r}", code="spoil-reason") from None
+    with office.uow() as uow:
+        booklet = uow.booklets.get(PATTERN.normalize(serial))
+        if booklet.application_id is not None:
+            raise Conflict(f"booklet {serial} belongs to an application: fail its quality check instead",
+                           code="booklet-issued")
+        _spoil(uow, booklet, why, note, actor, None)
+        uow.commit()
+    return booklet
+
+
+def accountability(office: Office) -> AccountabilityReport:
+    with office.uow() as uow:
+        received = uow.session.execute(select(func.coalesce(func.sum(t.booklet_batch.c["count"]), 0))).scalar_one()
+        by_status = dict(uow.session.execute(
+            select(t.booklet.c.status, func.count()).group_by(t.booklet.c.status)).all())
+        by_reason = dict(uow.session.execute(
+            select(t.booklet.c.spoil_reason, func.count()).where(t.booklet.c.spoil_reason.is_not(None))
+            .group_by(t.booklet.c.spoil_reason)).all())
+    return AccountabilityReport.from_counts(
+        received=int(received), by_status={k.value: v for k, v in by_status.items()},
+        by_reason={k.value: v for k, v in by_reason.items()})
+
+
+def _pick_booklet(uow: UnitOfWork, serial: str | None) -> Booklet:
+    if serial is None:
+        booklet = uow.booklets.next_in_stock()
+        if booklet is None:
+            raise Conflict("no blank booklets in stock", code="booklet-stock-empty")
+        return booklet
+    try:
+        return uow.booklets.get(PATTERN.normalize(serial))
+    except NotFound:
+        raise Conflict(f"booklet {serial} is not in this office's allocated stock",
+                       code="booklet-out-of-range") from None
+
+
+def _spoil(uow: UnitOfWork, booklet: Booklet, why: SpoilReason, note: str, actor: str,
+           application_id: str | None) -> None:
+    booklet.spoil(reason=why, note=note, at=uow.now())
+    uow.record(BookletSpoiled(booklet.serial, uow.now(), actor, reason=why.value, application_id=application_id))

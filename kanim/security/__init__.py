@@ -1,0 +1,1 @@
+"""Accounts and roles, password hashing, encryption of biometric files, the audit chain."""

@@ -1,0 +1,61 @@
+"""Staff roles and what each may do. A route names a permission; this table says which roles
+hold it, so the whole policy can be read (and tested) in one place."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    FRONT_DESK = "front_desk"  # booking, check-in, intake
+    CASHIER = "cashier"  # billing codes and receipts
+    BIOMETRIC_OPERATOR = "biometric_operator"  # photo and fingerprints
+    INTERVIEWER = "interviewer"
+    SUPERVISOR = "supervisor"  # adjudication, holds, fees and holidays
+    PRINT_OPERATOR = "print_operator"  # booklets, printing, quality check
+    PICKUP_DESK = "pickup_desk"  # handover
+    ADMIN = "admin"  # accounts, audit, office settings
+
+
+class Perm(StrEnum):
+    BOOK = "book"
+    CHECK_IN = "check_in"
+    INTAKE = "intake"
+    VIEW_APPLICATION = "view_application"
+    BILL = "bill"
+    CAPTURE = "capture"
+    VIEW_BIOMETRICS = "view_biometrics"
+    INTERVIEW = "interview"
+    ADJUDICATE = "adjudicate"
+    PRINT = "print"
+    MANAGE_BOOKLETS = "manage_booklets"
+    HANDOVER = "handover"
+    MANAGE_FEES = "manage_fees"
+    MANAGE_USERS = "manage_users"
+    VIEW_AUDIT = "view_audit"
+    MANAGE_WATCHLIST = "manage_watchlist"
+
+
+R = Role
+GRANTS: dict[Perm, frozenset[Role]] = {
+    Perm.BOOK: frozenset({R.FRONT_DESK}),
+    Perm.CHECK_IN: frozenset({R.FRONT_DESK}),
+    Perm.INTAKE: frozenset({R.FRONT_DESK}),
+    Perm.VIEW_APPLICATION: frozenset(set(Role) - {R.ADMIN}),
+    Perm.BILL: frozenset({R.CASHIER}),
+    Perm.CAPTURE: frozenset({R.BIOMETRIC_OPERATOR}),
+    Perm.VIEW_BIOMETRICS: frozenset({R.BIOMETRIC_OPERATOR, R.INTERVIEWER, R.SUPERVISOR, R.PRINT_OPERATOR}),
+    Perm.INTERVIEW: frozenset({R.INTERVIEWER}),
+    Perm.ADJUDICATE: frozenset({R.SUPERVISOR}),
+    Perm.PRINT: frozenset({R.PRINT_OPERATOR}),
+    Perm.MANAGE_BOOKLETS: frozenset({R.PRINT_OPERATOR, R.SUPERVISOR}),
+    Perm.HANDOVER: frozenset({R.PICKUP_DESK}),
+    Perm.MANAGE_FEES: frozenset({R.SUPERVISOR, R.ADMIN}),
+    Perm.MANAGE_USERS: frozenset({R.ADMIN}),
+    Perm.VIEW_AUDIT: frozenset({R.ADMIN, R.SUPERVISOR}),
+    Perm.MANAGE_WATCHLIST: frozenset({R.SUPERVISOR}),
+}
+
+
+def allowed(role: Role, perm: Perm) -> bool:
+    return role in GRANTS[perm]

@@ -1,0 +1,280 @@
+"""Tables. Singular snake_case names, timestamps ending in `_at`, dates in `_on`.
+
+Domain objects are plain dataclasses mapped imperatively (see `mapping.py`), so the domain
+imports nothing from here.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from kanim.biometrics.fingerprint import FingerException
+from kanim.domain.application import Priority, Stage
+from kanim.domain.booklet import BookletStatus, SpoilReason
+from kanim.domain.clearances import ClearanceState
+from kanim.domain.passport import ApplicationType, PassportKind
+from kanim.domain.people import Sex
+from kanim.store.types import HandoverJSON, StrEnumType, UTCDateTime
+
+# A naming convention makes constraint names stable across SQLite and PostgreSQL, so that
+# Alembic can alter them by name (batch mode on SQLite needs names).
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_CLEARANCE = dict(nullable=False, default=ClearanceState.PENDING, server_default="pending")
+BigId = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+booking = Table(
+    "booking", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("account_ref", String(80), nullable=False),  # the online account that booked
+    Column("appointment_on", Date, nullable=False),
+    Column("slot", String(5), nullable=False),  # "08:00"
+    Column("contact_phone", String(32)),
+    Column("contact_email", String(254)),
+    Column("preferred_channel", String(16)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_booking_day_slot", "appointment_on", "slot"),
+)
+
+application = Table(
+    "application", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("number", String(32), nullable=False, unique=True),
+    Column("office_code", String(8), nullable=False),
+    Column("booking_id", String(36), ForeignKey("booking.id")),
+    Column("full_name", String(200), nullable=False),
+    Column("nik", String(16), nullable=False, index=True),
+    Column("birth_date", Date, nullable=False),
+    Column("birth_place", String(100), nullable=False, default=""),
+    Column("sex", StrEnumType(Sex, 1), nullable=False),
+    Column("kk_number", String(16), nullable=False, default=""),
+    Column("app_type", StrEnumType(ApplicationType, 24), nullable=False),
+    Column("passport_kind", StrEnumType(PassportKind, 16), nullable=False),
+    Column("appointment_on", Date, index=True),
+    Column("priority", StrEnumType(Priority, 16), nullable=False, default=Priority.NONE),
+    Column("travel_date", Date),
+    Column("stage", StrEnumType(Stage, 16), nullable=False, index=True),
+    Column("nik_verified", StrEnumType(ClearanceState, 12), **_CLEARANCE),
+    Column("watchlist_clear", StrEnumType(ClearanceState, 12), **_CLEARANCE),
+    Column("not_duplicate", StrEnumType(ClearanceState, 12), **_CLEARANCE),
+    Column("payment_confirmed", StrEnumType(ClearanceState, 12), **_CLEARANCE),
+    Column("recorded_centrally", StrEnumType(ClearanceState, 12), **_CLEARANCE),
+    Column("queue_ticket", String(8)),
+    Column("fee_total", Integer),
+    Column("billing_code", String(15), unique=True),
+    Column("billing_expires_at", UTCDateTime),
+    Column("paid_at", UTCDateTime),
+    Column("payment_receipt_ref", String(64)),
+    Column("interviewed_at", UTCDateTime),
+    Column("interview_notes", Text),
+    Column("ready_by", Date),
+    Column("decided_at", UTCDateTime),
+    Column("decided_by", String(64)),
+    Column("decision_reason", Text),
+    Column("booklet_serial", String(9)),
+    Column("mrz_line1", String(44)),
+    Column("mrz_line2", String(44)),
+    Column("issued_on", Date),
+    Column("expires_on", Date),
+    Column("printed_at", UTCDateTime),
+    Column("handed_over_at", UTCDateTime),
+    Column("handover", HandoverJSON),
+    Column("held_from", StrEnumType(Stage, 16)),
+    Column("hold_reason", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime),
+    Column("version", Integer, nullable=False, default=1),  # optimistic lock: lost updates fail
+)
+
+document_scan = Table(
+    "document_scan", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("application_id", String(36), ForeignKey("application.id"), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("file_ref", String(80), nullable=False),  # encrypted file in the vault
+    Column("content_type", String(64), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("uploaded_at", UTCDateTime, nullable=False),
+    Column("uploaded_by", String(64), nullable=False),
+    UniqueConstraint("application_id", "kind", name="uq_document_scan_application_kind"),
+)
+
+biometric = Table(
+    "biometric", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("application_id", String(36), ForeignKey("application.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # face | fingerprint
+    Column("position", Integer, nullable=False, default=0),  # finger 1-10; 0 for the face
+    Column("exception", StrEnumType(FingerException, 16)),  # missing | injured | unreadable (no image then)
+    Column("file_ref", String(80)),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("quality", JSON),  # what the checks measured
+    Column("captured_at", UTCDateTime, nullable=False),
+    Column("captured_by", String(64), nullable=False),
+    UniqueConstraint("application_id", "kind", "position", name="uq_biometric_app_kind_position"),
+)
+
+booklet_batch = Table(
+    "booklet_batch", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("first_serial", String(9), nullable=False),
+    Column("last_serial", String(9), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("received_by", String(64), nullable=False),
+)
+
+booklet = Table(
+    "booklet", metadata,
+    Column("serial", String(9), primary_key=True),
+    Column("batch_id", String(36), ForeignKey("booklet_batch.id"), nullable=False),
+    Column("status", StrEnumType(BookletStatus, 12), nullable=False, index=True),
+    Column("application_id", String(36), ForeignKey("application.id")),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("issued_at", UTCDateTime),
+    Column("spoiled_at", UTCDateTime),
+    Column("spoil_reason", StrEnumType(SpoilReason, 24)),
+    Column("spoil_note", Text),
+)
+
+daily_counter = Table(
+    "daily_counter", metadata,
+    Column("day", Date, primary_key=True),
+    Column("name", String(16), primary_key=True),  # application | ticket_A | ticket_W
+    Column("value", Integer, nullable=False),
+)
+
+fee_item = Table(
+    "fee_item", metadata,
+    Column("code", String(48), primary_key=True),  # "ordinary_5y", "surcharge_replacement_lost"
+    Column("amount", BigInteger, nullable=False),  # rupiah
+    Column("description", String(200), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+holiday = Table(
+    "holiday", metadata,
+    Column("day", Date, primary_key=True),
+    Column("name", String(120), nullable=False),
+)
+
+watchlist_snapshot = Table(
+    "watchlist_snapshot", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("taken_at", UTCDateTime, nullable=False),  # when the central cut it
+    Column("loaded_at", UTCDateTime, nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("entry_count", Integer, nullable=False),
+    Column("signature", Text),  # verified by the link (central issue); kept for audit
+)
+
+watchlist_entry = Table(
+    "watchlist_entry", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("snapshot_id", String(36), ForeignKey("watchlist_snapshot.id"), nullable=False, index=True),
+    Column("subject_kind", String(16), nullable=False),  # nik | passport
+    Column("subject_value", String(16), nullable=False, index=True),
+    Column("order_kind", String(16), nullable=False),  # prevention | temporary | deterrence
+    Column("agency", String(64), nullable=False),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+staff_user = Table(
+    "staff_user", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("full_name", String(200), nullable=False),
+    Column("role", String(24), nullable=False),
+    Column("password_hash", String(200), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+staff_session = Table(
+    "staff_session", metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 of the bearer token
+    Column("user_id", String(36), ForeignKey("staff_user.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+audit_event = Table(
+    "audit_event", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(64), nullable=False, index=True),
+    Column("detail", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# One row. Every audited transaction updates it, which (a) serialises appends to the chain on
+# PostgreSQL through its row lock and (b) remembers the tail, so deleting the newest rows shows.
+audit_head = Table(
+    "audit_head", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", Integer, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),  # total order of creation
+    Column("id", String(36), nullable=False, unique=True),  # globally unique operation id
+    Column("subject", String(64), nullable=False, index=True),  # application id: order kept per subject
+    Column("op", String(48), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("priority", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("status", String(12), nullable=False, default="pending", index=True),  # pending|sent|dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("sent_at", UTCDateTime),
+    Column("last_error", Text),
+)
+
+# Central decisions already applied at this office, by their id: a decision delivered twice
+# (the relay retried, the inbox re-pulled) changes nothing the second time.
+inbox_event = Table(
+    "inbox_event", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("outcome", String(32), nullable=False),  # applied | no_change | unknown_subject
+)
+
+link_cursor = Table(
+    "link_cursor", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", String(128), nullable=False),
+)

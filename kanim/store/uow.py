@@ -1,0 +1,90 @@
+"""The unit of work: one transaction per request.
+
+On commit it writes, in the same transaction as the change, one outbox row per domain event
+(for the central) and one audit row per event or explicit audit entry. It rolls back unless
+told to commit (cosmicpython), so an exception anywhere leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from kanim.clock import Clock
+from kanim.domain.application import Application, Priority
+from kanim.domain.events import Event
+from kanim.security import audit
+from kanim.store import tables as t
+from kanim.store.repositories import ApplicationRepository, BookletRepository
+
+# Drain order after an outage: most urgent first (see docs/architecture.md).
+PRIORITY_RANK = {Priority.MEDICAL: 30, Priority.HAJJ_UMRAH: 20, Priority.TRAVEL: 10, Priority.NONE: 0}
+
+
+class UnitOfWork:
+    def __init__(self, session_factory: Callable[[], Session], clock: Clock) -> None:
+        self.session_factory = session_factory
+        self.clock = clock
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self.session_factory()
+        self.applications = ApplicationRepository(self.session)
+        self.booklets = BookletRepository(self.session)
+        self._events: list[Event] = []
+        self._audit: list[audit.AuditEntry] = []
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # close() rolls back whatever was not committed; unlike rollback() it leaves the loaded
+        # objects readable (detached) for the caller to render.
+        self.session.close()
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def record(self, event: Event) -> None:
+        """An event that belongs to no loaded aggregate (booklet movements, user actions)."""
+        self._events.append(event)
+
+    def audit(self, *, actor: str, action: str, subject: str, detail: dict[str, Any] | None = None) -> None:
+        """An audit row with no outbox row: reads of biometric data, logins, account changes."""
+        self._audit.append(audit.AuditEntry(self.now(), actor, action, subject, detail or {}))
+
+    def commit(self) -> None:
+        events = self._take_events()
+        self._write_outbox(events)
+        entries = [audit.AuditEntry(e.at, e.actor, e.name, e.subject, e.payload()) for e in events]
+        audit.append(self.session, entries + self._audit)
+        self._audit.clear()
+        self.session.commit()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+    def _take_events(self) -> list[Event]:
+        events = list(self._events)
+        self._events.clear()
+        for app in self.applications.seen:
+            events.extend(app.events)
+            app.events.clear()
+        return sorted(events, key=lambda e: e.at)
+
+    def _write_outbox(self, events: list[Event]) -> None:
+        if not events:
+            return
+        priorities = {a.id: PRIORITY_RANK[a.priority] for a in self.applications.seen}
+        now = self.now()
+        self.session.execute(
+            t.outbox.insert(),
+            [
+                dict(id=str(uuid.uuid4()), subject=e.subject, op=e.name,
+                     payload={"at": e.at.isoformat(), "actor": e.actor, **e.payload()},
+                     priority=priorities.get(e.subject, 0), created_at=now, status="pending",
+                     attempts=0)
+                for e in events
+            ],
+        )

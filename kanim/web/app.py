@@ -1,0 +1,35 @@
+"""The office node's web application."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi_offline import FastAPIOffline
+
+import kanim
+from kanim.bootstrap import Office
+from kanim.web import problems
+from kanim.web.routers import applications, auth, booking, office as office_router
+
+API = "/api/v1"
+
+
+def create_app(office: Office) -> FastAPI:
+    # FastAPIOffline serves Swagger UI and ReDoc from the package: offices may have no internet.
+    app = FastAPIOffline(
+        title=f"kanim office node — {office.settings.office_name}",
+        version=kanim.__version__,
+        description="Passport services of an immigration office. Log in at POST /api/v1/auth/token, "
+        "then send `Authorization: Bearer <token>`. Errors are RFC 9457 problem documents.",
+        openapi_url="/openapi.json",
+    )
+    app.state.office = office
+    problems.install(app)
+    for r in (auth.router, booking.router, applications.router, office_router.router):
+        app.include_router(r, prefix=API)
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    return app

@@ -1,0 +1,185 @@
+"""Pydantic schemas of the API, kept apart from the tables and the domain objects."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kanim.domain.application import Application, Priority, RecipientKind, Stage
+from kanim.domain.passport import ApplicationType, PassportKind
+from kanim.domain.people import Sex
+
+
+class TokenIn(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=200)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    username: str
+    role: str
+
+
+class ApplicantIn(BaseModel):
+    full_name: str = Field(min_length=1, max_length=200, examples=["Siti Rahmawati"])
+    nik: str = Field(min_length=1, max_length=32, examples=["3171014508900001"])
+    birth_date: date
+    sex: Sex
+    app_type: ApplicationType = ApplicationType.NEW
+    passport_kind: PassportKind = PassportKind.ORDINARY
+    birth_place: str = Field(default="", max_length=100)
+    kk_number: str = Field(default="", pattern=r"^(\d{16})?$")
+    priority: Priority = Priority.NONE
+    travel_date: date | None = None
+
+
+class BookingIn(BaseModel):
+    account_ref: str = Field(min_length=1, max_length=80)
+    day: date
+    slot: str = Field(examples=["08:00"])
+    applicants: list[ApplicantIn] = Field(min_length=1)
+    contact_phone: str | None = Field(default=None, max_length=32)
+    contact_email: str | None = Field(default=None, max_length=254)
+    preferred_channel: str | None = Field(default=None, max_length=16)
+
+
+class ApplicationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    number: str
+    office_code: str
+    full_name: str
+    nik: str
+    birth_date: date
+    sex: Sex
+    birth_place: str
+    kk_number: str
+    app_type: ApplicationType
+    passport_kind: PassportKind
+    priority: Priority
+    travel_date: date | None
+    appointment_on: date | None
+    stage: Stage
+    clearances: dict[str, str]
+    queue_ticket: str | None
+    fee_total: int | None
+    billing_code: str | None
+    billing_expires_at: datetime | None
+    paid_at: datetime | None
+    ready_by: date | None
+    decision_reason: str | None
+    booklet_serial: str | None
+    mrz: list[str] | None
+    issued_on: date | None
+    expires_on: date | None
+    hold_reason: str | None
+    handed_over_at: datetime | None
+    created_at: datetime
+    updated_at: datetime | None
+
+    @classmethod
+    def of(cls, app: Application) -> ApplicationOut:
+        data = {name: getattr(app, name) for name in cls.model_fields if hasattr(app, name)}
+        data["clearances"] = app.clearances.as_dict()
+        data["mrz"] = [app.mrz_line1, app.mrz_line2] if app.mrz_line1 else None
+        return cls(**data)
+
+
+class BookingOut(BaseModel):
+    booking_id: str | None
+    applications: list[ApplicationOut]
+
+
+class IntakeIn(BaseModel):
+    name_changed: bool = False
+
+
+class BillingOut(BaseModel):
+    application: ApplicationOut
+    billing_code: str
+    amount: int
+    expires_at: datetime
+    lines: list[tuple[str, int]]
+
+
+class PaymentIn(BaseModel):
+    billing_code: str = Field(examples=["812345678901234"])
+    receipt_ref: str = Field(min_length=1, max_length=64)
+
+
+class FingerExceptionIn(BaseModel):
+    exception: str = Field(examples=["injured"])
+
+
+class NotesIn(BaseModel):
+    notes: str = Field(min_length=1, max_length=5000)
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class PrintIn(BaseModel):
+    serial: str | None = Field(default=None, description="a specific booklet; default: next in stock")
+
+
+class QualityCheckIn(BaseModel):
+    passed: bool
+    reason: str = ""
+
+
+class HandoverIn(BaseModel):
+    recipient_kind: RecipientKind
+    recipient_name: str = Field(min_length=1, max_length=200)
+    id_checked: str = Field(default="", max_length=120, description="which ID document was checked")
+    recipient_kk_number: str | None = Field(default=None, pattern=r"^\d{16}$")
+    attorney_letter_ref: str | None = Field(default=None, max_length=120)
+    post_tracking: str | None = Field(default=None, max_length=64)
+    post_address: str | None = Field(default=None, max_length=500)
+
+
+class BookletBatchIn(BaseModel):
+    first: str = Field(examples=["X1000001"])
+    last: str = Field(examples=["X1000500"])
+
+
+class SpoilIn(BaseModel):
+    reason: str = Field(examples=["damaged_in_stock"])
+    note: str = ""
+
+
+class FeeIn(BaseModel):
+    amount: int = Field(ge=0)
+    description: str = ""
+
+
+class HolidayIn(BaseModel):
+    day: date
+    name: str = Field(min_length=1, max_length=120)
+
+
+class UserIn(BaseModel):
+    username: str = Field(pattern=r"^[a-z0-9._-]{2,64}$")
+    full_name: str = Field(min_length=1, max_length=200)
+    role: str
+    password: str = Field(min_length=10, max_length=200)
+
+
+class WatchlistOrderIn(BaseModel):
+    subject_kind: str = Field(pattern=r"^(nik|passport)$")
+    subject_value: str = Field(min_length=1, max_length=16)
+    order_kind: str = Field(pattern=r"^(prevention|temporary|deterrence)$")
+    agency: str = Field(min_length=1, max_length=64)
+    starts_on: date
+    ends_on: date
+    reason: str = Field(min_length=1)
+
+
+class WatchlistSnapshotIn(BaseModel):
+    taken_at: datetime
+    source: str = Field(default="manual", max_length=64)
+    orders: list[WatchlistOrderIn] = Field(default_factory=list)
