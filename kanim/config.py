@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     max_applicants_per_booking: int = 5
 
     max_upload_bytes: int = 5_000_000
+    billing_validity_minutes: float = Field(default=120, gt=0)  # PP: pay within 2 hours
     session_hours: int = 12
     watchlist_max_age_days: int = 7  # older snapshot: watch-list stays pending, no provisional print
     print_requires: list[str] = Field(

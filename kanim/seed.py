@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from importlib import resources
+from pathlib import Path
 
 from kanim.bootstrap import Office, bootstrap
 from kanim.config import Settings
@@ -20,6 +20,7 @@ from kanim.office import handover as handover_desk
 from kanim.security.roles import Role
 from kanim.store.migrate import upgrade
 
+SEED_DATA = Path(__file__).parent / "seed_data"
 MARKER = ".kanim-demo"  # only a folder carrying this marker is ever wiped by the demo
 HOLIDAYS_2026 = {
     date(2026, 12, 25): "Hari Raya Natal",
@@ -63,11 +64,11 @@ class DemoSummary:
 def face_photo() -> bytes:
     """A public-domain face (NASA's portrait of Eileen Collins, scikit-image's `astronaut`),
     cropped and set on a plain white background like a passport photo."""
-    return resources.files("kanim").joinpath("seed_data/face.jpg").read_bytes()
+    return (SEED_DATA / "face.jpg").read_bytes()
 
 
 def fingerprint_image() -> bytes:
-    return resources.files("kanim").joinpath("seed_data/finger.png").read_bytes()
+    return (SEED_DATA / "finger.png").read_bytes()
 
 
 def reset_data_dir(settings: Settings) -> None:

@@ -25,7 +25,7 @@ from kanim.domain.errors import Conflict, Expired, GateClosed, InvalidInput
 from kanim.domain.passport import ApplicationType, PassportKind
 from kanim.domain.people import Sex
 
-BILLING_VALIDITY = timedelta(hours=2)  # a billing code must be paid within 2 hours
+BILLING_VALIDITY = timedelta(hours=2)  # the law's default: a billing code is paid within 2 hours
 
 
 class Stage(StrEnum):
@@ -223,7 +223,8 @@ class Application:
                                 reason=local_duplicate, source="office", at=at, actor=actor)
             self._put_on_hold(reason=local_duplicate, at=at, actor=actor)
 
-    def issue_billing(self, *, code: str, amount: int, at: datetime, actor: str) -> None:
+    def issue_billing(self, *, code: str, amount: int, at: datetime, actor: str,
+                      valid_for: timedelta = BILLING_VALIDITY) -> None:
         """A new 15-digit billing code; an expired unpaid one may be replaced ("start over")."""
         self._require(Stage.INTAKE_DONE, Stage.CAPTURED, Stage.INTERVIEWED, action="issue billing")
         if self.paid_at is not None:
@@ -238,7 +239,7 @@ class Application:
             raise InvalidInput("a billing code has exactly 15 digits", code="billing-code-format")
         self.fee_total = amount
         self.billing_code = code
-        self.billing_expires_at = at + BILLING_VALIDITY
+        self.billing_expires_at = at + valid_for
         self.updated_at = at
         self._record(ev.BillingIssued(self.id, at, actor, billing_code=code, amount=amount,
                                       expires_at=self.billing_expires_at))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from kanim.bootstrap import Office
@@ -22,7 +24,8 @@ def issue_billing(office: Office, *, application_id: str, actor: str) -> tuple[A
     with office.uow() as uow:
         app = uow.applications.get(application_id)
         q = quote(office, uow, app)
-        app.issue_billing(code=_unused_code(uow), amount=q.total, at=uow.now(), actor=actor)
+        app.issue_billing(code=_unused_code(uow), amount=q.total, at=uow.now(), actor=actor,
+                          valid_for=timedelta(minutes=office.settings.billing_validity_minutes))
         uow.commit()
     return app, q
 
