@@ -101,27 +101,32 @@ def passport_photo(*, background: tuple[int, int, int] | np.ndarray = WHITE,
     return np.clip(framed, 0, 255).astype(np.uint8)
 
 
+@functools.lru_cache(maxsize=None)  # bytes are immutable: build once per test run
 def passport_photo_jpeg() -> bytes:
     """Passes every rule: one face, chin-to-crown ~72% of the height, plain white background."""
     return _jpeg(passport_photo())
 
 
+@functools.lru_cache(maxsize=None)
 def two_faces_jpeg() -> bytes:
     """Two passport-framed heads side by side on white (840x540)."""
     one = passport_photo()
     return _jpeg(np.hstack([one, cv2.flip(one, 1)]))
 
 
+@functools.lru_cache(maxsize=None)
 def no_face_jpeg() -> bytes:
     """A cup of coffee (skimage `data.coffee()`, 600x400): an image, large enough, no face."""
     return _jpeg(cv2.cvtColor(data.coffee(), cv2.COLOR_RGB2BGR))
 
 
+@functools.lru_cache(maxsize=None)
 def dark_background_jpeg() -> bytes:
     """The passing photo with the backdrop swapped for dark navy: fails only the background rule."""
     return _jpeg(passport_photo(background=NAVY))
 
 
+@functools.lru_cache(maxsize=None)
 def busy_background_jpeg() -> bytes:
     """The passing photo in front of light but busy stripes: bright enough, not plain."""
     stripes = np.full((540, 420, 3), 250, np.uint8)
@@ -130,17 +135,20 @@ def busy_background_jpeg() -> bytes:
     return _jpeg(passport_photo(background=stripes))
 
 
+@functools.lru_cache(maxsize=None)
 def small_face_jpeg() -> bytes:
     """The whole astronaut portrait (512x512): one face, far below 70% of the height."""
     return _jpeg(_astronaut_bgr())
 
 
+@functools.lru_cache(maxsize=None)
 def close_up_jpeg() -> bytes:
     """A tight crop around the face, upscaled to 420x540: the face fills more than the frame."""
     crop = _astronaut_bgr()[50:205, 165:285]
     return _jpeg(cv2.resize(crop, PASSPORT_SIZE, interpolation=cv2.INTER_CUBIC))
 
 
+@functools.lru_cache(maxsize=None)
 def tiny_jpeg() -> bytes:
     """The passing photo shrunk to 300x386: below the 400x400 minimum."""
     return _jpeg(cv2.resize(passport_photo(), (300, 386), interpolation=cv2.INTER_AREA))
@@ -163,11 +171,13 @@ def fingerprint_array(width: int = 400, height: int = 500, period: float = 9.0) 
     return image.astype(np.uint8)
 
 
+@functools.lru_cache(maxsize=None)
 def fingerprint_png() -> bytes:
     """A 400x500 grayscale PNG of a synthetic ridge pattern: passes the fingerprint checks."""
     return _png(fingerprint_array())
 
 
+@functools.lru_cache(maxsize=None)
 def blank_png() -> bytes:
     """A 400x500 light grey PNG with faint sensor noise: nearly uniform, no ridges."""
     rng = np.random.default_rng(7)
