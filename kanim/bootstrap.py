@@ -50,10 +50,8 @@ def bootstrap(
     settings = settings or Settings()
     start_mappers()
     engine = engine or make_engine(settings.db_url)
-    if central is None and settings.central == "simulated":
-        from kanim.link.simulated import SimulatedCentral
-
-        central = SimulatedCentral()
+    if central is None:
+        central = _central_for(settings)
     return Office(
         settings=settings,
         engine=engine,
@@ -64,3 +62,20 @@ def bootstrap(
         photo_policy=PhotoPolicy(max_bytes=settings.max_upload_bytes),
         fingerprint_policy=FingerprintPolicy(max_bytes=settings.max_upload_bytes),
     )
+
+
+def _central_for(settings: Settings) -> Central | None:
+    mode = settings.link_mode
+    if mode == "simulated":
+        from kanim.link.simulated import SimulatedCentral
+
+        return SimulatedCentral()
+    if mode == "http":
+        from kanim.link.http import HttpCentral
+        from kanim.link.signing import load_or_create_key
+
+        if not settings.central_url:
+            raise ValueError("KANIM_CENTRAL=http needs KANIM_CENTRAL_URL")
+        return HttpCentral(settings.central_url, office_code=settings.office_code,
+                           key=load_or_create_key(settings.office_key_path), timeout=settings.link_timeout)
+    return None

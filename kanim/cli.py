@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -25,6 +26,10 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
+link_app = typer.Typer(help="The office's link to the central hub.", no_args_is_help=True)
+central_app = typer.Typer(help="The central hub (run with KANIM_ROLE=central).", no_args_is_help=True)
+app.add_typer(link_app, name="link")
+app.add_typer(central_app, name="central")
 out = Console()
 err = Console(stderr=True)
 
@@ -121,15 +126,186 @@ def audit_verify() -> None:
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
-    sync_interval: Annotated[float, typer.Option(help="seconds between link rounds (0: no link)")] = 2.0,
+    role: Annotated[str | None, typer.Option(help="office or central (default: KANIM_ROLE, office)")] = None,
+    relay: Annotated[bool, typer.Option("--relay/--no-relay", help="run the outbox relay in the server "
+                                        "(off when a separate `kanim worker` runs)")] = True,
 ) -> None:
-    """Run the office node's API server (migrates the database first).
+    """Run a node's API server (migrates the database first).
 
     Example: KANIM_DATA_DIR=/srv/kanim kanim serve --host 0.0.0.0 --port 8000
+    Example: KANIM_DATA_DIR=/srv/central kanim serve --role central --port 9000
     """
     from kanim.web.server import run
 
-    run(Settings(), host=host, port=port, sync_interval=sync_interval)
+    settings = Settings(role=role) if role else Settings()
+    run(settings, host=host, port=port, relay=relay)
+
+
+@app.command()
+def worker() -> None:
+    """Run the outbox relay on its own: push operations, pull central events, until stopped.
+
+    Example: KANIM_CENTRAL_URL=https://central.example kanim worker
+    """
+    import signal
+    import threading
+
+    from kanim.link.relay import Relay
+    from kanim.store.migrate import upgrade
+
+    office = _office()
+    if office.central is None:
+        err.print("error: no central configured (set KANIM_CENTRAL_URL or KANIM_CENTRAL)")
+        raise typer.Exit(2)
+    upgrade(office.engine)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    out.print(f"relay for office {office.settings.office_code} → {office.settings.central_url or office.settings.central}")
+    Relay(office, office.central).run_forever(stop)
+
+
+@link_app.command("status")
+def link_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """State of the link: breaker state, queue depth, oldest unsent item, drain rate, ETA.
+
+    Example: kanim link status
+    """
+    from kanim.link.relay import status
+
+    st = status(_office())
+    if as_json:
+        import json
+
+        out.print_json(json.dumps(st, default=str))
+        return
+    table = Table(title="link to the central", show_header=False)
+    for k, v in st.items():
+        table.add_row(k.replace("_", " "), "-" if v is None else str(v))
+    out.print(table)
+
+
+@link_app.command("dead-letters")
+def link_dead_letters() -> None:
+    """Operations the central refused for good, with its reason.
+
+    Example: kanim link dead-letters
+    """
+    from kanim.link.relay import dead_letters
+
+    rows = dead_letters(_office())
+    table = Table(title=f"{len(rows)} dead letters")
+    for col in ("id", "op", "subject", "attempts", "error"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["id"], r["op"], r["subject"], str(r["attempts"]), r["error"] or "")
+    out.print(table)
+
+
+@link_app.command("retry")
+def link_retry(op_id: str) -> None:
+    """Send a dead letter again once its cause is fixed.
+
+    Example: kanim link retry 6f1c0a9e-...
+    """
+    from kanim.link.relay import retry_dead_letter
+
+    if not retry_dead_letter(_office(), op_id, actor="cli"):
+        err.print(f"error: {op_id} is not a dead letter")
+        raise typer.Exit(2)
+    out.print(f"{op_id} queued again")
+
+
+@link_app.command("key")
+def link_key() -> None:
+    """Print this office's public key, for the central's operator (`kanim central office add`).
+
+    Example: kanim link key
+    """
+    from kanim.link.signing import load_or_create_key, public_b64
+
+    out.print(public_b64(load_or_create_key(Settings().office_key_path)))
+
+
+def _central():  # noqa: ANN202
+    from kanim.central.node import bootstrap_central
+    from kanim.store.migrate import upgrade
+
+    node = bootstrap_central(Settings(role="central"))
+    upgrade(node.engine)
+    return node
+
+
+@central_app.command("key")
+def central_key() -> None:
+    """Print the central's public key (offices set it as KANIM_CENTRAL_PUBLIC_KEY).
+
+    Example: KANIM_DATA_DIR=/srv/central kanim central key
+    """
+    from kanim.link.signing import public_b64
+
+    out.print(public_b64(_central().signing_key))
+
+
+@central_app.command("office-add")
+@cli_errors
+def central_office_add(code: str, public_key: str, name: Annotated[str, typer.Option()] = "") -> None:
+    """Register an office and the public key its requests are signed with.
+
+    Example: kanim central office-add MND "$(ssh mnd kanim link key)" --name "Kanim Manado"
+    """
+    from kanim.central.service import register_office
+
+    register_office(_central(), code=code, name=name or code, public_key=public_key, actor="cli")
+    out.print(f"office {code} registered")
+
+
+@central_app.command("registry-load")
+@cli_errors
+def central_registry_load(file: Path) -> None:
+    """Load civil-registry records (CSV: nik,full_name,birth_date,sex[,kk_number]).
+
+    Example: kanim central registry-load dukcapil-extract.csv
+    """
+    from kanim.central.service import load_civil_registry
+
+    out.print(f"{load_civil_registry(_central(), file)} records loaded")
+
+
+@central_app.command("payments-import")
+@cli_errors
+def central_payments_import(file: Path) -> None:
+    """Import the bank's paid billing codes (CSV: billing_code,amount,paid_at,reference).
+
+    Example: kanim central payments-import bank-2024-06-24.csv
+    """
+    from kanim.central.service import import_payments
+
+    out.print(import_payments(_central(), file, actor="cli"))
+
+
+@central_app.command("allocate")
+@cli_errors
+def central_allocate(office_code: str, first: str, last: str) -> None:
+    """Allocate a range of booklet serials to an office.
+
+    Example: kanim central allocate MND X1000001 X1000500
+    """
+    from kanim.central.service import allocate_booklets
+
+    a = allocate_booklets(_central(), office_code=office_code, first=first, last=last, actor="cli")
+    out.print(f"{a['count']} booklets {a['first']}..{a['last']} allocated to {office_code}")
+
+
+@central_app.command("rebuild")
+def central_rebuild() -> None:
+    """Ask every office to re-push everything it ever sent (after restoring an empty central).
+
+    Example: kanim central rebuild
+    """
+    from kanim.central.service import rebuild
+
+    out.print(f"rebuild requested (epoch {rebuild(_central(), actor='cli')})")
 
 
 @app.command()

@@ -42,9 +42,22 @@ class Settings(BaseSettings):
     fingerprint_positions: list[int] = Field(default_factory=lambda: list(range(1, 11)))
     mrz_single_name: str = "primary"  # see docs/mrz.md
 
-    # Until the central hub lands, "simulated" confirms clearances in-process (demo and tests);
-    # "none" leaves them provisional/pending, as during an outage.
-    central: str = Field(default="none", pattern=r"^(none|simulated)$")
+    role: str = Field(default="office", pattern=r"^(office|central)$")
+
+    # The link to the central hub. "http": the real hub at `central_url`; "simulated": an
+    # in-process stand-in (demo and tests); "none": no central at all, as during an outage.
+    central: str = Field(default="none", pattern=r"^(none|simulated|http)$")
+    central_url: str | None = None
+    central_public_key: str | None = None  # base64 Ed25519: verifies watch-list snapshots
+    link_interval: float = Field(default=2.0, gt=0)  # seconds between rounds when idle
+    link_batch: int = Field(default=200, ge=1, le=5000)
+    link_timeout: float = Field(default=30.0, gt=0)
+    watchlist_refresh_minutes: float = Field(default=60, gt=0)
+    unsynced_max_days: float = Field(default=3, gt=0)  # guardrail: oldest unsent work
+
+    # The central hub.
+    central_office_rate: float = Field(default=1000, gt=0)  # operations/s per office (429 beyond)
+    central_treasury: str = Field(default="table", pattern=r"^(table|trusting)$")
 
     @field_validator("slot_times")
     @classmethod
@@ -55,9 +68,18 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'kanim.db').resolve()}"
 
+    @property
+    def link_mode(self) -> str:
+        return "http" if self.central == "http" or (self.central == "none" and self.central_url) else self.central
+
     @cached_property
     def key_path(self) -> Path:
         return self.key_file or self.data_dir / "keys" / "biometric.key"
+
+    @property
+    def office_key_path(self) -> Path:
+        """The office's Ed25519 key: signs every request to the central."""
+        return self.data_dir / "keys" / "office_ed25519.pem"
 
     @property
     def vault_dir(self) -> Path:

@@ -183,13 +183,13 @@ def _print(office: Office, app_id: str, _t: ApplicationType) -> None:
 
 def _ready(office: Office, app_id: str, _t: ApplicationType) -> None:
     printing.quality_check(office, application_id=app_id, passed=True, actor="printoperator")
-    if office.central is not None:
-        from kanim.link.relay import sync_once
-
-        sync_once(office.uow(), office.central, office_code=office.settings.office_code)
 
 
 def _hand_over(office: Office, app_id: str, _t: ApplicationType) -> None:
+    if office.central is not None:  # the handover gate waits for the central's confirmations
+        from kanim.link.relay import sync_once
+
+        sync_once(office, office.central)
     with office.uow() as uow:
         name = uow.applications.get(app_id).full_name
     handover_desk.hand_over(office, application_id=app_id, actor="pickupdesk", handover=Handover(

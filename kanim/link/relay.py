@@ -1,89 +1,293 @@
-"""One round of the link: push pending outbox rows, then pull and apply central decisions.
+"""The outbox relay: pushes the office's operations to the central and pulls its events.
 
-This is the minimal relay the office node needs to be whole; retries with backoff, the
-breaker, drain ordering and the dead-letter view grow here in the central-hub issue.
+- Batches go out most urgent first (medical, hajj/umrah, travel), then oldest, and never out of
+  order within one application: a row is sent only with every earlier unsent row of its
+  application, so a row waiting for a retry or parked as a dead letter holds back its own
+  application and no other.
+- The central answers per operation: ok → sent; permanent → dead letter (visible, retryable
+  after a fix); transient → retried later with backoff and jitter.
+- Connection trouble feeds the breaker (up/degraded/down), whose every change is recorded as a
+  link incident; a 429 from the central is obeyed, not counted as a failure.
+- A relay killed mid-batch leaves its rows pending: the next one resends them and the central,
+  idempotent by operation id, answers the same again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 
-from kanim.office.clearances import apply_decisions
-from kanim.office.ports import Central, CentralUnavailable, Operation
+from kanim.bootstrap import Office
+from kanim.domain.errors import DomainError
+from kanim.link import inbox
+from kanim.link.breaker import Breaker, LinkState, retry_delay
+from kanim.office.ports import Central, CentralUnavailable, Operation, OperationResult
 from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
-CURSOR_NAME = "central_inbox"
+log = logging.getLogger("kanim.link")
+WATCHLIST_REFRESHED = "watchlist_refreshed_at"
+WATCHLIST_PROBLEM = "watchlist_problem"
 
 
 @dataclass
-class SyncResult:
+class RoundResult:
     pushed: int = 0
-    rejected: int = 0
-    decisions: int = 0
+    dead: int = 0
+    retrying: int = 0
+    pulled: int = 0
+    more: bool = False  # a full batch went out: there is probably more to send now
     error: str | None = None
+    throttled: float = 0.0
 
 
-def pending_operations(uow: UnitOfWork, *, office_code: str, limit: int) -> list[Operation]:
+# -- choosing a batch --------------------------------------------------------------------------
+
+def select_batch(uow: UnitOfWork, *, limit: int, now: datetime) -> list[Any]:
     c = t.outbox.c
-    rows = uow.session.execute(
-        select(t.outbox).where(c.status == "pending").order_by(c.seq).limit(limit)
-    ).all()
-    return [Operation(r.id, r.seq, r.subject, r.op, r.payload, office_code) for r in rows]
+    due = or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)
+    rows = uow.session.execute(select(t.outbox).where(c.status == "pending", due)
+                               .order_by(c.priority.desc(), c.seq).limit(limit)).all()
+    if not rows:
+        return []
+    subjects = {r.subject for r in rows}
+    chosen = {r.seq for r in rows}
+    # Every unsent row (pending or dead) of these applications, in order: a row may go only if
+    # all earlier unsent rows of its application go in this batch too.
+    unsent: dict[str, list[int]] = {}
+    for subject, seq in uow.session.execute(
+            select(c.subject, c.seq).where(c.subject.in_(subjects), c.status != "sent").order_by(c.seq)):
+        unsent.setdefault(subject, []).append(seq)
+    allowed: set[int] = set()
+    for subject, seqs in unsent.items():
+        for seq in seqs:
+            if seq not in chosen:
+                break
+            allowed.add(seq)
+    return [r for r in rows if r.seq in allowed]
 
 
-def sync_once(uow: UnitOfWork, central: Central, *, office_code: str, batch: int = 200) -> SyncResult:
-    result = SyncResult()
-    with uow:
-        ops = pending_operations(uow, office_code=office_code, limit=batch)
-    try:
-        if ops:
-            outcomes = central.push(ops)
-            result.pushed, result.rejected = _mark(uow, outcomes)
-        decisions, cursor = central.pull(office_code=office_code, cursor=_cursor(uow))
-    except CentralUnavailable as e:
-        result.error = str(e)
+def to_operation(office: Office, uow: UnitOfWork, row: Any) -> Operation:
+    payload = dict(row.payload)
+    if row.op == "BiometricsCaptured":
+        payload["biometrics"] = _biometrics(office, uow, row.subject)
+    return Operation(row.id, row.seq, row.subject, row.op, payload, office.settings.office_code)
+
+
+def _biometrics(office: Office, uow: UnitOfWork, application_id: str) -> list[dict[str, Any]]:
+    """The face and fingerprints travel with the capture operation (the central's registry
+    needs them for duplicate checks and the e-passport chip). Decrypted only here, audited."""
+    import hashlib
+
+    out = []
+    for r in uow.session.execute(select(t.biometric).where(t.biometric.c.application_id == application_id)
+                                 .order_by(t.biometric.c.position)):
+        data = office.vault.get(r.file_ref) if r.file_ref else None
+        out.append({"position": r.position, "exception": r.exception.value if r.exception else None,
+                    "sha256": hashlib.sha256(data).hexdigest() if data else None,
+                    "size_bytes": len(data) if data else 0,
+                    "data": base64.b64encode(data).decode() if data else None})
+    uow.audit(actor="link", action="BiometricTransmitted", subject=application_id,
+              detail={"items": len(out), "purpose": "central registry"})
+    return out
+
+
+# -- the relay ---------------------------------------------------------------------------------
+
+@dataclass
+class Relay:
+    office: Office
+    central: Central
+    breaker: Breaker = field(default_factory=Breaker)
+
+    def push_round(self) -> RoundResult:
+        result = RoundResult()
+        with self.office.uow() as uow:
+            rows = select_batch(uow, limit=self.office.settings.link_batch, now=uow.now())
+            ops = [to_operation(self.office, uow, r) for r in rows]
+            uow.commit()  # the audit rows of biometrics read for transmission
+        if not ops:
+            return result
+        outcomes = self.central.push(ops)
+        result.pushed, result.dead, result.retrying = mark(self.office, outcomes)
+        result.more = len(ops) >= self.office.settings.link_batch
         return result
-    if decisions:
-        apply_decisions(uow, decisions)
-        result.decisions = len(decisions)
-    _save_cursor(uow, cursor)
-    return result
+
+    def pull_round(self) -> int:
+        total = 0
+        while True:
+            page = self.central.pull(after=inbox.cursor(self.office))
+            counts = inbox.apply_page(self.office, page)
+            total += len(page.events)
+            if "central_changed" in counts:
+                continue
+            if len(page.events) == 0 or page.last_seq is None or page.next_cursor >= page.last_seq:
+                return total
+
+    def refresh_watchlist(self) -> None:
+        """Fetch the signed snapshot when ours is older than the refresh interval."""
+        s = self.office.settings
+        with self.office.uow() as uow:
+            last = inbox.get_state(uow, WATCHLIST_REFRESHED)
+            now = uow.now()
+        if last and now - datetime.fromisoformat(last) < timedelta(minutes=s.watchlist_refresh_minutes):
+            return
+        signed = self.central.watchlist()
+        if signed is None:
+            return
+        try:
+            inbox.load_signed_snapshot(self.office, signed)
+            problem = ""
+        except DomainError as e:  # refused: said in the log, the audit and `kanim link status`
+            log.warning("watch-list snapshot refused: %s", e)
+            problem = e.message
+        with self.office.uow() as uow:
+            inbox.set_state(uow, WATCHLIST_REFRESHED, now.isoformat())
+            inbox.set_state(uow, WATCHLIST_PROBLEM, problem)
+            if problem:
+                uow.audit(actor="link", action="WatchlistSnapshotRefused", subject="watchlist", detail={"why": problem})
+            uow.commit()
+
+    def run_once(self) -> RoundResult:
+        try:
+            result = self.push_round()
+            result.pulled = self.pull_round()
+            if self.office.settings.central_public_key:
+                self.refresh_watchlist()
+        except CentralUnavailable as e:
+            retry_after = getattr(e, "retry_after", None)
+            if retry_after is not None:  # back-pressure: obey, it is not a failure of the link
+                return RoundResult(throttled=float(retry_after), error=str(e))
+            self._health(ok=False, reason=str(e))
+            return RoundResult(error=str(e))
+        self._health(ok=True, reason="")
+        return result
+
+    def next_wait(self, r: RoundResult) -> float:
+        if r.throttled:
+            return r.throttled
+        if r.error:
+            return max(0.2, self.breaker.delay())
+        return 0.0 if r.more else self.office.settings.link_interval
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                r = self.run_once()
+            except Exception:  # a bug in one round must not stop the link; the outbox keeps the work
+                log.exception("link round failed")
+                r = RoundResult(error="internal error")
+            if r.error:
+                log.warning("link %s: %s", self.breaker.state.value, r.error)
+            stop.wait(self.next_wait(r))
+
+    def _health(self, *, ok: bool, reason: str) -> None:
+        changed = self.breaker.success() if ok else self.breaker.failure()
+        if hasattr(self.central, "link_state"):
+            self.central.link_state = self.breaker.state.value  # type: ignore[attr-defined]
+        if changed is not None:
+            record_state_change(self.office, changed, reason)
 
 
-def _mark(uow: UnitOfWork, outcomes) -> tuple[int, int]:  # noqa: ANN001
-    sent = dead = 0
-    with uow:
+def mark(office: Office, outcomes: list[OperationResult]) -> tuple[int, int, int]:
+    sent = dead = retrying = 0
+    with office.uow() as uow:
         now = uow.now()
+        c = t.outbox.c
         for o in outcomes:
-            values = dict(status="sent", sent_at=now, attempts=t.outbox.c.attempts + 1, last_error=None)
-            if not o.ok:
-                values = dict(status="dead" if o.permanent else "pending",
-                              attempts=t.outbox.c.attempts + 1, last_error=o.error)
-            uow.session.execute(update(t.outbox).where(t.outbox.c.id == o.id).values(**values))
-            sent += o.ok
-            dead += (not o.ok) and o.permanent
+            if o.ok:
+                values: dict[str, Any] = dict(status="sent", sent_at=now, last_error=None)
+                sent += 1
+            elif o.permanent:
+                values = dict(status="dead", last_error=o.error)
+                dead += 1
+            else:
+                attempts = uow.session.execute(select(c.attempts).where(c.id == o.id)).scalar() or 0
+                values = dict(last_error=o.error, next_attempt_at=now + timedelta(seconds=retry_delay(attempts + 1)))
+                retrying += 1
+            uow.session.execute(update(t.outbox).where(c.id == o.id, c.status == "pending")
+                                .values(attempts=c.attempts + 1, **values))
         uow.commit()
-    return sent, dead
+    return sent, dead, retrying
 
 
-def _cursor(uow: UnitOfWork) -> str | None:
-    with uow:
-        row = uow.session.execute(
-            select(t.link_cursor.c.value).where(t.link_cursor.c.name == CURSOR_NAME)
-        ).first()
-        return row.value if row else None
-
-
-def _save_cursor(uow: UnitOfWork, cursor: str | None) -> None:
-    if cursor is None:
-        return
-    with uow:
-        s = uow.session
-        if s.execute(select(t.link_cursor).where(t.link_cursor.c.name == CURSOR_NAME)).first():
-            s.execute(update(t.link_cursor).where(t.link_cursor.c.name == CURSOR_NAME).values(value=cursor))
-        else:
-            s.execute(t.link_cursor.insert().values(name=CURSOR_NAME, value=cursor))
+def record_state_change(office: Office, state: LinkState, reason: str) -> None:
+    """Close the open incident; open a new one unless the link is up again."""
+    with office.uow() as uow:
+        now = uow.now()
+        i = t.link_incident.c
+        uow.session.execute(update(t.link_incident).where(i.ended_at.is_(None)).values(ended_at=now))
+        if state is not LinkState.UP:
+            uow.session.execute(t.link_incident.insert().values(state=state.value, reason=reason[:500], started_at=now))
+        uow.audit(actor="link", action="LinkStateChanged", subject=state.value, detail={"reason": reason[:200]})
         uow.commit()
+
+
+# -- what staff see ----------------------------------------------------------------------------
+
+def status(office: Office) -> dict[str, Any]:
+    with office.uow() as uow:
+        s, c, now = uow.session, t.outbox.c, uow.now()
+        counts = dict(s.execute(select(c.status, func.count()).group_by(c.status)).all())
+        oldest = s.execute(select(func.min(c.created_at)).where(c.status != "sent")).scalar()
+        recent = s.execute(select(func.count()).where(c.status == "sent", c.sent_at >= now - timedelta(seconds=60))).scalar_one()
+        i = t.link_incident.c
+        incident = s.execute(select(t.link_incident).where(i.ended_at.is_(None)).order_by(i.id.desc()).limit(1)).first()
+        watchlist_problem = inbox.get_state(uow, WATCHLIST_PROBLEM) or None
+        snapshot_at = s.execute(select(func.max(t.watchlist_snapshot.c.taken_at))).scalar()
+    pending = counts.get("pending", 0)
+    rate = recent / 60.0
+    return {
+        "state": incident.state if incident else "up",
+        "since": incident.started_at if incident else None,
+        "reason": incident.reason if incident else None,
+        "queue_depth": pending,
+        "dead_letters": counts.get("dead", 0),
+        "sent": counts.get("sent", 0),
+        "oldest_unsent_at": oldest,
+        "drain_rate_per_s": round(rate, 2),
+        "eta_seconds": round(pending / rate) if rate > 0 else None,
+        "watchlist_snapshot_at": snapshot_at,
+        "watchlist_problem": watchlist_problem,
+    }
+
+
+def dead_letters(office: Office) -> list[dict[str, Any]]:
+    with office.uow() as uow:
+        c = t.outbox.c
+        return [dict(id=r.id, seq=r.seq, subject=r.subject, op=r.op, attempts=r.attempts, error=r.last_error,
+                     created_at=r.created_at)
+                for r in uow.session.execute(select(t.outbox).where(c.status == "dead").order_by(c.seq))]
+
+
+def retry_dead_letter(office: Office, op_id: str, *, actor: str) -> bool:
+    """Put a dead letter back in the queue (after the cause was fixed at the central)."""
+    with office.uow() as uow:
+        n = uow.session.execute(update(t.outbox).where(t.outbox.c.id == op_id, t.outbox.c.status == "dead")
+                                .values(status="pending", next_attempt_at=None)).rowcount
+        if n:
+            uow.audit(actor=actor, action="DeadLetterRetried", subject=op_id)
+        uow.commit()
+    return bool(n)
+
+
+def incidents(office: Office, limit: int = 50) -> list[dict[str, Any]]:
+    with office.uow() as uow:
+        i = t.link_incident.c
+        return [dict(r._mapping) for r in uow.session.execute(
+            select(t.link_incident).order_by(i.id.desc()).limit(limit))]
+
+
+def oldest_unsynced(uow: UnitOfWork) -> datetime | None:
+    return uow.session.execute(select(func.min(t.outbox.c.created_at)).where(t.outbox.c.status != "sent")).scalar()
+
+
+def sync_once(office: Office, central: Central) -> RoundResult:
+    """One push-and-pull round with a fresh breaker (tests, the seed)."""
+    return Relay(office, central).run_once()

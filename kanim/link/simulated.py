@@ -1,10 +1,6 @@
-"""An in-process stand-in for the central hub, for the demo and the tests, until the real hub
-and its HTTP link exist. It answers like the central would: it confirms what the office
-checked provisionally, and flags what it is told to flag.
-
-It is a fake: it keeps everything in memory and decides instantly. It is never used when
-`KANIM_CENTRAL` is "none" (an office with no central behaves as during an outage).
-"""
+"""An in-process stand-in for the central hub, for the demo and unit tests: it answers like the
+central would (confirms what the office checked provisionally, flags NIKs it is told to flag),
+instantly and in memory. Integration and end-to-end tests use the real hub (kanim.central)."""
 
 from __future__ import annotations
 
@@ -15,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kanim.domain.clearances import ClearanceKind, ClearanceState
-from kanim.office.ports import CentralUnavailable, ClearanceDecision, Operation, OperationResult
+from kanim.office.ports import CentralEvent, CentralUnavailable, InboxPage, Operation, OperationResult
 
 INTAKE_CLEARANCES = (ClearanceKind.NIK_VERIFIED, ClearanceKind.WATCHLIST_CLEAR, ClearanceKind.NOT_DUPLICATE)
 
@@ -25,22 +21,26 @@ class SimulatedCentral:
     flag_niks: dict[str, str] = field(default_factory=dict)  # NIK → reason to flag watch-list
     down: bool = False
     applied: dict[str, OperationResult] = field(default_factory=dict)
-    decisions: list[ClearanceDecision] = field(default_factory=list)
+    events: list[CentralEvent] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def push(self, operations: Sequence[Operation]) -> list[OperationResult]:
-        if self.down:
-            raise CentralUnavailable("simulated central is down")
+        self._check_up()
         with self.lock:
             return [self._apply(op) for op in operations]
 
-    def pull(self, *, office_code: str, cursor: str | None) -> tuple[list[ClearanceDecision], str | None]:
+    def pull(self, *, after: int, limit: int = 1000) -> InboxPage:
+        self._check_up()
+        with self.lock:
+            batch = self.events[after:after + limit]
+        return InboxPage(batch, after + len(batch))
+
+    def watchlist(self) -> None:
+        return None
+
+    def _check_up(self) -> None:
         if self.down:
             raise CentralUnavailable("simulated central is down")
-        start = int(cursor or 0)
-        with self.lock:
-            batch = self.decisions[start:]
-        return batch, str(start + len(batch))
 
     def _apply(self, op: Operation) -> OperationResult:
         if op.id in self.applied:  # idempotent by operation id
@@ -60,5 +60,6 @@ class SimulatedCentral:
         return result
 
     def _decide(self, subject: str, kind: ClearanceKind, state: ClearanceState, reason: str) -> None:
-        self.decisions.append(ClearanceDecision(str(uuid.uuid4()), subject, kind, state, reason,
-                                                datetime.now(UTC)))
+        self.events.append(CentralEvent(str(uuid.uuid4()), "clearance", subject, {
+            "kind": kind.value, "state": state.value, "reason": reason,
+            "decided_at": datetime.now(UTC).isoformat()}))

@@ -49,6 +49,25 @@ class ClearanceDecision:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CentralEvent:
+    """One item of the central's feed: a clearance decision, a watch-list delta, a booklet
+    allocation, or a rebuild request. Applied at the office exactly once, by `id`."""
+
+    id: str
+    kind: str  # clearance | watchlist | allocation | rebuild
+    subject: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    events: list[CentralEvent]
+    next_cursor: int
+    central_id: str | None = None  # changes when the central was rebuilt from nothing
+    last_seq: int | None = None
+
+
 class CentralUnavailable(Exception):
     """The central could not be reached or answered with a transient failure: retry later."""
 
@@ -56,4 +75,15 @@ class CentralUnavailable(Exception):
 class Central(Protocol):
     def push(self, operations: Sequence[Operation]) -> Sequence[OperationResult]: ...
 
-    def pull(self, *, office_code: str, cursor: str | None) -> tuple[list[ClearanceDecision], str | None]: ...
+    def pull(self, *, after: int, limit: int = 1000) -> InboxPage: ...
+
+    def watchlist(self) -> dict[str, Any] | None:
+        """The signed watch-list snapshot, or None if this central does not issue one."""
+        ...
+
+
+def decision_of(event: CentralEvent) -> ClearanceDecision:
+    p = event.payload
+    return ClearanceDecision(id=event.id, application_id=event.subject, kind=ClearanceKind(p["kind"]),
+                             state=ClearanceState(p["state"]), reason=p.get("reason", ""),
+                             decided_at=datetime.fromisoformat(p["decided_at"]))

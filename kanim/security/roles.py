@@ -15,6 +15,7 @@ class Role(StrEnum):
     PRINT_OPERATOR = "print_operator"  # booklets, printing, quality check
     PICKUP_DESK = "pickup_desk"  # handover
     ADMIN = "admin"  # accounts, audit, office settings
+    WATCHLIST = "watchlist"  # central staff who enter and revoke watch-list orders
 
 
 class Perm(StrEnum):
@@ -34,6 +35,12 @@ class Perm(StrEnum):
     MANAGE_USERS = "manage_users"
     VIEW_AUDIT = "view_audit"
     MANAGE_WATCHLIST = "manage_watchlist"
+    VIEW_LINK = "view_link"
+    MANAGE_LINK = "manage_link"
+    # central hub
+    MANAGE_CENTRAL_WATCHLIST = "manage_central_watchlist"
+    MANAGE_OFFICES = "manage_offices"
+    NATIONAL_VIEW = "national_view"
 
 
 R = Role
@@ -41,7 +48,7 @@ GRANTS: dict[Perm, frozenset[Role]] = {
     Perm.BOOK: frozenset({R.FRONT_DESK}),
     Perm.CHECK_IN: frozenset({R.FRONT_DESK}),
     Perm.INTAKE: frozenset({R.FRONT_DESK}),
-    Perm.VIEW_APPLICATION: frozenset(set(Role) - {R.ADMIN}),
+    Perm.VIEW_APPLICATION: frozenset(set(Role) - {R.ADMIN, R.WATCHLIST}),
     Perm.BILL: frozenset({R.CASHIER}),
     Perm.CAPTURE: frozenset({R.BIOMETRIC_OPERATOR}),
     Perm.VIEW_BIOMETRICS: frozenset({R.BIOMETRIC_OPERATOR, R.INTERVIEWER, R.SUPERVISOR, R.PRINT_OPERATOR}),
@@ -54,6 +61,11 @@ GRANTS: dict[Perm, frozenset[Role]] = {
     Perm.MANAGE_USERS: frozenset({R.ADMIN}),
     Perm.VIEW_AUDIT: frozenset({R.ADMIN, R.SUPERVISOR}),
     Perm.MANAGE_WATCHLIST: frozenset({R.SUPERVISOR}),
+    Perm.VIEW_LINK: frozenset({R.SUPERVISOR, R.ADMIN}),
+    Perm.MANAGE_LINK: frozenset({R.ADMIN}),
+    Perm.MANAGE_CENTRAL_WATCHLIST: frozenset({R.WATCHLIST}),
+    Perm.MANAGE_OFFICES: frozenset({R.ADMIN}),
+    Perm.NATIONAL_VIEW: frozenset({R.ADMIN, R.SUPERVISOR, R.WATCHLIST}),
 }
 
 

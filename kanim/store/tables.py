@@ -197,6 +197,7 @@ watchlist_entry = Table(
     "watchlist_entry", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("snapshot_id", String(36), ForeignKey("watchlist_snapshot.id"), nullable=False, index=True),
+    Column("order_id", String(36)),  # the central's order id, for revocations
     Column("subject_kind", String(16), nullable=False),  # nik | passport
     Column("subject_value", String(16), nullable=False, index=True),
     Column("order_kind", String(16), nullable=False),  # prevention | temporary | deterrence
@@ -277,4 +278,24 @@ link_cursor = Table(
     "link_cursor", metadata,
     Column("name", String(32), primary_key=True),
     Column("value", String(128), nullable=False),
+)
+
+# Link health: every change of the breaker's state is an incident with a start and an end.
+link_incident = Table(
+    "link_incident", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("state", String(12), nullable=False),  # degraded | down
+    Column("reason", Text, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime),
+)
+
+# Serial ranges the central allocated to this office: booklets outside them are refused.
+allocated_range = Table(
+    "allocated_range", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("first_serial", String(9), nullable=False),
+    Column("last_serial", String(9), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("allocated_at", UTCDateTime, nullable=False),
 )

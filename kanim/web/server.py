@@ -1,4 +1,4 @@
-"""Running the server: migrate, bootstrap, start the link loop, serve with uvicorn."""
+"""Running a node: migrate, bootstrap, start the relay (office), serve with uvicorn."""
 
 from __future__ import annotations
 
@@ -12,34 +12,38 @@ from kanim.config import Settings
 from kanim.store.migrate import upgrade
 from kanim.web.app import create_app
 
-log = logging.getLogger("kanim.link")
+log = logging.getLogger("kanim")
 
 
-def link_loop(office: Office, stop: threading.Event, interval: float) -> None:
-    """Until the real relay worker exists (central-hub issue), a thread pushes the outbox to the
-    configured central and applies its decisions. With no central it does nothing: the outbox
-    simply grows, as it would during an outage."""
-    from kanim.link.relay import sync_once
+def start_relay(office: Office) -> threading.Event | None:
+    """The relay in a thread of the server (`kanim worker` runs it as its own process)."""
+    if office.central is None:
+        return None
+    from kanim.link.relay import Relay
 
-    while not stop.wait(interval):
-        if office.central is None:
-            continue
-        try:
-            r = sync_once(office.uow(), office.central, office_code=office.settings.office_code)
-            if r.error:
-                log.warning("link: %s", r.error)
-        except Exception:  # keep the loop alive; the outbox keeps the work
-            log.exception("link round failed")
+    stop = threading.Event()
+    threading.Thread(target=Relay(office, office.central).run_forever, args=(stop,), daemon=True,
+                     name="kanim-relay").start()
+    return stop
 
 
-def run(settings: Settings, *, host: str, port: int, sync_interval: float = 2.0) -> None:
+def run(settings: Settings, *, host: str, port: int, relay: bool = True) -> None:
+    if settings.role == "central":
+        return run_central(settings, host=host, port=port)
     office = bootstrap(settings)
     upgrade(office.engine)
-    stop = threading.Event()
-    if sync_interval > 0:
-        threading.Thread(target=link_loop, args=(office, stop, sync_interval), daemon=True,
-                         name="kanim-link").start()
+    stop = start_relay(office) if relay else None
     try:
         uvicorn.run(create_app(office), host=host, port=port, log_level="info")
     finally:
-        stop.set()
+        if stop:
+            stop.set()
+
+
+def run_central(settings: Settings, *, host: str, port: int) -> None:
+    from kanim.central.api import create_central_app
+    from kanim.central.node import bootstrap_central
+
+    node = bootstrap_central(settings)
+    upgrade(node.engine)
+    uvicorn.run(create_central_app(node), host=host, port=port, log_level="info")

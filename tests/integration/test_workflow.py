@@ -54,7 +54,7 @@ def test_one_application_goes_from_booking_to_handover(office, central) -> None:
                            handover=Handover(RecipientKind.HOLDER, "Siti Rahmawati", "KTP"))
     assert any("recorded_centrally" in r for r in gate.value.reasons)
 
-    sync_once(office.uow(), central, office_code="MND")
+    sync_once(office, central)
     with office.uow() as uow:
         assert uow.applications.get(app.id).stage is Stage.READY
     done = handover.hand_over(office, application_id=app.id, actor="pickup",
@@ -136,7 +136,7 @@ def test_a_central_flag_after_printing_voids_the_booklet(office, central) -> Non
     central.flag_niks[SITI.nik] = "prevention order issued after intake"
     app = book_one(office)
     advance(office, app.id, "printed", app_type=app.app_type)
-    sync_once(office.uow(), central, office_code="MND")
+    sync_once(office, central)
     with office.uow() as uow:
         held = uow.applications.get(app.id)
     assert held.stage is Stage.ON_HOLD and held.booklet_serial is None
@@ -147,11 +147,12 @@ def test_a_central_flag_after_printing_voids_the_booklet(office, central) -> Non
 def test_a_decision_delivered_twice_is_applied_once(office, central) -> None:  # noqa: ANN001
     app = book_one(office)
     advance(office, app.id, "intake_done", app_type=app.app_type)
-    sync_once(office.uow(), central, office_code="MND")
-    from kanim.office.clearances import apply_decisions
+    sync_once(office, central)
+    from kanim.link import inbox
+    from kanim.office.ports import InboxPage
 
-    outcomes = apply_decisions(office.uow(), central.decisions)
-    assert outcomes["duplicate"] == len(central.decisions)
+    outcomes = inbox.apply_page(office, InboxPage(central.events, len(central.events)))
+    assert outcomes == {"duplicate": len(central.events)}
 
 
 def test_the_watch_list_snapshot_rejects_a_listed_applicant_at_intake(office, clock) -> None:  # noqa: ANN001

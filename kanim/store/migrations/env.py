@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.types import TypeDecorator
 
 from kanim.store.db import make_engine
+import kanim.central.tables  # noqa: F401 - the hub's tables share the schema history
 from kanim.store.tables import metadata
 
 config = context.config

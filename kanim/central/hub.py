@@ -1,0 +1,221 @@
+"""Applying offices' operations at the central, exactly once each, and answering per operation.
+
+A batch is one transaction. Each operation is first looked up by its id: if it was applied
+before, the stored answer is given again and nothing changes, so an office that crashed after
+the central accepted a batch may simply resend it. An operation that can never succeed (another
+office's application, a serial never allocated to the office) is answered `permanent` and the
+office parks it in its dead-letter list; one that may succeed later (its application is not
+known yet) is answered transient, and the office retries it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from kanim.central import tables as ct
+from kanim.central.checks import CentralChecks
+from kanim.domain.clearances import ClearanceKind, ClearanceState
+from kanim.office.ports import Operation, OperationResult
+
+
+class Rejected(Exception):
+    """The operation can never be applied as sent: the office must fix it (dead letter)."""
+
+
+class NotYet(Exception):
+    """The operation depends on something the central has not seen yet: retry later."""
+
+
+@dataclass
+class Context:
+    session: Session
+    office_code: str
+    now: datetime
+    checks: CentralChecks
+
+    def emit(self, kind: str, subject: str, payload: dict[str, Any], *, office_code: str | None) -> None:
+        self.session.execute(ct.central_event.insert().values(
+            id=str(uuid.uuid4()), office_code=office_code, kind=kind, subject=subject,
+            payload=payload, created_at=self.now))
+
+    def decide(self, application_id: str, kind: ClearanceKind, state: ClearanceState, reason: str) -> None:
+        self.emit("clearance", application_id,
+                  {"kind": kind.value, "state": state.value, "reason": reason, "decided_at": self.now.isoformat()},
+                  office_code=self.office_code)
+
+
+def apply_batch(session: Session, *, office_code: str, operations: Sequence[Operation], now: datetime,
+                checks: CentralChecks) -> list[OperationResult]:
+    ctx = Context(session, office_code, now, checks)
+    results = []
+    for op in operations:
+        results.append(_apply_once(ctx, op))
+    return results
+
+
+def _apply_once(ctx: Context, op: Operation) -> OperationResult:
+    done = ctx.session.execute(select(ct.central_operation).where(ct.central_operation.c.id == op.id)).first()
+    if done is not None:
+        return OperationResult(op.id, ok=done.ok, permanent=not done.ok, error=done.error)
+    handler = HANDLERS.get(op.op, _record_only)
+    savepoint = ctx.session.begin_nested()  # a failed operation must not undo the batch's others
+    try:
+        handler(ctx, op)
+        result = OperationResult(op.id, ok=True)
+    except Rejected as e:
+        savepoint.rollback()
+        result = OperationResult(op.id, ok=False, permanent=True, error=str(e))
+    except NotYet as e:
+        savepoint.rollback()
+        return OperationResult(op.id, ok=False, permanent=False, error=str(e))  # not remembered
+    else:
+        savepoint.commit()
+    ctx.session.execute(ct.central_operation.insert().values(
+        id=op.id, office_code=ctx.office_code, subject=op.subject, op=op.op, office_seq=op.seq,
+        received_at=ctx.now, ok=result.ok, error=result.error,
+        size_bytes=len(json.dumps(op.payload, separators=(",", ":")))))
+    return result
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+def _owned(ctx: Context, application_id: str) -> Any:
+    row = ctx.session.execute(
+        select(ct.registry_application).where(ct.registry_application.c.id == application_id)).first()
+    if row is None:
+        raise NotYet(f"application {application_id} is not known to the central yet")
+    if row.office_code != ctx.office_code:
+        raise Rejected(f"application {application_id} belongs to office {row.office_code}")
+    return row
+
+
+def _touch(ctx: Context, op: Operation, **values: Any) -> None:
+    ctx.session.execute(update(ct.registry_application).where(ct.registry_application.c.id == op.subject)
+                        .values(updated_at=ctx.now, last_office_seq=op.seq, **values))
+
+
+def _booked(ctx: Context, op: Operation) -> None:
+    row = ctx.session.execute(
+        select(ct.registry_application.c.office_code).where(ct.registry_application.c.id == op.subject)).first()
+    if row is not None:
+        if row.office_code != ctx.office_code:
+            raise Rejected(f"application {op.subject} belongs to office {row.office_code}")
+        return
+    p = op.payload
+    ctx.session.execute(ct.registry_application.insert().values(
+        id=op.subject, office_code=ctx.office_code, number=p.get("number", ""), app_type=p.get("app_type", ""),
+        passport_kind=p.get("passport_kind", ""), stage="booked", created_at=ctx.now, updated_at=ctx.now,
+        last_office_seq=op.seq))
+
+
+def _stage(stage: str) -> Callable[[Context, Operation], None]:
+    def handler(ctx: Context, op: Operation) -> None:
+        _owned(ctx, op.subject)
+        _touch(ctx, op, stage=stage)
+    return handler
+
+
+def _intake(ctx: Context, op: Operation) -> None:
+    app = _owned(ctx, op.subject)
+    p = op.payload
+    birth = date.fromisoformat(p["birth_date"]) if p.get("birth_date") else None
+    _touch(ctx, op, stage="intake_done", nik=p.get("nik"), full_name=p.get("full_name"),
+           birth_date=birth, sex=p.get("sex"))
+    nik, name, sex = p.get("nik", ""), p.get("full_name", ""), p.get("sex", "")
+    ctx.decide(op.subject, ClearanceKind.NIK_VERIFIED, *ctx.checks.verify_nik(ctx.session, nik, name, birth, sex))
+    ctx.decide(op.subject, ClearanceKind.WATCHLIST_CLEAR, *ctx.checks.watchlist(ctx.session, nik, ctx.now))
+    ctx.decide(op.subject, ClearanceKind.NOT_DUPLICATE,
+               *ctx.checks.duplicate(ctx.session, nik, op.subject, app.app_type, ctx.now))
+    ctx.decide(op.subject, ClearanceKind.RECORDED_CENTRALLY, ClearanceState.CONFIRMED,
+               f"recorded in the national registry as {app.number}")
+
+
+def _billing(ctx: Context, op: Operation) -> None:
+    _owned(ctx, op.subject)
+    ctx.checks.billing_issued(ctx.session, op.payload["billing_code"], op.subject, ctx.office_code,
+                              int(op.payload.get("amount", 0)), ctx.now)
+
+
+def _paid(ctx: Context, op: Operation) -> None:
+    _owned(ctx, op.subject)
+    decision = ctx.checks.payment_recorded(ctx.session, op.payload["billing_code"], op.payload.get("receipt_ref", ""),
+                                           ctx.now)
+    if decision is not None:
+        ctx.decide(op.subject, ClearanceKind.PAYMENT_CONFIRMED, *decision)
+
+
+def _captured(ctx: Context, op: Operation) -> None:
+    _owned(ctx, op.subject)
+    _touch(ctx, op, stage="captured")
+    for item in op.payload.get("biometrics", []):
+        ctx.session.execute(ct.registry_biometric.delete().where(
+            ct.registry_biometric.c.application_id == op.subject,
+            ct.registry_biometric.c.position == item["position"]))
+        ctx.session.execute(ct.registry_biometric.insert().values(
+            application_id=op.subject, position=item["position"], office_code=ctx.office_code,
+            exception=item.get("exception"), sha256=item.get("sha256"), size_bytes=item.get("size_bytes", 0),
+            data=item.get("data")))
+
+
+def _printed(ctx: Context, op: Operation) -> None:
+    app = _owned(ctx, op.subject)
+    serial = op.payload["booklet_serial"]
+    if not ctx.checks.allocated(ctx.session, ctx.office_code, serial):
+        raise Rejected(f"booklet {serial} was never allocated to office {ctx.office_code}")
+    existing = ctx.session.execute(select(ct.registry_passport).where(ct.registry_passport.c.serial == serial)).first()
+    if existing is not None and existing.application_id != op.subject:
+        raise Rejected(f"booklet {serial} is already recorded for another application")
+    if existing is None:
+        ctx.session.execute(ct.registry_passport.insert().values(
+            serial=serial, application_id=op.subject, office_code=ctx.office_code, nik=app.nik,
+            issued_on=date.fromisoformat(op.payload["issued_on"]),
+            expires_on=date.fromisoformat(op.payload["expires_on"]), status="printed", updated_at=ctx.now))
+    _touch(ctx, op, stage="printed", booklet_serial=serial)
+
+
+def _handed_over(ctx: Context, op: Operation) -> None:
+    _owned(ctx, op.subject)
+    _touch(ctx, op, stage="handed_over")
+    ctx.session.execute(update(ct.registry_passport).where(ct.registry_passport.c.serial == op.payload["booklet_serial"])
+                        .values(status="issued", updated_at=ctx.now))
+
+
+def _spoiled(ctx: Context, op: Operation) -> None:
+    ctx.session.execute(update(ct.registry_passport).where(ct.registry_passport.c.serial == op.subject)
+                        .values(status="voided", updated_at=ctx.now))
+
+
+def _record_only(ctx: Context, op: Operation) -> None:
+    """Operations the registry only needs to have seen (check-in, clearance changes)."""
+    if op.op not in ("BookletsReceived", "BookletSpoiled"):
+        _owned(ctx, op.subject)
+
+
+HANDLERS: dict[str, Callable[[Context, Operation], None]] = {
+    "ApplicationBooked": _booked,
+    "ApplicantCheckedIn": _stage("checked_in"),
+    "IntakeCompleted": _intake,
+    "BillingIssued": _billing,
+    "PaymentRecorded": _paid,
+    "BiometricsCaptured": _captured,
+    "InterviewRecorded": _stage("interviewed"),
+    "ApplicationApproved": _stage("approved"),
+    "ApplicationRejected": _stage("rejected"),
+    "ApplicationCancelled": _stage("cancelled"),
+    "PassportPrinted": _printed,
+    "QualityCheckPassed": _stage("qc_passed"),
+    "QualityCheckFailed": _stage("approved"),
+    "PassportReady": _stage("ready"),
+    "PassportHandedOver": _handed_over,
+    "ApplicationPutOnHold": _stage("on_hold"),
+    "HoldReleased": lambda ctx, op: (_owned(ctx, op.subject), _touch(ctx, op, stage=op.payload.get("back_to", "approved"))),
+    "BookletSpoiled": _spoiled,
+}

@@ -1,0 +1,313 @@
+"""The central hub's use cases: offices, the link (operations in, events out), the watch-list,
+the civil registry, payments, booklet allocation, the national view and rebuild."""
+
+from __future__ import annotations
+
+import csv
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from kanim.central import tables as ct
+from kanim.central.hub import apply_batch
+from kanim.central.node import CentralNode
+from kanim.domain.booklet import SerialPattern
+from kanim.domain.errors import Conflict, InvalidInput, NotFound
+from kanim.link.signing import public_b64, sign_document
+from kanim.office.ports import Operation, OperationResult
+
+CENTRAL_ID = "central_id"
+PREVENTION_MAX_DAYS, TEMPORARY_MAX_DAYS = 183, 20  # prevention: up to 6 months; temporary: 20 days
+
+
+# -- offices -----------------------------------------------------------------------------------
+
+def register_office(node: CentralNode, *, code: str, name: str, public_key: str, actor: str) -> None:
+    from kanim.link.signing import SignatureError, _public
+
+    try:
+        _public(public_key)
+    except SignatureError:
+        raise InvalidInput("the office's public key is not a base64 Ed25519 key (kanim link key prints it)",
+                           code="office-key") from None
+    with node.uow() as uow:
+        s = uow.session
+        if s.execute(select(ct.central_office).where(ct.central_office.c.code == code)).first():
+            s.execute(update(ct.central_office).where(ct.central_office.c.code == code)
+                      .values(name=name, public_key=public_key, active=True))
+        else:
+            s.execute(ct.central_office.insert().values(code=code, name=name, public_key=public_key, active=True,
+                                                        created_at=uow.now()))
+        uow.audit(actor=actor, action="OfficeRegistered", subject=code)
+        uow.commit()
+
+
+def office_key(node: CentralNode, code: str) -> str | None:
+    with node.uow() as uow:
+        row = uow.session.execute(select(ct.central_office.c.public_key).where(
+            ct.central_office.c.code == code, ct.central_office.c.active.is_(True))).first()
+        return row.public_key if row else None
+
+
+# -- the link ----------------------------------------------------------------------------------
+
+def push(node: CentralNode, *, office_code: str, operations: Sequence[Operation],
+         link_state: str | None) -> list[OperationResult]:
+    with node.uow() as uow:
+        results = apply_batch(uow.session, office_code=office_code, operations=operations, now=uow.now(),
+                              checks=node.checks)
+        uow.session.execute(update(ct.central_office).where(ct.central_office.c.code == office_code)
+                            .values(last_contact_at=uow.now(), reported_link_state=link_state))
+        uow.commit()
+    return results
+
+
+@dataclass(frozen=True)
+class EventPage:
+    events: list[dict[str, Any]]
+    next: int
+    central_id: str
+    last_seq: int
+
+
+def events(node: CentralNode, *, office_code: str, after: int, limit: int) -> EventPage:
+    with node.uow() as uow:
+        e = ct.central_event.c
+        rows = uow.session.execute(
+            select(ct.central_event).where(e.seq > after, (e.office_code == office_code) | e.office_code.is_(None))
+            .order_by(e.seq).limit(limit)).all()
+        last = uow.session.execute(select(func.coalesce(func.max(e.seq), 0))).scalar_one()
+        cid = central_id(uow)
+        uow.session.execute(update(ct.central_office).where(ct.central_office.c.code == office_code)
+                            .values(last_contact_at=uow.now()))
+        uow.commit()
+    return EventPage([dict(id=r.id, seq=r.seq, kind=r.kind, subject=r.subject, payload=r.payload,
+                           created_at=r.created_at.isoformat()) for r in rows],
+                     rows[-1].seq if rows else after, cid, int(last))
+
+
+def central_id(uow) -> str:  # noqa: ANN001
+    """A random id made when this central's database was created: an office that sees it change
+    knows the central was rebuilt and restarts its event cursor."""
+    s = uow.session
+    row = s.execute(select(ct.central_state.c.value).where(ct.central_state.c.name == CENTRAL_ID)).first()
+    if row:
+        return row.value
+    value = uuid.uuid4().hex
+    s.execute(ct.central_state.insert().values(name=CENTRAL_ID, value=value))
+    return value
+
+
+def emit(uow, *, kind: str, subject: str, payload: dict[str, Any], office_code: str | None) -> None:  # noqa: ANN001
+    uow.session.execute(ct.central_event.insert().values(id=str(uuid.uuid4()), office_code=office_code, kind=kind,
+                                                         subject=subject, payload=payload, created_at=uow.now()))
+
+
+def rebuild(node: CentralNode, *, actor: str) -> str:
+    """Ask every office to re-push everything it ever sent (after a restore from nothing)."""
+    epoch = uuid.uuid4().hex
+    with node.uow() as uow:
+        emit(uow, kind="rebuild", subject=epoch, payload={"epoch": epoch}, office_code=None)
+        uow.audit(actor=actor, action="RebuildRequested", subject=epoch)
+        uow.commit()
+    return epoch
+
+
+# -- watch-list --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Order:
+    subject_kind: str
+    subject_value: str
+    order_kind: str
+    agency: str
+    starts_on: date
+    ends_on: date
+    reason: str
+
+
+def add_watchlist_order(node: CentralNode, order: Order, *, actor: str) -> str:
+    _check_order(order)
+    with node.uow() as uow:
+        oid = str(uuid.uuid4())
+        uow.session.execute(ct.watchlist_order.insert().values(id=oid, created_by=actor, created_at=uow.now(),
+                                                               **order.__dict__))
+        delta = {"op": "add", "id": oid, **_order_doc(order)}
+        emit(uow, kind="watchlist", subject=oid,
+             payload={"delta": delta, "signature": sign_document(node.signing_key, delta)}, office_code=None)
+        uow.audit(actor=actor, action="WatchlistOrderAdded", subject=oid,
+                  detail={"agency": order.agency, "order_kind": order.order_kind})
+        uow.commit()
+    return oid
+
+
+def revoke_watchlist_order(node: CentralNode, order_id: str, *, actor: str) -> None:
+    with node.uow() as uow:
+        n = uow.session.execute(update(ct.watchlist_order).where(
+            ct.watchlist_order.c.id == order_id, ct.watchlist_order.c.revoked_at.is_(None))
+            .values(revoked_at=uow.now())).rowcount
+        if not n:
+            raise NotFound(f"no active watch-list order {order_id}", code="watchlist-order-not-found")
+        delta = {"op": "revoke", "id": order_id}
+        emit(uow, kind="watchlist", subject=order_id,
+             payload={"delta": delta, "signature": sign_document(node.signing_key, delta)}, office_code=None)
+        uow.audit(actor=actor, action="WatchlistOrderRevoked", subject=order_id)
+        uow.commit()
+
+
+def watchlist_snapshot(node: CentralNode) -> dict[str, Any]:
+    """Every order in force or future, signed with the central's key and dated."""
+    with node.uow() as uow:
+        now = uow.now()
+        w = ct.watchlist_order.c
+        rows = uow.session.execute(select(ct.watchlist_order).where(
+            w.revoked_at.is_(None), w.ends_on >= now.date()).order_by(w.id)).all()
+    doc = {"taken_at": now.isoformat(), "orders": [{"id": r.id, **_order_doc(r)} for r in rows]}
+    return {"snapshot": doc, "signature": sign_document(node.signing_key, doc),
+            "public_key": public_b64(node.signing_key)}
+
+
+def _order_doc(o: Any) -> dict[str, Any]:
+    return {"subject_kind": o.subject_kind, "subject_value": o.subject_value, "order_kind": o.order_kind,
+            "agency": o.agency, "starts_on": o.starts_on.isoformat(), "ends_on": o.ends_on.isoformat(),
+            "reason": o.reason}
+
+
+def _check_order(o: Order) -> None:
+    if o.subject_kind not in ("nik", "passport"):
+        raise InvalidInput("an order names a nik or a passport", code="watchlist-subject")
+    if o.ends_on < o.starts_on:
+        raise InvalidInput("the order ends before it starts", code="watchlist-dates")
+    limit = {"prevention": PREVENTION_MAX_DAYS, "temporary": TEMPORARY_MAX_DAYS}.get(o.order_kind)
+    if limit is not None and (o.ends_on - o.starts_on).days > limit:
+        raise InvalidInput(f"a {o.order_kind} order lasts at most {limit} days", code="watchlist-too-long")
+    if o.order_kind not in ("prevention", "temporary", "deterrence"):
+        raise InvalidInput("order kind is prevention, temporary or deterrence", code="watchlist-kind")
+
+
+# -- civil registry, payments, booklets ------------------------------------------------------
+
+def load_civil_registry(node: CentralNode, path: Path) -> int:
+    """CSV with a header: nik,full_name,birth_date,sex[,kk_number]. All or nothing."""
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for i, r in enumerate(csv.DictReader(f), start=2):
+            try:
+                rows.append(dict(nik=r["nik"].strip(), full_name=r["full_name"].strip(),
+                                 birth_date=date.fromisoformat(r["birth_date"].strip()), sex=r["sex"].strip(),
+                                 kk_number=(r.get("kk_number") or "").strip() or None))
+            except (KeyError, ValueError) as e:
+                raise InvalidInput(f"{path}:{i}: {e}", code="csv-row") from None
+    with node.uow() as uow:
+        niks = [r["nik"] for r in rows]
+        for chunk in range(0, len(niks), 500):
+            uow.session.execute(ct.civil_registry.delete().where(ct.civil_registry.c.nik.in_(niks[chunk:chunk + 500])))
+        now = uow.now()
+        if rows:
+            uow.session.execute(ct.civil_registry.insert(), [dict(r, loaded_at=now) for r in rows])
+        uow.audit(actor="cli", action="CivilRegistryLoaded", subject=str(path.name), detail={"rows": len(rows)})
+        uow.commit()
+    return len(rows)
+
+
+def import_payments(node: CentralNode, path: Path, *, actor: str) -> dict[str, int]:
+    """The bank's CSV: billing_code,amount,paid_at,reference. A paid code confirms the office's
+    payment clearance; mismatches go to the supervisor list (`payment_issue`)."""
+    counts = {"confirmed": 0, "waiting_for_office": 0, "issues": 0}
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    with node.uow() as uow:
+        s, now = uow.session, uow.now()
+        for i, r in enumerate(rows, start=2):
+            try:
+                code, amount = r["billing_code"].strip(), int(r["amount"])
+                paid_at = datetime.fromisoformat(r["paid_at"].strip())
+            except (KeyError, ValueError) as e:
+                raise InvalidInput(f"{path}:{i}: {e}", code="csv-row") from None
+            outcome = _apply_bank_row(node, uow, code, amount, paid_at, (r.get("reference") or "").strip(), now)
+            counts[outcome] += 1
+        uow.audit(actor=actor, action="PaymentsImported", subject=path.name, detail=counts)
+        uow.commit()
+    return counts
+
+
+def _apply_bank_row(node: CentralNode, uow, code: str, amount: int, paid_at: datetime, ref: str,  # noqa: ANN001
+                    now: datetime) -> str:
+    s = uow.session
+    row = s.execute(select(ct.central_payment).where(ct.central_payment.c.billing_code == code)).first()
+    if row is None:
+        _issue(s, code, "unknown_code", f"bank paid Rp{amount} on unknown billing code", now)
+        return "issues"
+    if row.treasury_paid_at is not None:
+        _issue(s, code, "paid_twice", f"paid again: Rp{amount} ref {ref}", now)
+        return "issues"
+    s.execute(update(ct.central_payment).where(ct.central_payment.c.billing_code == code).values(
+        treasury_paid_amount=amount, treasury_paid_at=paid_at, treasury_ref=ref))
+    if amount != row.amount:
+        _issue(s, code, "amount", f"billed Rp{row.amount}, paid Rp{amount}", now)
+        return "issues"
+    decision = node.checks.payment_decision(s, code, now)
+    if decision is None:
+        return "waiting_for_office"
+    state, reason = decision
+    emit(uow, kind="clearance", subject=row.application_id, office_code=row.office_code,
+         payload={"kind": "payment_confirmed", "state": state.value, "reason": reason, "decided_at": now.isoformat()})
+    return "confirmed"
+
+
+def _issue(s, code: str, kind: str, detail: str, now: datetime) -> None:  # noqa: ANN001
+    s.execute(ct.payment_issue.insert().values(billing_code=code, kind=kind, detail=detail, created_at=now))
+
+
+def payment_issues(node: CentralNode) -> list[dict[str, Any]]:
+    with node.uow() as uow:
+        return [dict(r._mapping) for r in uow.session.execute(
+            select(ct.payment_issue).where(ct.payment_issue.c.resolved_at.is_(None)).order_by(ct.payment_issue.c.id))]
+
+
+def allocate_booklets(node: CentralNode, *, office_code: str, first: str, last: str, actor: str) -> dict[str, Any]:
+    serials = SerialPattern().expand(first, last)
+    with node.uow() as uow:
+        s = uow.session
+        if not s.execute(select(ct.central_office).where(ct.central_office.c.code == office_code)).first():
+            raise NotFound(f"no office {office_code}", code="office-unknown")
+        for r in s.execute(select(ct.booklet_allocation)):
+            if not (serials[-1] < r.first_serial or serials[0] > r.last_serial) and len(r.first_serial) == len(first):
+                raise Conflict(f"overlaps allocation {r.first_serial}..{r.last_serial} of {r.office_code}",
+                               code="allocation-overlap")
+        aid = str(uuid.uuid4())
+        s.execute(ct.booklet_allocation.insert().values(id=aid, office_code=office_code, first_serial=serials[0],
+                                                        last_serial=serials[-1], count=len(serials),
+                                                        allocated_at=uow.now()))
+        emit(uow, kind="allocation", subject=aid, office_code=office_code,
+             payload={"first": serials[0], "last": serials[-1], "count": len(serials)})
+        uow.audit(actor=actor, action="BookletsAllocated", subject=aid,
+                  detail={"office": office_code, "first": serials[0], "last": serials[-1]})
+        uow.commit()
+    return {"id": aid, "office_code": office_code, "first": serials[0], "last": serials[-1], "count": len(serials)}
+
+
+# -- national view -----------------------------------------------------------------------------
+
+def national_view(node: CentralNode) -> list[dict[str, Any]]:
+    with node.uow() as uow:
+        s, now = uow.session, uow.now()
+        a = ct.registry_application.c
+        offices = s.execute(select(ct.central_office).order_by(ct.central_office.c.code)).all()
+        stages = s.execute(select(a.office_code, a.stage, func.count()).group_by(a.office_code, a.stage)).all()
+        oldest = dict(s.execute(select(a.office_code, func.min(a.updated_at)).where(
+            a.stage.not_in(("handed_over", "rejected", "cancelled"))).group_by(a.office_code)).all())
+    out = []
+    for o in offices:
+        silent = (now - o.last_contact_at).total_seconds() if o.last_contact_at else None
+        state = "never" if silent is None else "up" if silent < 60 else "degraded" if silent < 600 else "down"
+        out.append({"code": o.code, "name": o.name, "link_state": state, "reported_link_state": o.reported_link_state,
+                    "last_contact_at": o.last_contact_at,
+                    "backlog_by_stage": {st: n for oc, st, n in stages if oc == o.code},
+                    "oldest_waiting_since": oldest.get(o.code)})
+    return out

@@ -1,0 +1,74 @@
+"""The Central port over HTTP: signed requests to the hub, honest errors.
+
+Transient trouble (connection refused or cut, timeouts, 5xx) raises `CentralUnavailable`; the
+central's back-pressure (429) raises `Throttled` with the seconds it asked for; anything else
+unexpected raises `CentralUnavailable` too, with the status and problem detail, so the relay
+backs off instead of spinning."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from kanim.link.signing import sign_request
+from kanim.office.ports import CentralEvent, CentralUnavailable, InboxPage, Operation, OperationResult
+
+
+class Throttled(CentralUnavailable):
+    def __init__(self, retry_after: float, detail: str) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class HttpCentral:
+    def __init__(self, base_url: str, *, office_code: str, key: Ed25519PrivateKey, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.office_code = office_code
+        self.key = key
+        self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+        self.link_state = "up"  # reported to the central with every push
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _call(self, method: str, path: str, body: bytes = b"") -> Any:
+        headers = sign_request(self.key, self.office_code, method, path, body, time.time())
+        headers["X-Kanim-Link-State"] = self.link_state
+        if body:
+            headers["content-type"] = "application/json"
+        try:
+            r = self.client.request(method, path, content=body, headers=headers)
+        except httpx.HTTPError as e:
+            raise CentralUnavailable(f"{type(e).__name__}: {e}") from e
+        if r.status_code == 429:
+            raise Throttled(float(r.headers.get("Retry-After", "1")), _detail(r))
+        if r.status_code >= 400:
+            raise CentralUnavailable(f"central answered {r.status_code}: {_detail(r)}")
+        return r.json()
+
+    def push(self, operations: Sequence[Operation]) -> list[OperationResult]:
+        body = json.dumps({"operations": [
+            {"id": o.id, "seq": o.seq, "subject": o.subject, "op": o.op, "payload": o.payload} for o in operations
+        ]}, separators=(",", ":")).encode()
+        data = self._call("POST", "/api/v1/link/operations", body)
+        return [OperationResult(r["id"], r["ok"], r.get("permanent", False), r.get("error")) for r in data["results"]]
+
+    def pull(self, *, after: int, limit: int = 1000) -> InboxPage:
+        page = self._call("GET", f"/api/v1/link/events?after={after}&limit={limit}")
+        return InboxPage([CentralEvent(e["id"], e["kind"], e["subject"], e["payload"]) for e in page["events"]],
+                         int(page["next"]), page.get("central_id"), page.get("last_seq"))
+
+    def watchlist(self) -> dict[str, Any]:
+        return self._call("GET", "/api/v1/link/watchlist")
+
+
+def _detail(r: httpx.Response) -> str:
+    try:
+        return r.json().get("detail", r.text[:200])
+    except ValueError:
+        return r.text[:200]

@@ -1,0 +1,161 @@
+"""Applying the central's feed at the office, exactly once per event, cursor and effects in one
+transaction: a crash between the two can neither lose an event nor apply it twice."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import delete, select, update
+
+from kanim.bootstrap import Office
+from kanim.domain.errors import InvalidInput
+from kanim.link.signing import SignatureError, verify_document
+from kanim.office.clearances import apply_decision
+from kanim.office.ports import CentralEvent, InboxPage, decision_of
+from kanim.store import tables as t
+from kanim.store.uow import UnitOfWork
+
+CURSOR = "central_inbox"
+CENTRAL_ID = "central_id"
+_SKEW = timedelta(minutes=5)  # clocks of office and central may differ a little
+
+
+def get_state(uow: UnitOfWork, name: str) -> str | None:
+    row = uow.session.execute(select(t.link_cursor.c.value).where(t.link_cursor.c.name == name)).first()
+    return row.value if row else None
+
+
+def set_state(uow: UnitOfWork, name: str, value: str) -> None:
+    s = uow.session
+    if s.execute(select(t.link_cursor.c.name).where(t.link_cursor.c.name == name)).first():
+        s.execute(update(t.link_cursor).where(t.link_cursor.c.name == name).values(value=value))
+    else:
+        s.execute(t.link_cursor.insert().values(name=name, value=value))
+
+
+def cursor(office: Office) -> int:
+    with office.uow() as uow:
+        return int(get_state(uow, CURSOR) or 0)
+
+
+def apply_page(office: Office, page: InboxPage) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    with office.uow() as uow:
+        if page.central_id and get_state(uow, CENTRAL_ID) not in (None, page.central_id):
+            # A different central (rebuilt from nothing): its feed starts again from 1.
+            set_state(uow, CURSOR, "0")
+            set_state(uow, CENTRAL_ID, page.central_id)
+            uow.commit()
+            return {"central_changed": 1}
+        if page.central_id:
+            set_state(uow, CENTRAL_ID, page.central_id)
+        for event in page.events:
+            outcome = _apply_once(office, uow, event)
+            counts[outcome] = counts.get(outcome, 0) + 1
+        set_state(uow, CURSOR, str(page.next_cursor))
+        uow.commit()
+    return counts
+
+
+def _apply_once(office: Office, uow: UnitOfWork, e: CentralEvent) -> str:
+    if uow.session.execute(select(t.inbox_event.c.id).where(t.inbox_event.c.id == e.id)).first():
+        return "duplicate"
+    handler = {"clearance": _clearance, "watchlist": _watchlist_delta, "allocation": _allocation,
+               "rebuild": _rebuild}.get(e.kind)
+    outcome = handler(office, uow, e) if handler else "ignored"
+    uow.session.execute(t.inbox_event.insert().values(id=e.id, kind=e.kind, subject=e.subject[:64],
+                                                      received_at=uow.now(), outcome=outcome))
+    return outcome
+
+
+def _clearance(office: Office, uow: UnitOfWork, e: CentralEvent) -> str:
+    return apply_decision(uow, decision_of(e))
+
+
+def _allocation(office: Office, uow: UnitOfWork, e: CentralEvent) -> str:
+    p = e.payload
+    uow.session.execute(t.allocated_range.insert().values(id=e.subject, first_serial=p["first"], last_serial=p["last"],
+                                                          count=p["count"], allocated_at=uow.now()))
+    uow.audit(actor="central", action="BookletsAllocated", subject=e.subject, detail=p)
+    return "applied"
+
+
+def _rebuild(office: Office, uow: UnitOfWork, e: CentralEvent) -> str:
+    """The central lost its data: send everything again, in the original order. The outbox is
+    the office's complete history of operations, so re-pushing it rebuilds the central."""
+    n = uow.session.execute(update(t.outbox).where(t.outbox.c.status == "sent").values(
+        status="pending", attempts=0, next_attempt_at=None, sent_at=None)).rowcount
+    uow.audit(actor="central", action="RebuildRequested", subject=e.subject, detail={"requeued": n})
+    return "applied"
+
+
+def _watchlist_delta(office: Office, uow: UnitOfWork, e: CentralEvent) -> str:
+    key = office.settings.central_public_key
+    delta, sig = e.payload.get("delta", {}), e.payload.get("signature", "")
+    try:
+        if not key:
+            raise SignatureError("no central public key configured (KANIM_CENTRAL_PUBLIC_KEY)")
+        verify_document(key, delta, sig)
+    except SignatureError as err:
+        uow.audit(actor="central", action="WatchlistDeltaRefused", subject=e.subject, detail={"why": str(err)})
+        return "refused"
+    snap = latest_snapshot_id(uow)
+    if snap is None:
+        return "no_snapshot"  # the next full snapshot will carry it
+    w = t.watchlist_entry.c
+    if delta.get("op") == "revoke":
+        uow.session.execute(delete(t.watchlist_entry).where(w.snapshot_id == snap, w.order_id == delta["id"]))
+    else:
+        uow.session.execute(t.watchlist_entry.insert().values(snapshot_id=snap, **_entry(delta)))
+    return "applied"
+
+
+def latest_snapshot_id(uow: UnitOfWork) -> str | None:
+    s = t.watchlist_snapshot.c
+    row = uow.session.execute(select(s.id).order_by(s.taken_at.desc(), s.loaded_at.desc()).limit(1)).first()
+    return row.id if row else None
+
+
+def _entry(o: dict) -> dict:
+    return dict(order_id=o["id"], subject_kind=o["subject_kind"], subject_value=o["subject_value"],
+                order_kind=o["order_kind"], agency=o["agency"], starts_on=date.fromisoformat(o["starts_on"]),
+                ends_on=date.fromisoformat(o["ends_on"]), reason=o["reason"])
+
+
+def load_signed_snapshot(office: Office, signed: dict) -> str:
+    """Verify and load the central's full snapshot. Refused, and said so, when the signature or
+    the date does not verify (a snapshot from the future, or older than the one we hold)."""
+    key = office.settings.central_public_key
+    if not key:
+        raise InvalidInput("cannot verify the watch-list snapshot: KANIM_CENTRAL_PUBLIC_KEY is not set",
+                           code="watchlist-unverifiable")
+    doc, sig = signed.get("snapshot", {}), signed.get("signature", "")
+    try:
+        verify_document(key, doc, sig)
+    except SignatureError:
+        raise InvalidInput("the watch-list snapshot's signature does not verify: refused",
+                           code="watchlist-signature") from None
+    taken = datetime.fromisoformat(doc["taken_at"])
+    with office.uow() as uow:
+        if taken > uow.now() + _SKEW:
+            raise InvalidInput(f"the watch-list snapshot is dated in the future ({taken.isoformat()}): refused",
+                               code="watchlist-date")
+        newest = uow.session.execute(select(t.watchlist_snapshot.c.taken_at)
+                                     .order_by(t.watchlist_snapshot.c.taken_at.desc()).limit(1)).scalar()
+        if newest is not None and taken < newest:
+            raise InvalidInput("the watch-list snapshot is older than the one held: refused", code="watchlist-date")
+        sid = str(uuid.uuid4())
+        uow.session.execute(t.watchlist_snapshot.insert().values(
+            id=sid, taken_at=taken, loaded_at=uow.now(), source="central", entry_count=len(doc["orders"]),
+            signature=sig))
+        if doc["orders"]:
+            uow.session.execute(t.watchlist_entry.insert(), [dict(snapshot_id=sid, **_entry(o)) for o in doc["orders"]])
+        # Older snapshots are superseded: keep their header rows for the record, drop entries.
+        uow.session.execute(delete(t.watchlist_entry).where(t.watchlist_entry.c.snapshot_id != sid))
+        uow.audit(actor="central", action="WatchlistSnapshotLoaded", subject=sid,
+                  detail={"entries": len(doc["orders"]), "taken_at": taken.isoformat()})
+        uow.commit()
+    return sid
+
+

@@ -1,0 +1,370 @@
+"""Refusals over real HTTP: each is an RFC 9457 problem document (application/problem+json with
+type, title, status, detail and a stable `code`) and leaves nothing half-written.
+
+"Nothing half-written" is checked with `leaves_no_trace`: the application (every field), its
+scans and biometrics, the number of applications, the outbox, the audit chain, the booklet stock
+and the encrypted files in the vault are exactly as before. That is exact only on servers without
+a central (no link thread applying decisions in the background), so most cases run against the
+office during an outage (`offline_server`); the rules they check are the same either way.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime
+
+import httpx
+import pytest
+
+from tests import photos
+from tests.e2e.conftest import MAX_UPLOAD_BYTES
+from tests.e2e.desks import (
+    PDF_SCAN,
+    approve,
+    capture,
+    file,
+    get_app,
+    interview,
+    leaves_no_trace,
+    next_working_day,
+    ok,
+    pay,
+    person,
+    print_passport,
+    problem,
+    upload_documents,
+    walk_in,
+    walk_in_to,
+)
+
+# -- NIK -----------------------------------------------------------------------------------------
+
+
+BAD_NIKS = {
+    # case: (change to a valid man born 12 March 1985, expected code)
+    "15-digits": (lambda a: {**a, "nik": a["nik"][:15]}, "nik-length"),
+    "not-digits": (lambda a: {**a, "nik": a["nik"][:12] + "00.1"}, "nik-not-digits"),
+    "day-32": (lambda a: {**a, "nik": a["nik"][:6] + "32" + a["nik"][8:]}, "nik-day"),
+    "month-13": (lambda a: {**a, "nik": a["nik"][:8] + "13" + a["nik"][10:]}, "nik-month"),
+    "sex-mismatch": (lambda a: {**a, "sex": "F"}, "nik-sex-mismatch"),
+    "birth-date-mismatch": (lambda a: {**a, "birth_date": "1985-03-13"}, "nik-birthdate-mismatch"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_NIKS, ids=list(BAD_NIKS))
+def test_a_booking_with_an_invalid_nik_is_refused_and_books_nothing(offline_server, case) -> None:  # noqa: ANN001
+    change, code = BAD_NIKS[case]
+    applicant = change(person("M", date(1985, 3, 12), name="Budi Santoso").applicant())
+    fd = offline_server.desk("front_desk")
+    day = next_working_day().isoformat()
+    places = ok(fd.get("/bookings/availability", params={"day": day}))
+    with leaves_no_trace(offline_server):
+        r = fd.post("/bookings", json={"account_ref": "acc-budi", "day": day, "slot": "09:00",
+                                       "applicants": [applicant]})
+        body = problem(r, 422, code)
+    assert body["instance"] == "/api/v1/bookings"
+    assert ok(fd.get("/bookings/availability", params={"day": day})) == places
+
+
+@pytest.mark.parametrize("case", ["15-digits", "day-32", "sex-mismatch"])
+def test_a_walk_in_with_an_invalid_nik_gets_no_queue_ticket(offline_server, case) -> None:  # noqa: ANN001
+    change, code = BAD_NIKS[case]
+    applicant = change(person("M", date(1985, 3, 12), name="Budi Santoso").applicant())
+    with leaves_no_trace(offline_server):
+        problem(offline_server.desk("front_desk").post("/walk-ins", json=applicant), 422, code)
+
+
+def test_one_bad_nik_in_a_family_booking_books_none_of_the_family(offline_server) -> None:  # noqa: ANN001
+    family = [person("F").applicant(), person("M", date(1984, 1, 2)).applicant(), person("F").applicant()]
+    family[2]["nik"] = family[2]["nik"][:15]
+    with leaves_no_trace(offline_server):
+        r = offline_server.desk("front_desk").post("/bookings", json={
+            "account_ref": "acc-family", "day": next_working_day().isoformat(), "slot": "10:00",
+            "applicants": family})
+        problem(r, 422, "nik-length")
+
+
+# -- transitions ---------------------------------------------------------------------------------
+
+
+def test_approving_a_booked_application_is_refused_as_out_of_order(offline_server) -> None:  # noqa: ANN001
+    fd = offline_server.desk("front_desk")
+    booked = ok(fd.post("/bookings", json={"account_ref": "acc-x", "day": next_working_day().isoformat(),
+                                           "slot": "13:00", "applicants": [person().applicant()]}), 201)
+    app_id = booked["applications"][0]["id"]
+    with leaves_no_trace(offline_server, app_id):
+        body = problem(offline_server.desk("supervisor").post(f"/applications/{app_id}/approve"),
+                       409, "transition-out-of-order")
+    assert "booked" in body["detail"] and "interviewed" in body["detail"]
+    assert get_app(offline_server, app_id)["stage"] == "booked"
+
+
+def test_a_scan_after_intake_is_refused_and_leaves_no_file_in_the_vault(offline_server) -> None:  # noqa: ANN001
+    """The scan is encrypted to disk before the transaction; when the transaction refuses it,
+    the file must go too."""
+    app = walk_in_to(offline_server, "intake_done")
+    with leaves_no_trace(offline_server, app["id"]):
+        r = offline_server.desk("front_desk").put(f"/applications/{app['id']}/documents/old_passport",
+                                                  files=file(PDF_SCAN, "old.pdf"))
+        problem(r, 409, "transition-out-of-order")
+
+
+def test_a_photo_before_payment_is_refused_and_leaves_no_file_in_the_vault(offline_server) -> None:  # noqa: ANN001
+    app = walk_in_to(offline_server, "intake_done")
+    with leaves_no_trace(offline_server, app["id"]):
+        r = offline_server.desk("biometric_operator").put(
+            f"/applications/{app['id']}/photo", files=file(photos.passport_photo_jpeg(), "face.jpg", "image/jpeg"))
+        problem(r, 409, "payment-required")
+
+
+def test_intake_with_documents_missing_is_refused_and_says_which(offline_server) -> None:  # noqa: ANN001
+    app = walk_in(offline_server)
+    upload_documents(offline_server, app["id"], kinds=("ktp",))
+    fd = offline_server.desk("front_desk")
+    expected = ok(fd.get(f"/applications/{app['id']}/checklist"))["missing"]
+    assert len(expected) == 2
+    with leaves_no_trace(offline_server, app["id"]) as before:
+        body = problem(fd.post(f"/applications/{app['id']}/intake", json={}), 422, "documents-missing")
+    assert body["missing"] == expected
+    assert all(m in body["detail"] for m in expected)
+    unchanged = before["applications"][app["id"]]
+    assert unchanged["stage"] == "checked_in"
+    assert set(unchanged["clearances"].values()) == {"pending"}
+
+
+# -- uploads -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checked_in(offline_server) -> dict:  # noqa: ANN001
+    return walk_in(offline_server)
+
+
+@pytest.fixture(scope="module")
+def paid(offline_server) -> dict:  # noqa: ANN001
+    """Intake done and paid: photo and fingerprints may be captured."""
+    return walk_in_to(offline_server, "paid")
+
+
+def test_the_e2e_photo_is_within_the_upload_limit() -> None:
+    assert len(photos.passport_photo_jpeg()) < MAX_UPLOAD_BYTES
+    assert len(photos.fingerprint_png()) < MAX_UPLOAD_BYTES
+
+
+def _too_large() -> bytes:
+    """A JPEG header and then one byte more than the server's limit."""
+    return b"\xff\xd8\xff\xe0" + b"\0" * (MAX_UPLOAD_BYTES - 3)
+
+
+@pytest.mark.parametrize("target", ["document", "photo", "fingerprint"])
+def test_an_upload_over_the_size_limit_is_refused_with_413(offline_server, checked_in, paid, target) -> None:  # noqa: ANN001
+    app_id, role, path = {
+        "document": (checked_in["id"], "front_desk", "documents/ktp"),
+        "photo": (paid["id"], "biometric_operator", "photo"),
+        "fingerprint": (paid["id"], "biometric_operator", "fingerprints/3"),
+    }[target]
+    data = _too_large()
+    assert len(data) == MAX_UPLOAD_BYTES + 1
+    with leaves_no_trace(offline_server, app_id):
+        r = offline_server.desk(role).put(f"/applications/{app_id}/{path}", files=file(data, "big.jpg", "image/jpeg"))
+        body = problem(r, 413, "upload-too-large")
+    assert str(MAX_UPLOAD_BYTES) in body["detail"]
+
+
+@pytest.mark.parametrize("data", [b"GIF89a" + b"\0" * 64, b"just some text, not a scan\n", b"PK\x03\x04docx"],
+                         ids=["gif", "text", "zip"])
+def test_a_scan_that_is_not_jpeg_png_or_pdf_is_refused(offline_server, checked_in, data) -> None:  # noqa: ANN001
+    with leaves_no_trace(offline_server, checked_in["id"]):
+        r = offline_server.desk("front_desk").put(f"/applications/{checked_in['id']}/documents/kk",
+                                                  files=file(data, "scan.jpg", "image/jpeg"))
+        problem(r, 422, "scan-type")
+
+
+PHOTO_REFUSALS = {
+    "not-an-image": (photos.not_an_image, "photo-not-an-image"),
+    "no-face": (photos.no_face_jpeg, "photo-no-face"),
+    "two-faces": (photos.two_faces_jpeg, "photo-several-faces"),
+    "dark-background": (photos.dark_background_jpeg, "photo-background"),
+}
+
+
+@pytest.mark.parametrize("case", PHOTO_REFUSALS, ids=list(PHOTO_REFUSALS))
+def test_a_photo_breaking_a_rule_is_refused_with_that_rule(offline_server, paid, case) -> None:  # noqa: ANN001
+    make, code = PHOTO_REFUSALS[case]
+    with leaves_no_trace(offline_server, paid["id"]) as before:
+        r = offline_server.desk("biometric_operator").put(f"/applications/{paid['id']}/photo",
+                                                          files=file(make(), "face.jpg", "image/jpeg"))
+        problem(r, 422, code)
+    assert before["biometrics"][paid["id"]]["photo"] is None
+
+
+def test_a_fingerprint_that_is_not_an_image_is_refused(offline_server, paid) -> None:  # noqa: ANN001
+    with leaves_no_trace(offline_server, paid["id"]):
+        r = offline_server.desk("biometric_operator").put(f"/applications/{paid['id']}/fingerprints/2",
+                                                          files=file(photos.not_an_image(), "f.png", "image/png"))
+        problem(r, 422, "fingerprint-not-an-image")
+
+
+# -- payment -------------------------------------------------------------------------------------
+
+
+def test_an_expired_billing_code_is_refused_with_410_and_a_new_one_can_be_paid(short_billing_server) -> None:  # noqa: ANN001
+    server = short_billing_server
+    app = walk_in_to(server, "intake_done")
+    cashier = server.desk("cashier")
+    bill = ok(cashier.post(f"/applications/{app['id']}/billing"), 201)
+    expires_at = datetime.fromisoformat(bill["expires_at"])
+    assert 1.0 <= (expires_at - datetime.fromisoformat(bill["application"]["updated_at"])).total_seconds() <= 1.5
+    time.sleep(1.4)  # past the 1.2 s validity (KANIM_BILLING_VALIDITY_MINUTES=0.02)
+    with leaves_no_trace(server, app["id"]) as before:
+        r = cashier.post("/payments", json={"billing_code": bill["billing_code"], "receipt_ref": "BRI-1"})
+        body = problem(r, 410, "billing-expired")
+    assert bill["billing_code"] in body["detail"]
+    unpaid = before["applications"][app["id"]]
+    assert unpaid["paid_at"] is None and unpaid["clearances"]["payment_confirmed"] == "pending"
+
+    # Starting over: a new code, paid in time.
+    again = ok(cashier.post(f"/applications/{app['id']}/billing"), 201)
+    assert again["billing_code"] != bill["billing_code"]
+    paid = ok(cashier.post("/payments", json={"billing_code": again["billing_code"], "receipt_ref": "BRI-2"}))
+    assert paid["paid_at"] is not None and paid["clearances"]["payment_confirmed"] == "provisional"
+
+
+# -- booklets ------------------------------------------------------------------------------------
+
+
+def _approved(server) -> dict:  # noqa: ANN001
+    app = walk_in_to(server, "paid")
+    for step in (capture, interview, approve):
+        app = step(server, app["id"])
+    assert app["stage"] == "approved"
+    return app
+
+
+@pytest.mark.parametrize(("serial", "status", "code"), [
+    ("X9999999", 409, "booklet-out-of-range"),  # well-formed, never received by this office
+    ("Y1000001", 409, "booklet-out-of-range"),
+    ("not-a-serial", 422, "booklet-serial-format"),
+])
+def test_printing_on_a_booklet_outside_the_stock_is_refused(offline_server, serial, status, code) -> None:  # noqa: ANN001
+    app = _approved(offline_server)
+    with leaves_no_trace(offline_server, app["id"]):
+        r = offline_server.desk("print_operator").post(f"/applications/{app['id']}/print", json={"serial": serial})
+        problem(r, status, code)
+
+
+def test_printing_on_a_booklet_already_issued_is_refused(offline_server) -> None:  # noqa: ANN001
+    first = print_passport(offline_server, _approved(offline_server)["id"])
+    used = first["booklet_serial"]
+    second = _approved(offline_server)
+    with leaves_no_trace(offline_server, first["id"], second["id"]) as before:
+        r = offline_server.desk("print_operator").post(f"/applications/{second['id']}/print", json={"serial": used})
+        body = problem(r, 409, "booklet-not-in-stock")
+    assert used in body["detail"]
+    assert before["applications"][second["id"]]["booklet_serial"] is None
+    assert before["applications"][first["id"]]["booklet_serial"] == used
+
+
+# -- gates ---------------------------------------------------------------------------------------
+
+
+def test_handover_before_every_clearance_is_confirmed_is_refused_with_the_reasons(offline_server) -> None:  # noqa: ANN001
+    """During an outage a passport prints on provisional clearances, but the handover gate is
+    the law's: every clearance confirmed by the central."""
+    app = print_passport(offline_server, _approved(offline_server)["id"])
+    app = ok(offline_server.desk("print_operator").post(f"/applications/{app['id']}/quality-check",
+                                                        json={"passed": True}))
+    assert app["stage"] == "qc_passed"
+    with leaves_no_trace(offline_server, app["id"]):
+        r = offline_server.desk("pickup_desk").post(f"/applications/{app['id']}/handover", json={
+            "recipient_kind": "holder", "recipient_name": app["full_name"], "id_checked": f"KTP {app['nik']}"})
+        body = problem(r, 409, "handover-gate-closed")
+    assert sorted(body["reasons"]) == sorted([
+        "nik_verified is provisional, needs confirmed",
+        "watchlist_clear is provisional, needs confirmed",
+        "not_duplicate is provisional, needs confirmed",
+        "payment_confirmed is provisional, needs confirmed",
+        "recorded_centrally is pending, needs confirmed",
+    ])
+    assert get_app(offline_server, app["id"])["handed_over_at"] is None
+
+
+def test_without_a_fresh_watchlist_snapshot_the_watchlist_clearance_stays_pending(stale_watchlist_server) -> None:  # noqa: ANN001
+    app = walk_in_to(stale_watchlist_server, "intake_done")
+    assert app["clearances"]["watchlist_clear"] == "pending"
+    assert app["clearances"]["nik_verified"] == "provisional"
+    assert app["clearances"]["not_duplicate"] == "provisional"
+
+
+def test_printing_before_a_fresh_watchlist_snapshot_is_refused_by_the_print_gate(stale_watchlist_server) -> None:  # noqa: ANN001
+    server = stale_watchlist_server
+    app = _approved(server)
+    assert app["clearances"]["watchlist_clear"] == "pending"
+    with leaves_no_trace(server, app["id"]) as before:
+        body = problem(server.desk("print_operator").post(f"/applications/{app['id']}/print", json={}),
+                       409, "print-gate-closed")
+    assert body["reasons"] == ["watchlist_clear is pending, needs at least provisional"]
+    assert before["applications"][app["id"]]["booklet_serial"] is None
+    assert before["applications"][app["id"]]["mrz"] is None
+
+
+# -- authentication and roles --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/applications"),
+    ("POST", "/walk-ins"),
+    ("GET", "/applications/{id}/photo"),
+    ("GET", "/audit/verify"),
+])
+@pytest.mark.parametrize("token", [None, "not-a-token-anyone-was-given"], ids=["no-token", "unknown-token"])
+def test_a_request_without_a_valid_session_gets_a_401_problem(offline_server, paid, method, path, token) -> None:  # noqa: ANN001
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with leaves_no_trace(offline_server, paid["id"]), httpx.Client(base_url=offline_server.api, headers=headers) as c:
+        r = c.request(method, path.format(id=paid["id"]), json=person().applicant() if method == "POST" else None)
+        problem(r, 401, "not-authenticated")
+    assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_wrong_password_gets_a_401_problem_and_is_audited(offline_server) -> None:  # noqa: ANN001
+    admin = offline_server.desk("admin")
+    rows = ok(admin.get("/audit/verify"))["rows"]
+    r = httpx.post(f"{offline_server.api}/auth/token", json={"username": "cashier", "password": "wrong-password-0"})
+    problem(r, 401, "login-failed")
+    r = httpx.post(f"{offline_server.api}/auth/token", json={"username": "nobody", "password": "wrong-password-0"})
+    assert problem(r, 401, "login-failed")["detail"] == "wrong username or password"
+    assert ok(admin.get("/audit/verify"))["rows"] == rows + 2
+
+
+def test_a_token_stops_working_after_logout(offline_server) -> None:  # noqa: ANN001
+    r = ok(httpx.post(f"{offline_server.api}/auth/token",
+                      json={"username": "interviewer", "password": "e2e-interviewer-password"}))
+    with httpx.Client(base_url=offline_server.api, headers={"Authorization": f"Bearer {r['access_token']}"}) as c:
+        assert ok(c.get("/auth/me"))["role"] == "interviewer"
+        assert c.post("/auth/logout").status_code == 204
+        problem(c.get("/auth/me"), 401, "not-authenticated")
+
+
+@pytest.mark.parametrize(("role", "method", "path", "body"), [
+    ("cashier", "POST", "/walk-ins", "applicant"),
+    ("front_desk", "POST", "/applications/{id}/approve", None),
+    ("supervisor", "POST", "/applications/{id}/billing", None),
+    ("pickup_desk", "GET", "/applications/{id}/photo", None),
+    ("admin", "GET", "/applications/{id}", None),
+    ("interviewer", "POST", "/booklets/batches", {"first": "Z1000001", "last": "Z1000009"}),
+    ("front_desk", "POST", "/users", {"username": "mallory", "full_name": "M", "role": "admin",
+                                      "password": "a-long-password-1"}),
+], ids=["cashier-walk-in", "front-desk-approves", "supervisor-bills", "pickup-desk-views-photo",
+        "admin-reads-application", "interviewer-receives-booklets", "front-desk-adds-user"])
+def test_a_desk_outside_its_role_gets_a_403_problem(offline_server, paid, role, method, path, body) -> None:  # noqa: ANN001
+    json = person().applicant() if body == "applicant" else body
+    with leaves_no_trace(offline_server, paid["id"]):
+        r = offline_server.desk(role).request(method, path.format(id=paid["id"]), json=json)
+        problem(r, 403, "forbidden")
+    assert role in r.json()["detail"]
+
+
+def test_an_unknown_application_is_a_404_problem(offline_server) -> None:  # noqa: ANN001
+    body = problem(offline_server.desk("front_desk").get("/applications/MND-20260101-9999"), 404,
+                   "application-not-found")
+    assert body["instance"] == "/api/v1/applications/MND-20260101-9999"
