@@ -20,6 +20,7 @@ from kanim.config import Settings
 from kanim.domain.application import Handover, RecipientKind, Stage
 from kanim.domain.passport import ApplicationType, PassportKind
 from kanim.domain.people import Sex
+from kanim.link.relay import sync_once
 from kanim.office import booking, handover, printing
 from kanim.security.audit import row_hash, verify_chain
 from kanim.seed import advance
@@ -152,6 +153,7 @@ def test_no_nik_name_or_contact_data_reaches_the_audit_log(office, central) -> N
     siti, budi = book(office), book(office, BUDI)
     advance(office, siti.id, "ready", app_type=siti.app_type)
     advance(office, budi.id, "intake_done", app_type=budi.app_type)
+    sync_once(office, central)  # the central's confirmations open the handover gate
     family = Handover(RecipientKind.FAMILY_SAME_KK, "Rahmat Hidayat", "KTP 3171011506600003",
                       recipient_kk_number=SITI.kk_number)
     done = handover.hand_over(office, application_id=siti.id, handover=family, actor="pickup")
