@@ -318,6 +318,9 @@ class Application:
 
     # -- printing and handover ---------------------------------------------------------------
 
+    def clearances_confirmed(self, kinds: frozenset[ClearanceKind]) -> bool:
+        return all(self.clearances.state(k) is ClearanceState.CONFIRMED for k in kinds)
+
     def print_gate(self, policy: PrintPolicy) -> list[str]:
         if self.stage is not Stage.APPROVED:
             return [f"application is {self.stage.value}, needs approved"]

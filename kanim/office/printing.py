@@ -6,13 +6,15 @@ application's stage, so the report can never drift from what happened."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from kanim.bootstrap import Office
 from kanim.domain.application import Application
 from kanim.domain.booklet import AccountabilityReport, Booklet, SerialPattern, SpoilReason
-from kanim.domain.errors import Conflict, InvalidInput, NotFound
+from kanim.domain.errors import Conflict, GateClosed, InvalidInput, NotFound
+from kanim.domain.guardrails import Guardrails, provisional_print_blockers
 from kanim.domain.events import BookletSpoiled, BookletsReceived
 from kanim.domain.mrz import MrzInput, SingleNameStyle, split_name, td3
 from kanim.domain.passport import expiry_date, validity_years
@@ -44,6 +46,8 @@ def receive_booklets(office: Office, *, first: str, last: str, actor: str) -> di
 def print_passport(office: Office, *, application_id: str, actor: str, serial: str | None = None) -> Application:
     with office.uow() as uow:
         app = uow.applications.get(application_id)
+        if not app.clearances_confirmed(office.print_policy.required):
+            check_guardrails(office, uow)
         booklet = _pick_booklet(uow, serial)
         issued_on = today(office, uow)
         expires_on = expiry_date(issued_on, validity_years(app.birth_date, issued_on))
@@ -53,6 +57,22 @@ def print_passport(office: Office, *, application_id: str, actor: str, serial: s
         booklet.issue(application_id=app.id, at=uow.now())
         uow.commit()
     return app
+
+
+def guardrail_blockers(office: Office, uow: UnitOfWork) -> list[str]:
+    s = office.settings
+    rails = Guardrails(watchlist_max_age=timedelta(days=s.watchlist_max_age_days),
+                       unsynced_max_age=timedelta(days=s.unsynced_max_days))
+    snapshot = uow.session.execute(select(func.max(t.watchlist_snapshot.c.taken_at))).scalar()
+    oldest = uow.session.execute(select(func.min(t.outbox.c.created_at)).where(t.outbox.c.status != "sent")).scalar()
+    return provisional_print_blockers(now=uow.now(), snapshot_taken_at=snapshot, oldest_unsynced_at=oldest,
+                                      rails=rails)
+
+
+def check_guardrails(office: Office, uow: UnitOfWork) -> None:
+    if reasons := guardrail_blockers(office, uow):
+        raise GateClosed("provisional printing is stopped: " + "; ".join(reasons), reasons=reasons,
+                         code="guardrail")
 
 
 def mrz_for(office: Office, app: Application, *, serial: str, expires_on) -> tuple[str, str]:  # noqa: ANN001

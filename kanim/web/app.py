@@ -9,7 +9,8 @@ from fastapi_offline import FastAPIOffline
 import kanim
 from kanim.bootstrap import Office
 from kanim.web import problems
-from kanim.web.routers import applications, auth, booking, office as office_router
+from kanim.web.routers import applications, auth, booking, link
+from kanim.web.routers import office as office_router
 
 API = "/api/v1"
 
@@ -25,7 +26,7 @@ def create_app(office: Office) -> FastAPI:
     )
     app.state.office = office
     problems.install(app)
-    for r in (auth.router, booking.router, applications.router, office_router.router):
+    for r in (auth.router, booking.router, applications.router, office_router.router, link.router):
         app.include_router(r, prefix=API)
 
     @app.get("/", include_in_schema=False)

@@ -28,9 +28,9 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,28 +123,40 @@ class OfficeServer:
     proc: subprocess.Popen
     stderr_path: Path
     _desks: dict[str, httpx.Client] = field(default_factory=dict)
+    _clients: list[httpx.Client] = field(default_factory=list)
 
     @property
     def api(self) -> str:
         return f"{self.base_url}/api/v1"
 
-    def anonymous(self) -> httpx.Client:
-        return self._client("<anonymous>", headers={})
-
     def desk(self, role: str) -> httpx.Client:
-        """A client logged in as the staff account of `role` (one login per server and role)."""
+        """A client logged in (POST /auth/token) as the staff account of `role`."""
         if role not in self._desks:
-            r = httpx.post(f"{self.api}/auth/token", json={"username": role, "password": password_for(role)},
-                           timeout=30)
-            assert r.status_code == 200, f"login as {role} failed: {r.status_code} {r.text}"
-            assert r.json()["role"] == role
-            self._client(role, headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+            self._desks[role] = self._client(self._log_in(role))
         return self._desks[role]
 
-    def _client(self, key: str, *, headers: dict[str, str]) -> httpx.Client:
-        if key not in self._desks:
-            self._desks[key] = httpx.Client(base_url=self.api, headers=headers, timeout=30)
-        return self._desks[key]
+    def anonymous(self) -> httpx.Client:
+        return self._client(None)
+
+    def log_in_all(self) -> None:
+        """Every desk logs in at once: an Argon2 check costs ~0.2 s of server CPU each."""
+        with ThreadPoolExecutor(len(ROLES)) as pool:
+            tokens = dict(zip(ROLES, pool.map(self._log_in, ROLES), strict=True))
+        for role, token in tokens.items():
+            self._desks[role] = self._client(token)
+
+    def _log_in(self, role: str) -> str:
+        r = httpx.post(f"{self.api}/auth/token", json={"username": role, "password": password_for(role)},
+                       timeout=30)
+        assert r.status_code == 200, f"login as {role} failed: {r.status_code} {r.text}"
+        assert r.json()["role"] == role
+        return r.json()["access_token"]
+
+    def _client(self, token: str | None) -> httpx.Client:
+        c = httpx.Client(base_url=self.api, timeout=30,
+                         headers={"Authorization": f"Bearer {token}"} if token else {})
+        self._clients.append(c)
+        return c
 
     def vault_files(self) -> set[str]:
         """Names of the encrypted files on disk: an upload that failed must leave none behind."""
@@ -153,17 +165,22 @@ class OfficeServer:
     def server_log(self) -> str:
         return _tail(self.stderr_path)
 
-    def stop(self) -> None:
-        for c in self._desks.values():
+    def terminate(self) -> None:
+        for c in self._clients:
             c.close()
+        self._clients.clear()
         self._desks.clear()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(STOP_TIMEOUT)
+
+    def stop(self) -> None:
+        """SIGTERM (uvicorn shuts down cleanly), SIGKILL if it has not exited in time."""
+        self.terminate()
+        try:
+            self.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(STOP_TIMEOUT)
 
 
 def _seed_template(root: Path) -> Path:
@@ -171,11 +188,18 @@ def _seed_template(root: Path) -> Path:
     root.mkdir(parents=True)
     data = root / "data"
     env = _clean_env(data_dir=str(data), office_code=OFFICE_CODE)
-    for args in (("db", "upgrade"),
-                 ("user", "add", "admin", "--role", "admin", "--full-name", "Admin E2E",
-                  "--password", password_for("admin"))):
-        r = subprocess.run(_kanim_command(*args), env=env, cwd=root, capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, f"`kanim {' '.join(args[:2])}` failed ({r.returncode}):\n{r.stdout}\n{r.stderr}"
+
+    def cli(*args: str) -> subprocess.Popen:
+        return subprocess.Popen(_kanim_command(*args), env=env, cwd=root, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+
+    def finish(p: subprocess.Popen, what: str) -> None:
+        out, _ = p.communicate(timeout=60)
+        assert p.returncode == 0, f"`kanim {what}` failed with {p.returncode}:\n{out}"
+
+    finish(cli("db", "upgrade"), "db upgrade")
+    admin = cli("user", "add", "admin", "--role", "admin", "--full-name", "Admin E2E",
+                "--password", password_for("admin"))
 
     from kanim.bootstrap import bootstrap
     from kanim.config import Settings
@@ -183,16 +207,17 @@ def _seed_template(root: Path) -> Path:
 
     office = bootstrap(Settings(_env_file=None, data_dir=data, database_url=None, office_code=OFFICE_CODE))
     try:
-        for role in ROLES:
-            if role != "admin":
-                add_user(office, username=role, full_name=f"{role} e2e", role=role,
-                         password=password_for(role), actor="e2e-setup")
+        with ThreadPoolExecutor(2) as pool:  # Argon2 hashing releases the GIL
+            list(pool.map(lambda role: add_user(office, username=role, full_name=f"{role} e2e", role=role,
+                                                password=password_for(role), actor="e2e-setup"),
+                          [r for r in ROLES if r != "admin"]))
     finally:
         office.engine.dispose()
+        finish(admin, "user add admin")
     return data
 
 
-def _start(config: ServerConfig, template: Path, workdir: Path) -> OfficeServer:
+def _launch(config: ServerConfig, template: Path, workdir: Path) -> OfficeServer:
     workdir.mkdir(parents=True)
     data = workdir / "data"
     shutil.copytree(template, data)
@@ -207,9 +232,14 @@ def _start(config: ServerConfig, template: Path, workdir: Path) -> OfficeServer:
         # cwd: the server reads `.env` from its working directory; ours has none.
         proc = subprocess.Popen(_serve_command(port), env=_clean_env(**settings), cwd=workdir,
                                 stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-    server = OfficeServer(config, f"http://{HOST}:{port}", data, proc, stderr)
+    return OfficeServer(config, f"http://{HOST}:{port}", data, proc, stderr)
+
+
+def _ready(server: OfficeServer) -> OfficeServer:
+    """Wait for /health, log every desk in, stock the office."""
     try:
         _wait_healthy(server)
+        server.log_in_all()
         _stock(server)
     except BaseException:
         server.stop()
@@ -249,31 +279,52 @@ def _stock(server: OfficeServer) -> None:
         assert r.status_code == 201, r.text
 
 
+FIXTURES = {"server": "main", "short_billing_server": "short_billing",
+            "stale_watchlist_server": "stale_watchlist", "offline_server": "offline"}
+
+
 class ServerPool:
+    """Starts servers on demand; `start` brings up several at once (they spend their start-up
+    importing and hashing passwords, which overlaps well on two cores)."""
+
     def __init__(self, root: Path) -> None:
         self.root = root
         self.servers: dict[str, OfficeServer] = {}
         self._template: Path | None = None
-        self._lock = threading.Lock()
+
+    def start(self, names: set[str]) -> None:
+        names = {n for n in names if n not in self.servers}
+        if not names:
+            return
+        if self._template is None:
+            self._template = _seed_template(self.root / "template")
+        launched = {n: _launch(CONFIGS[n], self._template, self.root / n) for n in sorted(names)}
+        self.servers.update(launched)  # registered before waiting: stop_all() stops them all
+        with ThreadPoolExecutor(len(launched)) as pool:
+            for f in [pool.submit(_ready, s) for s in launched.values()]:
+                f.result()
 
     def get(self, name: str) -> OfficeServer:
-        with self._lock:
-            if self._template is None:
-                self._template = _seed_template(self.root / "template")
-            if name not in self.servers:
-                self.servers[name] = _start(CONFIGS[name], self._template, self.root / name)
-            return self.servers[name]
+        self.start({name})
+        return self.servers[name]
 
     def stop_all(self) -> None:
+        for s in self.servers.values():
+            s.terminate()
         for s in self.servers.values():
             s.stop()
 
 
 @pytest.fixture(scope="session")
-def server_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool]:
+def server_pool(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool]:
     pool = ServerPool(tmp_path_factory.mktemp("e2e"))
-    yield pool
-    pool.stop_all()
+    try:
+        # Start every server the collected tests will use, together.
+        pool.start({FIXTURES[f] for item in request.session.items
+                    for f in getattr(item, "fixturenames", ()) if f in FIXTURES})
+        yield pool
+    finally:
+        pool.stop_all()
 
 
 @pytest.fixture(scope="session")

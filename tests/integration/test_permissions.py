@@ -65,6 +65,10 @@ PERMS: dict[tuple[str, str], Perm] = {
     ("POST", "/watchlist/snapshots"): Perm.MANAGE_WATCHLIST,
     ("GET", "/audit/verify"): Perm.VIEW_AUDIT,
     ("GET", "/outbox"): Perm.VIEW_AUDIT,
+    ("GET", "/link/status"): Perm.VIEW_LINK,
+    ("GET", "/link/dead-letters"): Perm.VIEW_LINK,
+    ("POST", "/link/dead-letters/{op_id}/retry"): Perm.MANAGE_LINK,
+    ("GET", "/link/incidents"): Perm.VIEW_LINK,
 }
 # Any logged-in staff member, whatever the role.
 AUTH_ONLY = {("GET", "/auth/me"), ("POST", "/auth/logout")}
@@ -72,7 +76,7 @@ AUTH_ONLY = {("GET", "/auth/me"), ("POST", "/auth/logout")}
 PUBLIC = {("POST", "/auth/token"), ("GET", "/health")}
 
 PATH_PARAMS = {"application_id": APP_ID, "kind": "ktp", "position": "1", "serial": "X1000001",
-               "code": "passport.ordinary.5y"}
+               "code": "passport.ordinary.5y", "op_id": "00000000-0000-4000-8000-000000000001"}
 APPLICANT = {"full_name": "Siti Rahmawati", "nik": "3171014508900001", "birth_date": "1990-08-05", "sex": "F"}
 # A minimal body that passes validation, so that a role holding the permission gets past it.
 JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {

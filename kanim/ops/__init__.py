@@ -1,0 +1,1 @@
+"""Operating kanim: running nodes as processes (drills, the outage scenario), backups later."""

@@ -1,0 +1,190 @@
+"""Central and office nodes as real processes on this machine, for drills, the outage scenario
+and the fault tests: start them, wait until they answer, kill them for real (SIGKILL), restart.
+
+Provisioning (keys, registering the office at the central, booklet allocation, civil-registry
+records, staff accounts) is done in-process on each node's own database before it starts, the
+same way an operator would with the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from kanim.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class NodeProcess:
+    """One `kanim` process (serve or worker) with its environment, restartable."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    url: str | None = None
+    proc: subprocess.Popen | None = field(default=None, repr=False)
+
+    def start(self, *, wait: float = 30.0) -> NodeProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+        self.proc = subprocess.Popen([sys.executable, "-m", "kanim", *self.args], env=self.env, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        if self.url:
+            self.wait_healthy(wait)
+        return self
+
+    def wait_healthy(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                if httpx.get(f"{self.url}/api/v1/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not answer within {timeout}s:\n{self.tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to finish anything (a crash, a power cut)."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"
+
+
+def node_env(settings: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KANIM_")}
+    env.update({f"KANIM_{k.upper()}": str(v) for k, v in settings.items()})
+    return env
+
+
+@dataclass
+class CentralSpec:
+    data_dir: Path
+    port: int
+    database_url: str | None = None
+    treasury: str = "trusting"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def settings(self) -> dict[str, str]:
+        s = {"role": "central", "data_dir": str(self.data_dir), "central_treasury": self.treasury}
+        if self.database_url:
+            s["database_url"] = self.database_url
+        return s
+
+    def process(self) -> NodeProcess:
+        return NodeProcess("central", ["serve", "--role", "central", "--port", str(self.port)],
+                           node_env(self.settings()), self.data_dir / "central.log", url=self.url)
+
+
+@dataclass
+class OfficeSpec:
+    code: str
+    data_dir: Path
+    port: int
+    central_url: str
+    central_public_key: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def settings(self) -> dict[str, str]:
+        return {"role": "office", "data_dir": str(self.data_dir), "office_code": self.code,
+                "office_name": f"Kantor Imigrasi {self.code}", "central": "http", "central_url": self.central_url,
+                "central_public_key": self.central_public_key, "link_interval": "0.5", **self.extra}
+
+    def process(self, *, relay: bool = True) -> NodeProcess:
+        args = ["serve", "--port", str(self.port)] + ([] if relay else ["--no-relay"])
+        return NodeProcess(f"office {self.code}", args, node_env(self.settings()),
+                           self.data_dir / "office.log", url=self.url)
+
+    def worker(self) -> NodeProcess:
+        return NodeProcess(f"relay {self.code}", ["worker"], node_env(self.settings()),
+                           self.data_dir / "worker.log")
+
+    def office_settings(self) -> Settings:
+        return Settings(**{k: v for k, v in self.settings().items() if v != ""})
+
+
+def provision(central: CentralSpec, offices: list[OfficeSpec], *, booklets_per_office: int = 1000,
+              staff_password: str = "drill-password") -> None:
+    """Prepare databases and keys before any process starts: the central knows each office's
+    public key, each office knows the central's, booklets are allocated and received, and every
+    node has one staff account per role (username = role, password = `staff_password`)."""
+    from kanim.bootstrap import bootstrap
+    from kanim.central.node import bootstrap_central
+    from kanim.central.service import allocate_booklets, register_office
+    from kanim.link.signing import load_or_create_key, public_b64
+    from kanim.office import accounts, printing
+    from kanim.security.roles import Role
+    from kanim.store.migrate import upgrade
+
+    node = bootstrap_central(Settings(**central.settings()))
+    upgrade(node.engine)
+    for role in (Role.ADMIN, Role.SUPERVISOR, Role.WATCHLIST):
+        _add_user(accounts, node, role.value, staff_password)
+    central_key = public_b64(node.signing_key)
+    for i, spec in enumerate(offices):
+        spec.central_public_key = central_key
+        key = load_or_create_key(spec.office_settings().office_key_path)
+        register_office(node, code=spec.code, name=f"Kantor Imigrasi {spec.code}", public_key=public_b64(key),
+                        actor="provision")
+        first, last = f"X{1_000_001 + i * 100_000}", f"X{1_000_000 + i * 100_000 + booklets_per_office}"
+        allocate_booklets(node, office_code=spec.code, first=first, last=last, actor="provision")
+        office = bootstrap(spec.office_settings(), central=None)
+        upgrade(office.engine)
+        for role in Role:
+            _add_user(accounts, office, role.value, staff_password)
+        printing.receive_booklets(office, first=first, last=last, actor="provision")
+        office.engine.dispose()
+    node.engine.dispose()
+
+
+def _add_user(accounts, node, username: str, password: str) -> None:  # noqa: ANN001
+    from kanim.domain.errors import Conflict
+
+    try:
+        accounts.add_user(node, username=username, full_name=username, role=username, password=password,
+                          actor="provision")
+    except Conflict:
+        pass
