@@ -1,22 +1,28 @@
 """The e2e tier: the office node as a real server process (`kanim serve`), driven over real HTTP
 with httpx. No TestClient, no mocks, no in-process shortcuts once a server runs.
 
-Servers are started lazily, once per session and per configuration, each on its own free port
-and data directory:
+Servers start once per session and per configuration, each on its own free port and data
+directory; the ones the collected tests need start together (start-up is mostly imports, which
+overlap well on two cores):
 
-- `server`: the normal office. Simulated central (its link thread confirms clearances every
-  0.2 s), a fresh watch-list snapshot, booklets in stock.
-- `short_billing_server`: billing codes valid for 1.2 s (KANIM_BILLING_VALIDITY_MINUTES=0.02),
-  for the expiry test only; no central, so nothing changes an application behind its back.
-- `stale_watchlist_server`: no central, and only an 8-day-old watch-list snapshot (the limit is
-  7 days): the watch-list clearance stays pending and the print gate stays closed.
-- `offline_server`: no central (an outage), a fresh snapshot: passports print on provisional
-  clearances but the handover gate waits for confirmations that never come. The error tests
-  run here: with no link thread at work, "nothing half-written" can be checked exactly.
+- `server`: the normal office. Simulated central, reached only by the server's own link thread
+  (every 0.2 s); a fresh watch-list snapshot; booklets in stock.
+- `offline_server`: no central (an outage) and a fresh snapshot: passports print on provisional
+  clearances, but the handover gate waits for confirmations that never come. Most error tests
+  run here: with no link thread at work nothing changes an application behind a test's back,
+  so "nothing half-written" can be checked exactly.
+- `short_billing_server`: no central; billing codes valid for 1.2 s
+  (KANIM_BILLING_VALIDITY_MINUTES=0.02). For the expiry test only.
+- `stale_watchlist_server`: no central; only an 8-day-old watch-list snapshot (the limit is 7).
+- `renewed_watchlist_server`: like the stale one, for the single test that loads a fresh
+  snapshot part-way (a server's newest snapshot cannot be made stale again).
 
-Staff accounts (one per role) are seeded once into a template data directory that every server
-copies: the admin through the real CLI (`kanim db upgrade`, `kanim user add`), the others
-in-process with `kanim.office.accounts.add_user` (eight CLI start-ups would cost ~7 s per run).
+The template data directory every server copies holds a migrated database, one staff account per
+role and one session per account. The admin is added through the real CLI (`kanim db upgrade`,
+`kanim user add`); the other accounts and the sessions in-process with `kanim.office.accounts`
+(each login or account costs an Argon2 hash, ~0.2 s: per server and role that would be ~8 s of
+the budget). Logging in over HTTP is exercised by the journey, whose desks each log in, and by
+the authentication tests.
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ HOST = "127.0.0.1"
 OFFICE_CODE = "MND"
 OFFICE_NAME = "Kantor Imigrasi Manado"
 MAX_UPLOAD_BYTES = 2_000_000  # small enough to send one byte too many cheaply
-SYNC_INTERVAL = 0.2
+LINK_INTERVAL = 0.2  # seconds between the link thread's rounds
 START_TIMEOUT = 30.0  # seconds for a server to answer /health
 STOP_TIMEOUT = 10.0  # seconds between SIGTERM and SIGKILL
 ROLES = [r.value for r in Role]
@@ -54,9 +60,11 @@ def password_for(role: str) -> str:
     return f"e2e-{role}-password"
 
 
+# -- the kanim command ---------------------------------------------------------------------------
+
 def _kanim_command(*args: str) -> list[str]:
-    """The installed console script when there is one (what an operator runs), else the same
-    Typer app through the interpreter (`kanim/cli.py` has no `__main__` guard)."""
+    """The installed console script (what an operator runs), else the same Typer app through
+    the interpreter."""
     script = Path(sys.executable).parent / "kanim"
     if script.exists():
         return [str(script), *args]
@@ -64,13 +72,13 @@ def _kanim_command(*args: str) -> list[str]:
 
 
 def _serve_command(port: int) -> list[str]:
-    """`kanim serve` on `port`. The link's pace is KANIM_LINK_INTERVAL; older versions of the
+    """`kanim serve` on `port`. The link's pace is KANIM_LINK_INTERVAL; earlier versions of the
     command took it as `--sync-interval` instead."""
     from kanim.cli import serve
 
     args = ["serve", "--host", HOST, "--port", str(port)]
     if "sync_interval" in inspect.signature(serve).parameters:
-        args += ["--sync-interval", str(SYNC_INTERVAL)]
+        args += ["--sync-interval", str(LINK_INTERVAL)]
     return _kanim_command(*args)
 
 
@@ -93,35 +101,86 @@ def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) or "(empty)"
 
 
+# -- the template data directory -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Template:
+    data_dir: Path
+    tokens: dict[str, str]  # role → bearer token of a session stored in the template database
+
+
+def _seed_template(root: Path) -> Template:
+    root.mkdir(parents=True)
+    data = root / "data"
+    env = _clean_env(data_dir=str(data), office_code=OFFICE_CODE)
+
+    def cli(*args: str) -> subprocess.Popen:
+        return subprocess.Popen(_kanim_command(*args), env=env, cwd=root, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+
+    def finish(p: subprocess.Popen, what: str) -> None:
+        out, _ = p.communicate(timeout=60)
+        assert p.returncode == 0, f"`kanim {what}` failed with exit code {p.returncode}:\n{out}"
+
+    finish(cli("db", "upgrade"), "db upgrade")
+    admin = cli("user", "add", "admin", "--role", "admin", "--full-name", "Admin E2E",
+                "--password", password_for("admin"))
+
+    from kanim.bootstrap import bootstrap
+    from kanim.config import Settings
+    from kanim.office import accounts
+
+    office = bootstrap(Settings(_env_file=None, data_dir=data, database_url=None, office_code=OFFICE_CODE))
+    try:
+        with ThreadPoolExecutor(2) as pool:  # Argon2 releases the GIL
+            list(pool.map(lambda role: accounts.add_user(office, username=role, full_name=f"{role} e2e", role=role,
+                                                         password=password_for(role), actor="e2e-setup"),
+                          [r for r in ROLES if r != "admin"]))
+            finish(admin, "user add admin")
+            sessions = pool.map(lambda role: accounts.login(office, username=role, password=password_for(role)),
+                                ROLES)
+            tokens = {user.role.value: token for token, user in sessions}
+    finally:
+        office.engine.dispose()
+    assert sorted(tokens) == sorted(ROLES)
+    return Template(data, tokens)
+
+
+# -- one server ----------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class ServerConfig:
     name: str
-    central: str = "simulated"
+    central: str = "none"
     billing_validity_minutes: float | None = None
-    watchlist_age: timedelta | None = timedelta(0)  # age of the snapshot loaded; None: none
+    watchlist_age: timedelta | None = timedelta(0)  # age of the snapshot loaded at start; None: none
     booklets: tuple[str, str] = ("X1000001", "X1000100")
 
 
 CONFIGS = {
     c.name: c
     for c in (
-        ServerConfig("main"),
-        ServerConfig("short_billing", central="none", billing_validity_minutes=0.02),
-        ServerConfig("stale_watchlist", central="none", watchlist_age=timedelta(days=8)),
-        ServerConfig("offline", central="none"),
+        ServerConfig("main", central="simulated"),
+        ServerConfig("offline"),
+        ServerConfig("short_billing", billing_validity_minutes=0.02),
+        ServerConfig("stale_watchlist", watchlist_age=timedelta(days=8)),
+        ServerConfig("renewed_watchlist", watchlist_age=timedelta(days=8)),
     )
 }
+FIXTURES = {"server": "main", "offline_server": "offline", "short_billing_server": "short_billing",
+            "stale_watchlist_server": "stale_watchlist", "renewed_watchlist_server": "renewed_watchlist"}
 
 
 @dataclass
 class OfficeServer:
-    """One running `kanim serve` process and the desks (logged-in clients) talking to it."""
+    """One running `kanim serve` process and the desks (clients with a session) talking to it."""
 
     config: ServerConfig
     base_url: str
     data_dir: Path
     proc: subprocess.Popen
     stderr_path: Path
+    tokens: dict[str, str]
     _desks: dict[str, httpx.Client] = field(default_factory=dict)
     _clients: list[httpx.Client] = field(default_factory=list)
 
@@ -130,36 +189,27 @@ class OfficeServer:
         return f"{self.base_url}/api/v1"
 
     def desk(self, role: str) -> httpx.Client:
-        """A client logged in (POST /auth/token) as the staff account of `role`."""
+        """A client holding a session of the staff account of `role`."""
         if role not in self._desks:
-            self._desks[role] = self._client(self._log_in(role))
+            self._desks[role] = self.client(self.tokens[role])
         return self._desks[role]
 
-    def anonymous(self) -> httpx.Client:
-        return self._client(None)
-
-    def log_in_all(self) -> None:
-        """Every desk logs in at once: an Argon2 check costs ~0.2 s of server CPU each."""
-        with ThreadPoolExecutor(len(ROLES)) as pool:
-            tokens = dict(zip(ROLES, pool.map(self._log_in, ROLES), strict=True))
-        for role, token in tokens.items():
-            self._desks[role] = self._client(token)
-
-    def _log_in(self, role: str) -> str:
+    def log_in(self, role: str) -> httpx.Client:
+        """A new session for `role` through POST /auth/token, as a desk's browser would."""
         r = httpx.post(f"{self.api}/auth/token", json={"username": role, "password": password_for(role)},
                        timeout=30)
         assert r.status_code == 200, f"login as {role} failed: {r.status_code} {r.text}"
-        assert r.json()["role"] == role
-        return r.json()["access_token"]
+        assert (r.json()["username"], r.json()["role"], r.json()["token_type"]) == (role, role, "bearer")
+        return self.client(r.json()["access_token"])
 
-    def _client(self, token: str | None) -> httpx.Client:
+    def client(self, token: str | None = None) -> httpx.Client:
         c = httpx.Client(base_url=self.api, timeout=30,
                          headers={"Authorization": f"Bearer {token}"} if token else {})
         self._clients.append(c)
         return c
 
     def vault_files(self) -> set[str]:
-        """Names of the encrypted files on disk: an upload that failed must leave none behind."""
+        """Names of the encrypted files on disk: a refused upload must leave none behind."""
         return {p.name for p in (self.data_dir / "vault").glob("*/*.bin")}
 
     def server_log(self) -> str:
@@ -174,7 +224,7 @@ class OfficeServer:
             self.proc.send_signal(signal.SIGTERM)
 
     def stop(self) -> None:
-        """SIGTERM (uvicorn shuts down cleanly), SIGKILL if it has not exited in time."""
+        """SIGTERM (uvicorn shuts down cleanly), then SIGKILL if it has not exited in time."""
         self.terminate()
         try:
             self.proc.wait(STOP_TIMEOUT)
@@ -183,68 +233,22 @@ class OfficeServer:
             self.proc.wait(STOP_TIMEOUT)
 
 
-def _seed_template(root: Path) -> Path:
-    """A data directory holding a migrated database and one staff account per role."""
-    root.mkdir(parents=True)
-    data = root / "data"
-    env = _clean_env(data_dir=str(data), office_code=OFFICE_CODE)
-
-    def cli(*args: str) -> subprocess.Popen:
-        return subprocess.Popen(_kanim_command(*args), env=env, cwd=root, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
-
-    def finish(p: subprocess.Popen, what: str) -> None:
-        out, _ = p.communicate(timeout=60)
-        assert p.returncode == 0, f"`kanim {what}` failed with {p.returncode}:\n{out}"
-
-    finish(cli("db", "upgrade"), "db upgrade")
-    admin = cli("user", "add", "admin", "--role", "admin", "--full-name", "Admin E2E",
-                "--password", password_for("admin"))
-
-    from kanim.bootstrap import bootstrap
-    from kanim.config import Settings
-    from kanim.office.accounts import add_user
-
-    office = bootstrap(Settings(_env_file=None, data_dir=data, database_url=None, office_code=OFFICE_CODE))
-    try:
-        with ThreadPoolExecutor(2) as pool:  # Argon2 hashing releases the GIL
-            list(pool.map(lambda role: add_user(office, username=role, full_name=f"{role} e2e", role=role,
-                                                password=password_for(role), actor="e2e-setup"),
-                          [r for r in ROLES if r != "admin"]))
-    finally:
-        office.engine.dispose()
-        finish(admin, "user add admin")
-    return data
-
-
-def _launch(config: ServerConfig, template: Path, workdir: Path) -> OfficeServer:
+def _launch(config: ServerConfig, template: Template, workdir: Path) -> OfficeServer:
     workdir.mkdir(parents=True)
     data = workdir / "data"
-    shutil.copytree(template, data)
+    shutil.copytree(template.data_dir, data)
     port = _free_port()
     settings = dict(data_dir=str(data), office_code=OFFICE_CODE, office_name=OFFICE_NAME,
                     central=config.central, max_upload_bytes=str(MAX_UPLOAD_BYTES),
-                    link_interval=str(SYNC_INTERVAL))
+                    link_interval=str(LINK_INTERVAL))
     if config.billing_validity_minutes is not None:
         settings["billing_validity_minutes"] = str(config.billing_validity_minutes)
     stdout, stderr = workdir / "server.out", workdir / "server.err"
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
-        # cwd: the server reads `.env` from its working directory; ours has none.
+        # cwd: the server reads `.env` from its working directory, and ours has none.
         proc = subprocess.Popen(_serve_command(port), env=_clean_env(**settings), cwd=workdir,
                                 stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-    return OfficeServer(config, f"http://{HOST}:{port}", data, proc, stderr)
-
-
-def _ready(server: OfficeServer) -> OfficeServer:
-    """Wait for /health, log every desk in, stock the office."""
-    try:
-        _wait_healthy(server)
-        server.log_in_all()
-        _stock(server)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return OfficeServer(config, f"http://{HOST}:{port}", data, proc, stderr, dict(template.tokens))
 
 
 def _wait_healthy(server: OfficeServer) -> None:
@@ -257,7 +261,7 @@ def _wait_healthy(server: OfficeServer) -> None:
             r = httpx.get(f"{server.api}/health", timeout=2)
             if r.status_code == 200:
                 body = r.json()
-                assert body == {"status": "ok", "office": OFFICE_CODE, "central": server.config.central}, body
+                assert (body["status"], body["office"]) == ("ok", OFFICE_CODE), body
                 return
         except httpx.TransportError:
             pass
@@ -267,41 +271,43 @@ def _wait_healthy(server: OfficeServer) -> None:
         time.sleep(0.05)
 
 
-def _stock(server: OfficeServer) -> None:
-    """What an office holds before its first applicant: booklets and (usually) a watch-list."""
+def load_watchlist(server: OfficeServer, *, age: timedelta) -> None:
+    taken_at = datetime.now(UTC) - age
+    r = server.desk("supervisor").post("/watchlist/snapshots",
+                                       json={"taken_at": taken_at.isoformat(), "source": "e2e", "orders": []})
+    assert r.status_code == 201, r.text
+
+
+def _ready(server: OfficeServer) -> OfficeServer:
+    """Wait for /health, then stock the office as it would be before its first applicant."""
+    _wait_healthy(server)
     first, last = server.config.booklets
     r = server.desk("print_operator").post("/booklets/batches", json={"first": first, "last": last})
     assert r.status_code == 201, r.text
     if server.config.watchlist_age is not None:
-        taken_at = datetime.now(UTC) - server.config.watchlist_age
-        r = server.desk("supervisor").post("/watchlist/snapshots",
-                                           json={"taken_at": taken_at.isoformat(), "source": "e2e", "orders": []})
-        assert r.status_code == 201, r.text
+        load_watchlist(server, age=server.config.watchlist_age)
+    return server
 
 
-FIXTURES = {"server": "main", "short_billing_server": "short_billing",
-            "stale_watchlist_server": "stale_watchlist", "offline_server": "offline"}
-
+# -- the pool and the fixtures -------------------------------------------------------------------
 
 class ServerPool:
-    """Starts servers on demand; `start` brings up several at once (they spend their start-up
-    importing and hashing passwords, which overlaps well on two cores)."""
-
     def __init__(self, root: Path) -> None:
         self.root = root
         self.servers: dict[str, OfficeServer] = {}
-        self._template: Path | None = None
+        self._template: Template | None = None
 
     def start(self, names: set[str]) -> None:
+        """Start the servers named, all at once."""
         names = {n for n in names if n not in self.servers}
         if not names:
             return
         if self._template is None:
             self._template = _seed_template(self.root / "template")
-        launched = {n: _launch(CONFIGS[n], self._template, self.root / n) for n in sorted(names)}
-        self.servers.update(launched)  # registered before waiting: stop_all() stops them all
-        with ThreadPoolExecutor(len(launched)) as pool:
-            for f in [pool.submit(_ready, s) for s in launched.values()]:
+        for n in sorted(names):  # registered at once: stop_all() stops whatever was launched
+            self.servers[n] = _launch(CONFIGS[n], self._template, self.root / n)
+        with ThreadPoolExecutor(len(names)) as pool:
+            for f in [pool.submit(_ready, self.servers[n]) for n in names]:
                 f.result()
 
     def get(self, name: str) -> OfficeServer:
@@ -319,7 +325,6 @@ class ServerPool:
 def server_pool(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool]:
     pool = ServerPool(tmp_path_factory.mktemp("e2e"))
     try:
-        # Start every server the collected tests will use, together.
         pool.start({FIXTURES[f] for item in request.session.items
                     for f in getattr(item, "fixturenames", ()) if f in FIXTURES})
         yield pool
@@ -333,6 +338,11 @@ def server(server_pool: ServerPool) -> OfficeServer:
 
 
 @pytest.fixture(scope="session")
+def offline_server(server_pool: ServerPool) -> OfficeServer:
+    return server_pool.get("offline")
+
+
+@pytest.fixture(scope="session")
 def short_billing_server(server_pool: ServerPool) -> OfficeServer:
     return server_pool.get("short_billing")
 
@@ -343,5 +353,5 @@ def stale_watchlist_server(server_pool: ServerPool) -> OfficeServer:
 
 
 @pytest.fixture(scope="session")
-def offline_server(server_pool: ServerPool) -> OfficeServer:
-    return server_pool.get("offline")
+def renewed_watchlist_server(server_pool: ServerPool) -> OfficeServer:
+    return server_pool.get("renewed_watchlist")

@@ -15,14 +15,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from kanim.security.roles import Role
 from tests import photos
 
 # Minimal but real files of each scan type the intake desk accepts (it sniffs the first bytes).
 PDF_SCAN = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 ADULT_DOCUMENTS = ("ktp", "kk", "birth_certificate")
 PROBLEM_TYPE = "application/problem+json"
-ROLES = [r.value for r in Role]
 
 _serials = itertools.count(1)
 
@@ -208,11 +206,8 @@ def footprint(server, *app_ids: str) -> dict:  # noqa: ANN001
 
 @contextmanager
 def leaves_no_trace(server, *app_ids: str) -> Iterator[dict]:  # noqa: ANN001
-    """Assert that the block changes nothing `footprint` sees. Every desk logs in first (a
-    login is audited), so only the block's own requests are measured."""
+    """Assert that the block changes nothing `footprint` sees."""
     assert server.config.central == "none", "exact footprints need a server without a central"
-    for role in ROLES:
-        server.desk(role)
     before = footprint(server, *app_ids)
     yield before
     after = footprint(server, *app_ids)
