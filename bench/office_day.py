@@ -28,6 +28,7 @@ must then point at the server's database) unless they already exist.
 from __future__ import annotations
 
 import argparse
+import inspect
 import itertools
 import json
 import os
@@ -54,11 +55,14 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run from a checkout without `pip install -e .`
-    sys.path.insert(0, str(ROOT))
+try:
+    import kanim
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import kanim
 
-SEED_DATA = ROOT / "kanim" / "seed_data"
+KANIM_ROOT = Path(kanim.__file__).resolve().parent.parent  # the server runs this same kanim
+SEED_DATA = KANIM_ROOT / "kanim" / "seed_data"
 API = "/api/v1"
 ROLES = ["front_desk", "cashier", "biometric_operator", "interviewer", "supervisor",
          "print_operator", "pickup_desk", "admin"]
@@ -262,16 +266,21 @@ class Server:
         self.keep = keep
         self.env = {**os.environ, "KANIM_DATA_DIR": str(self.dir / "data"), "KANIM_CENTRAL": "simulated",
                     "KANIM_DAILY_QUOTA": str(quota),
-                    "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+                    "PYTHONPATH": os.pathsep.join(filter(None, [str(KANIM_ROOT), os.environ.get("PYTHONPATH")]))}
         for k in ("KANIM_DATABASE_URL", "KANIM_KEY_FILE"):  # this run's own database and key
             self.env.pop(k, None)
+        from kanim import cli as kanim_cli
         from kanim.config import Settings
 
         settings = Settings(_env_file=None, data_dir=self.dir / "data", central="simulated", daily_quota=quota)
         ensure_users(settings, password)
         self.log = open(self.dir / "server.log", "wb")  # noqa: SIM115 - closed in stop()
-        cmd = [sys.executable, "-c", "from kanim.cli import app; app()", "serve",
-               "--port", str(self.port), "--sync-interval", str(sync_interval)]
+        cmd = [sys.executable, "-c", "from kanim.cli import app; app()", "serve", "--port", str(self.port)]
+        # The link's round interval: `serve --sync-interval` where the CLI has it, else (newer
+        # relay) the KANIM_LINK_INTERVAL setting; setting both is harmless.
+        self.env["KANIM_LINK_INTERVAL"] = str(sync_interval)
+        if "sync_interval" in inspect.signature(kanim_cli.serve).parameters:
+            cmd += ["--sync-interval", str(sync_interval)]
         # cwd: the temp dir, so a stray .env in the caller's directory does not reach the server
         self.proc = subprocess.Popen(cmd, env=self.env, cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT)
 

@@ -31,8 +31,8 @@ class Office:
     photo_policy: PhotoPolicy = field(default_factory=PhotoPolicy)
     fingerprint_policy: FingerprintPolicy = field(default_factory=FingerprintPolicy)
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, self.clock)
+    def uow(self, *, readonly: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, self.clock, readonly=readonly)
 
     @property
     def print_policy(self) -> PrintPolicy:

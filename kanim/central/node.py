@@ -55,8 +55,8 @@ class CentralNode:
     signing_key: Ed25519PrivateKey
     throttle: TokenBucket
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, self.clock)
+    def uow(self, *, readonly: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, self.clock, readonly=readonly)
 
 
 def bootstrap_central(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None,

@@ -48,6 +48,13 @@ def apply_page(office: Office, page: InboxPage) -> dict[str, int]:
             set_state(uow, CENTRAL_ID, page.central_id)
             uow.commit()
             return {"central_changed": 1}
+        held = int(get_state(uow, CURSOR) or 0)
+        if page.last_seq is not None and held > page.last_seq:
+            # The central was restored from a backup older than our cursor: read its feed again
+            # from the start (events already applied are skipped by id).
+            set_state(uow, CURSOR, "0")
+            uow.commit()
+            return {"central_changed": 1}
         if page.central_id:
             set_state(uow, CENTRAL_ID, page.central_id)
         for event in page.events:

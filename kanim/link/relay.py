@@ -232,7 +232,7 @@ def record_state_change(office: Office, state: LinkState, reason: str) -> None:
 # -- what staff see ----------------------------------------------------------------------------
 
 def status(office: Office) -> dict[str, Any]:
-    with office.uow() as uow:
+    with office.uow(readonly=True) as uow:
         s, c, now = uow.session, t.outbox.c, uow.now()
         counts = dict(s.execute(select(c.status, func.count()).group_by(c.status)).all())
         oldest = s.execute(select(func.min(c.created_at)).where(c.status != "sent")).scalar()

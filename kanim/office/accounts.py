@@ -77,7 +77,7 @@ def login(office: Office, *, username: str, password: str) -> tuple[str, StaffUs
 
 
 def authenticate(office: Office, token: str) -> StaffUser | None:
-    with office.uow() as uow:
+    with office.uow(readonly=True) as uow:
         s, u = t.staff_session.c, t.staff_user.c
         row = uow.session.execute(
             select(t.staff_user, s.expires_at).join(t.staff_session, s.user_id == u.id)

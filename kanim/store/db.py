@@ -1,6 +1,7 @@
 """Engines. SQLite gets WAL, a busy timeout, foreign keys and BEGIN IMMEDIATE: every unit of
-work takes the write lock up front, so two concurrent requests never deadlock upgrading a read
-transaction to a write one (SQLITE_BUSY that no retry can fix)."""
+work that may write takes the write lock up front, so two concurrent requests never deadlock
+upgrading a read transaction to a write one (SQLITE_BUSY that no retry can fix). Read-only units
+of work begin a plain (deferred) transaction and read a WAL snapshot without waiting."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+
+READONLY = "kanim_readonly"  # execution option: this transaction only reads
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -36,7 +39,7 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # noqa: ANN001
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READONLY) else "BEGIN IMMEDIATE")
 
     return engine
 

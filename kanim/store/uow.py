@@ -19,6 +19,7 @@ from kanim.domain.application import Application, Priority
 from kanim.domain.events import Event
 from kanim.security import audit
 from kanim.store import tables as t
+from kanim.store.db import READONLY
 from kanim.store.repositories import ApplicationRepository, BookletRepository
 
 # Drain order after an outage: most urgent first (see docs/architecture.md).
@@ -26,12 +27,17 @@ PRIORITY_RANK = {Priority.MEDICAL: 30, Priority.HAJJ_UMRAH: 20, Priority.TRAVEL:
 
 
 class UnitOfWork:
-    def __init__(self, session_factory: Callable[[], Session], clock: Clock) -> None:
+    def __init__(self, session_factory: Callable[[], Session], clock: Clock, *, readonly: bool = False) -> None:
         self.session_factory = session_factory
         self.clock = clock
+        self.readonly = readonly
 
     def __enter__(self) -> UnitOfWork:
         self.session = self.session_factory()
+        if self.readonly:
+            # A read-only unit of work does not take SQLite's write lock (see store/db.py), so
+            # lookups never queue behind the desks' writes.
+            self.session.connection(execution_options={READONLY: True})
         self.applications = ApplicationRepository(self.session)
         self.booklets = BookletRepository(self.session)
         self._events: list[Event] = []
@@ -55,6 +61,8 @@ class UnitOfWork:
         self._audit.append(audit.AuditEntry(self.now(), actor, action, subject, detail or {}))
 
     def commit(self) -> None:
+        if self.readonly:
+            raise RuntimeError("a read-only unit of work cannot commit")
         events = self._take_events()
         self._write_outbox(events)
         entries = [audit.AuditEntry(e.at, e.actor, e.name, e.subject, e.payload()) for e in events]

@@ -10,14 +10,16 @@ office during an outage (`offline_server`); the rules they check are the same ei
 
 from __future__ import annotations
 
+import threading
 import time
-from datetime import date, datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime, timedelta
 
 import httpx
 import pytest
 
 from tests import photos
-from tests.e2e.conftest import MAX_UPLOAD_BYTES
+from tests.e2e.conftest import MAX_UPLOAD_BYTES, load_watchlist, password_for
 from tests.e2e.desks import (
     PDF_SCAN,
     approve,
@@ -33,6 +35,7 @@ from tests.e2e.desks import (
     print_passport,
     problem,
     upload_documents,
+    wait_for,
     walk_in,
     walk_in_to,
 )
@@ -296,9 +299,26 @@ def test_without_a_fresh_watchlist_snapshot_the_watchlist_clearance_stays_pendin
     assert app["clearances"]["not_duplicate"] == "provisional"
 
 
-def test_printing_before_a_fresh_watchlist_snapshot_is_refused_by_the_print_gate(stale_watchlist_server) -> None:  # noqa: ANN001
+def test_printing_with_a_stale_watchlist_snapshot_is_stopped_by_the_guardrail(stale_watchlist_server) -> None:  # noqa: ANN001
     server = stale_watchlist_server
     app = _approved(server)
+    with leaves_no_trace(server, app["id"]):
+        body = problem(server.desk("print_operator").post(f"/applications/{app['id']}/print", json={}),
+                       409, "guardrail")
+    assert body["reasons"] == ["watch-list snapshot is 8.0 days old (limit 7.0 days)"]
+
+
+def test_printing_an_application_taken_in_before_a_fresh_snapshot_is_refused_by_the_print_gate(
+        renewed_watchlist_server) -> None:  # noqa: ANN001
+    """Intake under a stale snapshot leaves the watch-list clearance pending; a fresh snapshot
+    loaded afterwards lifts the guardrail but does not clear that application retroactively:
+    only the central can, so the print gate stays closed for it."""
+    server = renewed_watchlist_server
+    app = walk_in_to(server, "intake_done")
+    assert app["clearances"]["watchlist_clear"] == "pending"
+    load_watchlist(server, age=timedelta(0))
+    for step in (pay, capture, interview, approve):
+        app = step(server, app["id"])
     assert app["clearances"]["watchlist_clear"] == "pending"
     with leaves_no_trace(server, app["id"]) as before:
         body = problem(server.desk("print_operator").post(f"/applications/{app['id']}/print", json={}),
@@ -338,7 +358,7 @@ def test_a_wrong_password_gets_a_401_problem_and_is_audited(offline_server) -> N
 
 def test_a_token_stops_working_after_logout(offline_server) -> None:  # noqa: ANN001
     r = ok(httpx.post(f"{offline_server.api}/auth/token",
-                      json={"username": "interviewer", "password": "e2e-interviewer-password"}))
+                      json={"username": "interviewer", "password": password_for("interviewer")}))
     with httpx.Client(base_url=offline_server.api, headers={"Authorization": f"Bearer {r['access_token']}"}) as c:
         assert ok(c.get("/auth/me"))["role"] == "interviewer"
         assert c.post("/auth/logout").status_code == 204
@@ -368,3 +388,122 @@ def test_an_unknown_application_is_a_404_problem(offline_server) -> None:  # noq
     body = problem(offline_server.desk("front_desk").get("/applications/MND-20260101-9999"), 404,
                    "application-not-found")
     assert body["instance"] == "/api/v1/applications/MND-20260101-9999"
+
+
+def test_an_unknown_route_and_a_wrong_method_are_problems_too(offline_server) -> None:  # noqa: ANN001
+    fd = offline_server.desk("front_desk")
+    problem(fd.get("/no-such-thing"), 404, "not-found")
+    problem(fd.delete("/applications"), 405, "method-not-allowed")
+
+
+def test_a_malformed_request_body_is_a_422_problem_listing_each_field(offline_server) -> None:  # noqa: ANN001
+    applicant = {**person().applicant(), "kk_number": "12345", "birth_date": "1990-02-30"}
+    with leaves_no_trace(offline_server):
+        body = problem(offline_server.desk("front_desk").post("/walk-ins", json=applicant), 422, "request-invalid")
+    assert sorted(e["loc"][-1] for e in body["errors"]) == ["birth_date", "kk_number"]
+
+
+# -- more refusals on the way ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("code_of", "status", "code"), [
+    (lambda real: real[:-1] + str((int(real[-1]) + 1) % 10), 422, "billing-code-check-digit"),  # a typo
+    (lambda real: real[:14], 422, "billing-code-format"),
+    (lambda real: "812345678901230", 404, "billing-code-unknown"),  # valid check digit, never issued
+], ids=["typo", "14-digits", "unknown"])
+def test_a_payment_against_a_wrong_billing_code_is_refused(offline_server, code_of, status, code) -> None:  # noqa: ANN001
+    app = walk_in_to(offline_server, "intake_done")
+    bill = ok(offline_server.desk("cashier").post(f"/applications/{app['id']}/billing"), 201)
+    with leaves_no_trace(offline_server, app["id"]):
+        r = offline_server.desk("cashier").post("/payments", json={"billing_code": code_of(bill["billing_code"]),
+                                                                   "receipt_ref": "BNI-1"})
+        problem(r, status, code)
+
+
+def test_a_data_page_preview_before_printing_is_refused(offline_server) -> None:  # noqa: ANN001
+    app = _approved(offline_server)
+    with leaves_no_trace(offline_server, app["id"]):
+        problem(offline_server.desk("print_operator").get(f"/applications/{app['id']}/data-page.png"),
+                409, "not-printed")
+
+
+def test_an_unknown_document_kind_is_refused(offline_server, checked_in) -> None:  # noqa: ANN001
+    with leaves_no_trace(offline_server, checked_in["id"]):
+        r = offline_server.desk("front_desk").put(f"/applications/{checked_in['id']}/documents/selfie",
+                                                  files=file(PDF_SCAN, "x.pdf"))
+        problem(r, 422, "document-kind")
+
+
+# -- the pickup desk, on the normal office (the passport must be ready first) --------------------
+
+
+@pytest.fixture(scope="module")
+def ready(server) -> dict:  # noqa: ANN001
+    app = print_passport(server, walk_in_to(server, "approved")["id"])
+    ok(server.desk("print_operator").post(f"/applications/{app['id']}/quality-check", json={"passed": True}))
+    return wait_for("the link thread to make the passport ready",
+                    lambda: (a := get_app(server, app["id"]))["stage"] == "ready" and a)
+
+
+@pytest.mark.parametrize(("recipient", "status", "code"), [
+    ({"recipient_kind": "family_same_kk", "recipient_kk_number": "7171010000009999"}, 409, "kk-mismatch"),
+    ({"recipient_kind": "power_of_attorney"}, 422, "attorney-letter-missing"),
+    ({"recipient_kind": "holder", "id_checked": " "}, 422, "id-not-checked"),
+    ({"recipient_kind": "post", "post_address": "Jl. Sam Ratulangi 1, Manado"}, 422, "post-details-missing"),
+], ids=["family-with-another-kk", "attorney-without-letter", "no-id-checked", "post-without-tracking"])
+def test_a_passport_is_not_handed_to_someone_the_law_does_not_allow(server, ready, recipient, status, code) -> None:  # noqa: ANN001
+    body = {"recipient_name": "Rudi", "id_checked": "KTP 7171010101800001", **recipient}
+    r = server.desk("pickup_desk").post(f"/applications/{ready['id']}/handover", json=body)
+    problem(r, status, code)
+    assert get_app(server, ready["id"]) == ready  # settled (all confirmed): nothing else moves it
+
+
+# -- two desks at once ---------------------------------------------------------------------------
+
+
+def _at_once(*calls):  # noqa: ANN001, ANN202
+    """Run the calls in parallel threads released together; return their responses in order."""
+    barrier = threading.Barrier(len(calls))
+
+    def run(call):  # noqa: ANN001, ANN202
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return [f.result() for f in [pool.submit(run, c) for c in calls]]
+
+
+def test_two_print_operators_racing_for_one_booklet_issue_it_once(offline_server) -> None:  # noqa: ANN001
+    ok(offline_server.desk("print_operator").post("/booklets/batches", json={"first": "R1000001", "last": "R1000002"}),
+       201)
+    a, b = _approved(offline_server), _approved(offline_server)
+    report = ok(offline_server.desk("print_operator").get("/booklets/report"))
+    clients = [offline_server.client(offline_server.tokens["print_operator"]) for _ in range(2)]
+    responses = _at_once(*[lambda c=c, app=app: c.post(f"/applications/{app['id']}/print", json={"serial": "R1000001"})
+                           for c, app in zip(clients, (a, b), strict=True)])
+    assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
+    loser = next(r for r in responses if r.status_code == 409)
+    problem(loser, 409, "booklet-not-in-stock")
+    winner = next(r for r in responses if r.status_code == 200).json()
+    other = b if winner["id"] == a["id"] else a
+    assert winner["booklet_serial"] == "R1000001"
+    assert get_app(offline_server, other["id"]) == other  # still approved, no booklet, no MRZ
+    after = ok(offline_server.desk("print_operator").get("/booklets/report"))
+    assert (after["issued"], after["in_stock"], after["balanced"]) == (report["issued"] + 1, report["in_stock"] - 1,
+                                                                       True)
+
+
+def test_two_print_operators_printing_one_application_at_once_use_one_booklet(offline_server) -> None:  # noqa: ANN001
+    app = _approved(offline_server)
+    report = ok(offline_server.desk("print_operator").get("/booklets/report"))
+    clients = [offline_server.client(offline_server.tokens["print_operator"]) for _ in range(2)]
+    responses = _at_once(*[lambda c=c: c.post(f"/applications/{app['id']}/print", json={}) for c in clients])
+    assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
+    loser = next(r for r in responses if r.status_code == 409)
+    assert loser.json()["code"] in ("transition-out-of-order", "concurrent-change"), loser.text
+    problem(loser, 409, loser.json()["code"])
+    winner = next(r for r in responses if r.status_code == 200).json()
+    assert get_app(offline_server, app["id"])["booklet_serial"] == winner["booklet_serial"]
+    after = ok(offline_server.desk("print_operator").get("/booklets/report"))
+    assert (after["issued"], after["in_stock"], after["balanced"]) == (report["issued"] + 1, report["in_stock"] - 1,
+                                                                       True)

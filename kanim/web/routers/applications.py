@@ -34,14 +34,14 @@ NO_STORE = {"Cache-Control": "no-store"}  # personal data must not sit in a brow
 def list_applications(office: OfficeDep, user: Staff(Perm.VIEW_APPLICATION), stage: Stage | None = None,
                       limit: Annotated[int, Query(ge=1, le=500)] = 100,
                       offset: Annotated[int, Query(ge=0)] = 0) -> list[ApplicationOut]:
-    with office.uow() as uow:
+    with office.uow(readonly=True) as uow:
         return [ApplicationOut.of(a) for a in uow.applications.list(stage=stage, limit=limit, offset=offset)]
 
 
 @router.get("/{application_id}", response_model=ApplicationOut)
 def get_application(application_id: str, office: OfficeDep, user: Staff(Perm.VIEW_APPLICATION)) -> ApplicationOut:
     """By id or by application number."""
-    with office.uow() as uow:
+    with office.uow(readonly=True) as uow:
         return ApplicationOut.of(uow.applications.get(application_id))
 
 
