@@ -575,6 +575,43 @@ def reference(api: Api, name: str, path: str, role: str | None, concurrency: int
             "requests_per_s": len(lat) / wall, **summary(lat)}
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds of a process (all its threads), from /proc; None if unknown."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def start_py_spy(pid: int, out: Path, gil: bool) -> subprocess.Popen | None:
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(exe).exists():
+        console.print("[yellow]py-spy not found (pip install py-spy): no profile[/yellow]")
+        return None
+    fmt = "speedscope" if out.suffix == ".json" else ("flamegraph" if out.suffix == ".svg" else "raw")
+    cmd = [exe, "record", "--pid", str(pid), "--rate", "100", "--format", fmt, "--output", str(out)]
+    cmd += ["--gil"] if gil else ["--threads"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)  # let it attach before the clock starts
+    return proc
+
+
+def stop_py_spy(proc: subprocess.Popen | None, out: Path) -> None:
+    if proc is None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    console.print(f"py-spy profile of the server: {out}" if out.exists()
+                  else f"[yellow]py-spy wrote nothing: {err.decode()[-500:]}[/yellow]")
+
+
 def machine() -> dict:
     cpu = "?"
     try:
@@ -623,6 +660,12 @@ def print_results(res: dict) -> None:
         f"day: wall {day['wall_s']:.1f} s, {day['applications_per_s']:.2f} applications/s, "
         f"{day['http_calls']} HTTP calls ({day['calls_per_application']:.1f} per application), "
         f"{day['calls_per_s']:.0f} calls/s = {day['ratio_to_health']:.2f} x the /health ceiling")
+    c = day["cpu"]
+    busy = (c["server_s"] or 0) + c["bench_client_s"]
+    console.print(
+        f"CPU during the day: server {c['server_s'] if c['server_s'] is not None else float('nan'):.1f} s, "
+        f"bench client {c['bench_client_s']:.1f} s; together {busy / day['wall_s'] * 100:.0f}% of one core "
+        f"({c['cores']} cores)")
     console.print(f"stages: {day['stages']}")
     if res["failures"]:
         console.print(f"[red]{len(res['failures'])} applications did not reach handed_over: "
@@ -651,6 +694,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--poll-interval", type=float, default=0.2, help="pickup desk: seconds between ready-list looks")
     p.add_argument("--sync-interval", type=float, default=0.5, help="own server: link rounds (kanim serve)")
     p.add_argument("--keep", action="store_true", help="own server: keep the temp data dir and server.log")
+    p.add_argument("--server-pid", type=int, help="with --url: the server's pid, for its CPU time and --py-spy")
+    p.add_argument("--py-spy", type=Path, metavar="FILE",
+                   help="profile the server during the day (.json speedscope, .svg flamegraph, else raw)")
+    p.add_argument("--py-spy-gil", action="store_true", help="sample only the thread holding the GIL (CPU)")
     args = p.parse_args(argv)
     if args.applications < 1 or args.concurrency < 1:
         p.error("--applications and --concurrency must be at least 1")
@@ -704,9 +751,16 @@ def main(argv: list[str] | None = None) -> int:
 
         console.print(f"the day: {args.applications} applications in {len(groups)} bookings on {day}, "
                       f"{args.concurrency} desk workers ...")
+        server_pid = server.proc.pid if server else args.server_pid
+        spy = start_py_spy(server_pid, args.py_spy, args.py_spy_gil) if args.py_spy and server_pid else None
         office_day = Day(api, groups, day, slots, args.concurrency,
                          deadline=time.monotonic() + args.timeout, poll_interval=args.poll_interval)
+        cpu0_server, cpu0_bench = cpu_seconds(server_pid), time.process_time()
         wall = office_day.run()
+        cpu_server = cpu_seconds(server_pid)
+        cpu = {"server_s": None if cpu_server is None else cpu_server - cpu0_server,
+               "bench_client_s": time.process_time() - cpu0_bench, "cores": os.cpu_count()}
+        stop_py_spy(spy, args.py_spy)
 
         after: dict[str, Any] = {}
         try:
@@ -741,7 +795,7 @@ def main(argv: list[str] | None = None) -> int:
                     "calls_per_s": day_calls / wall,
                     "ratio_to_health": (day_calls / wall) / ref["health"]["requests_per_s"],
                     "ratio_to_me": (day_calls / wall) / ref["me"]["requests_per_s"],
-                    "stages": dict(stages), "under_60_s": wall < 60},
+                    "stages": dict(stages), "under_60_s": wall < 60, "cpu": cpu},
             "calls": calls,
             "errors": {k: v for k, v in rec.errors.items() if k != "setup"},
             "error_samples": dict(rec.error_samples),

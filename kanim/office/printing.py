@@ -28,6 +28,7 @@ PATTERN = SerialPattern()
 def receive_booklets(office: Office, *, first: str, last: str, actor: str) -> dict:
     serials = PATTERN.expand(first, last)
     with office.uow() as uow:
+        _check_allocated(uow, serials)
         taken = uow.session.scalars(
             select(t.booklet.c.serial).where(t.booklet.c.serial.in_(serials)).limit(5)).all()
         if taken:
@@ -41,6 +42,25 @@ def receive_booklets(office: Office, *, first: str, last: str, actor: str) -> di
         uow.record(BookletsReceived(batch_id, now, actor, first=serials[0], last=serials[-1], count=len(serials)))
         uow.commit()
     return {"batch_id": batch_id, "first": serials[0], "last": serials[-1], "count": len(serials)}
+
+
+def _check_allocated(uow: UnitOfWork, serials: list[str]) -> None:
+    """Once the central allocates serial ranges to this office, only booklets inside them may be
+    received: a booklet the office was not allocated is not the office's to personalise."""
+    ranges = [(r.first_serial, r.last_serial) for r in uow.session.execute(select(t.allocated_range))]
+    if not ranges:
+        return  # an office not (yet) linked to a central keeps its own stock
+    outside = [s for s in serials if not any(_within(s, a, b) for a, b in ranges)]
+    if outside:
+        raise Conflict(f"{len(outside)} booklets were never allocated to this office by the central, "
+                       f"e.g. {outside[0]}", code="booklet-not-allocated")
+
+
+def _within(serial: str, first: str, last: str) -> bool:
+    p, n, w = PATTERN.split(serial)
+    p1, n1, w1 = PATTERN.split(first)
+    _, n2, _ = PATTERN.split(last)
+    return p == p1 and w == w1 and n1 <= n <= n2
 
 
 def print_passport(office: Office, *, application_id: str, actor: str, serial: str | None = None) -> Application:

@@ -21,7 +21,7 @@ from kanim.domain.application import Handover, RecipientKind, Stage
 from kanim.domain.passport import ApplicationType, PassportKind
 from kanim.domain.people import Sex
 from kanim.link.relay import sync_once
-from kanim.office import booking, handover, printing
+from kanim.office import admin, booking, handover, printing
 from kanim.security.audit import row_hash, verify_chain
 from kanim.seed import advance
 from kanim.store import tables as t
@@ -148,11 +148,16 @@ def test_the_chain_keeps_growing_after_a_verification(office) -> None:  # noqa: 
 # -- redaction -------------------------------------------------------------------------------
 
 
-def test_no_nik_name_or_contact_data_reaches_the_audit_log(office, central) -> None:  # noqa: ANN001
+def test_no_nik_name_or_contact_data_reaches_the_audit_log(office, clock) -> None:  # noqa: ANN001
     printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
+    clock.advance(minutes=5)  # a newer snapshot that names Budi: his intake is rejected
+    admin.load_watchlist_snapshot(office, taken_at=clock.now(), source="test", actor="supervisor", orders=[
+        admin.WatchlistOrder("nik", BUDI.nik, "prevention", "KPK", date(2026, 11, 1), date(2027, 4, 30), "case 12")])
     siti, budi = book(office), book(office, BUDI)
     advance(office, siti.id, "ready", app_type=siti.app_type)
     advance(office, budi.id, "intake_done", app_type=budi.app_type)
+    with office.uow() as uow:
+        assert uow.applications.get(budi.id).stage is Stage.REJECTED
     sync_once(office, central)  # the central's confirmations open the handover gate
     family = Handover(RecipientKind.FAMILY_SAME_KK, "Rahmat Hidayat", "KTP 3171011506600003",
                       recipient_kk_number=SITI.kk_number)
@@ -162,7 +167,8 @@ def test_no_nik_name_or_contact_data_reaches_the_audit_log(office, central) -> N
     with office.uow() as uow:
         rows = uow.session.execute(select(t.audit_event).order_by(t.audit_event.c.seq)).all()
     actions = {r.action for r in rows}
-    assert {"IntakeCompleted", "PaymentRecorded", "PassportPrinted", "PassportHandedOver"} <= actions
+    assert {"IntakeCompleted", "PaymentRecorded", "PassportPrinted", "PassportHandedOver", "ApplicationRejected",
+            "WatchlistLoaded", "DocumentScanned", "BiometricCaptured"} <= actions
     secrets = [SITI.nik, BUDI.nik, SITI.full_name, BUDI.full_name, "Rahmawati", "Santoso", SITI.kk_number,
                BUDI.kk_number, "1990-08-05", "1985-03-12", "Rahmat Hidayat", "3171011506600003", PHONE, EMAIL]
     for r in rows:
