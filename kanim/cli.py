@@ -313,11 +313,30 @@ def demo(
     host: str = "127.0.0.1",
     port: int = 8000,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve after seeding")] = True,
+    scenario: Annotated[str | None, typer.Option(help="outage: replay the June 2024 incident with a real "
+                                                 "central and office (killed, then back)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="with --scenario: only the report, as JSON")] = False,
+    applicants: Annotated[int, typer.Option(min=4, help="with --scenario: the day's applicants")] = 40,
 ) -> None:
     """Seed an office with demo data (users, booklets, a day of appointments) and serve it.
 
     Example: KANIM_DATA_DIR=.kanim-demo kanim demo --port 8000
+    Example: kanim demo --scenario outage --applicants 40   (exit 1 if anything was lost)
     """
+    if scenario is not None:
+        if scenario != "outage":
+            err.print(f"error: unknown scenario {scenario!r} (there is: outage)")
+            raise typer.Exit(2)
+        import json
+
+        from kanim.ops.scenario import render, run_outage
+
+        report = run_outage(applicants=applicants)
+        if as_json:
+            print(json.dumps(report, default=str, indent=2))
+        else:
+            render(report, out)
+        raise typer.Exit(0 if report.get("ok") else 1)
     from kanim.seed import seed_demo
     from kanim.web.server import run
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
@@ -20,6 +19,7 @@ from kanim.security.roles import Perm
 from kanim.web import problems
 from kanim.web.deps import Staff
 from kanim.web.routers import auth
+from kanim.web.schemas import WatchlistOrderIn
 
 API = "/api/v1"
 
@@ -34,16 +34,6 @@ class OperationIn(BaseModel):
 
 class PushIn(BaseModel):
     operations: list[OperationIn] = Field(max_length=5000)
-
-
-class OrderIn(BaseModel):
-    subject_kind: str = Field(pattern=r"^(nik|passport)$")
-    subject_value: str = Field(min_length=1, max_length=16)
-    order_kind: str = Field(pattern=r"^(prevention|temporary|deterrence)$")
-    agency: str = Field(min_length=1, max_length=64)
-    starts_on: date
-    ends_on: date
-    reason: str = Field(min_length=1)
 
 
 class OfficeIn(BaseModel):
@@ -116,7 +106,7 @@ staff = APIRouter()
 
 
 @staff.post("/watchlist/orders", status_code=201, tags=["watch-list"])
-def add_order(body: OrderIn, node: NodeDep, user: Staff(Perm.MANAGE_CENTRAL_WATCHLIST)) -> dict:
+def add_order(body: WatchlistOrderIn, node: NodeDep, user: Staff(Perm.MANAGE_CENTRAL_WATCHLIST)) -> dict:
     oid = service.add_watchlist_order(node, service.Order(**body.model_dump()), actor=user.username)
     return {"id": oid}
 

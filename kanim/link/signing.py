@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
@@ -20,6 +19,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from kanim.security.keyfiles import KeyFileError, load_or_create
 
 MAX_SKEW_SECONDS = 300  # a signed request older or newer than this is refused (replay window)
 H_OFFICE, H_DATE, H_SIGNATURE = "X-Kanim-Office", "X-Kanim-Date", "X-Kanim-Signature"
@@ -30,21 +31,15 @@ class SignatureError(Exception):
 
 
 def load_or_create_key(path: Path) -> Ed25519PrivateKey:
-    if path.exists():
-        if path.stat().st_mode & 0o077:
-            raise SignatureError(f"key file {path} is readable by others: chmod 600 it")
-        return serialization.load_pem_private_key(path.read_bytes(), password=None)  # type: ignore[return-value]
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    def make() -> bytes:
+        return Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
     try:
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return key
+        pem = load_or_create(path, make)
+    except KeyFileError as e:
+        raise SignatureError(str(e)) from None
+    return serialization.load_pem_private_key(pem, password=None)  # type: ignore[return-value]
 
 
 def public_b64(key: Ed25519PrivateKey) -> str:

@@ -18,6 +18,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from kanim.security.keyfiles import KeyFileError, load_or_create
+
 MAGIC = b"KNV1"  # format marker, so a future key rotation can tell versions apart
 NONCE_BYTES = 12
 
@@ -27,22 +29,12 @@ class VaultError(Exception):
 
 
 def load_or_create_key(path: Path) -> bytes:
-    if path.exists():
-        key = path.read_bytes()
-        if len(key) != 32:
-            raise VaultError(f"key file {path} does not hold a 256-bit key")
-        if path.stat().st_mode & 0o077:
-            raise VaultError(f"key file {path} is readable by others: chmod 600 it")
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key = AESGCM.generate_key(bit_length=256)
-    # O_EXCL: two processes starting at once must not each write a different key.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, key)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        key = load_or_create(path, lambda: AESGCM.generate_key(bit_length=256))
+    except KeyFileError as e:
+        raise VaultError(str(e)) from None
+    if len(key) != 32:
+        raise VaultError(f"key file {path} does not hold a 256-bit key")
     return key
 
 

@@ -11,10 +11,11 @@ overlap well on two cores):
   clearances, but the handover gate waits for confirmations that never come. Most error tests
   run here: with no link thread at work nothing changes an application behind a test's back,
   so "nothing half-written" can be checked exactly.
-- `short_billing_server`: no central; billing codes valid for 1.2 s
-  (KANIM_BILLING_VALIDITY_MINUTES=0.02). For the expiry test only.
 - `stale_watchlist_server`: no central; only an 8-day-old watch-list snapshot (the limit is 7).
-- `renewed_watchlist_server`: like the stale one, for the single test that loads a fresh
+- `short_billing_server`: billing codes valid for 1.2 s (KANIM_BILLING_VALIDITY_MINUTES=0.02),
+  for the expiry test. The same process as `stale_watchlist_server` (one start-up fewer):
+  billing does not care about the watch-list, and the other tests there pay at once.
+- `renewed_watchlist_server`: stale like that one, for the single test that loads a fresh
   snapshot part-way (a server's newest snapshot cannot be made stale again).
 
 The template data directory every server copies holds a migrated database, one staff account per
@@ -162,13 +163,12 @@ CONFIGS = {
     for c in (
         ServerConfig("main", central="simulated"),
         ServerConfig("offline"),
-        ServerConfig("short_billing", billing_validity_minutes=0.02),
-        ServerConfig("stale_watchlist", watchlist_age=timedelta(days=8)),
+        ServerConfig("stale", billing_validity_minutes=0.02, watchlist_age=timedelta(days=8)),
         ServerConfig("renewed_watchlist", watchlist_age=timedelta(days=8)),
     )
 }
-FIXTURES = {"server": "main", "offline_server": "offline", "short_billing_server": "short_billing",
-            "stale_watchlist_server": "stale_watchlist", "renewed_watchlist_server": "renewed_watchlist"}
+FIXTURES = {"server": "main", "offline_server": "offline", "short_billing_server": "stale",
+            "stale_watchlist_server": "stale", "renewed_watchlist_server": "renewed_watchlist"}
 
 
 @dataclass
@@ -344,12 +344,12 @@ def offline_server(server_pool: ServerPool) -> OfficeServer:
 
 @pytest.fixture(scope="session")
 def short_billing_server(server_pool: ServerPool) -> OfficeServer:
-    return server_pool.get("short_billing")
+    return server_pool.get("stale")
 
 
 @pytest.fixture(scope="session")
 def stale_watchlist_server(server_pool: ServerPool) -> OfficeServer:
-    return server_pool.get("stale_watchlist")
+    return server_pool.get("stale")
 
 
 @pytest.fixture(scope="session")

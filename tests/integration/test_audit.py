@@ -148,7 +148,7 @@ def test_the_chain_keeps_growing_after_a_verification(office) -> None:  # noqa: 
 # -- redaction -------------------------------------------------------------------------------
 
 
-def test_no_nik_name_or_contact_data_reaches_the_audit_log(office, clock) -> None:  # noqa: ANN001
+def test_no_nik_name_or_contact_data_reaches_the_audit_log(office, clock, central) -> None:  # noqa: ANN001
     printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
     clock.advance(minutes=5)  # a newer snapshot that names Budi: his intake is rejected
     admin.load_watchlist_snapshot(office, taken_at=clock.now(), source="test", actor="supervisor", orders=[

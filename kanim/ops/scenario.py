@@ -1,0 +1,631 @@
+"""The June 2024 incident, replayed with real processes: `kanim demo --scenario outage`.
+
+A central hub and one office (MND, Kantor Imigrasi Manado) run as their own `kanim serve`
+processes on localhost, each on SQLite in a temporary folder. A day of applicants goes through
+every desk of the office over its HTTP API, each desk logged in as its own role. Mid-day the
+central is killed (SIGKILL, as the ransomware did: no goodbye), and the office keeps booking,
+capturing, approving and printing on provisional clearances, while the pickup desk has to turn
+applicants away at the handover gate. Then the central comes back on the same data, and the
+report says what the product promises: how long until every printed passport is ready, and that
+nothing was lost or applied twice.
+
+Everything is bounded in time, and both processes are stopped at the end whatever happens
+(an error, Ctrl-C, SIGTERM).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from kanim.ops.cluster import CentralSpec, NodeProcess, OfficeSpec, free_port, provision
+from kanim.security.roles import Role
+
+OFFICE_CODE, OFFICE_NAME = "MND", "Kantor Imigrasi Manado"
+PASSWORD = "drill-password"  # what `provision` gives every staff account
+API = "/api/v1"
+DEFAULT_APPLICANTS, DEFAULT_WORKERS = 40, 4
+KILL_AT, RESTORE_AT = 0.3, 0.75  # share of the day's applicants taken when the central dies / returns
+MIN_OUTAGE, MAX_OUTAGE = 3.0, 40.0  # seconds: long enough for the breaker to say "down"
+SNAPSHOT_TIMEOUT, DRAIN_TIMEOUT, DAY_TIMEOUT = 20.0, 60.0, 90.0
+HTTP_TIMEOUT = 20.0
+SEED_DATA = Path(__file__).resolve().parent.parent / "seed_data"
+PDF_SCAN = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+READY = ("ready", "handed_over")
+PRINTED = ("printed", "qc_passed", *READY)
+GIVEN = ["Siti", "Budi", "Dewi", "Agus", "Ni Made", "Rizky", "Yohana", "Andi", "Putu", "Rina", "Hendra",
+         "Fransiska", "Jefry", "Meiske", "Stevanus", "Grace", "Wayan", "Nur", "Fajar", "Indah"]
+FAMILY = ["Rahmawati", "Santoso", "Lestari", "Salim", "Wulandari", "Pratama", "Manurung", "Pangerang",
+          "Sondakh", "Lumentut", "Rumengan", "Wenas", "Tumbelaka", "Kalangi", ""]  # "": one name only
+
+
+class ScenarioError(Exception):
+    """The drill could not be run (a node did not start, a desk refused for good)."""
+
+
+# -- the day's applicants ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Person:
+    full_name: str
+    nik: str
+    birth_date: date
+    sex: str
+    kk_number: str
+    walk_in: bool
+    app_type: str
+    passport_kind: str
+
+    def body(self) -> dict[str, Any]:
+        return {"full_name": self.full_name, "nik": self.nik, "birth_date": self.birth_date.isoformat(),
+                "sex": self.sex, "app_type": self.app_type, "passport_kind": self.passport_kind,
+                "birth_place": "Manado", "kk_number": self.kk_number}
+
+
+def day_of_applicants(n: int) -> list[Person]:
+    """Adults of Manado (region 71 71 01) with NIKs that agree with sex and birth date and are
+    unique by their serial; a third walk in, a quarter renew an old passport."""
+    people = []
+    for i in range(n):
+        sex = "F" if i % 2 else "M"
+        born = date(1960, 1, 1) + timedelta(days=(i * 1_487) % (365 * 45))
+        nik = f"717101{born.day + (40 if sex == 'F' else 0):02d}{born:%m%y}{i + 1:04d}"
+        family = FAMILY[i % len(FAMILY)]
+        name = f"{GIVEN[i % len(GIVEN)]} {family}".strip() if family else GIVEN[(i * 7) % len(GIVEN)]
+        people.append(Person(name, nik, born, sex, f"7171011{i + 1:09d}", walk_in=i % 3 == 2,
+                             app_type="renewal" if i % 4 == 1 else "new",
+                             passport_kind="electronic" if i % 3 == 0 else "ordinary"))
+    return people
+
+
+def appointment_day() -> date:
+    """Today at the office (Asia/Jakarta), or its next working day at a weekend."""
+    from zoneinfo import ZoneInfo
+
+    day = datetime.now(ZoneInfo("Asia/Jakarta")).date()
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+# -- what happened, as the desks saw it ---------------------------------------------------------
+
+@dataclass
+class Tally:
+    """What the workers did, with monotonic times, and the outage window."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    taken: dict[str, float] = field(default_factory=dict)  # application id -> time taken
+    printed: dict[str, float] = field(default_factory=dict)
+    gate_waits: dict[str, float] = field(default_factory=dict)  # turned away at the handover gate
+    finished: int = 0
+    errors: list[str] = field(default_factory=list)
+    outage_from: float | None = None
+    outage_to: float | None = None
+
+    def mark(self, what: dict[str, float], app_id: str) -> None:
+        with self.lock:
+            what.setdefault(app_id, time.monotonic())
+
+    def central_down(self) -> bool:
+        return self.outage_from is not None and self.outage_to is None
+
+    def during_outage(self, what: dict[str, float]) -> int:
+        start, end = self.outage_from, self.outage_to or float("inf")
+        if start is None:
+            return 0
+        with self.lock:
+            return sum(1 for t in what.values() if start <= t < end)
+
+
+class DeskRefused(Exception):
+    pass
+
+
+class Desks:
+    """One logged-in client per role (each desk is its own staff account). Each worker thread
+    gets its own set; all share the tokens."""
+
+    def __init__(self, url: str, tokens: dict[str, str]) -> None:
+        self.clients = {role: httpx.Client(base_url=url + API, timeout=HTTP_TIMEOUT,
+                                           headers={"Authorization": f"Bearer {token}"})
+                        for role, token in tokens.items()}
+
+    def close(self) -> None:
+        for c in self.clients.values():
+            c.close()
+
+    def call(self, role: str, method: str, path: str, expect: int = 200, **kw: Any) -> Any:
+        for attempt in range(6):
+            r = self.clients[role].request(method, path, **kw)
+            # The link thread may change the same application at the same moment (a clearance
+            # from the central): the office refuses with concurrent-change and wrote nothing.
+            if r.status_code == 409 and _code(r) == "concurrent-change":
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            if r.status_code != expect:
+                raise DeskRefused(f"{role}: {method} {path} answered {r.status_code}: {r.text[:300]}")
+            return r.json() if r.content else None
+        raise DeskRefused(f"{role}: {method} {path} kept colliding with the link thread")
+
+
+def _code(r: httpx.Response) -> str:
+    try:
+        return r.json().get("code", "")
+    except ValueError:
+        return ""
+
+
+def log_in_all(url: str) -> dict[str, str]:
+    roles = [r.value for r in Role if r is not Role.WATCHLIST]
+
+    def one(role: str) -> tuple[str, str]:
+        r = httpx.post(f"{url}{API}/auth/token", json={"username": role, "password": PASSWORD}, timeout=HTTP_TIMEOUT)
+        if r.status_code != 200:
+            raise ScenarioError(f"{role} could not log in: {r.status_code} {r.text[:200]}")
+        return role, r.json()["access_token"]
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(roles)) as pool:  # Argon2 costs ~0.2 s of server CPU each
+        return dict(pool.map(one, roles))
+
+
+def walk(desks: Desks, p: Person, day: date, slot: str, tally: Tally) -> None:
+    """One applicant through every desk, as staff take them; turned away at the pickup desk
+    when the passport is printed while the central is down."""
+    call = desks.call
+    if p.walk_in:
+        app = call("front_desk", "POST", "/walk-ins", 201, json=p.body())
+    else:
+        booked = call("front_desk", "POST", "/bookings", 201, json={
+            "account_ref": f"online-{p.nik}", "day": day.isoformat(), "slot": slot,
+            "applicants": [p.body()], "contact_phone": "+6281234567890"})
+        app = booked["applications"][0]
+    a = app["id"]
+    tally.mark(tally.taken, a)
+    if not p.walk_in:
+        call("front_desk", "POST", f"/applications/{a}/check-in")
+    kinds = ["ktp", "kk", "birth_certificate"] + (["old_passport"] if p.app_type == "renewal" else [])
+    for kind in kinds:
+        call("front_desk", "PUT", f"/applications/{a}/documents/{kind}", 201,
+             files={"file": (f"{kind}.pdf", PDF_SCAN, "application/pdf")})
+    call("front_desk", "POST", f"/applications/{a}/intake", json={})
+    bill = call("cashier", "POST", f"/applications/{a}/billing", 201)
+    call("cashier", "POST", "/payments", json={"billing_code": bill["billing_code"], "receipt_ref": f"BNI-{a[:8]}"})
+    _capture(desks, a)
+    call("interviewer", "POST", f"/applications/{a}/interview", json={"notes": "Purpose: family visit."})
+    call("supervisor", "POST", f"/applications/{a}/approve")
+    call("print_operator", "POST", f"/applications/{a}/print", json={})
+    tally.mark(tally.printed, a)
+    call("print_operator", "POST", f"/applications/{a}/quality-check", json={"passed": True})
+    if tally.central_down():
+        _try_handover(desks, a, p, tally)
+
+
+def _capture(desks: Desks, a: str) -> None:
+    face, finger = (SEED_DATA / "face.jpg").read_bytes(), (SEED_DATA / "finger.png").read_bytes()
+    desks.call("biometric_operator", "PUT", f"/applications/{a}/photo", 201,
+               files={"file": ("face.jpg", face, "image/jpeg")})
+    for pos in range(1, 10):
+        desks.call("biometric_operator", "PUT", f"/applications/{a}/fingerprints/{pos}", 201,
+                   files={"file": ("finger.png", finger, "image/png")})
+    desks.call("biometric_operator", "POST", f"/applications/{a}/fingerprints/10/exception", 201,
+               json={"exception": "injured"})
+    desks.call("biometric_operator", "POST", f"/applications/{a}/capture")
+
+
+def _handover_body(p: Person) -> dict[str, str]:
+    return {"recipient_kind": "holder", "recipient_name": p.full_name, "id_checked": f"KTP {p.nik}"}
+
+
+def _try_handover(desks: Desks, a: str, p: Person, tally: Tally) -> None:
+    r = desks.clients["pickup_desk"].post(f"/applications/{a}/handover", json=_handover_body(p))
+    if r.status_code == 409 and _code(r) == "handover-gate-closed":
+        tally.mark(tally.gate_waits, a)
+        return
+    raise DeskRefused(f"handover during the outage answered {r.status_code} (expected 409 "
+                      f"handover-gate-closed): {r.text[:300]}")
+
+
+def worker(url: str, tokens: dict[str, str], queue: list[tuple[int, Person]], day: date, slots: list[str],
+           tally: Tally, stop: threading.Event) -> None:
+    desks = Desks(url, tokens)
+    try:
+        while not stop.is_set():
+            with tally.lock:
+                if not queue:
+                    return
+                i, person = queue.pop(0)
+            try:
+                walk(desks, person, day, slots[i % len(slots)], tally)
+            except (DeskRefused, httpx.HTTPError) as e:
+                if not stop.is_set():
+                    with tally.lock:
+                        tally.errors.append(f"{person.full_name}: {e}")
+            with tally.lock:
+                tally.finished += 1
+    finally:
+        desks.close()
+
+
+# -- the nodes -----------------------------------------------------------------------------------
+
+class Office:
+    """The office's own API as a supervisor sees it (link status, incidents, lists)."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.client = httpx.Client(base_url=url + API, timeout=HTTP_TIMEOUT, headers={"Authorization": f"Bearer {token}"})
+
+    def get(self, path: str, **params: Any) -> Any:
+        r = self.client.get(path, params=params)
+        r.raise_for_status()
+        return r.json()
+
+    def ids(self, *stages: str) -> set[str]:
+        out: set[str] = set()
+        for stage in stages or (None,):
+            offset = 0
+            while True:
+                page = self.get("/applications", limit=500, offset=offset, **({"stage": stage} if stage else {}))
+                out |= {a["id"] for a in page}
+                if len(page) < 500:
+                    break
+                offset += 500
+        return out
+
+
+def prepare(root: Path, people: list[Person]) -> tuple[CentralSpec, OfficeSpec]:
+    """Keys, registration, booklets and staff accounts (`provision`), plus what a national
+    central holds before the day: the applicants in the civil registry, one watch-list order."""
+    from kanim.central.node import bootstrap_central
+    from kanim.central.service import Order, add_watchlist_order, load_civil_registry
+    from kanim.config import Settings
+
+    central = CentralSpec(root / "central", free_port(), treasury="trusting")
+    office = OfficeSpec(OFFICE_CODE, root / "office", free_port(), central.url,
+                        extra={"office_name": OFFICE_NAME, "link_interval": "0.3"})
+    provision(central, [office], booklets_per_office=max(100, len(people) * 2), staff_password=PASSWORD)
+    csv_path = root / "dukcapil-extract.csv"
+    csv_path.write_text("nik,full_name,birth_date,sex,kk_number\n" + "".join(
+        f"{p.nik},{p.full_name},{p.birth_date.isoformat()},{p.sex},{p.kk_number}\n" for p in people))
+    node = bootstrap_central(Settings(**central.settings()))
+    load_civil_registry(node, csv_path)
+    today = datetime.now(UTC).date()
+    add_watchlist_order(node, Order("nik", "7171010101800099", "prevention", "KPK", today, today + timedelta(days=90),
+                                    "drill: a prevention order no applicant matches"), actor="provision")
+    node.engine.dispose()
+    return central, office
+
+
+def wait_for(what: str, probe: Any, timeout: float, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except httpx.HTTPError as e:
+            last = e
+        else:
+            if last:
+                return last
+        time.sleep(every)
+    raise ScenarioError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+# -- checking the result -------------------------------------------------------------------------
+
+def _rows(db: Path, sql: str, *args: Any) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)) as c:
+        return c.execute(sql, args).fetchall()
+
+
+def audit_central(central_db: Path, office_db: Path, office_ids: set[str]) -> dict[str, Any]:
+    """Lost: applications at the office the central's registry lacks, or outbox operations it never
+    applied. Duplicated: anything the central holds more than once."""
+    registry = {r[0]: r[1] for r in _rows(central_db, "SELECT id, stage FROM registry_application "
+                                                     "WHERE office_code = ?", OFFICE_CODE)}
+    outbox = {r[0] for r in _rows(office_db, "SELECT id FROM outbox")}
+    applied = [r[0] for r in _rows(central_db, "SELECT id FROM central_operation WHERE office_code = ?", OFFICE_CODE)]
+    dup = {
+        "operation_ids": _rows(central_db, "SELECT id, COUNT(*) FROM central_operation GROUP BY id HAVING COUNT(*) > 1"),
+        "operations_by_office_seq": _rows(central_db, "SELECT office_code, office_seq, COUNT(*) FROM central_operation "
+                                                      "GROUP BY office_code, office_seq HAVING COUNT(*) > 1"),
+        "registry_ids": _rows(central_db, "SELECT id, COUNT(*) FROM registry_application GROUP BY id HAVING COUNT(*) > 1"),
+        "registry_numbers": _rows(central_db, "SELECT office_code, number, COUNT(*) FROM registry_application "
+                                              "GROUP BY office_code, number HAVING COUNT(*) > 1"),
+        "registry_niks": _rows(central_db, "SELECT nik, COUNT(*) FROM registry_application WHERE nik IS NOT NULL "
+                                           "GROUP BY nik HAVING COUNT(*) > 1"),
+        "passports_per_application": _rows(central_db, "SELECT application_id, COUNT(*) FROM registry_passport "
+                                                       "WHERE status != 'voided' GROUP BY application_id HAVING COUNT(*) > 1"),
+        "office_applications_per_nik": _rows(office_db, "SELECT nik, COUNT(*) FROM application GROUP BY nik "
+                                                        "HAVING COUNT(*) > 1"),
+    }
+    lost_apps, lost_ops = sorted(office_ids - registry.keys()), outbox - set(applied)
+    return {
+        "lost": len(lost_apps) + len(lost_ops),
+        "lost_applications": lost_apps,
+        "lost_operations": sorted(lost_ops),
+        "duplicated": sum(len(v) for v in dup.values()),
+        "duplicates": {k: [list(r) for r in v] for k, v in dup.items() if v},
+        "operations_unknown_to_office": sorted(set(applied) - outbox),
+        "operations_at_office": len(outbox),
+        "operations_applied_at_central": len(applied),
+        "registry_applications": len(registry),
+        "registry_stages": registry,
+    }
+
+
+def _seconds(a: Any, b: Any) -> float | None:
+    if not a or not b:
+        return None
+    return round((datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds(), 1)
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+class _Run:
+    def __init__(self, applicants: int, workers: int, root: Path, console: Console) -> None:
+        self.n, self.workers, self.root, self.console = applicants, workers, root, console
+        self.people = day_of_applicants(applicants)
+        self.tally = Tally()
+        self.stop = threading.Event()
+        self.nodes: list[NodeProcess] = []
+        self.report: dict[str, Any] = {"scenario": "outage", "office": OFFICE_CODE, "applicants": applicants}
+        self.t0 = time.monotonic()
+
+    def say(self, msg: str) -> None:
+        self.console.log(f"[{time.monotonic() - self.t0:5.1f}s] {msg}")
+
+    def start(self) -> None:
+        self.say("provisioning a central and the office MND (keys, booklets, staff, civil registry)")
+        self.central_spec, self.office_spec = prepare(self.root, self.people)
+        self.central = self.central_spec.process()
+        self.office_node = self.office_spec.process()
+        self.nodes = [self.central, self.office_node]
+        self.central.start()
+        self.office_node.start()
+        self.say(f"central at {self.central_spec.url}, office at {self.office_spec.url}: both answering")
+        self.tokens = log_in_all(self.office_spec.url)
+        self.office = Office(self.office_spec.url, self.tokens["supervisor"])
+        st = wait_for("the office's relay to fetch the signed watch-list snapshot",
+                      lambda: (s := self.office.get("/link/status"))["watchlist_snapshot_at"] and s, SNAPSHOT_TIMEOUT)
+        self.say(f"signed watch-list snapshot of {st['watchlist_snapshot_at']} loaded; desks logged in")
+
+    def day(self, progress: Progress) -> None:
+        t = self.tally
+        queue = list(enumerate(self.people))
+        slots = ["08:00", "09:00", "10:00", "11:00", "13:00", "14:00", "15:00"]
+        day = appointment_day()
+        threads = [threading.Thread(target=worker, args=(self.office_spec.url, self.tokens, queue, day, slots, t,
+                                                         self.stop), daemon=True, name=f"desks-{i}")
+                   for i in range(self.workers)]
+        for th in threads:
+            th.start()
+        self.threads = threads
+        taken_bar = progress.add_task("applicants taken", total=self.n)
+        printed_bar = progress.add_task("passports printed", total=self.n)
+        kill_at, restore_at = max(2, round(self.n * KILL_AT)), round(self.n * RESTORE_AT)
+        deadline = time.monotonic() + DAY_TIMEOUT
+
+        def tick() -> None:
+            progress.update(taken_bar, completed=len(t.taken))
+            progress.update(printed_bar, completed=len(t.printed))
+            if time.monotonic() > deadline:
+                raise ScenarioError(f"the day did not finish within {DAY_TIMEOUT:.0f} s")
+
+        while len(t.taken) < kill_at and t.finished < self.n:
+            tick()
+            time.sleep(0.05)
+        self.central.kill()
+        t.outage_from = time.monotonic()
+        self.say(f"[bold red]central KILLED (SIGKILL)[/] after {len(t.taken)} applicants; the office works on")
+        while not self._may_restore(restore_at):
+            tick()
+            time.sleep(0.05)
+        t.outage_to = time.monotonic()
+        backlog = set(t.printed)
+        self.central.start()
+        returned = time.monotonic()
+        self.report["timing"] = {"outage_seconds": round(t.outage_to - t.outage_from, 1),
+                                 "central_restart_seconds": round(returned - t.outage_to, 1)}
+        self.say(f"[bold green]central back[/] on the same data after {t.outage_to - t.outage_from:.1f} s down; "
+                 f"{len(backlog)} printed passports wait for its confirmations")
+        self._drain(backlog, returned, progress)
+        for th in threads:
+            th.join(timeout=max(0.1, deadline - time.monotonic()))
+        if any(th.is_alive() for th in threads):
+            raise ScenarioError(f"the desks did not finish within {DAY_TIMEOUT:.0f} s")
+        tick()
+
+    def _may_restore(self, restore_at: int) -> bool:
+        t = self.tally
+        down = time.monotonic() - (t.outage_from or 0)
+        if down > MAX_OUTAGE or t.finished >= self.n:
+            return True
+        return (down >= MIN_OUTAGE and len(t.taken) >= restore_at and t.during_outage(t.printed) > 0
+                and t.gate_waits != {})
+
+    def _drain(self, backlog: set[str], returned: float, progress: Progress) -> None:
+        bar = progress.add_task("outage backlog ready", total=len(backlog))
+        deadline = returned + DRAIN_TIMEOUT
+        while time.monotonic() < deadline:
+            ready = self.office.ids(*READY) & backlog
+            progress.update(bar, completed=len(ready))
+            if ready == backlog:
+                self.report["seconds_to_all_ready"] = round(time.monotonic() - returned, 2)
+                self.say(f"every passport printed before the central's return is ready, "
+                         f"{self.report['seconds_to_all_ready']:.1f} s after it came back")
+                return
+            time.sleep(0.2)
+        self.report["seconds_to_all_ready"] = None
+        self.say(f"[bold red]{len(backlog - ready)} printed passports still not ready after {DRAIN_TIMEOUT:.0f} s")
+
+    def settle_and_hand_over(self) -> None:
+        """Wait until every printed passport is ready and the outbox is empty, then hand over a
+        few of those the pickup desk had to turn away, and let those operations reach the central."""
+        def settled() -> dict | None:
+            st = self.office.get("/link/status")
+            printed, ready = self.office.ids(*PRINTED), self.office.ids(*READY)
+            return st if st["queue_depth"] == 0 and printed == ready else None
+
+        with contextlib.suppress(ScenarioError):
+            wait_for("every printed passport ready and the outbox empty", settled, DRAIN_TIMEOUT, every=0.3)
+        desks = Desks(self.office_spec.url, self.tokens)
+        handed = []
+        try:
+            people = {p.nik: p for p in self.people}
+            for a in sorted(self.tally.gate_waits)[:3]:
+                app = self.office.get(f"/applications/{a}")
+                if app["stage"] == "ready":
+                    desks.call("pickup_desk", "POST", f"/applications/{a}/handover", json=_handover_body(people[app["nik"]]))
+                    handed.append(app["number"])
+        except DeskRefused as e:
+            self.tally.errors.append(str(e))
+        finally:
+            desks.close()
+        self.report["handed_over_after_return"] = handed
+        self.say(f"pickup desk handed over {len(handed)} passports that had waited at the gate: {', '.join(handed)}")
+        with contextlib.suppress(ScenarioError):
+            wait_for("the handovers to reach the central",
+                     lambda: self.office.get("/link/status")["queue_depth"] == 0, DRAIN_TIMEOUT, every=0.3)
+
+    def conclude(self) -> dict[str, Any]:
+        t, r = self.tally, self.report
+        office_ids = self.office.ids()
+        printed, ready = self.office.ids(*PRINTED), self.office.ids(*READY)
+        status = self.office.get("/link/status")
+        audit = audit_central(self.central_spec.data_dir / "kanim.db", self.office_spec.data_dir / "kanim.db",
+                              office_ids)
+        stages = audit.pop("registry_stages")
+        incidents = [{"state": i["state"], "reason": i["reason"], "started_at": i["started_at"],
+                      "ended_at": i["ended_at"], "seconds": _seconds(i["started_at"], i["ended_at"])}
+                     for i in reversed(self.office.get("/link/incidents"))]
+        r.update({
+            "taken": len(office_ids),
+            "taken_during_outage": t.during_outage(t.taken),
+            "printed": len(printed),
+            "printed_during_outage": t.during_outage(t.printed),
+            "waited_at_handover_gate": len(t.gate_waits),
+            "all_ready": printed == ready and r.get("seconds_to_all_ready") is not None,
+            "not_ready": sorted(printed - ready),
+            "seconds_to_all_ready": r.get("seconds_to_all_ready"),
+            **audit,
+            "central_stage_differs": sum(1 for a in office_ids if a in stages and stages[a] != self._stage(a)),
+            "queue_depth": status["queue_depth"],
+            "dead_letters": status["dead_letters"],
+            "link_incidents": incidents,
+            "desk_errors": t.errors,
+        })
+        r["timing"]["total_seconds"] = round(time.monotonic() - self.t0, 1)
+        r["ok"] = (r["lost"] == 0 and r["duplicated"] == 0 and r["all_ready"] and not t.errors
+                   and r["dead_letters"] == 0 and not r["operations_unknown_to_office"])
+        return r
+
+    def _stage(self, app_id: str) -> str:
+        return self.office.get(f"/applications/{app_id}")["stage"]
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        for node in self.nodes:
+            with contextlib.suppress(Exception):
+                node.stop(timeout=5)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the nodes are stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def run_outage(*, applicants: int = DEFAULT_APPLICANTS, workers: int = DEFAULT_WORKERS, data_dir: Path | None = None,
+               keep: bool = False, console: Console | None = None) -> dict[str, Any]:
+    """Run the drill and return its report (`report["ok"]`: nothing lost or doubled, every printed
+    passport ready). Progress goes to `console` (stderr by default). The temporary folder is
+    removed after a successful run unless `keep`; after a failed one it is kept for its logs."""
+    if applicants < 4:
+        raise ValueError("the outage scenario needs at least 4 applicants")
+    console = console or Console(stderr=True)
+    root = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="kanim-outage-"))
+    root.mkdir(parents=True, exist_ok=True)
+    run = _Run(applicants, min(workers, applicants), root, console)
+    report: dict[str, Any] = {}
+    try:
+        with _sigterm_as_interrupt():
+            try:
+                run.start()
+                columns = (TextColumn("{task.description:<24}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+                with Progress(*columns, console=console, transient=not console.is_terminal) as progress:
+                    run.day(progress)
+                run.settle_and_hand_over()
+                report = run.conclude()
+            finally:
+                run.shutdown()
+    except ScenarioError as e:
+        report = {**run.report, "ok": False, "error": str(e), "desk_errors": run.tally.errors}
+        for node in run.nodes:
+            console.log(f"--- {node.name} log (last lines) ---\n{node.tail(15)}", markup=False)
+    if report.get("ok") and not keep and data_dir is None:
+        shutil.rmtree(root, ignore_errors=True)
+    else:
+        report["data_dir"] = str(root)
+    return report
+
+
+def render(report: dict[str, Any], console: Console) -> None:
+    """The report for people: the numbers the June 2024 offices could not give."""
+    from rich.table import Table
+
+    table = Table(title=f"outage drill at {OFFICE_NAME}", show_header=False)
+    rows = [
+        ("applicants taken", report.get("taken")),
+        ("taken during the outage", report.get("taken_during_outage")),
+        ("printed during the outage", report.get("printed_during_outage")),
+        ("waited at the handover gate", report.get("waited_at_handover_gate")),
+        ("seconds from the central's return to every passport ready", report.get("seconds_to_all_ready")),
+        ("handed over after the return", len(report.get("handed_over_after_return") or [])),
+        ("lost", report.get("lost")),
+        ("duplicated", report.get("duplicated")),
+        ("dead letters", report.get("dead_letters")),
+        ("outage (s) / central restart (s) / whole run (s)",
+         " / ".join(str((report.get("timing") or {}).get(k)) for k in
+                    ("outage_seconds", "central_restart_seconds", "total_seconds"))),
+    ]
+    for k, v in rows:
+        table.add_row(k, "-" if v is None else str(v))
+    for i in report.get("link_incidents") or []:
+        table.add_row(f"link incident: {i['state']}", f"{i['seconds']} s ({(i['reason'] or '')[:60]})")
+    for e in (report.get("desk_errors") or [])[:5]:
+        table.add_row("[red]desk error[/]", e)
+    if report.get("error"):
+        table.add_row("[red]error[/]", report["error"])
+    if report.get("data_dir"):
+        table.add_row("data and logs kept in", report["data_dir"])
+    table.add_row("result", "[green]OK: nothing lost, nothing doubled, every passport ready[/]" if report.get("ok")
+                  else "[red]FAILED[/]")
+    console.print(table)
