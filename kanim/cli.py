@@ -31,7 +31,7 @@ central_app = typer.Typer(help="The central hub (run with KANIM_ROLE=central).",
 app.add_typer(link_app, name="link")
 app.add_typer(central_app, name="central")
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one problem, one line, however long
 
 
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

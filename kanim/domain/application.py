@@ -229,13 +229,13 @@ class Application:
         self._require(Stage.INTAKE_DONE, Stage.CAPTURED, Stage.INTERVIEWED, action="issue billing")
         if self.paid_at is not None:
             raise Conflict(f"application {self.number} is already paid", code="already-paid")
-        if self.billing_code and self.billing_expires_at and at < self.billing_expires_at:
+        if self.billing_code and self.billing_expires_at and at <= self.billing_expires_at:
             raise Conflict(
                 f"billing code {self.billing_code} is still valid until "
                 f"{self.billing_expires_at.isoformat()}",
                 code="billing-still-valid",
             )
-        if len(code) != 15 or not code.isdigit():
+        if len(code) != 15 or not (code.isascii() and code.isdigit()):
             raise InvalidInput("a billing code has exactly 15 digits", code="billing-code-format")
         self.fee_total = amount
         self.billing_code = code
@@ -247,6 +247,7 @@ class Application:
     def record_payment(self, *, code: str, receipt_ref: str, at: datetime, actor: str) -> None:
         """The receipt is recorded at the office: payment is provisional until the treasury
         confirms it through the central."""
+        self._require(Stage.INTAKE_DONE, Stage.CAPTURED, Stage.INTERVIEWED, action="record a payment")
         if self.billing_code is None or self.billing_expires_at is None:
             raise Conflict(f"application {self.number} has no billing code", code="no-billing")
         if self.paid_at is not None:
@@ -377,8 +378,6 @@ class Application:
         """Apply a decision (usually the central's). Returns False when it changes nothing,
         so that a decision delivered twice is harmless. A flag puts the application on hold and
         voids a printed booklet; the last confirmation makes a checked passport ready."""
-        if self.stage in (Stage.HANDED_OVER, Stage.CANCELLED) and state is not ClearanceState.CONFIRMED:
-            return False
         if not self._set_clearance(kind, state, reason=reason, source=source, at=at, actor=actor):
             return False
         if state is ClearanceState.FLAGGED and self.stage not in TERMINAL:
@@ -445,7 +444,7 @@ def _check_recipient(h: Handover, holder_kk: str) -> None:
         return
     if not h.id_checked.strip():
         raise InvalidInput("record which ID document was checked", code="id-not-checked")
-    if h.recipient_kind is RecipientKind.FAMILY_SAME_KK and h.recipient_kk_number != holder_kk:
+    if h.recipient_kind is RecipientKind.FAMILY_SAME_KK and (not holder_kk or h.recipient_kk_number != holder_kk):
         raise Conflict("the family member's KK number is not the applicant's KK",
                        code="kk-mismatch")
     if h.recipient_kind is RecipientKind.POWER_OF_ATTORNEY and not (h.attorney_letter_ref or "").strip():

@@ -30,7 +30,7 @@ def new_billing_code(prefix: str = "8") -> str:
 
 def check_billing_code(code: str) -> str:
     code = code.strip()
-    if len(code) != LENGTH or not code.isdigit():
+    if len(code) != LENGTH or not (code.isascii() and code.isdigit()):
         raise InvalidInput(f"a billing code has exactly {LENGTH} digits", code="billing-code-format")
     if luhn_digit(code[:-1]) != code[-1]:
         raise InvalidInput(f"billing code {code} has a wrong check digit (mistyped?)",

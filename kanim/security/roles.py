@@ -23,6 +23,7 @@ class Perm(StrEnum):
     CHECK_IN = "check_in"
     INTAKE = "intake"
     VIEW_APPLICATION = "view_application"
+    VIEW_SETTINGS = "view_settings"
     BILL = "bill"
     CAPTURE = "capture"
     VIEW_BIOMETRICS = "view_biometrics"
@@ -49,6 +50,7 @@ GRANTS: dict[Perm, frozenset[Role]] = {
     Perm.CHECK_IN: frozenset({R.FRONT_DESK}),
     Perm.INTAKE: frozenset({R.FRONT_DESK}),
     Perm.VIEW_APPLICATION: frozenset(set(Role) - {R.ADMIN, R.WATCHLIST}),
+    Perm.VIEW_SETTINGS: frozenset(set(Role) - {R.WATCHLIST}),  # watchlist staff work at the central
     Perm.BILL: frozenset({R.CASHIER}),
     Perm.CAPTURE: frozenset({R.BIOMETRIC_OPERATOR}),
     Perm.VIEW_BIOMETRICS: frozenset({R.BIOMETRIC_OPERATOR, R.INTERVIEWER, R.SUPERVISOR, R.PRINT_OPERATOR}),

@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import JSON, bindparam, func, select, text
 
 from kanim.bootstrap import Office, bootstrap
-from kanim.clock import FakeClock
 from kanim.config import Settings
 from kanim.domain.application import Handover, RecipientKind, Stage
 from kanim.domain.passport import ApplicationType, PassportKind
@@ -231,9 +230,6 @@ def test_the_cli_reports_a_deleted_middle_row_one_line_per_problem(tmp_path, clo
                                         f"audit chain broken: row {target + 1}: link to the previous row is broken"]
 
 
-@pytest.mark.xfail(reason="BUG: kanim/cli.py prints problems with rich's err.print(), which wraps at the "
-                   "console width (80 columns when stderr is not a terminal): the head-mismatch problem "
-                   "is split over two lines", strict=True)
 def test_the_cli_reports_a_deleted_newest_row_on_one_line(tmp_path, clock) -> None:  # noqa: ANN001
     settings, office, n = prepared_data_dir(tmp_path, clock)
     sql(office, "DELETE FROM audit_event WHERE seq = :s", s=n)

@@ -54,7 +54,7 @@ def booklet_report(office: OfficeDep, user: Staff(Perm.MANAGE_BOOKLETS)) -> dict
 
 
 @router.get("/fees", tags=["office settings"])
-def fees(office: OfficeDep, user: Staff(Perm.VIEW_APPLICATION)) -> list[dict]:
+def fees(office: OfficeDep, user: Staff(Perm.VIEW_SETTINGS)) -> list[dict]:
     return admin.fee_table(office)
 
 
@@ -65,7 +65,7 @@ def set_fee(code: str, body: FeeIn, office: OfficeDep, user: Staff(Perm.MANAGE_F
 
 
 @router.get("/holidays", tags=["office settings"])
-def holidays(office: OfficeDep, user: Staff(Perm.VIEW_APPLICATION)) -> list[dict]:
+def holidays(office: OfficeDep, user: Staff(Perm.VIEW_SETTINGS)) -> list[dict]:
     return admin.holidays(office)
 
 
