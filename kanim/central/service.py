@@ -192,7 +192,7 @@ def _check_order(o: Order) -> None:
 
 # -- civil registry, payments, booklets ------------------------------------------------------
 
-def load_civil_registry(node: CentralNode, path: Path) -> int:
+def load_civil_registry(node: CentralNode, path: Path, *, actor: str = "cli") -> int:
     """CSV with a header: nik,full_name,birth_date,sex[,kk_number]. All or nothing."""
     rows = []
     with open(path, newline="", encoding="utf-8") as f:
@@ -210,7 +210,7 @@ def load_civil_registry(node: CentralNode, path: Path) -> int:
         now = uow.now()
         if rows:
             uow.session.execute(ct.civil_registry.insert(), [dict(r, loaded_at=now) for r in rows])
-        uow.audit(actor="cli", action="CivilRegistryLoaded", subject=str(path.name), detail={"rows": len(rows)})
+        uow.audit(actor=actor, action="CivilRegistryLoaded", subject=str(path.name), detail={"rows": len(rows)})
         uow.commit()
     return len(rows)
 

@@ -1,8 +1,7 @@
 """Central and office nodes as real processes on this machine, for drills, the outage scenario
 and the fault tests: start them, wait until they answer, kill them for real (SIGKILL), restart.
 
-Provisioning (keys, registering the office at the central, booklet allocation, civil-registry
-records, staff accounts) is done in-process on each node's own database before it starts, the
+Provisioning (keys, registering the office at the central, booklet allocation, staff accounts) is done in-process on each node's own database before it starts, the
 same way an operator would with the CLI.
 """
 
@@ -42,8 +41,9 @@ class NodeProcess:
     def start(self, *, wait: float = 30.0) -> NodeProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+        # cwd: the node's own folder, so no stray .env of the caller's is read.
         self.proc = subprocess.Popen([sys.executable, "-m", "kanim", *self.args], env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True, cwd=self.log_path.parent)
         log.close()
         if self.url:
             self.wait_healthy(wait)
@@ -105,10 +105,11 @@ class CentralSpec:
         return f"http://127.0.0.1:{self.port}"
 
     def settings(self) -> dict[str, str]:
-        s = {"role": "central", "data_dir": str(self.data_dir), "central_treasury": self.treasury}
-        if self.database_url:
-            s["database_url"] = self.database_url
-        return s
+        # Everything explicit: provisioning (in this process) and the node (a child) must use the
+        # same database whatever KANIM_* variables the caller has set.
+        return {"role": "central", "data_dir": str(self.data_dir), "central_treasury": self.treasury,
+                "database_url": self.database_url or f"sqlite:///{self.data_dir.resolve() / 'kanim.db'}",
+                "key_file": str(self.data_dir / "keys" / "biometric.key")}
 
     def process(self) -> NodeProcess:
         return NodeProcess("central", ["serve", "--role", "central", "--port", str(self.port)],
@@ -130,6 +131,8 @@ class OfficeSpec:
 
     def settings(self) -> dict[str, str]:
         return {"role": "office", "data_dir": str(self.data_dir), "office_code": self.code,
+                "database_url": f"sqlite:///{self.data_dir.resolve() / 'kanim.db'}",
+                "key_file": str(self.data_dir / "keys" / "biometric.key"),
                 "office_name": f"Kantor Imigrasi {self.code}", "central": "http", "central_url": self.central_url,
                 "central_public_key": self.central_public_key, "link_interval": "0.5", **self.extra}
 
@@ -150,7 +153,9 @@ def provision(central: CentralSpec, offices: list[OfficeSpec], *, booklets_per_o
               staff_password: str = "drill-password") -> None:
     """Prepare databases and keys before any process starts: the central knows each office's
     public key, each office knows the central's, booklets are allocated and received, and every
-    node has one staff account per role (username = role, password = `staff_password`)."""
+    node has one staff account per role of its kind (username = role, password =
+    `staff_password`). Civil-registry records are the caller's to load (`load_civil_registry`):
+    without them the central rightly flags every NIK."""
     from kanim.bootstrap import bootstrap
     from kanim.central.node import bootstrap_central
     from kanim.central.service import allocate_booklets, register_office
@@ -174,7 +179,8 @@ def provision(central: CentralSpec, offices: list[OfficeSpec], *, booklets_per_o
         office = bootstrap(spec.office_settings(), central=None)
         upgrade(office.engine)
         for role in Role:
-            _add_user(accounts, office, role.value, staff_password)
+            if role is not Role.WATCHLIST:  # a central role
+                _add_user(accounts, office, role.value, staff_password)
         printing.receive_booklets(office, first=first, last=last, actor="provision")
         office.engine.dispose()
     node.engine.dispose()
