@@ -92,7 +92,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(ROOT))
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 132)
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 OFFICE_CODE = "BNCH"
 MB = 1_000_000
@@ -253,6 +253,10 @@ def fingerprint_bytes(desk_png: bytes, fmt: str) -> bytes:
 
 # -- the queue ---------------------------------------------------------------------------------
 
+def b64_len(n: int) -> int:
+    return 4 * ((n + 2) // 3)
+
+
 def make_nik(region: str, born: date, sex: str, serial: int) -> str:
     day = born.day + (40 if sex == "F" else 0)
     return f"{region}{day:02d}{born.month:02d}{born.year % 100:02d}{serial:04d}"
@@ -355,7 +359,6 @@ class Timers:
     serialize: float = 0.0  # json.dumps of the batch in HttpCentral.push
     http: float = 0.0  # request out, central's work, answer back
     mark: float = 0.0
-    rounds: int = 0
     request_bytes: int = 0
     max_request_bytes: int = 0
 
@@ -412,6 +415,7 @@ class DrainStats:
     errors: int = 0
     left_pending: int = 0
     timed_out: bool = False
+    rounds: int = 0
 
 
 def pending_count(office) -> int:  # noqa: ANN001
@@ -423,13 +427,18 @@ def pending_count(office) -> int:  # noqa: ANN001
         return conn.execute(select(func.count()).where(t.outbox.c.status == "pending")).scalar_one()
 
 
-def drain(relay, office, *, timeout: float) -> DrainStats:  # noqa: ANN001
+def drain(relay, office, *, timeout: float, total: int, progress: float = 60.0) -> DrainStats:  # noqa: ANN001
     from kanim.office.ports import CentralUnavailable
 
     st = DrainStats()
     t0 = time.perf_counter()
-    deadline = t0 + timeout
+    deadline, next_note = t0 + timeout, t0 + progress
     while True:
+        if time.perf_counter() > next_note:  # a long run says how it goes
+            el = time.perf_counter() - t0
+            console.log(f"drained {st.pushed:,}/{total:,} operations in {el:.0f}s ({st.pushed / el:.0f} ops/s)")
+            next_note += progress
+        st.rounds += 1
         try:
             r = relay.push_round()
         except CentralUnavailable as e:
@@ -537,9 +546,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
         face = templates[0].face
         fingers_per_app = sum(1 for b in templates[0].biometrics if b["kind"] == "fingerprint" and b["file_ref"])
         per_app_image = len(face) + fingers_per_app * len(finger)
+        per_app_b64 = b64_len(len(face)) + fingers_per_app * b64_len(len(finger))
         console.print(f"templates: {len(templates)} applications, {len(templates[0].outbox)} outbox rows each; "
                       f"images per application: face {len(face):,} B + {fingers_per_app} x {args.fingerprint} "
-                      f"{len(finger):,} B = {per_app_image:,} B (base64 {4 * ((per_app_image + 2 * 10) // 3):,} B)")
+                      f"{len(finger):,} B = {per_app_image:,} B (base64 {per_app_b64:,} B)")
 
         cspec = CentralSpec(tmp / "central", free_port(), database_url=central_url, treasury="trusting")
         ospec = OfficeSpec(OFFICE_CODE, tmp / "office", free_port(), cspec.url,
@@ -553,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
         with console.status(f"queueing {args.applications:,} applications"):
             q = build_queue(office, templates, n=args.applications, per_day=args.per_day,
                             vault_sets=args.vault_sets, fingerprint=finger, rng=rng)
-        operations = q.operations + pending_count(office) - q.operations  # + BookletsReceived from provision
+        operations = pending_count(office)  # the queue's rows + provision's BookletsReceived
         console.print(f"queue: {q.applications:,} applications, {operations:,} operations, "
                       f"{q.biometric_rows:,} biometric rows, {q.image_bytes / MB:,.1f} MB of images, "
                       f"built in {q.seconds:.1f}s")
@@ -587,7 +597,9 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
             profiler = cProfile.Profile()
             profiler.enable()
         with console.status(f"draining {operations:,} operations in batches of {args.batch}"):
-            d = drain(relay, office, timeout=args.timeout)
+            load_before = os.getloadavg()
+            d = drain(relay, office, timeout=args.timeout, total=operations)
+            load_after = os.getloadavg()
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(args.profile / "relay.prof")
@@ -623,10 +635,10 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
                        "templates": args.templates, "vault_sets": args.vault_sets, "per_day": args.per_day},
             "per_application": {"operations": len(templates[0].outbox), "face_bytes": len(face),
                                 "fingerprints": fingers_per_app, "fingerprint_bytes": len(finger),
-                                "image_bytes": per_app_image, "wire_bytes": round(wire / args.applications)},
+                                "image_bytes": per_app_image, "image_base64_bytes": per_app_b64, "wire_bytes": round(wire / args.applications)},
             "queue": {"operations": operations, "biometric_rows": q.biometric_rows, "image_bytes": q.image_bytes,
                       "build_seconds": round(q.seconds, 2)},
-            "drain": {"seconds": round(d.seconds, 3), "rounds": timers.rounds or None, "pushed": d.pushed,
+            "drain": {"seconds": round(d.seconds, 3), "rounds": d.rounds, "pushed": d.pushed,
                       "dead": d.dead, "retrying": d.retrying, "errors": d.errors, "left_pending": d.left_pending,
                       "timed_out": d.timed_out, "request_bytes": wire, "max_request_bytes": timers.max_request_bytes,
                       "apps_per_s": round(apps_s, 2), "ops_per_s": round(operations / d.seconds, 1),
@@ -641,6 +653,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
             "copy": {"seconds": round(c.seconds, 3), "rows": c.rows, "bytes": c.bytes,
                      "apps_per_s": round(copy_apps_s, 2), "mb_per_s": round(c.bytes / MB / c.seconds, 2)},
             "ratio": round(apps_s / copy_apps_s, 3),
+            "loadavg_1_5_15": {"before_drain": [round(x, 2) for x in load_before],
+                               "after_drain": [round(x, 2) for x in load_after]},
             "ok": ok,
         }
         report(result)

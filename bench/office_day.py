@@ -80,7 +80,7 @@ LAST = ["Rahmawati", "Santoso", "Lestari", "Salim", "Wulandari", "Pratama", "Man
         "Nasution", "Hutapea", "Tanjung", "Saputra", ""]
 WATCHLISTED_NIK = "3171010101800099"  # in the snapshot; never generated (born 1980, serial 0099)
 
-console = Console()
+console = Console() if sys.stdout.isatty() else Console(width=130)  # a log keeps the table whole
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -665,7 +665,7 @@ def print_results(res: dict) -> None:
     console.print(
         f"CPU during the day: server {c['server_s'] if c['server_s'] is not None else float('nan'):.1f} s, "
         f"bench client {c['bench_client_s']:.1f} s; together {busy / day['wall_s'] * 100:.0f}% of one core "
-        f"({c['cores']} cores)")
+        f"({c['cores']} cores); load average {c['loadavg_before']:.1f} before, {c['loadavg_after']:.1f} after")
     console.print(f"stages: {day['stages']}")
     if res["failures"]:
         console.print(f"[red]{len(res['failures'])} applications did not reach handed_over: "
@@ -685,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", help="a running kanim server; default: start one in a temp data dir")
     p.add_argument("--applications", type=int, default=400)
     p.add_argument("--concurrency", type=int, default=8, help="desk workers (HTTP clients) in parallel")
-    p.add_argument("--timeout", type=float, default=300, help="give up on the day after this many seconds")
+    p.add_argument("--timeout", type=float, default=600, help="give up on the day after this many seconds")
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--seed", type=int, default=None, help="random seed (names, NIKs, groups)")
     p.add_argument("--day", type=date.fromisoformat, help="appointment day (default: next working day with room)")
@@ -755,11 +755,14 @@ def main(argv: list[str] | None = None) -> int:
         spy = start_py_spy(server_pid, args.py_spy, args.py_spy_gil) if args.py_spy and server_pid else None
         office_day = Day(api, groups, day, slots, args.concurrency,
                          deadline=time.monotonic() + args.timeout, poll_interval=args.poll_interval)
+        load0 = os.getloadavg()[0]
         cpu0_server, cpu0_bench = cpu_seconds(server_pid), time.process_time()
         wall = office_day.run()
         cpu_server = cpu_seconds(server_pid)
         cpu = {"server_s": None if cpu_server is None else cpu_server - cpu0_server,
-               "bench_client_s": time.process_time() - cpu0_bench, "cores": os.cpu_count()}
+               "bench_client_s": time.process_time() - cpu0_bench, "cores": os.cpu_count(),
+               # 1-minute load average before and after: other work on the machine skews the figures
+               "loadavg_before": load0, "loadavg_after": os.getloadavg()[0]}
         stop_py_spy(spy, args.py_spy)
 
         after: dict[str, Any] = {}

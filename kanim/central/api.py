@@ -134,6 +134,18 @@ def allocate(body: AllocationIn, node: NodeDep, user: Staff(Perm.MANAGE_OFFICES)
                                      actor=user.username)
 
 
+class LiftIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@staff.post("/registry/applications/{application_id}/clearances/{kind}/lift", status_code=202,
+            tags=["registry"])
+def lift_flag(application_id: str, kind: str, body: LiftIn, node: NodeDep, user: Staff(Perm.LIFT_FLAG)) -> dict:
+    """Lift a flag after review: the only way a flagged clearance becomes confirmed."""
+    service.lift_flag(node, application_id=application_id, kind=kind, reason=body.reason, actor=user.username)
+    return {"application_id": application_id, "kind": kind, "state": "confirmed"}
+
+
 @staff.get("/payments/issues", tags=["payments"])
 def payment_issues(node: NodeDep, user: Staff(Perm.NATIONAL_VIEW)) -> list[dict]:
     """Mismatches for a supervisor: wrong amount, unknown code, paid twice."""

@@ -58,15 +58,14 @@ class Treasury(Protocol):
 
 
 class TableTreasury:
-    """Payments imported from the bank's CSV (`kanim central payments import`)."""
+    """Payments imported from the bank's CSV (`kanim central payments-import`)."""
 
     def lookup(self, session: Session, billing_code: str) -> TreasuryPayment | None:
-        row = session.execute(select(ct.central_payment).where(
-            ct.central_payment.c.billing_code == billing_code,
-            ct.central_payment.c.treasury_paid_at.is_not(None))).first()
+        row = session.execute(select(ct.treasury_payment).where(
+            ct.treasury_payment.c.billing_code == billing_code)).first()
         if row is None:
             return None
-        return TreasuryPayment(row.billing_code, row.treasury_paid_amount, row.treasury_paid_at, row.treasury_ref or "")
+        return TreasuryPayment(row.billing_code, row.amount, row.paid_at, row.reference)
 
 
 class TrustingTreasury:
@@ -141,6 +140,10 @@ class CentralChecks:
             session.execute(ct.central_payment.insert().values(
                 billing_code=code, application_id=application_id, office_code=office_code, amount=amount,
                 issued_at=now))
+            # A bank payment that arrived before the code was known is no longer unknown.
+            session.execute(update(ct.payment_issue).where(
+                ct.payment_issue.c.billing_code == code, ct.payment_issue.c.kind == "unknown_code",
+                ct.payment_issue.c.resolved_at.is_(None)).values(resolved_at=now, resolved_by="billing arrived"))
 
     def payment_recorded(self, session: Session, code: str, receipt_ref: str, now: datetime) -> Decision | None:
         """The office recorded a receipt. A code the office saw paid never expires while the

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from kanim.central import tables as ct
@@ -42,9 +42,7 @@ class Context:
     checks: CentralChecks
 
     def emit(self, kind: str, subject: str, payload: dict[str, Any], *, office_code: str | None) -> None:
-        self.session.execute(ct.central_event.insert().values(
-            id=str(uuid.uuid4()), office_code=office_code, kind=kind, subject=subject,
-            payload=payload, created_at=self.now))
+        emit_event(self.session, kind=kind, subject=subject, payload=payload, office_code=office_code, now=self.now)
 
     def decide(self, application_id: str, kind: ClearanceKind, state: ClearanceState, reason: str) -> None:
         self.emit("clearance", application_id,
@@ -52,12 +50,46 @@ class Context:
                   office_code=self.office_code)
 
 
+# Offices read the feed by `seq > cursor`. On PostgreSQL a sequence number is taken at insert but
+# seen at commit, so two writers could commit out of order and a reader would skip the lower one
+# for good. Writers of the feed therefore take one transaction-scoped lock: seq order is commit
+# order. (SQLite has a single writer anyway.)
+FEED_LOCK = 0x6B616E696D  # "kanim"
+REBUILD_STATE = "rebuild_epoch"
+
+
+def emit_event(session: Session, *, kind: str, subject: str, payload: dict[str, Any], office_code: str | None,
+               now: datetime) -> None:
+    session.connection()  # begin the transaction now, so that it can be told apart below
+    tx = session.get_transaction()
+    if session.get_bind().dialect.name == "postgresql" and session.info.get("feed_locked") is not tx:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FEED_LOCK})
+        session.info["feed_locked"] = session.get_transaction()
+    session.execute(ct.central_event.insert().values(id=str(uuid.uuid4()), office_code=office_code, kind=kind,
+                                                     subject=subject, payload=payload, created_at=now))
+
+
 def apply_batch(session: Session, *, office_code: str, operations: Sequence[Operation], now: datetime,
                 checks: CentralChecks) -> list[OperationResult]:
     ctx = Context(session, office_code, now, checks)
     results = []
+    held: set[str] = set()  # applications whose earlier operation in this batch did not apply
     for op in operations:
-        results.append(_apply_once(ctx, op))
+        if op.subject in held:
+            # Never apply an application's operations out of order: this one waits for the
+            # earlier one, whatever becomes of it (unless it can never apply at all).
+            owner = _owner(ctx, op.subject)
+            if owner is not None and owner != office_code:
+                results.append(OperationResult(op.id, ok=False, permanent=True,
+                                               error=f"application {op.subject} belongs to office {owner}"))
+            else:
+                results.append(OperationResult(op.id, ok=False, permanent=False,
+                                               error="waiting for an earlier operation of the same application"))
+            continue
+        result = _apply_once(ctx, op)
+        if not result.ok:
+            held.add(op.subject)
+        results.append(result)
     return results
 
 
@@ -86,6 +118,11 @@ def _apply_once(ctx: Context, op: Operation) -> OperationResult:
 
 
 # -- handlers ----------------------------------------------------------------------------------
+
+def _owner(ctx: Context, application_id: str) -> str | None:
+    return ctx.session.execute(select(ct.registry_application.c.office_code)
+                               .where(ct.registry_application.c.id == application_id)).scalar()
+
 
 def _owned(ctx: Context, application_id: str) -> Any:
     row = ctx.session.execute(
@@ -181,21 +218,64 @@ def _printed(ctx: Context, op: Operation) -> None:
     _touch(ctx, op, stage="printed", booklet_serial=serial)
 
 
+def _passport(ctx: Context, serial: str, application_id: str | None = None) -> Any:
+    """The registry's passport on this serial, if it is this office's (and application's)."""
+    row = ctx.session.execute(select(ct.registry_passport).where(ct.registry_passport.c.serial == serial)).first()
+    if row is not None and row.office_code != ctx.office_code:
+        raise Rejected(f"booklet {serial} belongs to office {row.office_code}")
+    if row is not None and application_id is not None and row.application_id != application_id:
+        raise Rejected(f"booklet {serial} was printed for another application")
+    return row
+
+
 def _handed_over(ctx: Context, op: Operation) -> None:
     _owned(ctx, op.subject)
+    serial = op.payload["booklet_serial"]
+    if _passport(ctx, serial, op.subject) is None:
+        raise NotYet(f"booklet {serial} is not recorded as printed yet")
     _touch(ctx, op, stage="handed_over")
-    ctx.session.execute(update(ct.registry_passport).where(ct.registry_passport.c.serial == op.payload["booklet_serial"])
+    ctx.session.execute(update(ct.registry_passport).where(ct.registry_passport.c.serial == serial)
                         .values(status="issued", updated_at=ctx.now))
 
 
 def _spoiled(ctx: Context, op: Operation) -> None:
-    ctx.session.execute(update(ct.registry_passport).where(ct.registry_passport.c.serial == op.subject)
+    serial = op.payload.get("subject", op.subject)
+    if op.payload.get("application_id"):
+        _owned(ctx, op.payload["application_id"])
+    if _passport(ctx, serial) is None:
+        if not ctx.checks.allocated(ctx.session, ctx.office_code, serial):
+            raise Rejected(f"booklet {serial} was never allocated to office {ctx.office_code}")
+        return  # a blank spoiled in stock: nothing in the registry to void
+    ctx.session.execute(update(ct.registry_passport).where(ct.registry_passport.c.serial == serial)
                         .values(status="voided", updated_at=ctx.now))
+
+
+def _allocation_held(ctx: Context, op: Operation) -> None:
+    """An office's own record of a range it was allocated, accepted only while a rebuild is on:
+    the rebuilt central has no allocations of its own, and the offices' records are the truth."""
+    if not ctx.session.execute(select(ct.central_state).where(ct.central_state.c.name == REBUILD_STATE)).first():
+        raise Rejected("allocations are made by the central, not reported by offices")
+    a = ct.booklet_allocation.c
+    mine = ctx.session.execute(select(ct.booklet_allocation).where(a.id == op.subject)).first()
+    if mine is not None:
+        if mine.office_code != ctx.office_code:
+            raise Rejected(f"allocation {op.subject} belongs to office {mine.office_code}")
+        return
+    p = op.payload
+    for r in ctx.session.execute(select(ct.booklet_allocation)):
+        if not (p["last"] < r.first_serial or p["first"] > r.last_serial) and len(r.first_serial) == len(p["first"]):
+            if r.office_code == ctx.office_code and r.first_serial <= p["first"] and p["last"] <= r.last_serial:
+                return  # the operator already allocated it again
+            raise Rejected(f"range {p['first']}..{p['last']} overlaps {r.first_serial}..{r.last_serial} "
+                           f"of office {r.office_code}")
+    ctx.session.execute(ct.booklet_allocation.insert().values(
+        id=op.subject, office_code=ctx.office_code, first_serial=p["first"], last_serial=p["last"],
+        count=int(p["count"]), allocated_at=ctx.now))
 
 
 def _record_only(ctx: Context, op: Operation) -> None:
     """Operations the registry only needs to have seen (check-in, clearance changes)."""
-    if op.op not in ("BookletsReceived", "BookletSpoiled"):
+    if op.op not in ("BookletsReceived", "BookletSpoiled", "AllocationHeld"):
         _owned(ctx, op.subject)
 
 
@@ -218,4 +298,5 @@ HANDLERS: dict[str, Callable[[Context, Operation], None]] = {
     "ApplicationPutOnHold": _stage("on_hold"),
     "HoldReleased": lambda ctx, op: (_owned(ctx, op.subject), _touch(ctx, op, stage=op.payload.get("back_to", "approved"))),
     "BookletSpoiled": _spoiled,
+    "AllocationHeld": _allocation_held,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import uuid
+from zoneinfo import ZoneInfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from kanim.central import tables as ct
-from kanim.central.hub import apply_batch
+from kanim.central.hub import REBUILD_STATE, apply_batch, emit_event
 from kanim.central.node import CentralNode
 from kanim.domain.booklet import SerialPattern
 from kanim.domain.errors import Conflict, InvalidInput, NotFound
@@ -104,18 +105,43 @@ def central_id(uow) -> str:  # noqa: ANN001
 
 
 def emit(uow, *, kind: str, subject: str, payload: dict[str, Any], office_code: str | None) -> None:  # noqa: ANN001
-    uow.session.execute(ct.central_event.insert().values(id=str(uuid.uuid4()), office_code=office_code, kind=kind,
-                                                         subject=subject, payload=payload, created_at=uow.now()))
+    emit_event(uow.session, kind=kind, subject=subject, payload=payload, office_code=office_code, now=uow.now())
 
 
 def rebuild(node: CentralNode, *, actor: str) -> str:
     """Ask every office to re-push everything it ever sent (after a restore from nothing)."""
     epoch = uuid.uuid4().hex
     with node.uow() as uow:
+        s = uow.session
+        s.execute(ct.central_state.delete().where(ct.central_state.c.name == REBUILD_STATE))
+        s.execute(ct.central_state.insert().values(name=REBUILD_STATE, value=epoch))
         emit(uow, kind="rebuild", subject=epoch, payload={"epoch": epoch}, office_code=None)
         uow.audit(actor=actor, action="RebuildRequested", subject=epoch)
         uow.commit()
     return epoch
+
+
+def lift_flag(node: CentralNode, *, application_id: str, kind: str, reason: str, actor: str) -> None:
+    """A person at the central reviewed a flag and lifts it (an order revoked, a registry record
+    corrected): the only decision that may turn a flagged clearance into a confirmed one."""
+    from kanim.domain.clearances import ClearanceKind
+
+    try:
+        kind_ = ClearanceKind(kind)
+    except ValueError:
+        raise InvalidInput(f"unknown clearance {kind!r}", code="clearance-kind") from None
+    if not reason.strip():
+        raise InvalidInput("lifting a flag needs a written reason", code="reason-missing")
+    with node.uow() as uow:
+        row = uow.session.execute(select(ct.registry_application.c.office_code).where(
+            ct.registry_application.c.id == application_id)).first()
+        if row is None:
+            raise NotFound(f"no application {application_id} in the registry", code="application-not-found")
+        emit(uow, kind="clearance", subject=application_id, office_code=row.office_code, payload={
+            "kind": kind_.value, "state": "confirmed", "reason": f"flag lifted by {actor}: {reason}",
+            "decided_at": uow.now().isoformat(), "lifts_flag": True})
+        uow.audit(actor=actor, action="FlagLifted", subject=application_id, detail={"kind": kind_.value})
+        uow.commit()
 
 
 # -- watch-list --------------------------------------------------------------------------------
@@ -184,7 +210,7 @@ def _check_order(o: Order) -> None:
     if o.ends_on < o.starts_on:
         raise InvalidInput("the order ends before it starts", code="watchlist-dates")
     limit = {"prevention": PREVENTION_MAX_DAYS, "temporary": TEMPORARY_MAX_DAYS}.get(o.order_kind)
-    if limit is not None and (o.ends_on - o.starts_on).days > limit:
+    if limit is not None and (o.ends_on - o.starts_on).days + 1 > limit:  # both days included
         raise InvalidInput(f"a {o.order_kind} order lasts at most {limit} days", code="watchlist-too-long")
     if o.order_kind not in ("prevention", "temporary", "deterrence"):
         raise InvalidInput("order kind is prevention, temporary or deterrence", code="watchlist-kind")
@@ -218,7 +244,7 @@ def load_civil_registry(node: CentralNode, path: Path, *, actor: str = "cli") ->
 def import_payments(node: CentralNode, path: Path, *, actor: str) -> dict[str, int]:
     """The bank's CSV: billing_code,amount,paid_at,reference. A paid code confirms the office's
     payment clearance; mismatches go to the supervisor list (`payment_issue`)."""
-    counts = {"confirmed": 0, "waiting_for_office": 0, "issues": 0}
+    counts = {"confirmed": 0, "waiting_for_office": 0, "already_imported": 0, "issues": 0}
     with open(path, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     with node.uow() as uow:
@@ -226,8 +252,8 @@ def import_payments(node: CentralNode, path: Path, *, actor: str) -> dict[str, i
         for i, r in enumerate(rows, start=2):
             try:
                 code, amount = r["billing_code"].strip(), int(r["amount"])
-                paid_at = datetime.fromisoformat(r["paid_at"].strip())
-            except (KeyError, ValueError) as e:
+                paid_at = _bank_time(r["paid_at"].strip(), node.settings.timezone)
+            except (KeyError, ValueError, AttributeError) as e:
                 raise InvalidInput(f"{path}:{i}: {e}", code="csv-row") from None
             outcome = _apply_bank_row(node, uow, code, amount, paid_at, (r.get("reference") or "").strip(), now)
             counts[outcome] += 1
@@ -239,15 +265,19 @@ def import_payments(node: CentralNode, path: Path, *, actor: str) -> dict[str, i
 def _apply_bank_row(node: CentralNode, uow, code: str, amount: int, paid_at: datetime, ref: str,  # noqa: ANN001
                     now: datetime) -> str:
     s = uow.session
-    row = s.execute(select(ct.central_payment).where(ct.central_payment.c.billing_code == code)).first()
-    if row is None:
-        _issue(s, code, "unknown_code", f"bank paid Rp{amount} on unknown billing code", now)
-        return "issues"
-    if row.treasury_paid_at is not None:
+    earlier = s.execute(select(ct.treasury_payment).where(ct.treasury_payment.c.billing_code == code)).first()
+    if earlier is not None:
+        if (earlier.amount, earlier.reference) == (amount, ref):
+            return "already_imported"  # the same bank file imported again
         _issue(s, code, "paid_twice", f"paid again: Rp{amount} ref {ref}", now)
         return "issues"
-    s.execute(update(ct.central_payment).where(ct.central_payment.c.billing_code == code).values(
-        treasury_paid_amount=amount, treasury_paid_at=paid_at, treasury_ref=ref))
+    s.execute(ct.treasury_payment.insert().values(billing_code=code, amount=amount, paid_at=paid_at, reference=ref,
+                                                  imported_at=now))
+    row = s.execute(select(ct.central_payment).where(ct.central_payment.c.billing_code == code)).first()
+    if row is None:
+        # Kept: the office's billing may still be queued; it is matched when it arrives.
+        _issue(s, code, "unknown_code", f"bank paid Rp{amount} on a billing code not (yet) known", now)
+        return "issues"
     if amount != row.amount:
         _issue(s, code, "amount", f"billed Rp{row.amount}, paid Rp{amount}", now)
         return "issues"
@@ -258,6 +288,13 @@ def _apply_bank_row(node: CentralNode, uow, code: str, amount: int, paid_at: dat
     emit(uow, kind="clearance", subject=row.application_id, office_code=row.office_code,
          payload={"kind": "payment_confirmed", "state": state.value, "reason": reason, "decided_at": now.isoformat()})
     return "confirmed"
+
+
+def _bank_time(value: str, tz: str) -> datetime:
+    """Bank exports often write local time without a zone: read it in the office's zone (WIB by
+    default), never as UTC, so a payment is not seven hours off."""
+    at = datetime.fromisoformat(value)
+    return at if at.tzinfo else at.replace(tzinfo=ZoneInfo(tz))
 
 
 def _issue(s, code: str, kind: str, detail: str, now: datetime) -> None:  # noqa: ANN001

@@ -112,10 +112,19 @@ central_payment = Table(
     Column("issued_at", UTCDateTime, nullable=False),
     Column("office_receipt_ref", String(64)),  # the office recorded the applicant's receipt
     Column("office_paid_at", UTCDateTime),
-    Column("treasury_paid_amount", Integer),  # the treasury/bank says it was paid
-    Column("treasury_paid_at", UTCDateTime),
-    Column("treasury_ref", String(64)),
     Column("confirmed_at", UTCDateTime),
+)
+
+# What the treasury/bank says was paid, kept whether or not the central has heard of the billing
+# code yet: the office's BillingIssued may still be queued behind an outage, and a payment must
+# never be lost for arriving first (the two weeks of "waiting for payment" in June 2024).
+treasury_payment = Table(
+    "treasury_payment", metadata,
+    Column("billing_code", String(15), primary_key=True),
+    Column("amount", Integer, nullable=False),
+    Column("paid_at", UTCDateTime, nullable=False),
+    Column("reference", String(64), nullable=False),
+    Column("imported_at", UTCDateTime, nullable=False),
 )
 
 payment_issue = Table(

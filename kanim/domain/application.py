@@ -219,9 +219,10 @@ class Application:
                                 reason="no other open application or valid passport at this office",
                                 source="office", at=at, actor=actor)
         else:
-            self._set_clearance(ClearanceKind.NOT_DUPLICATE, ClearanceState.FLAGGED,
-                                reason=local_duplicate, source="office", at=at, actor=actor)
-            self._put_on_hold(reason=local_duplicate, at=at, actor=actor)
+            # Held for a supervisor, but not flagged: only the central's national check can say
+            # it is a duplicate (the other application may be cancelled by then), and its
+            # answer raises the clearance from pending either way.
+            self._put_on_hold(reason=f"possible duplicate: {local_duplicate}", at=at, actor=actor)
 
     def issue_billing(self, *, code: str, amount: int, at: datetime, actor: str,
                       valid_for: timedelta = BILLING_VALIDITY) -> None:
@@ -374,11 +375,12 @@ class Application:
     # -- clearances --------------------------------------------------------------------------
 
     def apply_clearance(self, kind: ClearanceKind, state: ClearanceState, *, reason: str,
-                        source: str, at: datetime, actor: str) -> bool:
+                        source: str, at: datetime, actor: str, lifts_flag: bool = False) -> bool:
         """Apply a decision (usually the central's). Returns False when it changes nothing,
         so that a decision delivered twice is harmless. A flag puts the application on hold and
         voids a printed booklet; the last confirmation makes a checked passport ready."""
-        if not self._set_clearance(kind, state, reason=reason, source=source, at=at, actor=actor):
+        if not self._set_clearance(kind, state, reason=reason, source=source, at=at, actor=actor,
+                                   lifts_flag=lifts_flag):
             return False
         if state is ClearanceState.FLAGGED and self.stage not in TERMINAL:
             self._put_on_hold(reason=f"{kind.value} flagged: {reason}", at=at, actor=actor)
@@ -401,9 +403,9 @@ class Application:
         self._record(ev.HoldReleased(self.id, at, actor, back_to=back.value))
 
     def _set_clearance(self, kind: ClearanceKind, state: ClearanceState, *, reason: str,
-                       source: str, at: datetime, actor: str) -> bool:
+                       source: str, at: datetime, actor: str, lifts_flag: bool = False) -> bool:
         old = self.clearances.state(kind)
-        if old is state or not can_move(old, state):
+        if old is state or not can_move(old, state, lifts_flag=lifts_flag):
             return False
         self.clearances = self.clearances.with_state(kind, state)
         self.updated_at = at

@@ -67,16 +67,18 @@ class Clearances:
         return all(self.state(k) is ClearanceState.CONFIRMED for k in ClearanceKind)
 
 
-def can_move(current: ClearanceState, new: ClearanceState) -> bool:
+def can_move(current: ClearanceState, new: ClearanceState, *, lifts_flag: bool = False) -> bool:
     """A decision may raise a clearance (pending → provisional → confirmed) or flag it.
 
-    A late or repeated provisional never downgrades a confirmation; a flag is final until a
-    supervisor clears it (which is a new central decision, so confirmed may follow flagged).
+    A late or repeated provisional never downgrades a confirmation. A flag is lifted only by a
+    decision made to lift it (a person at the central reviewed the case, `lifts_flag`), never by
+    an automatic re-check: a central rebuilt from nothing re-checks against whatever it has, and
+    an empty watch-list must not clear a prevention order.
     """
     if new is ClearanceState.FLAGGED:
         return True
     if current is ClearanceState.FLAGGED:
-        return new is ClearanceState.CONFIRMED
+        return new is ClearanceState.CONFIRMED and lifts_flag
     return _RANK[new] >= _RANK[current]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 
 def _plain(value: Any) -> Any:
@@ -33,9 +33,16 @@ class Event:
     at: datetime
     actor: str
 
+    link_priority: ClassVar[int] = 0  # drain order at the link beyond the application's own
+
     @property
     def name(self) -> str:
         return type(self).__name__
+
+    @property
+    def order_key(self) -> str:
+        """What the link keeps in order: by default the subject itself."""
+        return self.subject
 
     def payload(self) -> dict[str, Any]:
         return {k: _plain(v) for k, v in asdict(self).items() if k not in ("subject", "at", "actor")}
@@ -166,3 +173,21 @@ class BookletsReceived(Event):
 class BookletSpoiled(Event):
     reason: str = ""
     application_id: str | None = None
+
+    @property
+    def order_key(self) -> str:
+        # A personalised booklet is voided in its application's order: never before the
+        # central has recorded it as printed.
+        return self.application_id or self.subject
+
+
+@dataclass(frozen=True)
+class AllocationHeld(Event):
+    """Sent when a rebuilt central asks for everything again: the serial ranges this office was
+    allocated exist nowhere else, and the re-pushed prints are checked against them."""
+
+    first: str = ""
+    last: str = ""
+    count: int = 0
+
+    link_priority: ClassVar[int] = 100  # before any re-pushed print that needs it

@@ -10,6 +10,7 @@ from sqlalchemy import delete, select, update
 
 from kanim.bootstrap import Office
 from kanim.domain.errors import InvalidInput
+from kanim.domain.events import AllocationHeld
 from kanim.link.signing import SignatureError, verify_document
 from kanim.office.clearances import apply_decision
 from kanim.office.ports import CentralEvent, InboxPage, decision_of
@@ -93,6 +94,8 @@ def _rebuild(office: Office, uow: UnitOfWork, e: CentralEvent) -> str:
     the office's complete history of operations, so re-pushing it rebuilds the central."""
     n = uow.session.execute(update(t.outbox).where(t.outbox.c.status == "sent").values(
         status="pending", attempts=0, next_attempt_at=None, sent_at=None)).rowcount
+    for r in uow.session.execute(select(t.allocated_range)):
+        uow.record(AllocationHeld(r.id, uow.now(), "link", first=r.first_serial, last=r.last_serial, count=r.count))
     uow.audit(actor="central", action="RebuildRequested", subject=e.subject, detail={"requeued": n})
     return "applied"
 

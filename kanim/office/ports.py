@@ -46,6 +46,7 @@ class ClearanceDecision:
     state: ClearanceState  # confirmed or flagged
     reason: str
     decided_at: datetime
+    lifts_flag: bool = False  # a reviewed decision that may lift a flag (see can_move)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -86,4 +87,5 @@ def decision_of(event: CentralEvent) -> ClearanceDecision:
     p = event.payload
     return ClearanceDecision(id=event.id, application_id=event.subject, kind=ClearanceKind(p["kind"]),
                              state=ClearanceState(p["state"]), reason=p.get("reason", ""),
-                             decided_at=datetime.fromisoformat(p["decided_at"]))
+                             decided_at=datetime.fromisoformat(p["decided_at"]),
+                             lifts_flag=bool(p.get("lifts_flag", False)))

@@ -42,6 +42,7 @@ class Perm(StrEnum):
     MANAGE_CENTRAL_WATCHLIST = "manage_central_watchlist"
     MANAGE_OFFICES = "manage_offices"
     NATIONAL_VIEW = "national_view"
+    LIFT_FLAG = "lift_flag"
 
 
 R = Role
@@ -68,6 +69,7 @@ GRANTS: dict[Perm, frozenset[Role]] = {
     Perm.MANAGE_CENTRAL_WATCHLIST: frozenset({R.WATCHLIST}),
     Perm.MANAGE_OFFICES: frozenset({R.ADMIN}),
     Perm.NATIONAL_VIEW: frozenset({R.ADMIN, R.SUPERVISOR, R.WATCHLIST}),
+    Perm.LIFT_FLAG: frozenset({R.SUPERVISOR}),
 }
 
 

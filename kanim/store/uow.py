@@ -89,9 +89,9 @@ class UnitOfWork:
         self.session.execute(
             t.outbox.insert(),
             [
-                dict(id=str(uuid.uuid4()), subject=e.subject, op=e.name,
-                     payload={"at": e.at.isoformat(), "actor": e.actor, **e.payload()},
-                     priority=priorities.get(e.subject, 0), created_at=now, status="pending",
+                dict(id=str(uuid.uuid4()), subject=e.order_key, op=e.name,
+                     payload={"subject": e.subject, "at": e.at.isoformat(), "actor": e.actor, **e.payload()},
+                     priority=max(priorities.get(e.order_key, 0), e.link_priority), created_at=now, status="pending",
                      attempts=0)
                 for e in events
             ],

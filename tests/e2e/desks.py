@@ -4,6 +4,7 @@ shows the server's answer when it gets another."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Callable, Iterator
@@ -44,7 +45,8 @@ def person(sex: str = "F", birth_date: date = date(1990, 8, 5), name: str | None
     n = next(_serials)
     day = birth_date.day + (40 if sex == "F" else 0)
     nik = f"717101{day:02d}{birth_date:%m%y}{n:04d}"
-    return Person(name or f"Siti Rahmawati {_letters(n)}", nik, birth_date, sex, f"71710112{n:08d}")
+    name = name or f"{'Siti Rahmawati' if sex == 'F' else 'Budi Santoso'} {_letters(n)}"
+    return Person(name, nik, birth_date, sex, f"71710112{n:08d}")
 
 
 def _letters(n: int) -> str:
@@ -136,11 +138,16 @@ def pay(server, app_id: str) -> dict:  # noqa: ANN001
     return ok(r)
 
 
+@functools.cache
+def face_jpeg() -> bytes:
+    """The passing passport photo, built once."""
+    return photos.passport_photo_jpeg()
+
+
 def capture(server, app_id: str) -> dict:  # noqa: ANN001
-    """The passing photo; fingers by exception (the fingerprint checks have their own tests)."""
+    """The passing photo; fingers by exception (the journey uploads real fingerprints)."""
     bio = server.desk("biometric_operator")
-    ok(bio.put(f"/applications/{app_id}/photo", files=file(photos.passport_photo_jpeg(), "face.jpg", "image/jpeg")),
-       201)
+    ok(bio.put(f"/applications/{app_id}/photo", files=file(face_jpeg(), "face.jpg", "image/jpeg")), 201)
     for pos in range(1, 11):
         ok(bio.post(f"/applications/{app_id}/fingerprints/{pos}/exception", json={"exception": "unreadable"}), 201)
     return ok(bio.post(f"/applications/{app_id}/capture"))
@@ -175,18 +182,7 @@ def walk_in_to(server, target: str, who: Person | None = None) -> dict:  # noqa:
     raise ValueError(target)
 
 
-def settled(server, app_id: str, kinds: tuple[str, ...]) -> dict:  # noqa: ANN001
-    """Wait until the link thread has confirmed `kinds`: after that nothing changes the
-    application behind the test's back, so before/after comparisons can be exact."""
-    def probe() -> dict | None:
-        app = get_app(server, app_id)
-        return app if all(app["clearances"][k] == "confirmed" for k in kinds) else None
-
-    return wait_for(f"clearances {kinds} of {app_id} confirmed by the simulated central", probe)
-
-
 ALL_CLEARANCES = ("nik_verified", "watchlist_clear", "not_duplicate", "payment_confirmed", "recorded_centrally")
-INTAKE_CLEARANCES = ("nik_verified", "watchlist_clear", "not_duplicate", "recorded_centrally")
 
 
 # -- "nothing half-written" ----------------------------------------------------------------------

@@ -3,9 +3,10 @@ TCP proxy the test controls, staff desks over HTTP, and the exactly-once checks.
 
 - `TcpProxy`: listens on a free 127.0.0.1 port and forwards to the central. `cut()` drops every
   open connection (RST) and refuses new ones (the listening socket is closed: ECONNREFUSED);
-  `resume()` listens again on the same port. `hold()` keeps connections open but stops passing
-  the central's answers back (the central has applied a batch, the office has not heard):
-  with `cut()` or a SIGKILL of the relay that is the crash window the link must survive.
+  `resume()` listens again on the same port. `hold(PUSH)` keeps connections open but stops
+  passing back the central's answers to pushed batches (the central has applied a batch, the
+  office has not heard): with `cut()` or a SIGKILL of the relay, that is the crash window the
+  link must survive.
 - `Cluster`: a central on its own PostgreSQL schema and offices on SQLite in a tmp dir,
   provisioned with `kanim.ops.cluster.provision` (keys, registration, booklets, staff accounts),
   plus a civil-registry extract for the applicants the tests create, so clean applicants get
@@ -24,7 +25,8 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -44,8 +46,8 @@ PASSWORD = "drill-password"  # what provision() gives every staff account
 API = "/api/v1"
 ALL_CLEARANCES = ("nik_verified", "watchlist_clear", "not_duplicate", "payment_confirmed", "recorded_centrally")
 INTAKE_CLEARANCES = ("nik_verified", "watchlist_clear", "not_duplicate", "recorded_centrally")
-OFFICE_ROLES = ("front_desk", "cashier", "biometric_operator", "interviewer", "supervisor", "print_operator",
-                "pickup_desk", "admin")
+# The desks an application passes from walk-in to quality check (the supervisor also watches the link).
+DESK_ROLES = ("front_desk", "cashier", "biometric_operator", "interviewer", "supervisor", "print_operator")
 PDF_SCAN = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
@@ -71,6 +73,10 @@ def wait_for(what: str, probe: Callable[[], Any], *, timeout: float, every: floa
 
 # -- the TCP proxy -----------------------------------------------------------------------------
 
+PUSH = b"POST /api/v1/link/operations"  # the relay's request that carries a batch
+METHODS = {b"GET", b"POST", b"PUT", b"DELETE", b"PATCH", b"HEAD", b"OPTIONS"}
+
+
 class TcpProxy:
     """A TCP forwarder in its own thread (asyncio) that the test can cut and resume."""
 
@@ -85,6 +91,7 @@ class TcpProxy:
         self._tasks: set[asyncio.Task] = set()
         self._transports: set[asyncio.Transport] = set()
         self._flowing: asyncio.Event | None = None
+        self._held: bytes = b""  # answers to requests starting with this are held while not flowing
 
     @property
     def url(self) -> str:
@@ -104,12 +111,14 @@ class TcpProxy:
         """Listen again, and pass answers through again if they were held."""
         self._call(self._resume)
 
-    def hold(self) -> None:
-        """Keep forwarding requests to the central but hold its answers back."""
-        self._loop.call_soon_threadsafe(self._flowing.clear)  # type: ignore[union-attr]
+    def hold(self, requests: bytes = b"") -> None:
+        """Keep forwarding requests to the central but hold back its answers to those whose
+        request line starts with `requests` (all when empty), e.g. PUSH: the relay's pulls go on."""
+        self._held = requests
+        self._call(self._hold)
 
     def release(self) -> None:
-        self._loop.call_soon_threadsafe(self._flowing.set)  # type: ignore[union-attr]
+        self._call(self._release)
 
     @property
     def listening(self) -> bool:
@@ -146,6 +155,12 @@ class TcpProxy:
             task.cancel()
         self._transports.clear()
 
+    async def _hold(self) -> None:
+        self._flowing.clear()  # type: ignore[union-attr]
+
+    async def _release(self) -> None:
+        self._flowing.set()  # type: ignore[union-attr]
+
     async def _resume(self) -> None:
         self._flowing.set()  # type: ignore[union-attr]
         if self._server is None:
@@ -165,8 +180,9 @@ class TcpProxy:
                 return
             self._transports.add(up_writer.transport)  # type: ignore[arg-type]
             self.connections += 1
-            await asyncio.gather(self._pipe(reader, up_writer, answers=False),
-                                 self._pipe(up_reader, writer, answers=True))
+            request = [b""]  # the request line of the request in progress on this connection
+            await asyncio.gather(self._pipe(reader, up_writer, request, answers=False),
+                                 self._pipe(up_reader, writer, request, answers=True))
         except (asyncio.CancelledError, ConnectionError, OSError):
             pass
         finally:
@@ -176,9 +192,12 @@ class TcpProxy:
                     w.transport.abort()
             self._tasks.discard(task)
 
-    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, *, answers: bool) -> None:
+    async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, request: list[bytes], *,
+                    answers: bool) -> None:
         while data := await src.read(65536):
-            if answers:
+            if not answers and data[:8].split(b" ")[0] in METHODS:
+                request[0] = data.split(b"\r\n", 1)[0]  # a new request (not more of a body)
+            if answers and request[0].startswith(self._held):
                 await self._flowing.wait()  # type: ignore[union-attr]
             dst.write(data)
             await dst.drain()
@@ -234,22 +253,26 @@ class Desks:
 
         self._face = face_photo()  # the real passport photo that ships with kanim
 
-    def log_in(self, roles: Iterable[str] = OFFICE_ROLES) -> Desks:
+    def log_in(self, roles: Iterable[str] = DESK_ROLES) -> Desks:
+        """Log these desks in together (each login costs the server an Argon2 check); any other
+        role logs in on first use."""
         roles = [r for r in roles if r not in self._clients]
 
         def token(role: str) -> str:
             r = httpx.post(f"{self.base_url}{API}/auth/token", json={"username": role, "password": PASSWORD},
-                           timeout=30)
+                           timeout=60)
             assert r.status_code == 200, f"login as {role}: {r.status_code} {r.text}\n{self.logs()}"
             return r.json()["access_token"]
 
-        with ThreadPoolExecutor(4) as pool:  # Argon2 costs server CPU: overlap the round trips
+        with ThreadPoolExecutor(max(1, len(roles))) as pool:
             for role, tok in zip(roles, pool.map(token, roles), strict=True):
-                self._clients[role] = httpx.Client(base_url=f"{self.base_url}{API}", timeout=30,
+                self._clients[role] = httpx.Client(base_url=f"{self.base_url}{API}", timeout=60,
                                                    headers={"Authorization": f"Bearer {tok}"})
         return self
 
     def __getitem__(self, role: str) -> httpx.Client:
+        if role not in self._clients:
+            self.log_in([role])
         return self._clients[role]
 
     def close(self) -> None:
@@ -333,6 +356,31 @@ class Desks:
 
 # -- the cluster -------------------------------------------------------------------------------
 
+_HASHES: dict[str, str] = {}
+
+
+@contextmanager
+def _one_password_hash() -> Iterator[None]:
+    """provision() gives every account on every node the same password and hashes it each time:
+    a dozen Argon2id hashes (~0.6 s each on a busy 2-core runner) per cluster. Hash it once per
+    test session instead; the hash is the same kind (argon2id, default parameters, so no rehash
+    at login) and every login still verifies it for real."""
+    from kanim.office import accounts
+
+    real = accounts.hash_password
+
+    def once(password: str) -> str:
+        if password not in _HASHES:
+            _HASHES[password] = real(password)
+        return _HASHES[password]
+
+    accounts.hash_password = once
+    try:
+        yield
+    finally:
+        accounts.hash_password = real
+
+
 @dataclass
 class Office:
     spec: OfficeSpec
@@ -390,19 +438,37 @@ class Cluster:
 
     # - setup and teardown -
 
-    def provision(self) -> Cluster:
+    def provision(self, *, extra_booklets: dict[str, tuple[str, str]] | None = None) -> Cluster:
+        """`kanim.ops.cluster.provision` on a fresh schema, then the civil-registry extract.
+        `extra_booklets` {office: (first, last)}: a delivery the office receives before it ever
+        hears from the central (so before it knows its allocations), e.g. one the central never
+        allocated to it."""
         admin = create_engine(PG_URL)
         with admin.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
         admin.dispose()
         specs = [o.spec for o in self.offices.values()]
-        provision(self.central_spec, specs, booklets_per_office=50, staff_password=PASSWORD)
+        with _one_password_hash():
+            provision(self.central_spec, specs, booklets_per_office=50, staff_password=PASSWORD)
         for o in self.offices.values():
             o.server = o.spec.process()  # after provision(): the spec now holds the central's key
             o.worker = o.spec.worker()
         if self.civil_registry:
             self._load_civil_registry(self.civil_registry)
+        for code, (first, last) in (extra_booklets or {}).items():
+            self._receive_booklets(self.offices[code].spec, first, last)
         return self
+
+    @staticmethod
+    def _receive_booklets(spec: OfficeSpec, first: str, last: str) -> None:
+        from kanim.bootstrap import bootstrap
+        from kanim.office.printing import receive_booklets
+
+        office = bootstrap(spec.office_settings(), central=None)
+        try:
+            receive_booklets(office, first=first, last=last, actor="print_operator")
+        finally:
+            office.engine.dispose()
 
     def _load_civil_registry(self, persons: list[Person]) -> None:
         from kanim.central.node import bootstrap_central
@@ -441,32 +507,43 @@ class Cluster:
 
     # - processes -
 
-    def start(self, p: NodeProcess, *, wait: float = 45.0) -> NodeProcess:
-        if p not in self._processes:
-            self._processes.append(p)
-        try:
-            p.start(wait=wait)
-        except RuntimeError as e:
-            raise AssertionError(f"{p.name} did not start: {e}") from None
-        return p
+    def start(self, *procs: NodeProcess, wait: float = 60.0) -> None:
+        """Start processes together (their start-up is mostly imports: it overlaps well) and
+        wait until each answers its health check (a worker has none: until it runs)."""
+        for p in procs:
+            if p not in self._processes:
+                self._processes.append(p)
 
-    def start_central(self) -> NodeProcess:
-        return self.start(self.central)
+        def one(p: NodeProcess) -> None:
+            try:
+                p.start(wait=wait)
+            except RuntimeError as e:
+                raise AssertionError(f"{p.name} did not start: {e}") from None
 
-    def start_office(self, code: str = "MND", *, relay: bool = True) -> Office:
+        with ThreadPoolExecutor(len(procs)) as pool:
+            for f in [pool.submit(one, p) for p in procs]:
+                f.result()
+
+    def start_central(self) -> None:
+        self.start(self.central)
+
+    def start_office(self, code: str = "MND", *, relay: bool = True, worker: bool = False,
+                     central: bool = False) -> Office:
+        """Start office `code` (its relay in the server, or none), with its `kanim worker` and
+        the central at the same time when asked; its desks log in."""
         o = self.offices[code]
+        assert o.server is not None and o.worker is not None, "provision() first"
         if not relay:
             o.server = o.spec.process(relay=False)
-        assert o.server is not None, "provision() first"
-        self.start(o.server)
+        self.start(*[o.server] + ([o.worker] if worker else []) + ([self.central] if central else []))
         if o.desks is None:
             o.desks = Desks(o.spec.url, self.logs).log_in()
         return o
 
-    def start_worker(self, code: str = "MND") -> NodeProcess:
+    def start_worker(self, code: str = "MND") -> None:
         o = self.offices[code]
         assert o.worker is not None
-        return self.start(o.worker)
+        self.start(o.worker)
 
     def logs(self) -> str:
         parts = [f"--- {self.central.name} (last lines) ---\n{self.central.tail(25)}"]
@@ -497,7 +574,9 @@ class Cluster:
 
     # - the checks every test ends with -
 
-    def wait_ready(self, office: Office, app_ids: Iterable[str], *, timeout: float = 40.0) -> list[dict]:
+    def wait_ready(self, office: Office, app_ids: Iterable[str], *, timeout: float = 60.0) -> list[dict]:
+        """After an outage the relay may be in its longest backoff (full jitter, up to 60 s,
+        kanim/link/breaker.py): the waits after recovery allow for it."""
         assert office.desks is not None
         ids = list(app_ids)
 
@@ -513,7 +592,7 @@ class Cluster:
             raise Timeout(f"{e}\nstages/clearances: {[(a['number'], a['stage'], a['clearances']) for a in apps]}"
                           f"\nlink: {office.desks.link_status()}") from None
 
-    def wait_drained(self, office: Office, *, timeout: float = 40.0) -> dict:
+    def wait_drained(self, office: Office, *, timeout: float = 60.0) -> dict:
         assert office.desks is not None
         return self.wait_for(f"the outbox of {office.code} to drain (queue_depth 0)",
                              lambda: (s := office.desks.link_status())["queue_depth"] == 0 and s, timeout=timeout,
@@ -585,15 +664,15 @@ def office_key(spec: OfficeSpec):  # noqa: ANN201
 
 
 def signed_push(central_url: str, office_code: str, key, operations: list[dict], *,  # noqa: ANN001
-                tamper: Callable[[dict[str, str], bytes], tuple[dict[str, str], bytes]] | None = None
-                ) -> httpx.Response:
-    """POST /api/v1/link/operations signed with `key` as `office_code` (what kanim.link.http
-    sends); `tamper` may change headers and body after signing."""
+                tamper: Callable[[dict[str, str], bytes], tuple[dict[str, str], bytes]] | None = None,
+                at: float | None = None) -> httpx.Response:
+    """POST /api/v1/link/operations signed with `key` as `office_code` at `at` (default now), as
+    kanim.link.http sends it; `tamper` may change headers and body after signing."""
     from kanim.link.signing import sign_request
 
     path = f"{API}/link/operations"
     body = json.dumps({"operations": operations}, separators=(",", ":")).encode()
-    headers = sign_request(key, office_code, "POST", path, body, time.time())
+    headers = sign_request(key, office_code, "POST", path, body, time.time() if at is None else at)
     headers["content-type"] = "application/json"
     if tamper:
         headers, body = tamper(headers, body)

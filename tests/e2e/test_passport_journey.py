@@ -122,15 +122,18 @@ def test_an_application_goes_from_booking_to_handover_through_every_desk(server)
     app = wait_for("the link thread to make the passport ready",
                    lambda: (a := get_app(server, app_id))["stage"] == "ready" and a, timeout=20)
     assert app["clearances"] == {k: "confirmed" for k in ALL_CLEARANCES}
-    outbox = ok(admin.get("/outbox"))["by_status"]
-    assert outbox.get("sent", 0) >= 10  # booked .. quality check passed, each pushed
+    drained = wait_for("the link thread to push every outbox row",
+                       lambda: (o := ok(admin.get("/outbox"))["by_status"]).get("pending", 0) == 0 and o)
+    assert drained.get("sent", 0) >= 10 and drained.get("dead", 0) == 0, drained
 
     # Reading the photo is audited, and the audit chain stays intact.
     audit_before = ok(admin.get("/audit/verify"))
     assert audit_before["ok"], audit_before["problems"]
     face = supervisor.get(f"/applications/{app_id}/photo")
     assert face.status_code == 200 and face.headers["content-type"] == "image/jpeg"
-    assert face.content[:3] == b"\xff\xd8\xff" and face.headers["cache-control"] == "no-store"
+    assert face.headers["cache-control"] == "no-store"
+    with Image.open(io.BytesIO(face.content)) as stored:
+        assert (stored.format, stored.size) == ("JPEG", (420, 540))
     audit_after = ok(admin.get("/audit/verify"))
     assert audit_after["ok"], audit_after["problems"]
     assert audit_after["rows"] > audit_before["rows"]
@@ -143,7 +146,7 @@ def test_an_application_goes_from_booking_to_handover_through_every_desk(server)
 
     receipt = fd.get(f"/applications/{app_id}/receipt.pdf")
     assert receipt.status_code == 200 and receipt.headers["content-type"] == "application/pdf"
-    assert receipt.content.startswith(b"%PDF")
+    assert receipt.content.startswith(b"%PDF") and receipt.headers["cache-control"] == "no-store"
 
     # Every booklet is accounted for: this one moved from stock to issued.
     report = ok(printer.get("/booklets/report"))

@@ -343,16 +343,16 @@ def test_a_stale_snapshot_leaves_the_watch_list_pending_and_closes_the_print_gat
     assert app.stage is Stage.APPROVED and app.booklet_serial is None
 
 
-def test_a_local_duplicate_puts_the_application_on_hold() -> None:
+def test_a_local_duplicate_puts_the_application_on_hold_for_the_central_to_decide() -> None:
     app = walk_to(Stage.CHECKED_IN)
     app.events.clear()
     reason = "open application MND-20261130-0007 (captured) for the same NIK"
     do_intake(app, dup=reason)
     assert app.stage is Stage.ON_HOLD
-    assert app.held_from is Stage.INTAKE_DONE and app.hold_reason == reason
-    assert app.clearances.not_duplicate is S.FLAGGED
+    assert app.held_from is Stage.INTAKE_DONE and app.hold_reason == f"possible duplicate: {reason}"
+    assert app.clearances.not_duplicate is S.PENDING  # not flagged: the national check decides
     (hold,) = of_type(app, ev.ApplicationPutOnHold)
-    assert hold.reason == reason and hold.booklet_to_void is None
+    assert hold.reason == f"possible duplicate: {reason}" and hold.booklet_to_void is None
 
 
 # -- payment ---------------------------------------------------------------------------------
@@ -751,7 +751,7 @@ def test_a_hold_is_released_to_approved_when_it_held_a_booklet() -> None:
         app.release_hold(at=at(41), actor="supervisor")
     assert still.value.code == "flagged" and app.stage is Stage.ON_HOLD
     assert app.apply_clearance(C.WATCHLIST_CLEAR, S.CONFIRMED, reason="order lifted", source="central",
-                               at=at(42), actor="central") is True
+                               at=at(42), actor="central", lifts_flag=True) is True
     assert app.stage is Stage.ON_HOLD  # a supervisor releases it, not the central
     app.events.clear()
     app.release_hold(at=at(43), actor="supervisor")
@@ -791,15 +791,17 @@ def test_a_late_provisional_never_downgrades_a_confirmation() -> None:
     assert app.clearances.nik_verified is S.CONFIRMED and app.events == []
 
 
-def test_a_confirmation_may_follow_a_flag_but_a_provisional_may_not() -> None:
+def test_a_reviewed_confirmation_may_lift_a_flag_but_an_automatic_one_or_a_provisional_may_not() -> None:
     app = walk_to(Stage.APPROVED)
     app.apply_clearance(C.WATCHLIST_CLEAR, S.FLAGGED, reason="x", source="central", at=at(40), actor="central")
     app.events.clear()
     assert app.apply_clearance(C.WATCHLIST_CLEAR, S.PROVISIONAL, reason="snapshot", source="office",
                                at=at(41), actor="frontdesk") is False
     assert app.clearances.watchlist_clear is S.FLAGGED and app.events == []
+    assert app.apply_clearance(C.WATCHLIST_CLEAR, S.CONFIRMED, reason="re-check", source="central",
+                               at=at(42), actor="central") is False
     assert app.apply_clearance(C.WATCHLIST_CLEAR, S.CONFIRMED, reason="lifted", source="central",
-                               at=at(42), actor="central") is True
+                               at=at(42), actor="central", lifts_flag=True) is True
     assert app.clearances.watchlist_clear is S.CONFIRMED
     (change,) = app.events
     assert (change.kind, change.old, change.new, change.source) == ("watchlist_clear", "flagged", "confirmed",

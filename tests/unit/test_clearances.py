@@ -80,7 +80,7 @@ MOVES = {
     (PROVISIONAL, FLAGGED): True,
     (CONFIRMED, PENDING): False, (CONFIRMED, PROVISIONAL): False, (CONFIRMED, CONFIRMED): True,
     (CONFIRMED, FLAGGED): True,
-    (FLAGGED, PENDING): False, (FLAGGED, PROVISIONAL): False, (FLAGGED, CONFIRMED): True, (FLAGGED, FLAGGED): True,
+    (FLAGGED, PENDING): False, (FLAGGED, PROVISIONAL): False, (FLAGGED, CONFIRMED): False, (FLAGGED, FLAGGED): True,
 }
 
 
@@ -101,8 +101,10 @@ def test_a_late_provisional_never_downgrades_a_confirmation() -> None:
     assert can_move(CONFIRMED, PROVISIONAL) is False
 
 
-def test_a_new_central_decision_may_confirm_a_flagged_clearance() -> None:
-    assert can_move(FLAGGED, CONFIRMED) is True
+def test_only_a_decision_made_to_lift_a_flag_may_confirm_a_flagged_clearance() -> None:
+    assert can_move(FLAGGED, CONFIRMED) is False  # an automatic re-check (e.g. after a rebuild)
+    assert can_move(FLAGGED, CONFIRMED, lifts_flag=True) is True
+    assert can_move(FLAGGED, PROVISIONAL, lifts_flag=True) is False
 
 
 # -- the print gate --------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-28 02:42:51.768314
+Create Date: 2026-11-28 03:18:24.470446
 """
 from __future__ import annotations
 
@@ -87,9 +87,6 @@ def upgrade() -> None:
     sa.Column('issued_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('office_receipt_ref', sa.String(length=64), nullable=True),
     sa.Column('office_paid_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('treasury_paid_amount', sa.Integer(), nullable=True),
-    sa.Column('treasury_paid_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('treasury_ref', sa.String(length=64), nullable=True),
     sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('billing_code', name=op.f('pk_central_payment'))
     )
@@ -179,6 +176,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_registry_passport_application_id'), ['application_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_registry_passport_nik'), ['nik'], unique=False)
 
+    op.create_table('treasury_payment',
+    sa.Column('billing_code', sa.String(length=15), nullable=False),
+    sa.Column('amount', sa.Integer(), nullable=False),
+    sa.Column('paid_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('reference', sa.String(length=64), nullable=False),
+    sa.Column('imported_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('billing_code', name=op.f('pk_treasury_payment'))
+    )
     op.create_table('watchlist_order',
     sa.Column('id', sa.String(length=36), nullable=False),
     sa.Column('subject_kind', sa.String(length=16), nullable=False),
@@ -211,6 +216,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_watchlist_order_subject_value'))
 
     op.drop_table('watchlist_order')
+    op.drop_table('treasury_payment')
     with op.batch_alter_table('registry_passport', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_registry_passport_nik'))
         batch_op.drop_index(batch_op.f('ix_registry_passport_application_id'))
