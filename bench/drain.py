@@ -16,19 +16,19 @@ What runs (nothing of kanim is stubbed on the drain path):
    payment, photo (OpenCV checks, normalised JPEG), 9 fingerprints + 1 finger exception,
    capture, interview, approval, print, QC. Each leaves 14 outbox rows (ApplicationBooked ...
    QualityCheckPassed, with the office's provisional ClearanceChanged rows), its application,
-   booking and 10 biometric rows. That is the exact shape of the queue an office builds while
-   the link is down.
+   booking and 11 biometric rows (face, 9 prints, 1 finger exception). That is the exact
+   shape of the queue an office builds while the link is down.
 2. The bench office and the central are provisioned with `kanim.ops.cluster.provision` (keys,
    office registered at the central, N booklets allocated and received, staff accounts); the
    central's civil registry gets every applicant (so NIK checks agree), treasury "trusting".
 3. The queue: N applications cloned from the templates into the bench office's SQLite with
    SQLAlchemy Core on kanim's own tables (same column types, JSON encoding, timestamps): for
-   each, a booking, an application, 10 biometric rows and 14 outbox rows whose payloads carry
+   each, a booking, an application, 11 biometric rows and 14 outbox rows whose payloads carry
    the new application's own values (number, NIK, name, billing code, receipt, booklet serial,
    queue ticket, times). Priorities as uow.PRIORITY_RANK (95% none, 2% travel, 2% hajj/umrah,
    1% medical). Rows are interleaved like a real day: `--per-day` applications a day, each
    op at its check-in time plus the desk's offset, in time order (so a 200-row batch mixes
-   ~50 applications and ~14 capture operations, as a real backlog does).
+   many applications and on average ~14 capture operations, as a real backlog does).
    Biometric rows point at real vault files: `--vault-sets` sets (face + 9 fingers) written
    with the office's own `Vault.put` (AES-256-GCM, fsync) and shared round-robin by the
    applications. The relay reads, decrypts, hashes and base64-encodes every row's file on its
@@ -282,7 +282,9 @@ def build_queue(office, templates: list[Template], *, n: int, per_day: int, vaul
     stats = QueueStats(applications=n)
     face = templates[0].face
     # The vault: `vault_sets` capture sets, each file encrypted on its own (own nonce, own ref).
-    sets = [{"face": office.vault.put(face), **{p: office.vault.put(fingerprint) for p in range(1, 11)}}
+    printed = sorted({b["position"] for tp in templates for b in tp.biometrics
+                      if b["kind"] == "fingerprint" and b["file_ref"]})
+    sets = [{"face": office.vault.put(face), **{p: office.vault.put(fingerprint) for p in printed}}
             for _ in range(vault_sets)]
     days = (n + per_day - 1) // per_day
     start = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0) - timedelta(days=days)
@@ -635,7 +637,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
                        "templates": args.templates, "vault_sets": args.vault_sets, "per_day": args.per_day},
             "per_application": {"operations": len(templates[0].outbox), "face_bytes": len(face),
                                 "fingerprints": fingers_per_app, "fingerprint_bytes": len(finger),
-                                "image_bytes": per_app_image, "image_base64_bytes": per_app_b64, "wire_bytes": round(wire / args.applications)},
+                                "image_bytes": per_app_image, "image_base64_bytes": per_app_b64,
+                                "wire_bytes": round(wire / args.applications)},
             "queue": {"operations": operations, "biometric_rows": q.biometric_rows, "image_bytes": q.image_bytes,
                       "build_seconds": round(q.seconds, 2)},
             "drain": {"seconds": round(d.seconds, 3), "rounds": d.rounds, "pushed": d.pushed,

@@ -25,6 +25,10 @@ from PIL import Image, UnidentifiedImageError
 
 from kanim.domain.errors import InvalidInput
 
+# The server runs many requests at once on few cores: OpenCV's own worker threads would only
+# compete with them (measured: 58 ms wall for 36 ms of CPU per photo under load).
+cv2.setNumThreads(1)
+
 CASCADE_FILE = "haarcascade_frontalface_default.xml"
 
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels of the uploaded image

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -73,29 +74,32 @@ def select_batch(uow: UnitOfWork, *, limit: int, now: datetime) -> list[Any]:
     return [r for r in rows if r.seq in allowed]
 
 
-def to_operation(office: Office, uow: UnitOfWork, row: Any) -> Operation:
+def biometric_files(uow: UnitOfWork, subjects: set[str]) -> dict[str, list[Any]]:
+    if not subjects:
+        return {}
+    b = t.biometric.c
+    found: dict[str, list[Any]] = {}
+    for r in uow.session.execute(select(b.application_id, b.position, b.exception, b.file_ref)
+                                 .where(b.application_id.in_(subjects)).order_by(b.position)):
+        found.setdefault(r.application_id, []).append(r)
+    return found
+
+
+def to_operation(office: Office, row: Any, files: dict[str, list[Any]]) -> Operation:
     payload = dict(row.payload)
     if row.op == "BiometricsCaptured":
-        payload["biometrics"] = _biometrics(office, uow, row.subject)
+        payload["biometrics"] = [_biometric_item(office, f) for f in files.get(row.subject, [])]
     return Operation(row.id, row.seq, row.subject, row.op, payload, office.settings.office_code)
 
 
-def _biometrics(office: Office, uow: UnitOfWork, application_id: str) -> list[dict[str, Any]]:
+def _biometric_item(office: Office, f: Any) -> dict[str, Any]:
     """The face and fingerprints travel with the capture operation (the central's registry
-    needs them for duplicate checks and the e-passport chip). Decrypted only here, audited."""
-    import hashlib
-
-    out = []
-    for r in uow.session.execute(select(t.biometric).where(t.biometric.c.application_id == application_id)
-                                 .order_by(t.biometric.c.position)):
-        data = office.vault.get(r.file_ref) if r.file_ref else None
-        out.append({"position": r.position, "exception": r.exception.value if r.exception else None,
-                    "sha256": hashlib.sha256(data).hexdigest() if data else None,
-                    "size_bytes": len(data) if data else 0,
-                    "data": base64.b64encode(data).decode() if data else None})
-    uow.audit(actor="link", action="BiometricTransmitted", subject=application_id,
-              detail={"items": len(out), "purpose": "central registry"})
-    return out
+    needs them for duplicate checks and the e-passport chip), decrypted only here."""
+    data = office.vault.get(f.file_ref) if f.file_ref else None
+    return {"position": f.position, "exception": f.exception.value if f.exception else None,
+            "sha256": hashlib.sha256(data).hexdigest() if data else None,
+            "size_bytes": len(data) if data else 0,
+            "data": base64.b64encode(data).decode() if data else None}
 
 
 # -- the relay ---------------------------------------------------------------------------------
@@ -108,16 +112,27 @@ class Relay:
 
     def push_round(self) -> RoundResult:
         result = RoundResult()
-        with self.office.uow() as uow:
+        # Read in a read-only transaction and decrypt outside any: the desks' writes never wait
+        # for the relay's disk and crypto work.
+        with self.office.uow(readonly=True) as uow:
             rows = select_batch(uow, limit=self.office.settings.link_batch, now=uow.now())
-            ops = [to_operation(self.office, uow, r) for r in rows]
-            uow.commit()  # the audit rows of biometrics read for transmission
-        if not ops:
+            files = biometric_files(uow, {r.subject for r in rows if r.op == "BiometricsCaptured"})
+        if not rows:
             return result
+        ops = [to_operation(self.office, r, files) for r in rows]
+        if files:
+            self._audit_transmission(files)
         outcomes = self.central.push(ops)
         result.pushed, result.dead, result.retrying = mark(self.office, outcomes)
         result.more = len(ops) >= self.office.settings.link_batch
         return result
+
+    def _audit_transmission(self, files: dict[str, list[Any]]) -> None:
+        with self.office.uow() as uow:
+            for application_id, items in files.items():
+                uow.audit(actor="link", action="BiometricTransmitted", subject=application_id,
+                          detail={"items": len(items), "purpose": "central registry"})
+            uow.commit()
 
     def pull_round(self) -> int:
         total = 0

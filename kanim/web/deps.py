@@ -14,7 +14,7 @@ from kanim.security.roles import Perm, allowed
 _bearer = HTTPBearer(auto_error=False, description="a token from POST /api/v1/auth/token")
 
 
-def get_office(request: Request) -> Office:
+async def get_office(request: Request) -> Office:  # async: no I/O, no thread-pool hop
     return request.app.state.office
 
 
@@ -37,7 +37,7 @@ CurrentUser = Annotated[StaffUser, Depends(current_user)]
 def require(perm: Perm):  # noqa: ANN201
     """A dependency that lets only the roles holding `perm` through (see security/roles.py)."""
 
-    def check(user: CurrentUser) -> StaffUser:
+    async def check(user: CurrentUser) -> StaffUser:  # async: no I/O, no thread-pool hop
         if not allowed(user.role, perm):
             raise HTTPException(403, f"role {user.role.value} may not {perm.value.replace('_', ' ')}")
         return user

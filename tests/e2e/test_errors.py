@@ -206,7 +206,7 @@ def test_an_empty_upload_is_refused(offline_server, checked_in) -> None:  # noqa
         problem(r, 422, "upload-empty")
 
 
-def _answer_to_a_huge_declared_upload(server, path: str, token: str | None, wait: float = 2.0) -> bytes:  # noqa: ANN001
+def _answer_to_a_huge_declared_upload(server, path: str, token: str | None, wait: float = 1.5) -> bytes:  # noqa: ANN001
     """Declare a multipart body of 50 times the limit, send its first 64 kB, and return what the
     server answers within `wait` seconds: b"" when it just keeps reading, b"reset" when it
     dropped the connection."""
@@ -241,7 +241,7 @@ def test_an_upload_declared_far_over_the_limit_is_refused_before_its_body_arrive
                                                token)
     expected = (b"HTTP/1.1 413 ",) if authenticated else (b"HTTP/1.1 401 ", b"HTTP/1.1 413 ")
     assert answer.startswith(expected) or answer == b"reset", \
-        answer[:200] or "no answer within 2 s: the server went on reading the body"
+        answer[:200] or "no answer within 1.5 s: the server went on reading the body"
 
 
 @pytest.mark.parametrize("data", [b"GIF89a" + b"\0" * 64, b"just some text, not a scan\n", b"PK\x03\x04docx"],

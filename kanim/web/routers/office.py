@@ -110,6 +110,6 @@ def outbox_summary(office: OfficeDep, user: Staff(Perm.VIEW_AUDIT)) -> dict:
 
 @router.get("/health", tags=["health"])
 def health(office: OfficeDep) -> dict:
-    with office.uow() as uow:
+    with office.uow(readonly=True) as uow:
         uow.session.execute(select(1))
     return {"status": "ok", "office": office.settings.office_code, "central": office.settings.central}
