@@ -3,6 +3,7 @@ copy of the database does not log anyone in."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import uuid
@@ -58,7 +59,7 @@ def login(office: Office, *, username: str, password: str) -> tuple[str, StaffUs
     with office.uow() as uow:
         row = uow.session.execute(select(t.staff_user).where(t.staff_user.c.username == username)).first()
         # Verify against a dummy hash for unknown users too, so timing does not reveal usernames.
-        ok = verify_password(row.password_hash if row else _DUMMY_HASH, password)
+        ok = verify_password(row.password_hash if row else _dummy_hash(), password)
         if not row or not ok or not row.active:
             uow.audit(actor=username[:64], action="LoginFailed", subject="staff")
             uow.commit()
@@ -98,4 +99,6 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-_DUMMY_HASH = hash_password("not-a-real-password-0000")
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password("not-a-real-password-0000")

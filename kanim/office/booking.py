@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from kanim.bootstrap import Office
 from kanim.domain.application import Application, Priority, Stage
 from kanim.domain.booking import check_booking, parse_slot, slot_capacity
+from kanim.domain.mrz import name_field, split_name
 from kanim.domain.nik import check_nik_matches
 from kanim.domain.passport import ApplicationType, PassportKind
 from kanim.domain.people import Sex
@@ -39,7 +40,7 @@ def book(office: Office, *, account_ref: str, day: date, slot: str, applicants: 
          preferred_channel: str | None = None) -> list[Application]:
     slot_time = parse_slot(slot, office.settings.slot_times)
     for a in applicants:
-        check_nik_matches(a.nik, sex=a.sex, birth_date=a.birth_date)
+        check_applicant(a)
     with office.uow() as uow:
         _check_quota(office, uow, day=day, slot=slot_time.strftime("%H:%M"), size=len(applicants))
         booking_id = str(uuid.uuid4())
@@ -56,13 +57,20 @@ def book(office: Office, *, account_ref: str, day: date, slot: str, applicants: 
 
 def walk_in(office: Office, *, applicant: Applicant, actor: str) -> Application:
     """A walk-in gets a queue ticket at once and goes straight to the intake counter."""
-    check_nik_matches(applicant.nik, sex=applicant.sex, birth_date=applicant.birth_date)
+    check_applicant(applicant)
     with office.uow() as uow:
         day = today(office, uow)
         app = _new_application(office, uow, applicant, booking_id=None, day=day, actor=actor)
         app.check_in(ticket=_ticket(uow, day, "W"), at=uow.now(), actor=actor)
         uow.commit()
     return app
+
+
+def check_applicant(a: Applicant) -> None:
+    """Refuse at the door what could never be printed: a NIK that disagrees with the person, or
+    a name with nothing the MRZ can write (caught here, not at the printer days later)."""
+    check_nik_matches(a.nik, sex=a.sex, birth_date=a.birth_date)
+    name_field(*split_name(a.full_name))
 
 
 def check_in(office: Office, *, application_id: str, actor: str) -> Application:

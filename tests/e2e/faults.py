@@ -21,7 +21,9 @@ import asyncio
 import base64
 import json
 import os
+import socket
 import sqlite3
+import struct
 import threading
 import time
 import uuid
@@ -150,7 +152,10 @@ class TcpProxy:
             self._server.close()
             self._server = None
         for tr in list(self._transports):
-            tr.abort()  # SO_LINGER 0: the peer sees a reset, not an orderly close
+            sock = tr.get_extra_info("socket")
+            if sock is not None:  # SO_LINGER 0: the peer sees a reset, not an orderly close
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            tr.abort()
         for task in list(self._tasks):
             task.cancel()
         self._transports.clear()

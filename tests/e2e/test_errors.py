@@ -227,12 +227,6 @@ def _answer_to_a_huge_declared_upload(server, path: str, token: str | None, wait
             return b"reset"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "kanim bug: the upload limit (and authentication) apply only after the whole multipart body "
-    "has been received: Starlette parses the form, spooling file parts to temporary files on "
-    "disk, before read_upload() or the auth dependency run, so a request declaring 100 MB (or "
-    "100 GB) is read to the end first. Fix: refuse a Content-Length above the limit (plus "
-    "multipart overhead) with 413 before reading the body, and count the bytes of chunked bodies."))
 @pytest.mark.parametrize("authenticated", [True, False], ids=["front-desk", "anonymous"])
 def test_an_upload_declared_far_over_the_limit_is_refused_before_its_body_arrives(
         offline_server, checked_in, authenticated) -> None:  # noqa: ANN001
