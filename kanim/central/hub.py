@@ -175,14 +175,24 @@ def _intake(ctx: Context, op: Operation) -> None:
                f"recorded in the national registry as {app.number}")
 
 
+def _payment_row(ctx: Context, code: str, application_id: str) -> Any:
+    row = ctx.session.execute(select(ct.central_payment).where(ct.central_payment.c.billing_code == code)).first()
+    if row is not None and (row.application_id != application_id or row.office_code != ctx.office_code):
+        raise Rejected(f"billing code {code} belongs to another application")
+    return row
+
+
 def _billing(ctx: Context, op: Operation) -> None:
     _owned(ctx, op.subject)
+    _payment_row(ctx, op.payload["billing_code"], op.subject)
     ctx.checks.billing_issued(ctx.session, op.payload["billing_code"], op.subject, ctx.office_code,
                               int(op.payload.get("amount", 0)), ctx.now)
 
 
 def _paid(ctx: Context, op: Operation) -> None:
     _owned(ctx, op.subject)
+    if _payment_row(ctx, op.payload["billing_code"], op.subject) is None:
+        raise NotYet(f"billing code {op.payload['billing_code']} is not known to the central yet")
     decision = ctx.checks.payment_recorded(ctx.session, op.payload["billing_code"], op.payload.get("receipt_ref", ""),
                                            ctx.now)
     if decision is not None:

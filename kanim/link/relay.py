@@ -28,7 +28,9 @@ from kanim.bootstrap import Office
 from kanim.domain.errors import DomainError
 from kanim.link import inbox
 from kanim.link.breaker import Breaker, LinkState, retry_delay
-from kanim.office.ports import Central, CentralUnavailable, Operation, OperationResult
+from kanim.domain.clearances import ClearanceKind, ClearanceState
+from kanim.office.clearances import apply_decision
+from kanim.office.ports import Central, CentralUnavailable, ClearanceDecision, Operation, OperationResult
 from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
@@ -222,6 +224,7 @@ def mark(office: Office, outcomes: list[OperationResult]) -> tuple[int, int, int
             elif o.permanent:
                 values = dict(status="dead", last_error=o.error)
                 dead += 1
+                _central_refused(uow, o)
             else:
                 attempts = uow.session.execute(select(c.attempts).where(c.id == o.id)).scalar() or 0
                 values = dict(last_error=o.error, next_attempt_at=now + timedelta(seconds=retry_delay(attempts + 1)))
@@ -230,6 +233,20 @@ def mark(office: Office, outcomes: list[OperationResult]) -> tuple[int, int, int
                                 .values(attempts=c.attempts + 1, **values))
         uow.commit()
     return sent, dead, retrying
+
+
+def _central_refused(uow: UnitOfWork, o: OperationResult) -> None:
+    """The central refused an application's operation for good: the national registry does not
+    hold what the office did, so the application must not reach the applicant. Its
+    `recorded_centrally` clearance is flagged (on hold, a printed booklet voided), in the same
+    transaction that parks the dead letter."""
+    subject = uow.session.execute(select(t.outbox.c.subject).where(t.outbox.c.id == o.id)).scalar()
+    if subject is None:
+        return
+    refusal = ClearanceDecision(id=o.id, application_id=subject, kind=ClearanceKind.RECORDED_CENTRALLY,
+                                state=ClearanceState.FLAGGED, reason=f"the central refused an operation: {o.error}",
+                                decided_at=uow.now())
+    apply_decision(uow, refusal)  # "unknown_subject" for operations that are not an application's
 
 
 def record_state_change(office: Office, state: LinkState, reason: str) -> None:

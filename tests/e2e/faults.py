@@ -580,8 +580,8 @@ class Cluster:
     # - the checks every test ends with -
 
     def wait_ready(self, office: Office, app_ids: Iterable[str], *, timeout: float = 60.0) -> list[dict]:
-        """After an outage the relay may be in its longest backoff (full jitter, up to 60 s,
-        kanim/link/breaker.py): the waits after recovery allow for it."""
+        """After an outage the relay may be in its longest backoff (full jitter up to
+        kanim/link/breaker.py Breaker.max_delay): the waits after recovery allow for it."""
         assert office.desks is not None
         ids = list(app_ids)
 

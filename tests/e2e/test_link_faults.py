@@ -288,7 +288,10 @@ def test_a_poison_operation_is_parked_and_holds_back_only_its_own_application(po
     dead = cluster.wait_for("the central's refusal to be parked as a dead letter", desks.dead_letters, timeout=30)
     assert [(d["subject"], d["op"]) for d in dead] == [(poisoned["id"], "PassportPrinted")], dead
     assert f"booklet {POISON_FIRST} was never allocated to office MND" in dead[0]["error"], dead
-    desks.quality_check(poisoned["id"])  # after the refusal: waits behind it
+    # The refusal holds it at the office (recorded_centrally flagged, booklet voided): it can
+    # never be handed over while the registry does not hold it.
+    held_app = desks.application(poisoned["id"])
+    assert held_app["stage"] == "on_hold" and held_app["clearances"]["recorded_centrally"] == "flagged", held_app
 
     others = [desks.through_qc(p) for p in who[1:3]]
     cluster.wait_ready(office, [a["id"] for a in others])
@@ -297,7 +300,7 @@ def test_a_poison_operation_is_parked_and_holds_back_only_its_own_application(po
     time.sleep(1.0)  # a few more relay rounds: still held back
     held = [r for r in office.outbox() if r[4] == "pending"]
     assert held and {r[2] for r in held} == {poisoned["id"]}, held
-    assert "QualityCheckPassed" in {r[3] for r in held}, held
+    assert "ApplicationPutOnHold" in {r[3] for r in held}, held  # waits behind the dead letter
     status = desks.link_status()
     assert (status["queue_depth"], status["dead_letters"], status["state"]) == (len(held), 1, "up"), status
 
@@ -334,12 +337,6 @@ def test_a_poison_operation_holds_back_its_applications_later_operations_in_the_
     assert not cluster.central_sql("SELECT id FROM central_operation WHERE id = :i", i=qc[0][1])
 
 
-@pytest.mark.xfail(strict=True, raises=KnownBug, reason=(
-    "the handover gate (kanim/domain/application.py hand_over, via kanim/office/handover.py) looks only "
-    "at the clearances, all confirmed before printing: a passport whose PassportPrinted the central "
-    "refused for good (dead letter: the booklet is not in the national registry) still becomes ready "
-    "and is handed over; the central's refusal should hold the application (e.g. flag "
-    "recorded_centrally) or the gate should refuse while the application has a dead letter"))
 def test_a_passport_whose_print_the_central_refused_is_not_handed_over(poison_cluster) -> None:  # noqa: ANN001
     cluster = poison_cluster
     office = cluster.offices["MND"]
@@ -350,13 +347,14 @@ def test_a_passport_whose_print_the_central_refused_is_not_handed_over(poison_cl
     desks.print(app["id"], POISON_LAST)
     cluster.wait_for("the refused print to be parked",
                      lambda: [d for d in desks.dead_letters() if d["subject"] == app["id"]], timeout=30)
-    checked = desks.quality_check(app["id"])
-    r = desks.handover(checked)
+    # The refusal holds the application: recorded_centrally flagged, its booklet voided, so the
+    # quality check and the handover are both refused.
+    held = desks.application(app["id"])
+    assert held["stage"] == "on_hold" and held["clearances"]["recorded_centrally"] == "flagged", held
+    assert held["booklet_serial"] is None
+    qc = desks["print_operator"].post(f"/applications/{app['id']}/quality-check", json={"passed": True})
+    assert qc.status_code == 409, qc.text
     assert cluster.central_sql("SELECT count(*) FROM registry_passport WHERE serial = :s", s=POISON_LAST)[0][0] == 0
-    if r.status_code == 200:
-        raise KnownBug(f"handed over ({checked['stage']} after the quality check) although the central refused "
-                       f"booklet {POISON_LAST}")
-    assert r.status_code == 409, r.text
 
 
 # -- 6. ownership: one office's credential, another office's applications --------------------------
@@ -469,17 +467,11 @@ CROSS_REFERENCES = {
         lambda own, b: operation(own, "PaymentRecorded", {"billing_code": b["billed"]["billing_code"],
                                                           "receipt_ref": "FORGED"}),
 }
-PAYMENT_HOLE = (
-    "kanim/central/hub.py _paid checks only that op.subject is the office's application, then "
-    "CentralChecks.payment_recorded (kanim/central/checks.py) updates central_payment by the payload's "
-    "billing_code without checking that the code was issued for op.subject by this office: AAA records "
-    "BBB's receipt, confirms it against its own application, and BBB's own receipt is then never confirmed")
 
 
 @pytest.mark.parametrize("case", [
     "spoil BBB's booklet", "hand over BBB's booklet",
-    pytest.param("pay with BBB's billing code", marks=pytest.mark.xfail(strict=True, raises=KnownBug,
-                                                                         reason=PAYMENT_HOLE))])
+    "pay with BBB's billing code"])
 def test_an_office_cannot_touch_another_offices_records_by_naming_them_in_its_own_operations(
         two_offices, case) -> None:  # noqa: ANN001
     """AAA's operation is about its own application (or a booklet) but names BBB's booklet or

@@ -705,10 +705,15 @@ def test_a_print_on_a_booklet_never_allocated_is_a_dead_letter_that_blocks_no_on
         printing.print_passport(office, application_id=stray.id, serial="X1000008", actor="printer")
         printing.print_passport(office, application_id=fine.id, serial="X1000001", actor="printer")
         drain(relay)
-        for app in (stray, fine):
-            printing.quality_check(office, application_id=app.id, passed=True, actor="printer")
+        # The central's refusal holds the stray passport at the office: it must never be handed
+        # over while the registry does not hold it, and its booklet is voided.
+        held_app = app_of(office, stray.id)
+        assert held_app.stage is Stage.ON_HOLD and held_app.clearances.recorded_centrally.value == "flagged"
+        assert "never allocated" in held_app.hold_reason and held_app.booklet_serial is None
+        printing.quality_check(office, application_id=fine.id, passed=True, actor="printer")
         drain(relay)
 
+    assert printing.accountability(office).spoiled_by_reason == {"voided_after_flag": 1}
     (dead,) = dead_letters(office)
     assert (dead["subject"], dead["op"]) == (stray.id, "PassportPrinted")
     assert dead["error"] == "booklet X1000008 was never allocated to office MND"
