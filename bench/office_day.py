@@ -28,7 +28,6 @@ must then point at the server's database) unless they already exist.
 from __future__ import annotations
 
 import argparse
-import inspect
 import itertools
 import json
 import os
@@ -259,7 +258,7 @@ def ensure_users(settings: Any, password: str) -> None:
 class Server:
     """`kanim serve` as a subprocess in a temporary data directory."""
 
-    def __init__(self, quota: int, sync_interval: float, password: str, keep: bool) -> None:
+    def __init__(self, quota: int, sync_interval: float, password: str, keep: bool, workers: int = 1) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="kanim-bench-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -269,18 +268,14 @@ class Server:
                     "PYTHONPATH": os.pathsep.join(filter(None, [str(KANIM_ROOT), os.environ.get("PYTHONPATH")]))}
         for k in ("KANIM_DATABASE_URL", "KANIM_KEY_FILE"):  # this run's own database and key
             self.env.pop(k, None)
-        from kanim import cli as kanim_cli
         from kanim.config import Settings
 
         settings = Settings(_env_file=None, data_dir=self.dir / "data", central="simulated", daily_quota=quota)
         ensure_users(settings, password)
         self.log = open(self.dir / "server.log", "wb")  # noqa: SIM115 - closed in stop()
-        cmd = [sys.executable, "-c", "from kanim.cli import app; app()", "serve", "--port", str(self.port)]
-        # The link's round interval: `serve --sync-interval` where the CLI has it, else (newer
-        # relay) the KANIM_LINK_INTERVAL setting; setting both is harmless.
-        self.env["KANIM_LINK_INTERVAL"] = str(sync_interval)
-        if "sync_interval" in inspect.signature(kanim_cli.serve).parameters:
-            cmd += ["--sync-interval", str(sync_interval)]
+        cmd = [sys.executable, "-c", "from kanim.cli import app; app()", "serve", "--port", str(self.port),
+               "--workers", str(workers)]
+        self.env["KANIM_LINK_INTERVAL"] = str(sync_interval)  # the relay's pace when idle
         # cwd: the temp dir, so a stray .env in the caller's directory does not reach the server
         self.proc = subprocess.Popen(cmd, env=self.env, cwd=self.dir, stdout=self.log, stderr=subprocess.STDOUT)
 
@@ -693,6 +688,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference-seconds", type=float, default=3.0)
     p.add_argument("--poll-interval", type=float, default=0.2, help="pickup desk: seconds between ready-list looks")
     p.add_argument("--sync-interval", type=float, default=0.5, help="own server: link rounds (kanim serve)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="own server: worker processes (kanim serve --workers; default one per core)")
     p.add_argument("--keep", action="store_true", help="own server: keep the temp data dir and server.log")
     p.add_argument("--server-pid", type=int, help="with --url: the server's pid, for its CPU time and --py-spy")
     p.add_argument("--py-spy", type=Path, metavar="FILE",
@@ -713,7 +710,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             quota = max(1000, args.applications + 50)
             console.print(f"starting kanim serve (KANIM_DAILY_QUOTA={quota}, simulated central) ...")
-            server = Server(quota, args.sync_interval, args.password, args.keep)
+            server = Server(quota, args.sync_interval, args.password, args.keep, workers=args.workers)
             server.wait_healthy()
             url = server.url
             console.print(f"server pid {server.proc.pid} on {url}, data in {server.dir}")

@@ -129,6 +129,8 @@ def serve(
     role: Annotated[str | None, typer.Option(help="office or central (default: KANIM_ROLE, office)")] = None,
     relay: Annotated[bool, typer.Option("--relay/--no-relay", help="run the outbox relay in the server "
                                         "(off when a separate `kanim worker` runs)")] = True,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="worker processes (one per core)")] = 1,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log")] = True,
 ) -> None:
     """Run a node's API server (migrates the database first).
 
@@ -138,7 +140,7 @@ def serve(
     from kanim.web.server import run
 
     settings = Settings(role=role) if role else Settings()
-    run(settings, host=host, port=port, relay=relay)
+    run(settings, host=host, port=port, relay=relay, workers=workers, access_log=access_log)
 
 
 @app.command()

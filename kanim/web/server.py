@@ -27,23 +27,47 @@ def start_relay(office: Office) -> threading.Event | None:
     return stop
 
 
-def run(settings: Settings, *, host: str, port: int, relay: bool = True) -> None:
+def office_app() -> object:
+    """The ASGI app of one worker process (`--workers` > 1): settings come from the environment
+    the workers inherit, and the relay stays in the parent (one relay per office)."""
+    return create_app(bootstrap(Settings()))
+
+
+def run(settings: Settings, *, host: str, port: int, relay: bool = True, workers: int = 1,
+        access_log: bool = True) -> None:
     if settings.role == "central":
-        return run_central(settings, host=host, port=port)
+        return run_central(settings, host=host, port=port, workers=workers, access_log=access_log)
     office = bootstrap(settings)
     upgrade(office.engine)
     stop = start_relay(office) if relay else None
     try:
-        uvicorn.run(create_app(office), host=host, port=port, log_level="info")
+        if workers > 1:
+            # Python runs one thread at a time per process: on a multi-core server, several
+            # worker processes share the load; SQLite's WAL arbitrates between them.
+            uvicorn.run("kanim.web.server:office_app", factory=True, host=host, port=port, workers=workers,
+                        log_level="info", access_log=access_log)
+        else:
+            uvicorn.run(create_app(office), host=host, port=port, log_level="info", access_log=access_log)
     finally:
         if stop:
             stop.set()
 
 
-def run_central(settings: Settings, *, host: str, port: int) -> None:
+def central_app() -> object:
+    from kanim.central.api import create_central_app
+    from kanim.central.node import bootstrap_central
+
+    return create_central_app(bootstrap_central(Settings(role="central")))
+
+
+def run_central(settings: Settings, *, host: str, port: int, workers: int = 1, access_log: bool = True) -> None:
     from kanim.central.api import create_central_app
     from kanim.central.node import bootstrap_central
 
     node = bootstrap_central(settings)
     upgrade(node.engine)
-    uvicorn.run(create_central_app(node), host=host, port=port, log_level="info")
+    if workers > 1:
+        uvicorn.run("kanim.web.server:central_app", factory=True, host=host, port=port, workers=workers,
+                    log_level="info", access_log=access_log)
+    else:
+        uvicorn.run(create_central_app(node), host=host, port=port, log_level="info", access_log=access_log)
