@@ -66,7 +66,6 @@ postgresql+psycopg://postgres@127.0.0.1:5432/test). It creates schemas `bench_dr
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import platform
@@ -301,7 +300,6 @@ def build_queue(office, templates: list[Template], *, n: int, per_day: int, vaul
     days = (n + per_day - 1) // per_day
     start = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0) - timedelta(days=days)
     niks: dict[int, int] = {}
-    counter = 0
     for d in range(days):
         day0 = start + timedelta(days=d)
         bookings, apps, bios, timed = [], [], [], []
@@ -314,7 +312,6 @@ def build_queue(office, templates: list[Template], *, n: int, per_day: int, vaul
             serial_no = niks[i % len(templates)] = niks.get(i % len(templates), 0) + 1
             nik = make_nik(REGIONS[serial_no % len(REGIONS)], born, sex, serial_no // len(REGIONS) + 1)
             name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-            counter += 1
             roll = rng.random()
             prio = (Priority.MEDICAL if roll < 0.01 else Priority.HAJJ_UMRAH if roll < 0.03
                     else Priority.TRAVEL if roll < 0.05 else Priority.NONE)

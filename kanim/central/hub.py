@@ -10,11 +10,11 @@ known yet) is answered transient, and the office retries it.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select, text, update
@@ -40,6 +40,10 @@ class Context:
     office_code: str
     now: datetime
     checks: CentralChecks
+    # The batch's applications, read once and kept current by the handlers: most operations
+    # only need to know whose application it is.
+    apps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    applied: list[dict[str, Any]] = field(default_factory=list)  # central_operation rows to insert
 
     def emit(self, kind: str, subject: str, payload: dict[str, Any], *, office_code: str | None) -> None:
         emit_event(self.session, kind=kind, subject=subject, payload=payload, office_code=office_code, now=self.now)
@@ -72,9 +76,14 @@ def emit_event(session: Session, *, kind: str, subject: str, payload: dict[str, 
 def apply_batch(session: Session, *, office_code: str, operations: Sequence[Operation], now: datetime,
                 checks: CentralChecks) -> list[OperationResult]:
     ctx = Context(session, office_code, now, checks)
+    done = _already_applied(session, [op.id for op in operations])
+    ctx.apps = _applications(session, {op.subject for op in operations})
     results = []
     held: set[str] = set()  # applications whose earlier operation in this batch did not apply
     for op in operations:
+        if op.id in done:  # applied before: the same answer again, nothing changes
+            results.append(done[op.id])
+            continue
         if op.subject in held:
             # Never apply an application's operations out of order: this one waits for the
             # earlier one, whatever becomes of it (unless it can never apply at all).
@@ -89,68 +98,99 @@ def apply_batch(session: Session, *, office_code: str, operations: Sequence[Oper
         result = _apply_once(ctx, op)
         if not result.ok:
             held.add(op.subject)
+        if ctx.applied and ctx.applied[-1]["id"] == op.id:
+            done[op.id] = result  # the same id twice in one batch is answered once
         results.append(result)
+    if ctx.applied:
+        session.execute(ct.central_operation.insert(), ctx.applied)
     return results
 
 
+def _restore(ctx: Context, subject: str, cached: dict[str, Any] | None) -> None:
+    if cached is None:
+        ctx.apps.pop(subject, None)
+    else:
+        ctx.apps[subject] = cached
+
+
+def _already_applied(session: Session, ids: list[str]) -> dict[str, OperationResult]:
+    c = ct.central_operation.c
+    return {r.id: OperationResult(r.id, ok=r.ok, permanent=not r.ok, error=r.error)
+            for r in session.execute(select(c.id, c.ok, c.error).where(c.id.in_(ids)))}
+
+
+def _applications(session: Session, ids: set[str]) -> dict[str, dict[str, Any]]:
+    rows = session.execute(select(ct.registry_application).where(ct.registry_application.c.id.in_(ids)))
+    return {r.id: dict(r._mapping) for r in rows}
+
+
 def _apply_once(ctx: Context, op: Operation) -> OperationResult:
-    done = ctx.session.execute(select(ct.central_operation).where(ct.central_operation.c.id == op.id)).first()
-    if done is not None:
-        return OperationResult(op.id, ok=done.ok, permanent=not done.ok, error=done.error)
     handler = HANDLERS.get(op.op, _record_only)
+    cached = dict(ctx.apps[op.subject]) if op.subject in ctx.apps else None
     savepoint = ctx.session.begin_nested()  # a failed operation must not undo the batch's others
     try:
         handler(ctx, op)
         result = OperationResult(op.id, ok=True)
-    except Rejected as e:
+    except (Rejected, NotYet) as e:
         savepoint.rollback()
+        _restore(ctx, op.subject, cached)
+        if isinstance(e, NotYet):
+            return OperationResult(op.id, ok=False, permanent=False, error=str(e))  # not remembered
         result = OperationResult(op.id, ok=False, permanent=True, error=str(e))
-    except NotYet as e:
-        savepoint.rollback()
-        return OperationResult(op.id, ok=False, permanent=False, error=str(e))  # not remembered
     else:
         savepoint.commit()
-    ctx.session.execute(ct.central_operation.insert().values(
-        id=op.id, office_code=ctx.office_code, subject=op.subject, op=op.op, office_seq=op.seq,
-        received_at=ctx.now, ok=result.ok, error=result.error,
-        size_bytes=len(json.dumps(op.payload, separators=(",", ":")))))
+    ctx.applied.append(dict(id=op.id, office_code=ctx.office_code, subject=op.subject, op=op.op,
+                            office_seq=op.seq, received_at=ctx.now, ok=result.ok, error=result.error,
+                            size_bytes=sum(b.get("size_bytes", 0) for b in op.payload.get("biometrics", ()))))
     return result
 
 
 # -- handlers ----------------------------------------------------------------------------------
 
+def _app(ctx: Context, application_id: str) -> dict[str, Any] | None:
+    if application_id not in ctx.apps:
+        row = ctx.session.execute(
+            select(ct.registry_application).where(ct.registry_application.c.id == application_id)).first()
+        if row is None:
+            return None
+        ctx.apps[application_id] = dict(row._mapping)
+    return ctx.apps[application_id]
+
+
 def _owner(ctx: Context, application_id: str) -> str | None:
-    return ctx.session.execute(select(ct.registry_application.c.office_code)
-                               .where(ct.registry_application.c.id == application_id)).scalar()
+    app = _app(ctx, application_id)
+    return app["office_code"] if app else None
 
 
-def _owned(ctx: Context, application_id: str) -> Any:
-    row = ctx.session.execute(
-        select(ct.registry_application).where(ct.registry_application.c.id == application_id)).first()
-    if row is None:
+def _owned(ctx: Context, application_id: str) -> SimpleNamespace:
+    app = _app(ctx, application_id)
+    if app is None:
         raise NotYet(f"application {application_id} is not known to the central yet")
-    if row.office_code != ctx.office_code:
-        raise Rejected(f"application {application_id} belongs to office {row.office_code}")
-    return row
+    if app["office_code"] != ctx.office_code:
+        raise Rejected(f"application {application_id} belongs to office {app['office_code']}")
+    return SimpleNamespace(**app)
 
 
 def _touch(ctx: Context, op: Operation, **values: Any) -> None:
+    values = dict(values, updated_at=ctx.now, last_office_seq=op.seq)
     ctx.session.execute(update(ct.registry_application).where(ct.registry_application.c.id == op.subject)
-                        .values(updated_at=ctx.now, last_office_seq=op.seq, **values))
+                        .values(**values))
+    if op.subject in ctx.apps:
+        ctx.apps[op.subject].update(values)
 
 
 def _booked(ctx: Context, op: Operation) -> None:
-    row = ctx.session.execute(
-        select(ct.registry_application.c.office_code).where(ct.registry_application.c.id == op.subject)).first()
-    if row is not None:
-        if row.office_code != ctx.office_code:
-            raise Rejected(f"application {op.subject} belongs to office {row.office_code}")
+    owner = _owner(ctx, op.subject)
+    if owner is not None:
+        if owner != ctx.office_code:
+            raise Rejected(f"application {op.subject} belongs to office {owner}")
         return
     p = op.payload
-    ctx.session.execute(ct.registry_application.insert().values(
-        id=op.subject, office_code=ctx.office_code, number=p.get("number", ""), app_type=p.get("app_type", ""),
-        passport_kind=p.get("passport_kind", ""), stage="booked", created_at=ctx.now, updated_at=ctx.now,
-        last_office_seq=op.seq))
+    row = dict(id=op.subject, office_code=ctx.office_code, number=p.get("number", ""), app_type=p.get("app_type", ""),
+               passport_kind=p.get("passport_kind", ""), stage="booked", created_at=ctx.now, updated_at=ctx.now,
+               last_office_seq=op.seq, nik=None, full_name=None, birth_date=None, sex=None, booklet_serial=None)
+    ctx.session.execute(ct.registry_application.insert().values(**row))
+    ctx.apps[op.subject] = row
 
 
 def _stage(stage: str) -> Callable[[Context, Operation], None]:
@@ -202,14 +242,16 @@ def _paid(ctx: Context, op: Operation) -> None:
 def _captured(ctx: Context, op: Operation) -> None:
     _owned(ctx, op.subject)
     _touch(ctx, op, stage="captured")
-    for item in op.payload.get("biometrics", []):
-        ctx.session.execute(ct.registry_biometric.delete().where(
-            ct.registry_biometric.c.application_id == op.subject,
-            ct.registry_biometric.c.position == item["position"]))
-        ctx.session.execute(ct.registry_biometric.insert().values(
-            application_id=op.subject, position=item["position"], office_code=ctx.office_code,
-            exception=item.get("exception"), sha256=item.get("sha256"), size_bytes=item.get("size_bytes", 0),
-            data=item.get("data")))
+    items = op.payload.get("biometrics", [])
+    if not items:
+        return
+    b = ct.registry_biometric.c
+    ctx.session.execute(ct.registry_biometric.delete().where(
+        b.application_id == op.subject, b.position.in_([i["position"] for i in items])))
+    ctx.session.execute(ct.registry_biometric.insert(), [
+        dict(application_id=op.subject, position=i["position"], office_code=ctx.office_code,
+             exception=i.get("exception"), sha256=i.get("sha256"), size_bytes=i.get("size_bytes", 0),
+             data=i.get("data")) for i in items])
 
 
 def _printed(ctx: Context, op: Operation) -> None:

@@ -299,3 +299,7 @@ allocated_range = Table(
     Column("count", Integer, nullable=False),
     Column("allocated_at", UTCDateTime, nullable=False),
 )
+
+# The relay's queue order (most urgent first, then oldest) straight from an index: without it
+# every round sorts the whole backlog, which after a long outage is the whole day.
+Index("ix_outbox_queue", outbox.c.status, outbox.c.priority.desc(), outbox.c.seq)
