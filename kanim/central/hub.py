@@ -1,7 +1,9 @@
 """Applying offices' operations at the central, exactly once each, and answering per operation.
 
-A batch is one transaction. Each operation is first looked up by its id: if it was applied
-before, the stored answer is given again and nothing changes, so an office that crashed after
+A batch is one transaction. Handlers check everything that could refuse an operation before
+they write anything, so a refused operation leaves no trace and needs no savepoint. Each
+operation is first looked up by its id: if it was applied before, the stored answer is given
+again and nothing changes, so an office that crashed after
 the central accepted a batch may simply resend it. An operation that can never succeed (another
 office's application, a serial never allocated to the office) is answered `permanent` and the
 office parks it in its dead-letter list; one that may succeed later (its application is not
@@ -106,13 +108,6 @@ def apply_batch(session: Session, *, office_code: str, operations: Sequence[Oper
     return results
 
 
-def _restore(ctx: Context, subject: str, cached: dict[str, Any] | None) -> None:
-    if cached is None:
-        ctx.apps.pop(subject, None)
-    else:
-        ctx.apps[subject] = cached
-
-
 def _already_applied(session: Session, ids: list[str]) -> dict[str, OperationResult]:
     c = ct.central_operation.c
     return {r.id: OperationResult(r.id, ok=r.ok, permanent=not r.ok, error=r.error)
@@ -126,19 +121,15 @@ def _applications(session: Session, ids: set[str]) -> dict[str, dict[str, Any]]:
 
 def _apply_once(ctx: Context, op: Operation) -> OperationResult:
     handler = HANDLERS.get(op.op, _record_only)
-    cached = dict(ctx.apps[op.subject]) if op.subject in ctx.apps else None
-    savepoint = ctx.session.begin_nested()  # a failed operation must not undo the batch's others
+    # Every handler checks before it writes (the rule that lets a batch go without a savepoint
+    # per operation: two round trips each, a third of the central's statements).
     try:
         handler(ctx, op)
         result = OperationResult(op.id, ok=True)
-    except (Rejected, NotYet) as e:
-        savepoint.rollback()
-        _restore(ctx, op.subject, cached)
-        if isinstance(e, NotYet):
-            return OperationResult(op.id, ok=False, permanent=False, error=str(e))  # not remembered
+    except NotYet as e:
+        return OperationResult(op.id, ok=False, permanent=False, error=str(e))  # not remembered
+    except Rejected as e:
         result = OperationResult(op.id, ok=False, permanent=True, error=str(e))
-    else:
-        savepoint.commit()
     ctx.applied.append(dict(id=op.id, office_code=ctx.office_code, subject=op.subject, op=op.op,
                             office_seq=op.seq, received_at=ctx.now, ok=result.ok, error=result.error,
                             size_bytes=sum(b.get("size_bytes", 0) for b in op.payload.get("biometrics", ()))))
