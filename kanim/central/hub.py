@@ -46,9 +46,24 @@ class Context:
     # only need to know whose application it is.
     apps: dict[str, dict[str, Any]] = field(default_factory=dict)
     applied: list[dict[str, Any]] = field(default_factory=list)  # central_operation rows to insert
+    touched: dict[str, dict[str, Any]] = field(default_factory=dict)  # registry updates, one per application
+    events: list[dict[str, Any]] = field(default_factory=list)  # feed rows, inserted together
+
+    def flush(self) -> None:
+        """Write what the batch has gathered. Called at the end, and before any query that must
+        see the registry as the batch has changed it (the duplicate check)."""
+        for app_id, values in self.touched.items():
+            self.session.execute(update(ct.registry_application).where(ct.registry_application.c.id == app_id)
+                                 .values(**values))
+        self.touched.clear()
+        if self.events:
+            lock_feed(self.session)
+            self.session.execute(ct.central_event.insert(), self.events)
+            self.events.clear()
 
     def emit(self, kind: str, subject: str, payload: dict[str, Any], *, office_code: str | None) -> None:
-        emit_event(self.session, kind=kind, subject=subject, payload=payload, office_code=office_code, now=self.now)
+        self.events.append(dict(id=str(uuid.uuid4()), office_code=office_code, kind=kind, subject=subject,
+                                payload=payload, created_at=self.now))
 
     def decide(self, application_id: str, kind: ClearanceKind, state: ClearanceState, reason: str) -> None:
         self.emit("clearance", application_id,
@@ -64,13 +79,17 @@ FEED_LOCK = 0x6B616E696D  # "kanim"
 REBUILD_STATE = "rebuild_epoch"
 
 
-def emit_event(session: Session, *, kind: str, subject: str, payload: dict[str, Any], office_code: str | None,
-               now: datetime) -> None:
+def lock_feed(session: Session) -> None:
     session.connection()  # begin the transaction now, so that it can be told apart below
     tx = session.get_transaction()
     if session.get_bind().dialect.name == "postgresql" and session.info.get("feed_locked") is not tx:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FEED_LOCK})
         session.info["feed_locked"] = session.get_transaction()
+
+
+def emit_event(session: Session, *, kind: str, subject: str, payload: dict[str, Any], office_code: str | None,
+               now: datetime) -> None:
+    lock_feed(session)
     session.execute(ct.central_event.insert().values(id=str(uuid.uuid4()), office_code=office_code, kind=kind,
                                                      subject=subject, payload=payload, created_at=now))
 
@@ -103,6 +122,7 @@ def apply_batch(session: Session, *, office_code: str, operations: Sequence[Oper
         if ctx.applied and ctx.applied[-1]["id"] == op.id:
             done[op.id] = result  # the same id twice in one batch is answered once
         results.append(result)
+    ctx.flush()
     if ctx.applied:
         session.execute(ct.central_operation.insert(), ctx.applied)
     return results
@@ -164,8 +184,7 @@ def _owned(ctx: Context, application_id: str) -> SimpleNamespace:
 
 def _touch(ctx: Context, op: Operation, **values: Any) -> None:
     values = dict(values, updated_at=ctx.now, last_office_seq=op.seq)
-    ctx.session.execute(update(ct.registry_application).where(ct.registry_application.c.id == op.subject)
-                        .values(**values))
+    ctx.touched.setdefault(op.subject, {}).update(values)  # written once per batch (Context.flush)
     if op.subject in ctx.apps:
         ctx.apps[op.subject].update(values)
 
@@ -198,6 +217,7 @@ def _intake(ctx: Context, op: Operation) -> None:
     _touch(ctx, op, stage="intake_done", nik=p.get("nik"), full_name=p.get("full_name"),
            birth_date=birth, sex=p.get("sex"))
     nik, name, sex = p.get("nik", ""), p.get("full_name", ""), p.get("sex", "")
+    ctx.flush()  # the duplicate check reads the registry as this batch has changed it
     ctx.decide(op.subject, ClearanceKind.NIK_VERIFIED, *ctx.checks.verify_nik(ctx.session, nik, name, birth, sex))
     ctx.decide(op.subject, ClearanceKind.WATCHLIST_CLEAR, *ctx.checks.watchlist(ctx.session, nik, ctx.now))
     ctx.decide(op.subject, ClearanceKind.NOT_DUPLICATE,
