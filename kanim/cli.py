@@ -49,9 +49,14 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _office(settings: Settings | None = None):  # noqa: ANN202
+    """The office node, its database migrated (a no-op when it is current): every command works
+    on a fresh data folder instead of failing on a missing table."""
     from kanim.bootstrap import bootstrap
+    from kanim.store.migrate import upgrade
 
-    return bootstrap(settings or Settings())
+    office = bootstrap(settings or Settings())
+    upgrade(office.engine)
+    return office
 
 
 @db_app.command("upgrade")
