@@ -30,6 +30,14 @@ link_app = typer.Typer(help="The office's link to the central hub.", no_args_is_
 central_app = typer.Typer(help="The central hub (run with KANIM_ROLE=central).", no_args_is_help=True)
 app.add_typer(link_app, name="link")
 app.add_typer(central_app, name="central")
+central_office_app = typer.Typer(help="Offices linked to this central.", no_args_is_help=True)
+central_registry_app = typer.Typer(help="The civil registry (Dukcapil) extract.", no_args_is_help=True)
+central_payments_app = typer.Typer(help="Payments confirmed by the treasury.", no_args_is_help=True)
+central_booklets_app = typer.Typer(help="Booklet serial ranges.", no_args_is_help=True)
+central_app.add_typer(central_office_app, name="office")
+central_app.add_typer(central_registry_app, name="registry")
+central_app.add_typer(central_payments_app, name="payments")
+central_app.add_typer(central_booklets_app, name="booklets")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # one problem, one line, however long
 
@@ -254,12 +262,12 @@ def central_key() -> None:
     out.print(public_b64(_central().signing_key))
 
 
-@central_app.command("office-add")
+@central_office_app.command("add")
 @cli_errors
 def central_office_add(code: str, public_key: str, name: Annotated[str, typer.Option()] = "") -> None:
     """Register an office and the public key its requests are signed with.
 
-    Example: kanim central office-add MND "$(ssh mnd kanim link key)" --name "Kanim Manado"
+    Example: kanim central office add MND "$(ssh mnd kanim link key)" --name "Kanim Manado"
     """
     from kanim.central.service import register_office
 
@@ -267,36 +275,36 @@ def central_office_add(code: str, public_key: str, name: Annotated[str, typer.Op
     out.print(f"office {code} registered")
 
 
-@central_app.command("registry-load")
+@central_registry_app.command("load")
 @cli_errors
 def central_registry_load(file: Path) -> None:
     """Load civil-registry records (CSV: nik,full_name,birth_date,sex[,kk_number]).
 
-    Example: kanim central registry-load dukcapil-extract.csv
+    Example: kanim central registry load dukcapil-extract.csv
     """
     from kanim.central.service import load_civil_registry
 
     out.print(f"{load_civil_registry(_central(), file)} records loaded")
 
 
-@central_app.command("payments-import")
+@central_payments_app.command("import")
 @cli_errors
 def central_payments_import(file: Path) -> None:
     """Import the bank's paid billing codes (CSV: billing_code,amount,paid_at,reference).
 
-    Example: kanim central payments-import bank-2024-06-24.csv
+    Example: kanim central payments import bank-2024-06-24.csv
     """
     from kanim.central.service import import_payments
 
     out.print(import_payments(_central(), file, actor="cli"))
 
 
-@central_app.command("allocate")
+@central_booklets_app.command("allocate")
 @cli_errors
 def central_allocate(office_code: str, first: str, last: str) -> None:
     """Allocate a range of booklet serials to an office.
 
-    Example: kanim central allocate MND X1000001 X1000500
+    Example: kanim central booklets allocate MND X1000001 X1000500
     """
     from kanim.central.service import allocate_booklets
 

@@ -58,7 +58,7 @@ class Treasury(Protocol):
 
 
 class TableTreasury:
-    """Payments imported from the bank's CSV (`kanim central payments-import`)."""
+    """Payments imported from the bank's CSV (`kanim central payments import`)."""
 
     def lookup(self, session: Session, billing_code: str) -> TreasuryPayment | None:
         row = session.execute(select(ct.treasury_payment).where(

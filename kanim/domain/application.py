@@ -61,6 +61,23 @@ class Priority(StrEnum):
     MEDICAL = "medical"  # treatment abroad
 
 
+_PRIORITY_BASE = {Priority.MEDICAL: 3000, Priority.HAJJ_UMRAH: 2000, Priority.TRAVEL: 1000, Priority.NONE: 0}
+TRAVEL_HORIZON_DAYS = 60
+
+
+def drain_priority(priority: Priority, travel_date: date | None, today: date) -> int:
+    """How urgently the link sends an application's work after an outage (higher first):
+    medical, then hajj/umrah, then travel; within each, the sooner the travel date the sooner.
+    A near travel date lifts an application with no stated priority into the travel group."""
+    base = _PRIORITY_BASE[Priority(priority)]
+    if travel_date is None:
+        return base
+    days = (travel_date - today).days
+    if days > TRAVEL_HORIZON_DAYS:
+        return base
+    return max(base, _PRIORITY_BASE[Priority.TRAVEL]) + TRAVEL_HORIZON_DAYS - max(days, 0)
+
+
 class RecipientKind(StrEnum):
     """Who may collect a passport (handover, "penyerahan")."""
 

@@ -190,4 +190,4 @@ class AllocationHeld(Event):
     last: str = ""
     count: int = 0
 
-    link_priority: ClassVar[int] = 100  # before any re-pushed print that needs it
+    link_priority: ClassVar[int] = 10_000  # before any re-pushed print that needs it

@@ -15,15 +15,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from kanim.clock import Clock
-from kanim.domain.application import Application, Priority
+from kanim.domain.application import drain_priority
 from kanim.domain.events import Event
 from kanim.security import audit
 from kanim.store import tables as t
 from kanim.store.db import READONLY
 from kanim.store.repositories import ApplicationRepository, BookletRepository
 
-# Drain order after an outage: most urgent first (see docs/architecture.md).
-PRIORITY_RANK = {Priority.MEDICAL: 30, Priority.HAJJ_UMRAH: 20, Priority.TRAVEL: 10, Priority.NONE: 0}
 
 
 class UnitOfWork:
@@ -84,7 +82,8 @@ class UnitOfWork:
     def _write_outbox(self, events: list[Event]) -> None:
         if not events:
             return
-        priorities = {a.id: PRIORITY_RANK[a.priority] for a in self.applications.seen}
+        today = self.now().date()
+        priorities = {a.id: drain_priority(a.priority, a.travel_date, today) for a in self.applications.seen}
         now = self.now()
         self.session.execute(
             t.outbox.insert(),

@@ -26,27 +26,27 @@ def test_an_operator_links_an_office_to_the_central_with_the_cli(tmp_path) -> No
     central_key = kanim(central, "central", "key", role="central").stdout.strip()
     assert len(office_key) == 44 and len(central_key) == 44 and office_key != central_key
 
-    r = kanim(central, "central", "office-add", "MND", office_key, "--name", "Kanim Manado", role="central")
+    r = kanim(central, "central", "office", "add", "MND", office_key, "--name", "Kanim Manado", role="central")
     assert r.returncode == 0 and "MND registered" in r.stdout, r.stderr
-    bad = kanim(central, "central", "office-add", "SBY", "not-a-key", role="central")
+    bad = kanim(central, "central", "office", "add", "SBY", "not-a-key", role="central")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "office-key" in bad.stderr
 
     csv = central / "dukcapil.csv"
     csv.write_text("nik,full_name,birth_date,sex\n3171014508900001,Siti Rahmawati,1990-08-05,F\n")
-    assert "1 records loaded" in kanim(central, "central", "registry-load", str(csv), role="central").stdout
+    assert "1 records loaded" in kanim(central, "central", "registry", "load", str(csv), role="central").stdout
     broken = central / "broken.csv"
     broken.write_text("nik,full_name,birth_date,sex\n3171014508900002,Budi,05-08-1990,M\n")
-    r = kanim(central, "central", "registry-load", str(broken), role="central")
+    r = kanim(central, "central", "registry", "load", str(broken), role="central")
     assert r.returncode == 2 and "broken.csv:2" in r.stderr and r.stderr.count("\n") == 1
 
-    r = kanim(central, "central", "allocate", "MND", "X1000001", "X1000010", role="central")
+    r = kanim(central, "central", "booklets", "allocate", "MND", "X1000001", "X1000010", role="central")
     assert "10 booklets X1000001..X1000010 allocated to MND" in r.stdout, r.stderr
-    overlap = kanim(central, "central", "allocate", "MND", "X1000005", "X1000020", role="central")
+    overlap = kanim(central, "central", "booklets", "allocate", "MND", "X1000005", "X1000020", role="central")
     assert overlap.returncode == 2 and "allocation-overlap" in overlap.stderr
 
     bank = central / "bank.csv"
     bank.write_text("billing_code,amount,paid_at,reference\n812345678901234,350000,2026-11-30T09:00:00+07:00,B1\n")
-    r = kanim(central, "central", "payments-import", str(bank), role="central")
+    r = kanim(central, "central", "payments", "import", str(bank), role="central")
     assert r.returncode == 0 and "'issues': 1" in r.stdout  # a code no office has sent yet: kept, listed
 
     assert "rebuild requested" in kanim(central, "central", "rebuild", role="central").stdout

@@ -845,3 +845,21 @@ def test_a_flag_on_a_rejected_application_is_recorded_but_does_not_hold_it() -> 
                                actor="central") is True
     assert app.stage is Stage.REJECTED
     assert names(app) == ["ClearanceChanged"]
+
+
+# -- drain order after an outage ---------------------------------------------------------------
+
+def test_the_drain_order_is_medical_then_hajj_then_travel_by_date_then_the_rest() -> None:
+    from kanim.domain.application import Priority, drain_priority
+
+    today = date(2026, 11, 30)
+    order = [
+        drain_priority(Priority.MEDICAL, None, today),
+        drain_priority(Priority.HAJJ_UMRAH, date(2027, 5, 1), today),
+        drain_priority(Priority.TRAVEL, date(2026, 12, 2), today),
+        drain_priority(Priority.NONE, date(2026, 12, 20), today),  # a near date lifts it into travel
+        drain_priority(Priority.TRAVEL, None, today),
+        drain_priority(Priority.NONE, date(2027, 6, 1), today),  # far away: nothing urgent
+    ]
+    assert order == sorted(order, reverse=True) and len(set(order)) == len(order)
+    assert drain_priority(Priority.NONE, None, today) == order[-1] == 0
