@@ -313,13 +313,18 @@ def central_allocate(office_code: str, first: str, last: str) -> None:
 
 
 @central_app.command("rebuild")
-def central_rebuild() -> None:
-    """Ask every office to re-push everything it ever sent (after restoring an empty central).
+def central_rebuild(done: Annotated[bool, typer.Option("--done", help="close the rebuild window")] = False) -> None:
+    """Ask every office to re-push everything it ever sent (after restoring an empty central);
+    `--done` once they have drained and the registry extract and orders are back.
 
-    Example: kanim central rebuild
+    Example: kanim central rebuild        (then, later)   kanim central rebuild --done
     """
-    from kanim.central.service import rebuild
+    from kanim.central.service import finish_rebuild, rebuild
 
+    if done:
+        closed = finish_rebuild(_central(), actor="cli")
+        out.print("rebuild window closed" if closed else "no rebuild was open")
+        return
     out.print(f"rebuild requested (epoch {rebuild(_central(), actor='cli')})")
 
 

@@ -140,10 +140,16 @@ class CentralChecks:
             session.execute(ct.central_payment.insert().values(
                 billing_code=code, application_id=application_id, office_code=office_code, amount=amount,
                 issued_at=now))
-            # A bank payment that arrived before the code was known is no longer unknown.
+            # A bank payment that arrived before the code was known is no longer unknown; if its
+            # amount is wrong, that is now a mismatch for a supervisor.
             session.execute(update(ct.payment_issue).where(
                 ct.payment_issue.c.billing_code == code, ct.payment_issue.c.kind == "unknown_code",
                 ct.payment_issue.c.resolved_at.is_(None)).values(resolved_at=now, resolved_by="billing arrived"))
+            paid = self.treasury.lookup(session, code)
+            if paid is not None and paid.amount != amount:
+                session.execute(ct.payment_issue.insert().values(
+                    billing_code=code, kind="amount", detail=f"billed Rp{amount}, paid Rp{paid.amount}",
+                    created_at=now))
 
     def payment_recorded(self, session: Session, code: str, receipt_ref: str, now: datetime) -> Decision | None:
         """The office recorded a receipt. A code the office saw paid never expires while the

@@ -65,7 +65,13 @@ class Context:
         self.events.append(dict(id=str(uuid.uuid4()), office_code=office_code, kind=kind, subject=subject,
                                 payload=payload, created_at=self.now))
 
-    def decide(self, application_id: str, kind: ClearanceKind, state: ClearanceState, reason: str) -> None:
+    def decide(self, application_id: str, kind: ClearanceKind, state: ClearanceState, reason: str,
+               *, replayed: bool = False) -> None:
+        if replayed and state is ClearanceState.FLAGGED:
+            # A rebuilt central re-checks history with data it may not have yet (the registry
+            # extract, the orders): it may confirm, but never newly flag, what offices re-send.
+            # Orders re-entered later flag open applications themselves.
+            return
         self.emit("clearance", application_id,
                   {"kind": kind.value, "state": state.value, "reason": reason, "decided_at": self.now.isoformat()},
                   office_code=self.office_code)
@@ -218,10 +224,13 @@ def _intake(ctx: Context, op: Operation) -> None:
            birth_date=birth, sex=p.get("sex"))
     nik, name, sex = p.get("nik", ""), p.get("full_name", ""), p.get("sex", "")
     ctx.flush()  # the duplicate check reads the registry as this batch has changed it
-    ctx.decide(op.subject, ClearanceKind.NIK_VERIFIED, *ctx.checks.verify_nik(ctx.session, nik, name, birth, sex))
-    ctx.decide(op.subject, ClearanceKind.WATCHLIST_CLEAR, *ctx.checks.watchlist(ctx.session, nik, ctx.now))
+    old = _replayed(ctx, op)
+    ctx.decide(op.subject, ClearanceKind.NIK_VERIFIED, *ctx.checks.verify_nik(ctx.session, nik, name, birth, sex),
+               replayed=old)
+    ctx.decide(op.subject, ClearanceKind.WATCHLIST_CLEAR, *ctx.checks.watchlist(ctx.session, nik, ctx.now),
+               replayed=old)
     ctx.decide(op.subject, ClearanceKind.NOT_DUPLICATE,
-               *ctx.checks.duplicate(ctx.session, nik, op.subject, app.app_type, ctx.now))
+               *ctx.checks.duplicate(ctx.session, nik, op.subject, app.app_type, ctx.now), replayed=old)
     ctx.decide(op.subject, ClearanceKind.RECORDED_CENTRALLY, ClearanceState.CONFIRMED,
                f"recorded in the national registry as {app.number}")
 
@@ -231,6 +240,14 @@ def _payment_row(ctx: Context, code: str, application_id: str) -> Any:
     if row is not None and (row.application_id != application_id or row.office_code != ctx.office_code):
         raise Rejected(f"billing code {code} belongs to another application")
     return row
+
+
+def _replayed(ctx: Context, op: Operation) -> bool:
+    """An operation made before a rebuild was requested: the office re-sends its history."""
+    state = ctx.session.execute(select(ct.central_state.c.value).where(ct.central_state.c.name == REBUILD_STATE)).scalar()
+    if not state or " " not in state or not op.payload.get("at"):
+        return False
+    return datetime.fromisoformat(op.payload["at"]) < datetime.fromisoformat(state.split(" ", 1)[1])
 
 
 def _billing(ctx: Context, op: Operation) -> None:

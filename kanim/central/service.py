@@ -114,7 +114,7 @@ def rebuild(node: CentralNode, *, actor: str) -> str:
     with node.uow() as uow:
         s = uow.session
         s.execute(ct.central_state.delete().where(ct.central_state.c.name == REBUILD_STATE))
-        s.execute(ct.central_state.insert().values(name=REBUILD_STATE, value=epoch))
+        s.execute(ct.central_state.insert().values(name=REBUILD_STATE, value=f"{epoch} {uow.now().isoformat()}"))
         emit(uow, kind="rebuild", subject=epoch, payload={"epoch": epoch}, office_code=None)
         uow.audit(actor=actor, action="RebuildRequested", subject=epoch)
         uow.commit()
@@ -144,6 +144,16 @@ def lift_flag(node: CentralNode, *, application_id: str, kind: str, reason: str,
         uow.commit()
 
 
+def finish_rebuild(node: CentralNode, *, actor: str) -> bool:
+    """Close the rebuild window: offices' allocation reports are refused again, and re-checks
+    may flag again. Run once the offices have drained and the registry and orders are back."""
+    with node.uow() as uow:
+        n = uow.session.execute(ct.central_state.delete().where(ct.central_state.c.name == REBUILD_STATE)).rowcount
+        uow.audit(actor=actor, action="RebuildFinished", subject="rebuild")
+        uow.commit()
+    return bool(n)
+
+
 # -- watch-list --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -166,10 +176,24 @@ def add_watchlist_order(node: CentralNode, order: Order, *, actor: str) -> str:
         delta = {"op": "add", "id": oid, **_order_doc(order)}
         emit(uow, kind="watchlist", subject=oid,
              payload={"delta": delta, "signature": sign_document(node.signing_key, delta)}, office_code=None)
+        _flag_open_applications(uow, order)
         uow.audit(actor=actor, action="WatchlistOrderAdded", subject=oid,
                   detail={"agency": order.agency, "order_kind": order.order_kind})
         uow.commit()
     return oid
+
+
+def _flag_open_applications(uow, order: Order) -> None:  # noqa: ANN001
+    """An order issued after intake must still stop the handover: every open application of
+    the person is flagged, wherever it is."""
+    if order.subject_kind != "nik" or order.starts_on > uow.now().date():
+        return
+    a = ct.registry_application.c
+    for app in uow.session.execute(select(a.id, a.office_code).where(
+            a.nik == order.subject_value, a.stage.not_in(("handed_over", "rejected", "cancelled")))):
+        emit(uow, kind="clearance", subject=app.id, office_code=app.office_code, payload={
+            "kind": "watchlist_clear", "state": "flagged", "decided_at": uow.now().isoformat(),
+            "reason": f"{order.order_kind} order by {order.agency} until {order.ends_on.isoformat()}: {order.reason}"})
 
 
 def revoke_watchlist_order(node: CentralNode, order_id: str, *, actor: str) -> None:

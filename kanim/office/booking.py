@@ -88,6 +88,9 @@ def availability(office: Office, *, day: date) -> dict[str, int]:
 
 
 def _check_quota(office: Office, uow: UnitOfWork, *, day: date, slot: str, size: int) -> None:
+    # Take the day's booking row lock first: on PostgreSQL two bookings would otherwise both
+    # count the same free places and overbook (SQLite's single writer is safe anyway).
+    next_counter(uow.session, day=day, name="booking")
     taken = _taken_by_slot(uow, day)
     check_booking(
         day=day, today=today(office, uow), applicants=size,

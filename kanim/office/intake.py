@@ -89,7 +89,7 @@ def complete_intake(office: Office, *, application_id: str, actor: str, name_cha
         present = _present(uow, app.id)
         minor = age_on(app.birth_date, day) < MINOR_AGE
         hit, fresh = watchlist_match(office, uow, nik=app.nik, day=day)
-        dup = uow.applications.open_for_nik(app.nik, excluding=app.id)
+        dup = uow.applications.open_for_nik(app.nik, excluding=app.id, today=day)
         app.complete_intake(
             missing_documents=missing_documents(app.app_type, present, name_changed=name_changed, minor=minor),
             documents=[k.value for k in present],

@@ -50,7 +50,7 @@ class ApplicationRepository:
             q = q.where(t.application.c.appointment_on == day)
         return self.session.scalars(q.limit(limit).offset(offset)).all()
 
-    def open_for_nik(self, nik: str, *, excluding: str) -> Application | None:
+    def open_for_nik(self, nik: str, *, excluding: str, today: date) -> Application | None:
         """Another application for the same person that is still in progress, or a passport
         handed over that has not expired: the office's own duplicate check."""
         c = t.application.c
@@ -58,7 +58,7 @@ class ApplicationRepository:
         for other in self.session.scalars(q):
             if other.stage not in TERMINAL:
                 return other
-            if other.stage is Stage.HANDED_OVER and other.expires_on and other.expires_on > date.today():
+            if other.stage is Stage.HANDED_OVER and other.expires_on and other.expires_on > today:
                 return other
         return None
 
@@ -73,7 +73,8 @@ class BookletRepository:
         self.session = session
 
     def get(self, serial: str) -> Booklet:
-        b = self.session.get(Booklet, serial)
+        # Locked (PostgreSQL): two print desks naming the same serial must not both issue it.
+        b = self.session.get(Booklet, serial, with_for_update=True)
         if b is None:
             raise NotFound(f"booklet {serial} was never received at this office", code="booklet-unknown")
         return b

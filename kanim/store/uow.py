@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from kanim.clock import Clock
@@ -85,6 +86,12 @@ class UnitOfWork:
         today = self.now().date()
         priorities = {a.id: drain_priority(a.priority, a.travel_date, today) for a in self.applications.seen}
         now = self.now()
+        # An application's priority can only grow (its travel date nears); its earlier unsent
+        # rows are raised with it, or the relay would pick later rows it may not send yet.
+        for subject, p in priorities.items():
+            c = t.outbox.c
+            self.session.execute(update(t.outbox).where(c.subject == subject, c.status != "sent", c.priority < p)
+                                 .values(priority=p))
         self.session.execute(
             t.outbox.insert(),
             [

@@ -50,6 +50,7 @@ def test_an_operator_links_an_office_to_the_central_with_the_cli(tmp_path) -> No
     assert r.returncode == 0 and "'issues': 1" in r.stdout  # a code no office has sent yet: kept, listed
 
     assert "rebuild requested" in kanim(central, "central", "rebuild", role="central").stdout
+    assert "rebuild window closed" in kanim(central, "central", "rebuild", "--done", role="central").stdout
 
     status = kanim(office, "link", "status", "--json")
     assert status.returncode == 0, status.stderr
