@@ -131,3 +131,50 @@ def _other_key(tmp_path) -> str:  # noqa: ANN001
     from kanim.link.signing import load_or_create_key, public_b64
 
     return public_b64(load_or_create_key(tmp_path / "sby" / "key.pem"))
+
+
+def test_an_order_issued_after_intake_still_stops_the_handover(tmp_path, clock, node) -> None:  # noqa: ANN001
+    office, _ = make_office(tmp_path, "sqlite", clock, None)
+    csv = tmp_path / "dukcapil.csv"
+    csv.write_text("nik,full_name,birth_date,sex\n3171014508900001,Siti Rahmawati,1990-08-05,F\n")
+    service.load_civil_registry(node, csv)
+    with central_server(node) as url:
+        relay = Relay(office, connect(office, node, url))
+        app = book_one(office)
+        advance(office, app.id, "intake_done", app_type=app.app_type)
+        relay.run_once()
+        relay.run_once()
+        assert _app(office, app.id).clearances.watchlist_clear.value == "confirmed"
+        service.add_watchlist_order(node, service.Order("nik", SITI.nik, "temporary", "Polri", date(2026, 11, 20),
+                                                        date(2026, 12, 5), "case 9"), actor="watchlist")
+        relay.run_once()
+    got = _app(office, app.id)
+    assert got.clearances.watchlist_clear.value == "flagged" and got.stage is Stage.ON_HOLD
+    assert "Polri" in got.hold_reason
+
+
+def test_a_rebuilt_central_without_its_registry_yet_flags_nothing_that_offices_resend(tmp_path, clock) -> None:  # noqa: ANN001
+    office, _ = make_office(tmp_path, "sqlite", clock, None)
+    first = make_central(tmp_path / "a", clock=clock, central_treasury="trusting")
+    csv = tmp_path / "dukcapil.csv"
+    csv.write_text("nik,full_name,birth_date,sex\n3171014508900001,Siti Rahmawati,1990-08-05,F\n")
+    service.load_civil_registry(first, csv)
+    with central_server(first) as url:
+        relay = Relay(office, connect(office, first, url))
+        app = book_one(office)
+        advance(office, app.id, "intake_done", app_type=app.app_type)
+        relay.run_once()
+        relay.run_once()
+    assert _app(office, app.id).clearances.nik_verified.value == "confirmed"
+    first.engine.dispose()
+    clock.advance(minutes=1)
+    empty = make_central(tmp_path / "b", clock=clock, central_treasury="trusting")  # no registry loaded yet
+    with central_server(empty) as url:
+        relay = Relay(office, connect(office, empty, url))
+        service.rebuild(empty, actor="ops")
+        for _ in range(4):
+            relay.run_once()
+    got = _app(office, app.id)
+    assert got.stage is Stage.INTAKE_DONE and got.clearances.nik_verified.value == "confirmed"
+    assert [e for e in got.events if e.name == "ApplicationPutOnHold"] == []
+    empty.engine.dispose()
