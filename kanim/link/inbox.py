@@ -93,7 +93,7 @@ def _rebuild(office: Office, uow: UnitOfWork, e: CentralEvent) -> str:
     """The central lost its data: send everything again, in the original order. The outbox is
     the office's complete history of operations, so re-pushing it rebuilds the central."""
     n = uow.session.execute(update(t.outbox).where(t.outbox.c.status == "sent").values(
-        status="pending", attempts=0, next_attempt_at=None, sent_at=None)).rowcount
+        status="pending", attempts=0, next_attempt_at=None, sent_at=None, queued_at=uow.now())).rowcount
     for r in uow.session.execute(select(t.allocated_range)):
         uow.record(AllocationHeld(r.id, uow.now(), "link", first=r.first_serial, last=r.last_serial, count=r.count))
     uow.audit(actor="central", action="RebuildRequested", subject=e.subject, detail={"requeued": n})

@@ -306,7 +306,7 @@ def retry_dead_letter(office: Office, op_id: str, *, actor: str) -> bool:
     """Put a dead letter back in the queue (after the cause was fixed at the central)."""
     with office.uow() as uow:
         n = uow.session.execute(update(t.outbox).where(t.outbox.c.id == op_id, t.outbox.c.status == "dead")
-                                .values(status="pending", next_attempt_at=None)).rowcount
+                                .values(status="pending", next_attempt_at=None, queued_at=uow.now())).rowcount
         if n:
             uow.audit(actor=actor, action="DeadLetterRetried", subject=op_id)
         uow.commit()
@@ -318,10 +318,6 @@ def incidents(office: Office, limit: int = 50) -> list[dict[str, Any]]:
         i = t.link_incident.c
         return [dict(r._mapping) for r in uow.session.execute(
             select(t.link_incident).order_by(i.id.desc()).limit(limit))]
-
-
-def oldest_unsynced(uow: UnitOfWork) -> datetime | None:
-    return uow.session.execute(select(func.min(t.outbox.c.created_at)).where(t.outbox.c.status != "sent")).scalar()
 
 
 def sync_once(office: Office, central: Central) -> RoundResult:

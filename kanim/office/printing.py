@@ -84,7 +84,11 @@ def guardrail_blockers(office: Office, uow: UnitOfWork) -> list[str]:
     rails = Guardrails(watchlist_max_age=timedelta(days=s.watchlist_max_age_days),
                        unsynced_max_age=timedelta(days=s.unsynced_max_days))
     snapshot = uow.session.execute(select(func.max(t.watchlist_snapshot.c.taken_at))).scalar()
-    oldest = uow.session.execute(select(func.min(t.outbox.c.created_at)).where(t.outbox.c.status != "sent")).scalar()
+    # Work waiting in the queue, since it (last) entered it: a dead letter is shown on its own
+    # and holds its application; a history re-sent for a rebuild is not old work.
+    c = t.outbox.c
+    oldest = uow.session.execute(select(func.min(func.coalesce(c.queued_at, c.created_at)))
+                                 .where(c.status == "pending")).scalar()
     return provisional_print_blockers(now=uow.now(), snapshot_taken_at=snapshot, oldest_unsynced_at=oldest,
                                       rails=rails)
 

@@ -256,6 +256,7 @@ outbox = Table(
     Column("payload", JSON, nullable=False),
     Column("priority", Integer, nullable=False, default=0),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("queued_at", UTCDateTime),  # when it last entered the queue (a rebuild re-queues history)
     Column("status", String(12), nullable=False, default="pending", index=True),  # pending|sent|dead
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime),

@@ -97,7 +97,8 @@ class UnitOfWork:
             [
                 dict(id=str(uuid.uuid4()), subject=e.order_key, op=e.name,
                      payload={"subject": e.subject, "at": e.at.isoformat(), "actor": e.actor, **e.payload()},
-                     priority=max(priorities.get(e.order_key, 0), e.link_priority), created_at=now, status="pending",
+                     priority=max(priorities.get(e.order_key, 0), e.link_priority), created_at=now, queued_at=now,
+                     status="pending",
                      attempts=0)
                 for e in events
             ],

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-28 03:42:25.111032
+Create Date: 2026-11-28 04:13:40.850412
 """
 from __future__ import annotations
 
@@ -202,6 +202,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_watchlist_order_subject_value'), ['subject_value'], unique=False)
 
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('queued_at', sa.DateTime(timezone=True), nullable=True))
         batch_op.create_index('ix_outbox_queue', ['status', sa.literal_column('priority DESC'), 'seq'], unique=False)
 
     with op.batch_alter_table('watchlist_entry', schema=None) as batch_op:
@@ -221,6 +222,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_queue')
+        batch_op.drop_column('queued_at')
 
     with op.batch_alter_table('watchlist_order', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_watchlist_order_subject_value'))
