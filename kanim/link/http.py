@@ -16,7 +16,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from kanim.link.signing import sign_request
-from kanim.office.ports import CentralEvent, CentralUnavailable, InboxPage, Operation, OperationResult
+from kanim.office.ports import BatchRefused, CentralEvent, CentralUnavailable, InboxPage, Operation, OperationResult
 
 
 class Throttled(CentralUnavailable):
@@ -47,6 +47,8 @@ class HttpCentral:
             raise CentralUnavailable(f"{type(e).__name__}: {e}") from e
         if r.status_code == 429:
             raise Throttled(float(r.headers.get("Retry-After", "1")), _detail(r))
+        if r.status_code in (400, 413, 422):
+            raise BatchRefused(f"central answered {r.status_code}: {_detail(r)}")
         if r.status_code >= 400:
             raise CentralUnavailable(f"central answered {r.status_code}: {_detail(r)}")
         return r.json()

@@ -30,7 +30,15 @@ from kanim.link import inbox
 from kanim.link.breaker import Breaker, LinkState, retry_delay
 from kanim.domain.clearances import ClearanceKind, ClearanceState
 from kanim.office.clearances import apply_decision
-from kanim.office.ports import Central, CentralUnavailable, ClearanceDecision, Operation, OperationResult
+from kanim.office.ports import (
+    BatchRefused,
+    Central,
+    CentralUnavailable,
+    ClearanceDecision,
+    Operation,
+    OperationResult,
+)
+from kanim.security.vault import VaultError
 from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
@@ -111,23 +119,52 @@ class Relay:
     office: Office
     central: Central
     breaker: Breaker = field(default_factory=Breaker)
+    # Shrinks when the central (or a proxy before it) refuses a whole batch, so that the one
+    # operation it cannot take ends up alone and parked, instead of blocking every round.
+    batch_limit: int | None = None
 
     def push_round(self) -> RoundResult:
         result = RoundResult()
+        limit = self.batch_limit or self.office.settings.link_batch
         # Read in a read-only transaction and decrypt outside any: the desks' writes never wait
         # for the relay's disk and crypto work.
         with self.office.uow(readonly=True) as uow:
-            rows = select_batch(uow, limit=self.office.settings.link_batch, now=uow.now())
+            rows = select_batch(uow, limit=limit, now=uow.now())
             files = biometric_files(uow, {r.subject for r in rows if r.op == "BiometricsCaptured"})
         if not rows:
             return result
-        ops = [to_operation(self.office, r, files) for r in rows]
+        ops = self._operations(rows, files)
+        if not ops:
+            return RoundResult(dead=1, more=True)
         if files:
             self._audit_transmission(files)
-        outcomes = self.central.push(ops)
+        try:
+            outcomes = self.central.push(ops)
+        except BatchRefused as e:
+            if len(ops) == 1:
+                park(self.office, ops[0].id, f"the central refused it: {e}")
+                self.batch_limit = None
+                return RoundResult(dead=1, more=True)
+            self.batch_limit = max(1, len(ops) // 2)
+            return RoundResult(more=True, error=str(e))
+        self.batch_limit = None
         result.pushed, result.dead, result.retrying = mark(self.office, outcomes)
-        result.more = len(ops) >= self.office.settings.link_batch
+        result.more = len(ops) >= limit
         return result
+
+    def _operations(self, rows: list[Any], files: dict[str, list[Any]]) -> list[Operation]:
+        """Rows as operations; a row that cannot be read (a vault file lost or tampered with)
+        is parked with its reason and holds back only its own application."""
+        ops, broken = [], set()
+        for r in rows:
+            if r.subject in broken:
+                continue
+            try:
+                ops.append(to_operation(self.office, r, files))
+            except VaultError as e:
+                park(self.office, r.id, f"cannot be sent: {e}")
+                broken.add(r.subject)
+        return [o for o in ops if o.subject not in broken]
 
     def _audit_transmission(self, files: dict[str, list[Any]]) -> None:
         with self.office.uow() as uow:
@@ -239,6 +276,15 @@ def mark(office: Office, outcomes: list[OperationResult]) -> tuple[int, int, int
     return sent, dead, retrying
 
 
+def park(office: Office, op_id: str, reason: str) -> None:
+    """Make one row a dead letter, holding its application (as a refusal by the central does)."""
+    with office.uow() as uow:
+        uow.session.execute(update(t.outbox).where(t.outbox.c.id == op_id, t.outbox.c.status == "pending")
+                            .values(status="dead", last_error=reason, attempts=t.outbox.c.attempts + 1))
+        _central_refused(uow, OperationResult(op_id, ok=False, permanent=True, error=reason))
+        uow.commit()
+
+
 def _central_refused(uow: UnitOfWork, o: OperationResult) -> None:
     """The central refused an application's operation for good: the national registry does not
     hold what the office did, so the application must not reach the applicant. Its
@@ -248,7 +294,7 @@ def _central_refused(uow: UnitOfWork, o: OperationResult) -> None:
     if subject is None:
         return
     refusal = ClearanceDecision(id=o.id, application_id=subject, kind=ClearanceKind.RECORDED_CENTRALLY,
-                                state=ClearanceState.FLAGGED, reason=f"the central refused an operation: {o.error}",
+                                state=ClearanceState.FLAGGED, reason=f"not recorded centrally: {o.error}",
                                 decided_at=uow.now())
     apply_decision(uow, refusal)  # "unknown_subject" for operations that are not an application's
 

@@ -73,6 +73,11 @@ class CentralUnavailable(Exception):
     """The central could not be reached or answered with a transient failure: retry later."""
 
 
+class BatchRefused(CentralUnavailable):
+    """The central (or a proxy before it) refused the whole batch as sent (too large, malformed):
+    resending it unchanged can never work, so the relay splits it."""
+
+
 class Central(Protocol):
     def push(self, operations: Sequence[Operation]) -> Sequence[OperationResult]: ...
 

@@ -78,7 +78,10 @@ class Vault:
             raise
 
     def get(self, ref: str) -> bytes:
-        blob = self._path(ref).read_bytes()
+        try:
+            blob = self._path(ref).read_bytes()
+        except FileNotFoundError:
+            raise VaultError(f"vault file {ref} is missing") from None
         if not blob.startswith(MAGIC):
             raise VaultError(f"vault file {ref} has an unknown format")
         nonce, ct = blob[len(MAGIC):len(MAGIC) + NONCE_BYTES], blob[len(MAGIC) + NONCE_BYTES:]

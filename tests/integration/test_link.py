@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from kanim.central import tables as ct
 from kanim.central.service import load_civil_registry
 from kanim.domain.application import Handover, RecipientKind, Stage
+from kanim.domain.people import Sex
 from kanim.link.relay import Relay, status
 from kanim.office import booking, handover, printing
 from kanim.seed import advance
@@ -56,3 +57,65 @@ def test_a_passport_printed_offline_becomes_ready_when_the_central_confirms(tmp_
         n = uow.session.execute(select(func.count()).select_from(ct.registry_application)).scalar_one()
         stage = uow.session.execute(select(ct.registry_application.c.stage)).scalar_one()
     assert (n, stage) == (1, "handed_over")
+
+
+def test_an_unreadable_vault_file_parks_only_its_own_application(tmp_path, clock, central_node) -> None:  # noqa: ANN001
+    from kanim.link.relay import dead_letters
+
+    office, _ = make_office(tmp_path, "sqlite", clock, None)
+    with central_server(central_node) as url:
+        relay = Relay(office, connect(office, central_node, url))
+        broken, fine = book_one(office), book_one(office, booking.Applicant(
+            full_name="Budi Santoso", nik="3578011203850002", birth_date=date(1985, 3, 12), sex=Sex.M,
+            app_type=SITI.app_type, passport_kind=SITI.passport_kind))
+        for app in (broken, fine):
+            advance(office, app.id, "captured", app_type=app.app_type)
+        with office.uow() as uow:
+            ref = uow.session.execute(select(t.biometric.c.file_ref).where(
+                t.biometric.c.application_id == broken.id, t.biometric.c.kind == "face")).scalar()
+        office.vault.delete(ref)  # lost to a disk fault (or ransomware)
+        for _ in range(4):
+            relay.run_once()
+        (dead,) = dead_letters(office)
+        assert (dead["subject"], dead["op"]) == (broken.id, "BiometricsCaptured")
+        assert "cannot be sent" in dead["error"]
+        with office.uow() as uow:
+            held = uow.applications.get(broken.id)
+        assert held.stage is Stage.ON_HOLD and held.clearances.recorded_centrally.value == "flagged"
+        assert [r.status for r in _outbox(office, fine.id)] == ["sent"] * len(_outbox(office, fine.id))
+
+
+def test_a_batch_the_central_refuses_whole_is_split_until_the_culprit_is_parked(tmp_path, clock, central_node) -> None:  # noqa: ANN001
+    from kanim.link.relay import dead_letters
+    from kanim.office.ports import BatchRefused
+
+    office, _ = make_office(tmp_path, "sqlite", clock, None)
+    with central_server(central_node) as url:
+        link = connect(office, central_node, url)
+        culprit = book_one(office)
+        others = [book_one(office) for _ in range(3)]
+
+        class Picky:  # a proxy that refuses any request carrying the culprit's booking
+            def push(self, ops):  # noqa: ANN001, ANN202
+                if any(o.subject == culprit.id for o in ops):
+                    raise BatchRefused("central answered 413: request too large")
+                return link.push(ops)
+
+            def pull(self, **kw):  # noqa: ANN003, ANN202
+                return link.pull(**kw)
+
+            def watchlist(self):  # noqa: ANN202
+                return link.watchlist()
+
+        relay = Relay(office, Picky())
+        for _ in range(10):
+            relay.run_once()
+    (dead,) = dead_letters(office)
+    assert dead["subject"] == culprit.id and "413" in dead["error"]
+    for app in others:
+        assert {r.status for r in _outbox(office, app.id)} == {"sent"}
+
+
+def _outbox(office, app_id):  # noqa: ANN001, ANN202
+    with office.uow() as uow:
+        return list(uow.session.execute(select(t.outbox).where(t.outbox.c.subject == app_id).order_by(t.outbox.c.seq)))
