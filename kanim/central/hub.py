@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from kanim.central import tables as ct
 from kanim.central.checks import CentralChecks
 from kanim.domain.clearances import ClearanceKind, ClearanceState
+from kanim.link.signing import sign_document
 from kanim.office.ports import Operation, OperationResult
 
 
@@ -58,7 +59,7 @@ class Context:
         self.touched.clear()
         if self.events:
             lock_feed(self.session)
-            self.session.execute(ct.central_event.insert(), self.events)
+            self.session.execute(ct.central_event.insert(), [signed(self.session, e) for e in self.events])
             self.events.clear()
 
     def emit(self, kind: str, subject: str, payload: dict[str, Any], *, office_code: str | None) -> None:
@@ -82,6 +83,13 @@ class Context:
 # for good. Writers of the feed therefore take one transaction-scoped lock: seq order is commit
 # order. (SQLite has a single writer anyway.)
 FEED_LOCK = 0x6B616E696D  # "kanim"
+FEED_SIGNATURE = "feed_signature"
+
+
+def feed_document(event_id: str, kind: str, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """What the feed signature covers (the office checks the same)."""
+    return {"id": event_id, "kind": kind, "subject": subject,
+            "payload": {k: v for k, v in payload.items() if k != FEED_SIGNATURE}}
 REBUILD_STATE = "rebuild_epoch"
 
 
@@ -96,8 +104,18 @@ def lock_feed(session: Session) -> None:
 def emit_event(session: Session, *, kind: str, subject: str, payload: dict[str, Any], office_code: str | None,
                now: datetime) -> None:
     lock_feed(session)
-    session.execute(ct.central_event.insert().values(id=str(uuid.uuid4()), office_code=office_code, kind=kind,
-                                                     subject=subject, payload=payload, created_at=now))
+    session.execute(ct.central_event.insert().values(**signed(session, dict(
+        id=str(uuid.uuid4()), office_code=office_code, kind=kind, subject=subject, payload=payload, created_at=now))))
+
+
+def signed(session: Session, row: dict[str, Any]) -> dict[str, Any]:
+    """Every event of the feed is signed with the central's key: a decision that opens the
+    handover gate must come from the central, whatever proxy stands between it and the office."""
+    key = session.info.get("kanim_feed_key")
+    if key is None:
+        return row
+    doc = feed_document(row["id"], row["kind"], row["subject"], row["payload"])
+    return {**row, "payload": {**row["payload"], FEED_SIGNATURE: sign_document(key, doc)}}
 
 
 def apply_batch(session: Session, *, office_code: str, operations: Sequence[Operation], now: datetime,

@@ -18,6 +18,8 @@ from kanim.store.db import make_engine
 from kanim.store.mapping import start_mappers
 from kanim.store.uow import UnitOfWork
 
+FEED_KEY = "kanim_feed_key"
+
 
 @dataclass
 class TokenBucket:
@@ -56,7 +58,20 @@ class CentralNode:
     throttle: TokenBucket
 
     def uow(self, *, readonly: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, self.clock, readonly=readonly)
+        return _CentralUnitOfWork(self.session_factory, self.clock, readonly=readonly, feed_key=self.signing_key)
+
+
+class _CentralUnitOfWork(UnitOfWork):
+    """Carries the central's key to whatever writes the feed: every event is signed."""
+
+    def __init__(self, *args, feed_key: Ed25519PrivateKey, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.feed_key = feed_key
+
+    def __enter__(self) -> UnitOfWork:
+        super().__enter__()
+        self.session.info[FEED_KEY] = self.feed_key
+        return self
 
 
 def bootstrap_central(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None,

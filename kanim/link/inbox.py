@@ -69,12 +69,31 @@ def apply_page(office: Office, page: InboxPage) -> dict[str, int]:
 def _apply_once(office: Office, uow: UnitOfWork, e: CentralEvent) -> str:
     if uow.session.execute(select(t.inbox_event.c.id).where(t.inbox_event.c.id == e.id)).first():
         return "duplicate"
+    if (why := _unverified(office, e)) is not None:
+        # Not recorded as received: a genuine copy of the event may still come.
+        uow.audit(actor="central", action="CentralEventRefused", subject=e.id[:64], detail={"why": why})
+        return "refused"
     handler = {"clearance": _clearance, "watchlist": _watchlist_delta, "allocation": _allocation,
                "rebuild": _rebuild}.get(e.kind)
     outcome = handler(office, uow, e) if handler else "ignored"
     uow.session.execute(t.inbox_event.insert().values(id=e.id, kind=e.kind, subject=e.subject[:64],
                                                       received_at=uow.now(), outcome=outcome))
     return outcome
+
+
+def _unverified(office: Office, e: CentralEvent) -> str | None:
+    """Why the event cannot be trusted, or None. With the central's key configured (always, on
+    a real link) every event must carry the central's signature."""
+    key = office.settings.central_public_key
+    if not key:
+        return None
+    from kanim.central.hub import FEED_SIGNATURE, feed_document
+
+    try:
+        verify_document(key, feed_document(e.id, e.kind, e.subject, e.payload), e.payload.get(FEED_SIGNATURE, ""))
+    except SignatureError:
+        return "the event's signature does not verify"
+    return None
 
 
 def _clearance(office: Office, uow: UnitOfWork, e: CentralEvent) -> str:

@@ -178,3 +178,20 @@ def test_a_rebuilt_central_without_its_registry_yet_flags_nothing_that_offices_r
     assert got.stage is Stage.INTAKE_DONE and got.clearances.nik_verified.value == "confirmed"
     assert [e for e in got.events if e.name == "ApplicationPutOnHold"] == []
     empty.engine.dispose()
+
+
+def test_a_forged_decision_is_refused_by_the_office(tmp_path, clock, node) -> None:  # noqa: ANN001
+    """A proxy between office and central cannot open the handover gate: every event of the
+    central's feed is signed, and the office refuses one that does not verify."""
+    from kanim.link import inbox
+    from kanim.link.signing import public_b64
+    from kanim.office.ports import CentralEvent, InboxPage
+
+    office, _ = make_office(tmp_path, "sqlite", clock, None)
+    office.settings.central_public_key = public_b64(node.signing_key)
+    app = book_one(office)
+    advance(office, app.id, "intake_done", app_type=app.app_type)
+    forged = CentralEvent("forged-1", "clearance", app.id, {"kind": "recorded_centrally", "state": "confirmed",
+                                                             "reason": "trust me", "decided_at": clock.now().isoformat()})
+    assert inbox.apply_page(office, InboxPage([forged], 1)) == {"refused": 1}
+    assert _app(office, app.id).clearances.recorded_centrally.value == "pending"
