@@ -348,6 +348,17 @@ def _spoiled(ctx: Context, op: Operation) -> None:
                         .values(status="voided", updated_at=ctx.now))
 
 
+def _released(ctx: Context, op: Operation) -> None:
+    _owned(ctx, op.subject)
+    back = op.payload.get("back_to", "")
+    if back not in RELEASE_STAGES:
+        raise Rejected(f"a hold cannot be released to {back!r}")
+    _touch(ctx, op, stage=back)
+
+
+RELEASE_STAGES = frozenset({"booked", "checked_in", "intake_done", "captured", "interviewed", "approved"})
+
+
 def _allocation_held(ctx: Context, op: Operation) -> None:
     """An office's own record of a range it was allocated, accepted only while a rebuild is on:
     the rebuilt central has no allocations of its own, and the offices' records are the truth."""
@@ -394,7 +405,7 @@ HANDLERS: dict[str, Callable[[Context, Operation], None]] = {
     "PassportReady": _stage("ready"),
     "PassportHandedOver": _handed_over,
     "ApplicationPutOnHold": _stage("on_hold"),
-    "HoldReleased": lambda ctx, op: (_owned(ctx, op.subject), _touch(ctx, op, stage=op.payload.get("back_to", "approved"))),
+    "HoldReleased": _released,
     "BookletSpoiled": _spoiled,
     "AllocationHeld": _allocation_held,
 }
