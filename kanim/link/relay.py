@@ -256,9 +256,9 @@ def mark(office: Office, outcomes: list[OperationResult]) -> tuple[int, int, int
         c = t.outbox.c
         ok_ids = [o.id for o in outcomes if o.ok]
         for chunk in range(0, len(ok_ids), 500):  # one statement for the usual case: all went through
-            uow.session.execute(update(t.outbox).where(c.id.in_(ok_ids[chunk:chunk + 500]), c.status == "pending")
-                                .values(status="sent", sent_at=now, last_error=None, attempts=c.attempts + 1))
-        sent = len(ok_ids)
+            sent += uow.session.execute(
+                update(t.outbox).where(c.id.in_(ok_ids[chunk:chunk + 500]), c.status == "pending")
+                .values(status="sent", sent_at=now, last_error=None, attempts=c.attempts + 1)).rowcount
         for o in outcomes:
             if o.ok:
                 continue
