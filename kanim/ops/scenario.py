@@ -72,7 +72,7 @@ OFFICE_CODE, OFFICE_NAME = "MND", "Kantor Imigrasi Manado"
 DEFAULT_APPLICANTS, DEFAULT_WORKERS = 40, 4
 KILL_AT, RESTORE_AT = 0.3, 0.75  # share of the day's applicants taken when the central dies / returns
 # Seconds the central stays down: long enough for the breaker to say "down" and for passports to
-# print; not so long that the relay's backoff (up to a minute) dominates the drill.
+# print; not so long that the relay's backoff (up to 10 s) dominates the drill.
 MIN_OUTAGE, USUAL_OUTAGE, MAX_OUTAGE = 3.0, 15.0, 40.0
 SNAPSHOT_TIMEOUT, DRAIN_TIMEOUT, DAY_TIMEOUT, SETTLE_TIMEOUT = 20.0, 60.0, 100.0, 30.0
 
