@@ -89,6 +89,8 @@ class UnitOfWork:
         # An application's priority can only grow (its travel date nears); its earlier unsent
         # rows are raised with it, or the relay would pick later rows it may not send yet.
         for subject, p in priorities.items():
+            if p == 0:
+                continue  # nothing ranks below the lowest priority: no statement on the usual path
             c = t.outbox.c
             self.session.execute(update(t.outbox).where(c.subject == subject, c.status != "sent", c.priority < p)
                                  .values(priority=p))
