@@ -3,7 +3,6 @@ the office registered with its key, and an office whose link talks HTTP to it.""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -18,13 +17,8 @@ from kanim.central.service import register_office
 from kanim.config import Settings
 from kanim.link.http import HttpCentral
 from kanim.link.signing import load_or_create_key, public_b64
+from kanim.ops.cluster import free_port
 from kanim.store.migrate import upgrade
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager

@@ -122,13 +122,9 @@ class CentralChecks:
         return C, "no duplicate in any office"
 
     def allocated(self, session: Session, office_code: str, serial: str) -> bool:
-        prefix, number, _ = self.serials.split(serial)
-        for r in session.execute(select(ct.booklet_allocation).where(ct.booklet_allocation.c.office_code == office_code)):
-            p1, n1, _ = self.serials.split(r.first_serial)
-            _, n2, _ = self.serials.split(r.last_serial)
-            if p1 == prefix and n1 <= number <= n2:
-                return True
-        return False
+        a = ct.booklet_allocation.c
+        return any(self.serials.contains(r.first_serial, r.last_serial, serial)
+                   for r in session.execute(select(a.first_serial, a.last_serial).where(a.office_code == office_code)))
 
     # -- payments --------------------------------------------------------------------------
 

@@ -372,8 +372,10 @@ def _allocation_held(ctx: Context, op: Operation) -> None:
         return
     p = op.payload
     for r in ctx.session.execute(select(ct.booklet_allocation)):
-        if not (p["last"] < r.first_serial or p["first"] > r.last_serial) and len(r.first_serial) == len(p["first"]):
-            if r.office_code == ctx.office_code and r.first_serial <= p["first"] and p["last"] <= r.last_serial:
+        serials = ctx.checks.serials
+        if serials.overlaps(p["first"], p["last"], r.first_serial, r.last_serial):
+            if r.office_code == ctx.office_code and serials.contains(r.first_serial, r.last_serial, p["first"]) \
+                    and serials.contains(r.first_serial, r.last_serial, p["last"]):
                 return  # the operator already allocated it again
             raise Rejected(f"range {p['first']}..{p['last']} overlaps {r.first_serial}..{r.last_serial} "
                            f"of office {r.office_code}")

@@ -17,7 +17,6 @@ from sqlalchemy import func, select, update
 from kanim.central import tables as ct
 from kanim.central.hub import REBUILD_STATE, apply_batch, emit_event
 from kanim.central.node import CentralNode
-from kanim.domain.booklet import SerialPattern
 from kanim.domain.errors import Conflict, InvalidInput, NotFound
 from kanim.link.signing import public_b64, sign_document
 from kanim.office.ports import Operation, OperationResult
@@ -332,13 +331,13 @@ def payment_issues(node: CentralNode) -> list[dict[str, Any]]:
 
 
 def allocate_booklets(node: CentralNode, *, office_code: str, first: str, last: str, actor: str) -> dict[str, Any]:
-    serials = SerialPattern().expand(first, last)
+    serials = node.checks.serials.expand(first, last)
     with node.uow() as uow:
         s = uow.session
         if not s.execute(select(ct.central_office).where(ct.central_office.c.code == office_code)).first():
             raise NotFound(f"no office {office_code}", code="office-unknown")
         for r in s.execute(select(ct.booklet_allocation)):
-            if not (serials[-1] < r.first_serial or serials[0] > r.last_serial) and len(r.first_serial) == len(first):
+            if node.checks.serials.overlaps(serials[0], serials[-1], r.first_serial, r.last_serial):
                 raise Conflict(f"overlaps allocation {r.first_serial}..{r.last_serial} of {r.office_code}",
                                code="allocation-overlap")
         aid = str(uuid.uuid4())

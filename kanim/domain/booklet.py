@@ -60,6 +60,21 @@ class SerialPattern:
             raise InvalidInput(f"a range holds at most {MAX_RANGE} booklets", code="booklet-range")
         return [f"{p1}{n:0{w1}d}" for n in range(n1, n2 + 1)]
 
+    def contains(self, first: str, last: str, serial: str) -> bool:
+        """Whether `serial` lies in the range first..last (same series, inclusive)."""
+        p, n, w = self.split(serial)
+        p1, n1, w1 = self.split(first)
+        _, n2, _ = self.split(last)
+        return p == p1 and w == w1 and n1 <= n <= n2
+
+    def overlaps(self, first_a: str, last_a: str, first_b: str, last_b: str) -> bool:
+        """Whether two ranges share a serial."""
+        pa, na1, wa = self.split(first_a)
+        pb, nb1, wb = self.split(first_b)
+        _, na2, _ = self.split(last_a)
+        _, nb2, _ = self.split(last_b)
+        return pa == pb and wa == wb and na1 <= nb2 and nb1 <= na2
+
     def normalize(self, serial: str) -> str:
         prefix, number, width = self.split(serial)
         return f"{prefix}{number:0{width}d}"
