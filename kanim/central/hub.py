@@ -49,6 +49,7 @@ class Context:
     applied: list[dict[str, Any]] = field(default_factory=list)  # central_operation rows to insert
     touched: dict[str, dict[str, Any]] = field(default_factory=dict)  # registry updates, one per application
     events: list[dict[str, Any]] = field(default_factory=list)  # feed rows, inserted together
+    rebuild_since: datetime | None = None  # when an open rebuild was requested, read once a batch
 
     def flush(self) -> None:
         """Write what the batch has gathered. Called at the end, and before any query that must
@@ -123,6 +124,7 @@ def apply_batch(session: Session, *, office_code: str, operations: Sequence[Oper
     ctx = Context(session, office_code, now, checks)
     done = _already_applied(session, [op.id for op in operations])
     ctx.apps = _applications(session, {op.subject for op in operations})
+    ctx.rebuild_since = _rebuild_since(session)
     results = []
     held: set[str] = set()  # applications whose earlier operation in this batch did not apply
     for op in operations:
@@ -260,12 +262,16 @@ def _payment_row(ctx: Context, code: str, application_id: str) -> Any:
     return row
 
 
+def _rebuild_since(session: Session) -> datetime | None:
+    state = session.execute(select(ct.central_state.c.value).where(ct.central_state.c.name == REBUILD_STATE)).scalar()
+    return datetime.fromisoformat(state.split(" ", 1)[1]) if state and " " in state else None
+
+
 def _replayed(ctx: Context, op: Operation) -> bool:
     """An operation made before a rebuild was requested: the office re-sends its history."""
-    state = ctx.session.execute(select(ct.central_state.c.value).where(ct.central_state.c.name == REBUILD_STATE)).scalar()
-    if not state or " " not in state or not op.payload.get("at"):
+    if ctx.rebuild_since is None or not op.payload.get("at"):
         return False
-    return datetime.fromisoformat(op.payload["at"]) < datetime.fromisoformat(state.split(" ", 1)[1])
+    return datetime.fromisoformat(op.payload["at"]) < ctx.rebuild_since
 
 
 def _billing(ctx: Context, op: Operation) -> None:
