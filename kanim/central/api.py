@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Annotated, Any
 
@@ -12,9 +13,10 @@ from pydantic import BaseModel, Field
 
 import kanim
 from kanim.central import service
+from kanim.central.apply import TRANSIENT, BatchInvalid
 from kanim.central.node import CentralNode
-from kanim.link.signing import H_OFFICE, SignatureError, verify_request
-from kanim.office.ports import Operation
+from kanim.link import contract
+from kanim.link.signing import H_LINK_STATE, H_OFFICE, SignatureError, verify_request
 from kanim.security.roles import Perm
 from kanim.web import problems
 from kanim.web.deps import Staff
@@ -22,18 +24,26 @@ from kanim.web.routers import auth
 from kanim.web.schemas import WatchlistOrderIn
 
 API = "/api/v1"
-
-
-class OperationIn(BaseModel):
-    id: str = Field(min_length=1, max_length=36)
-    seq: int
-    subject: str = Field(min_length=1, max_length=64)
-    op: str = Field(min_length=1, max_length=48)
-    payload: dict[str, Any]
+log = logging.getLogger("kanim.central")
 
 
 class PushIn(BaseModel):
-    operations: list[OperationIn] = Field(max_length=5000)
+    """A batch. Each operation is checked on its own against the wire contract
+    (kanim.link.contract: `Envelope` and the payload schema of its type) and answered on its
+    own: one malformed operation is that operation's refusal, not the batch's."""
+
+    operations: list[dict[str, Any]] = Field(max_length=contract.MAX_OPERATIONS)
+
+
+class OperationResultOut(BaseModel):
+    id: str
+    ok: bool
+    permanent: bool = False
+    error: str | None = None
+
+
+class PushOut(BaseModel):
+    results: list[OperationResultOut]
 
 
 class OfficeIn(BaseModel):
@@ -75,16 +85,23 @@ SignedOffice = Annotated[str, Depends(signed_office)]
 link = APIRouter(prefix="/link", tags=["link (signed by offices)"])
 
 
-@link.post("/operations")
+@link.post("/operations", response_model=PushOut)
 def push(body: PushIn, office_code: SignedOffice, node: NodeDep, request: Request) -> Any:
-    """Apply a batch of an office's operations, each exactly once by its id."""
+    """Apply a batch of an office's operations, each exactly once per (office, operation id),
+    each application's in sequence order; one answer per operation, in the batch's order."""
     wait = node.throttle.take(office_code, len(body.operations))
     if wait > 0:
         return problems.problem(429, "slow-down", f"office {office_code} is draining faster than the central "
                                 f"accepts; retry after {wait:.1f}s", headers={"Retry-After": str(max(1, round(wait)))})
-    ops = [Operation(o.id, o.seq, o.subject, o.op, o.payload, office_code) for o in body.operations]
-    results = service.push(node, office_code=office_code, operations=ops,
-                           link_state=request.headers.get("X-Kanim-Link-State"))
+    try:
+        results = service.push(node, office_code=office_code, operations=body.operations,
+                               link_state=request.headers.get(H_LINK_STATE))
+    except BatchInvalid as e:
+        return problems.problem(422, "batch-invalid", str(e))
+    except TRANSIENT:
+        log.warning("central: a batch of office %s hit a transient database failure; the office retries", office_code)
+        return problems.problem(503, "central-busy", "the central's database is busy or unreachable; retry later",
+                                headers={"Retry-After": "2"})
     return {"results": [r.__dict__ for r in results]}
 
 

@@ -1,19 +1,19 @@
-"""Applying offices' operations at the central, exactly once each, and answering per operation.
+"""What each operation of an office does to the central's registry (the handlers), the batch
+context they share, and the central's signed feed.
 
-A batch is one transaction. Handlers check everything that could refuse an operation before
-they write anything, so a refused operation leaves no trace and needs no savepoint. Each
-operation is first looked up by its id: if it was applied before, the stored answer is given
-again and nothing changes, so an office that crashed after
-the central accepted a batch may simply resend it. An operation that can never succeed (another
-office's application, a serial never allocated to the office) is answered `permanent` and the
-office parks it in its dead-letter list; one that may succeed later (its application is not
-known yet) is answered transient, and the office retries it.
+kanim.central.apply drives a batch: validation against the wire contract, idempotency, order,
+and isolation of a failing operation. The handlers here check everything that could refuse an
+operation before they write anything, so a refused operation leaves no trace and the usual
+batch needs no savepoint. An operation that can never succeed (another office's application, a
+serial never allocated to the office) raises `Rejected` and the office parks it in its
+dead-letter list; one that may succeed later (its application is not known yet) raises `NotYet`
+and the office retries it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import SimpleNamespace
@@ -26,7 +26,7 @@ from kanim.central import tables as ct
 from kanim.central.checks import CentralChecks
 from kanim.domain.clearances import ClearanceKind, ClearanceState
 from kanim.link.signing import sign_document
-from kanim.office.ports import Operation, OperationResult
+from kanim.office.ports import Operation
 
 
 class Rejected(Exception):
@@ -66,6 +66,19 @@ class Context:
     def emit(self, kind: str, subject: str, payload: dict[str, Any], *, office_code: str | None) -> None:
         self.events.append(dict(id=str(uuid.uuid4()), office_code=office_code, kind=kind, subject=subject,
                                 payload=payload, created_at=self.now))
+
+    def load_rebuild_state(self) -> None:
+        self.rebuild_since = _rebuild_since(self.session)
+
+    def owner(self, application_id: str) -> str | None:
+        return _owner(self, application_id)
+
+    def forget(self) -> None:
+        """Drop what the batch gathered and cached: an operation's savepoint was rolled back."""
+        self.apps.clear()
+        self.applied.clear()
+        self.touched.clear()
+        self.events.clear()
 
     def decide(self, application_id: str, kind: ClearanceKind, state: ClearanceState, reason: str,
                *, replayed: bool = False) -> None:
@@ -119,69 +132,6 @@ def signed(session: Session, row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "payload": {**row["payload"], FEED_SIGNATURE: sign_document(key, doc)}}
 
 
-def apply_batch(session: Session, *, office_code: str, operations: Sequence[Operation], now: datetime,
-                checks: CentralChecks) -> list[OperationResult]:
-    ctx = Context(session, office_code, now, checks)
-    done = _already_applied(session, [op.id for op in operations])
-    ctx.apps = _applications(session, {op.subject for op in operations})
-    ctx.rebuild_since = _rebuild_since(session)
-    results = []
-    held: set[str] = set()  # applications whose earlier operation in this batch did not apply
-    for op in operations:
-        if op.id in done:  # applied before: the same answer again, nothing changes
-            results.append(done[op.id])
-            continue
-        if op.subject in held:
-            # Never apply an application's operations out of order: this one waits for the
-            # earlier one, whatever becomes of it (unless it can never apply at all).
-            owner = _owner(ctx, op.subject)
-            if owner is not None and owner != office_code:
-                results.append(OperationResult(op.id, ok=False, permanent=True,
-                                               error=f"application {op.subject} belongs to office {owner}"))
-            else:
-                results.append(OperationResult(op.id, ok=False, permanent=False,
-                                               error="waiting for an earlier operation of the same application"))
-            continue
-        result = _apply_once(ctx, op)
-        if not result.ok:
-            held.add(op.subject)
-        if ctx.applied and ctx.applied[-1]["id"] == op.id:
-            done[op.id] = result  # the same id twice in one batch is answered once
-        results.append(result)
-    ctx.flush()
-    if ctx.applied:
-        session.execute(ct.central_operation.insert(), ctx.applied)
-    return results
-
-
-def _already_applied(session: Session, ids: list[str]) -> dict[str, OperationResult]:
-    c = ct.central_operation.c
-    return {r.id: OperationResult(r.id, ok=r.ok, permanent=not r.ok, error=r.error)
-            for r in session.execute(select(c.id, c.ok, c.error).where(c.id.in_(ids)))}
-
-
-def _applications(session: Session, ids: set[str]) -> dict[str, dict[str, Any]]:
-    rows = session.execute(select(ct.registry_application).where(ct.registry_application.c.id.in_(ids)))
-    return {r.id: dict(r._mapping) for r in rows}
-
-
-def _apply_once(ctx: Context, op: Operation) -> OperationResult:
-    handler = HANDLERS.get(op.op, _record_only)
-    # Every handler checks before it writes (the rule that lets a batch go without a savepoint
-    # per operation: two round trips each, a third of the central's statements).
-    try:
-        handler(ctx, op)
-        result = OperationResult(op.id, ok=True)
-    except NotYet as e:
-        return OperationResult(op.id, ok=False, permanent=False, error=str(e))  # not remembered
-    except Rejected as e:
-        result = OperationResult(op.id, ok=False, permanent=True, error=str(e))
-    ctx.applied.append(dict(id=op.id, office_code=ctx.office_code, subject=op.subject, op=op.op,
-                            office_seq=op.seq, received_at=ctx.now, ok=result.ok, error=result.error,
-                            size_bytes=sum(b.get("size_bytes", 0) for b in op.payload.get("biometrics", ()))))
-    return result
-
-
 # -- handlers ----------------------------------------------------------------------------------
 
 def _app(ctx: Context, application_id: str) -> dict[str, Any] | None:
@@ -199,12 +149,17 @@ def _owner(ctx: Context, application_id: str) -> str | None:
     return app["office_code"] if app else None
 
 
-def _owned(ctx: Context, application_id: str) -> SimpleNamespace:
+def _owned(ctx: Context, application_id: str, op: Operation | None = None) -> SimpleNamespace:
     app = _app(ctx, application_id)
     if app is None:
         raise NotYet(f"application {application_id} is not known to the central yet")
     if app["office_code"] != ctx.office_code:
         raise Rejected(f"application {application_id} belongs to office {app['office_code']}")
+    if op is not None and op.subject == application_id and op.seq <= app["last_office_seq"]:
+        # The office sends an application's operations in order; one older than what the
+        # registry already holds would move the application backwards.
+        raise Rejected(f"out of order: operation {op.seq} of application {application_id} arrived after "
+                       f"operation {app['last_office_seq']}")
     return SimpleNamespace(**app)
 
 
@@ -231,13 +186,13 @@ def _booked(ctx: Context, op: Operation) -> None:
 
 def _stage(stage: str) -> Callable[[Context, Operation], None]:
     def handler(ctx: Context, op: Operation) -> None:
-        _owned(ctx, op.subject)
+        _owned(ctx, op.subject, op)
         _touch(ctx, op, stage=stage)
     return handler
 
 
 def _intake(ctx: Context, op: Operation) -> None:
-    app = _owned(ctx, op.subject)
+    app = _owned(ctx, op.subject, op)
     p = op.payload
     birth = date.fromisoformat(p["birth_date"]) if p.get("birth_date") else None
     _touch(ctx, op, stage="intake_done", nik=p.get("nik"), full_name=p.get("full_name"),
@@ -275,14 +230,14 @@ def _replayed(ctx: Context, op: Operation) -> bool:
 
 
 def _billing(ctx: Context, op: Operation) -> None:
-    _owned(ctx, op.subject)
+    _owned(ctx, op.subject, op)
     _payment_row(ctx, op.payload["billing_code"], op.subject)
     ctx.checks.billing_issued(ctx.session, op.payload["billing_code"], op.subject, ctx.office_code,
                               int(op.payload.get("amount", 0)), ctx.now)
 
 
 def _paid(ctx: Context, op: Operation) -> None:
-    _owned(ctx, op.subject)
+    _owned(ctx, op.subject, op)
     if _payment_row(ctx, op.payload["billing_code"], op.subject) is None:
         raise NotYet(f"billing code {op.payload['billing_code']} is not known to the central yet")
     decision = ctx.checks.payment_recorded(ctx.session, op.payload["billing_code"], op.payload.get("receipt_ref", ""),
@@ -292,7 +247,7 @@ def _paid(ctx: Context, op: Operation) -> None:
 
 
 def _captured(ctx: Context, op: Operation) -> None:
-    _owned(ctx, op.subject)
+    _owned(ctx, op.subject, op)
     _touch(ctx, op, stage="captured")
     items = op.payload.get("biometrics", [])
     if not items:
@@ -307,7 +262,7 @@ def _captured(ctx: Context, op: Operation) -> None:
 
 
 def _printed(ctx: Context, op: Operation) -> None:
-    app = _owned(ctx, op.subject)
+    app = _owned(ctx, op.subject, op)
     serial = op.payload["booklet_serial"]
     if not ctx.checks.allocated(ctx.session, ctx.office_code, serial):
         raise Rejected(f"booklet {serial} was never allocated to office {ctx.office_code}")
@@ -333,7 +288,7 @@ def _passport(ctx: Context, serial: str, application_id: str | None = None) -> A
 
 
 def _handed_over(ctx: Context, op: Operation) -> None:
-    _owned(ctx, op.subject)
+    _owned(ctx, op.subject, op)
     serial = op.payload["booklet_serial"]
     if _passport(ctx, serial, op.subject) is None:
         raise NotYet(f"booklet {serial} is not recorded as printed yet")
@@ -355,7 +310,7 @@ def _spoiled(ctx: Context, op: Operation) -> None:
 
 
 def _released(ctx: Context, op: Operation) -> None:
-    _owned(ctx, op.subject)
+    _owned(ctx, op.subject, op)
     back = op.payload.get("back_to", "")
     if back not in RELEASE_STAGES:
         raise Rejected(f"a hold cannot be released to {back!r}")
@@ -393,7 +348,7 @@ def _allocation_held(ctx: Context, op: Operation) -> None:
 def _record_only(ctx: Context, op: Operation) -> None:
     """Operations the registry only needs to have seen (check-in, clearance changes)."""
     if op.op not in ("BookletsReceived", "BookletSpoiled", "AllocationHeld"):
-        _owned(ctx, op.subject)
+        _owned(ctx, op.subject, op)
 
 
 HANDLERS: dict[str, Callable[[Context, Operation], None]] = {
@@ -416,4 +371,6 @@ HANDLERS: dict[str, Callable[[Context, Operation], None]] = {
     "HoldReleased": _released,
     "BookletSpoiled": _spoiled,
     "AllocationHeld": _allocation_held,
+    "ClearanceChanged": _record_only,
+    "BookletsReceived": _record_only,
 }

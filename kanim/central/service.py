@@ -15,11 +15,12 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from kanim.central import tables as ct
-from kanim.central.hub import REBUILD_STATE, apply_batch, emit_event
+from kanim.central.apply import apply_batch
+from kanim.central.hub import REBUILD_STATE, emit_event
 from kanim.central.node import CentralNode
 from kanim.domain.errors import Conflict, InvalidInput, NotFound
 from kanim.link.signing import public_b64, sign_document
-from kanim.office.ports import Operation, OperationResult
+from kanim.office.ports import OperationResult
 
 CENTRAL_ID = "central_id"
 PREVENTION_MAX_DAYS, TEMPORARY_MAX_DAYS = 183, 20  # prevention: up to 6 months; temporary: 20 days
@@ -56,8 +57,13 @@ def office_key(node: CentralNode, code: str) -> str | None:
 
 # -- the link ----------------------------------------------------------------------------------
 
-def push(node: CentralNode, *, office_code: str, operations: Sequence[Operation],
+LINK_STATES = frozenset({"up", "degraded", "down", "stalled"})
+
+
+def push(node: CentralNode, *, office_code: str, operations: Sequence[Any],
          link_state: str | None) -> list[OperationResult]:
+    """Apply a batch (raw operations as pushed, or Operation objects), one answer each."""
+    link_state = link_state if link_state in LINK_STATES else None  # a header, not to be trusted
     with node.uow() as uow:
         results = apply_batch(uow.session, office_code=office_code, operations=operations, now=uow.now(),
                               checks=node.checks)

@@ -4,7 +4,7 @@ tables of its role. See docs/link.md for why."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Date, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Column, Date, Index, Integer, LargeBinary, String, Table, Text, UniqueConstraint
 
 from kanim.store.tables import BigId, metadata
 from kanim.store.types import UTCDateTime
@@ -20,12 +20,13 @@ central_office = Table(
     Column("reported_link_state", String(12)),  # what the office's breaker said last
 )
 
-# Every operation applied, by its globally unique id, with the answer given: a batch resent
-# after a crash gets the same answers and changes nothing (exactly-once by id).
+# Every operation answered, by (office, operation id), with the answer given: a batch resent
+# after a crash gets the same answers and changes nothing (exactly-once per office and id). The
+# body's digest tells a resend from an id reused with another body.
 central_operation = Table(
     "central_operation", metadata,
+    Column("office_code", String(8), primary_key=True),
     Column("id", String(36), primary_key=True),
-    Column("office_code", String(8), nullable=False, index=True),
     Column("subject", String(64), nullable=False),
     Column("op", String(48), nullable=False),
     Column("office_seq", BigId, nullable=False),
@@ -33,6 +34,16 @@ central_operation = Table(
     Column("ok", Boolean, nullable=False),
     Column("error", Text),
     Column("size_bytes", Integer, nullable=False, default=0),
+    Column("body_sha256", String(64)),  # NULL for operations recorded before it was kept
+)
+
+# Nonces of signed link requests seen within the replay window: a captured request cannot be
+# replayed (docs/link.md). Rows older than the window are pruned.
+link_nonce = Table(
+    "link_nonce", metadata,
+    Column("office_code", String(8), primary_key=True),
+    Column("nonce", String(64), primary_key=True),
+    Column("seen_at", UTCDateTime, nullable=False, index=True),
 )
 
 registry_application = Table(
@@ -74,7 +85,10 @@ registry_biometric = Table(
     Column("exception", String(16)),
     Column("sha256", String(64)),
     Column("size_bytes", Integer, nullable=False, default=0),
-    Column("data", Text),  # base64 of the image as the office sent it (encrypted in transit by TLS)
+    # The image sealed with the central's biometric key (kanim.central.biometrics): AES-256-GCM,
+    # the key apart from the database, the key's id inside the blob so keys can be rotated.
+    Column("sealed", LargeBinary),
+    Column("data", Text),  # legacy plaintext (base64); sealed and emptied when the central starts
 )
 
 # The civil registry (Dukcapil) as the built-in adapter sees it, loaded from CSV.

@@ -24,6 +24,7 @@ from kanim.security.keyfiles import KeyFileError, load_or_create
 
 MAX_SKEW_SECONDS = 300  # a signed request older or newer than this is refused (replay window)
 H_OFFICE, H_DATE, H_SIGNATURE = "X-Kanim-Office", "X-Kanim-Date", "X-Kanim-Signature"
+H_NONCE, H_LINK_STATE = "X-Kanim-Nonce", "X-Kanim-Link-State"
 
 
 class SignatureError(Exception):

@@ -304,3 +304,5 @@ allocated_range = Table(
 # The relay's queue order (most urgent first, then oldest) straight from an index: without it
 # every round sorts the whole backlog, which after a long outage is the whole day.
 Index("ix_outbox_queue", outbox.c.status, outbox.c.priority.desc(), outbox.c.seq)
+# The relay asks, per queued row, whether an earlier row of its application holds it back.
+Index("ix_outbox_subject_seq", outbox.c.subject, outbox.c.seq)

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -685,7 +685,10 @@ def signed_push(central_url: str, office_code: str, key, operations: list[dict],
 
 
 def operation(subject: str, op: str, payload: dict | None = None, *, seq: int = 1) -> dict:
-    return {"id": str(uuid.uuid4()), "seq": seq, "subject": subject, "op": op, "payload": payload or {}}
+    """An operation as an office's relay sends it: the payload carries what kanim.store.uow
+    writes with every outbox row (subject, at, actor) and the event's own fields."""
+    base = {"subject": subject, "at": datetime.now(UTC).isoformat(), "actor": "test"}
+    return {"id": str(uuid.uuid4()), "seq": seq, "subject": subject, "op": op, "payload": {**base, **(payload or {})}}
 
 
 

@@ -20,6 +20,7 @@ xfail only for that exception), so any other failure on its way still fails the 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -450,8 +451,8 @@ def test_an_office_cannot_touch_another_offices_applications(two_offices) -> Non
 
 def _own_application(cluster: Cluster, key_a) -> str:  # noqa: ANN001
     """An application of office AAA's own at the central (booked through AAA's signed link)."""
-    op = operation("", "ApplicationBooked", {"number": "AAA-1", "app_type": "new", "passport_kind": "ordinary"})
-    op["subject"] = op["id"]
+    op = operation(str(uuid.uuid4()), "ApplicationBooked", {"number": "AAA-1", "app_type": "new",
+                                                             "passport_kind": "ordinary"})
     r = signed_push(cluster.central_spec.url, "AAA", key_a, [op])
     assert r.json()["results"][0]["ok"], r.text
     return op["subject"]

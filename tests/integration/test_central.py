@@ -190,6 +190,8 @@ class Ops:
 
     def __call__(self, subject: str, op: str, **payload) -> Operation:  # noqa: ANN003
         self.seq += 1
+        # What kanim.store.uow writes with every outbox row, as the wire contract requires.
+        payload = {"subject": subject, "at": "2026-11-30T01:00:00+00:00", "actor": "test", **payload}
         return Operation(str(uuid.uuid4()), self.seq, subject, op, payload, self.office_code)
 
     def booked(self, app_id: str, app_type: str = "new") -> Operation:
@@ -315,9 +317,10 @@ def _post(url: str, headers: dict[str, str], body: bytes) -> httpx.Response:
 def test_unsigned_forged_stale_and_unknown_requests_are_refused(sqlite_hub) -> None:  # noqa: ANN001
     key = register(sqlite_hub, "MND")
     stranger = Ed25519PrivateKey.generate()
+    app_id = uuid.uuid4()
     body = ('{"operations":[{"id":"%s","seq":1,"subject":"%s","op":"ApplicationBooked","payload":'
-            '{"number":"MND-1","app_type":"new","passport_kind":"ordinary"}}]}'
-            % (uuid.uuid4(), uuid.uuid4())).encode()
+            '{"subject":"%s","at":"2026-11-30T01:00:00+00:00","number":"MND-1","app_type":"new",'
+            '"passport_kind":"ordinary"}}]}' % (uuid.uuid4(), app_id, app_id)).encode()
     now = time.time()
     cases = {
         "unsigned": {},

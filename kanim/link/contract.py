@@ -1,0 +1,300 @@
+"""The wire contract of the office ↔ central link: what an operation may carry, checked one
+operation at a time.
+
+Both roles import this module: the office's relay builds operations from its outbox, the
+central validates each one against its schema *before* applying it. A malformed operation is
+that operation's permanent error (a dead letter at the office, with the reason), never the
+batch's: one bad row must not take an office's link down.
+
+Schemas are strict on the fields they name (types, lengths that fit the central's columns,
+enumerations) and ignore fields they do not name, so that an office one release ahead can still
+drain against this central. An operation type not listed here is refused for good.
+
+Error messages name the field and the rule, never the value: operations carry NIKs, names and
+images, and a refusal is stored, shown to staff and may be logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from kanim.domain.application import RecipientKind
+from kanim.domain.clearances import ClearanceKind, ClearanceState
+from kanim.domain.passport import ApplicationType, PassportKind
+from kanim.domain.people import Sex
+
+MAX_SEQ = 2**63 - 1  # the office's outbox sequence is a 64-bit integer on both databases
+MAX_OPERATIONS = 5000  # per push
+BIOMETRIC_POSITIONS = range(0, 11)  # 0 the face, 1-10 the fingers (ISO/IEC 19794-4)
+
+
+class OperationInvalid(ValueError):
+    """The operation does not match the contract; `reason` is safe to store and show."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _utc(v: datetime) -> datetime:
+    if v.tzinfo is None:
+        raise ValueError("a time must carry its UTC offset")
+    return v
+
+
+Id = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")]
+Subject = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+Actor = Annotated[str, Field(max_length=64)]
+Serial = Annotated[str, Field(min_length=1, max_length=9, pattern=r"^[A-Z0-9]+$")]
+BillingCode = Annotated[str, Field(pattern=r"^[0-9]{15}$")]
+Reason = Annotated[str, Field(max_length=4000)]
+Money = Annotated[int, Field(ge=0, le=10**12)]
+Count = Annotated[int, Field(ge=0, le=1_000_000)]
+When = Annotated[datetime, AfterValidator(_utc)]
+_ID_CHECK = TypeAdapter(Id)
+
+
+class Envelope(BaseModel):
+    """One operation as pushed: `id` makes it idempotent (per office), `seq` orders it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: Id
+    seq: int = Field(ge=0, le=MAX_SEQ)
+    subject: Subject
+    op: str = Field(min_length=1, max_length=48, pattern=r"^[A-Za-z]+$")
+    payload: dict[str, Any]
+
+
+class Payload(BaseModel):
+    """Fields every operation carries (kanim.store.uow writes them with each outbox row)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    subject: Subject
+    at: When
+    actor: Actor = ""
+
+
+class ApplicationBooked(Payload):
+    number: str = Field(min_length=1, max_length=32)
+    app_type: ApplicationType
+    passport_kind: PassportKind
+    appointment_on: date | None = None
+
+
+class ApplicantCheckedIn(Payload):
+    queue_ticket: str = Field(default="", max_length=16)
+
+
+class IntakeCompleted(Payload):
+    nik: str = Field(pattern=r"^[0-9]{16}$")
+    full_name: str = Field(min_length=1, max_length=200)
+    birth_date: date
+    sex: Sex
+    kk_number: str = Field(default="", pattern=r"^([0-9]{16})?$")
+    documents: list[Annotated[str, Field(max_length=32)]] = Field(default_factory=list, max_length=20)
+
+
+class BillingIssued(Payload):
+    billing_code: BillingCode
+    amount: Money
+    expires_at: When | None = None
+
+
+class PaymentRecorded(Payload):
+    billing_code: BillingCode
+    amount: Money = 0
+    receipt_ref: str = Field(default="", max_length=64)
+
+
+class BiometricItem(BaseModel):
+    """A face or a finger, decrypted from the office's vault at send time. The digest and size
+    are checked against the data: a damaged image is refused, not stored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    position: int = Field(ge=0, le=10)
+    exception: str | None = Field(default=None, pattern=r"^(missing|injured|unreadable)$")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    size_bytes: int = Field(default=0, ge=0, le=100_000_000)
+    data: str | None = None
+
+    @model_validator(mode="after")
+    def _digest_matches(self) -> BiometricItem:
+        if self.data is None:
+            if self.exception is None:
+                raise ValueError("an item without an image must name its exception")
+            return self
+        try:
+            raw = base64.b64decode(self.data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("the image is not valid base64") from None
+        if len(raw) != self.size_bytes or hashlib.sha256(raw).hexdigest() != self.sha256:
+            raise ValueError("the image does not match its size and SHA-256 digest")
+        return self
+
+    def image(self) -> bytes | None:
+        return base64.b64decode(self.data) if self.data is not None else None
+
+
+class BiometricsCaptured(Payload):
+    fingerprints: Count = 0
+    finger_exceptions: Count = 0
+    biometrics: list[BiometricItem] = Field(default_factory=list, max_length=len(BIOMETRIC_POSITIONS))
+
+    @model_validator(mode="after")
+    def _positions_once(self) -> BiometricsCaptured:
+        positions = [b.position for b in self.biometrics]
+        if len(positions) != len(set(positions)):
+            raise ValueError("a position appears twice")
+        return self
+
+
+class InterviewRecorded(Payload):
+    ready_by: date | None = None
+
+
+class ApplicationApproved(Payload):
+    pass
+
+
+class ApplicationRejected(Payload):
+    reason: Reason = ""
+
+
+class ApplicationCancelled(Payload):
+    reason: Reason = ""
+
+
+class PassportPrinted(Payload):
+    booklet_serial: Serial
+    issued_on: date
+    expires_on: date
+
+    @model_validator(mode="after")
+    def _expires_after_issue(self) -> PassportPrinted:
+        if self.expires_on <= self.issued_on:
+            raise ValueError("expires_on must be after issued_on")
+        return self
+
+
+class QualityCheckPassed(Payload):
+    booklet_serial: Serial
+
+
+class QualityCheckFailed(Payload):
+    booklet_serial: Serial
+    reason: Reason = ""
+
+
+class PassportReady(Payload):
+    booklet_serial: Serial
+
+
+class PassportHandedOver(Payload):
+    booklet_serial: Serial
+    recipient_kind: RecipientKind
+
+
+class ClearanceChanged(Payload):
+    kind: ClearanceKind
+    old: ClearanceState
+    new: ClearanceState
+    reason: Reason = ""
+    source: str = Field(default="", max_length=16)
+
+
+class ApplicationPutOnHold(Payload):
+    reason: Reason = ""
+    booklet_to_void: Serial | None = None
+
+
+class HoldReleased(Payload):
+    back_to: str = Field(min_length=1, max_length=16)
+
+
+class BookletsReceived(Payload):
+    first: Serial
+    last: Serial
+    count: Count
+
+
+class BookletSpoiled(Payload):
+    reason: str = Field(min_length=1, max_length=32)
+    application_id: Id | None = None
+
+
+class AllocationHeld(Payload):
+    first: Serial
+    last: Serial
+    count: Count
+
+
+# Every operation type an office may send, by the name the outbox stores (the domain event's
+# class name). A test checks that every domain event has its schema here.
+SCHEMAS: dict[str, type[Payload]] = {m.__name__: m for m in (
+    ApplicationBooked, ApplicantCheckedIn, IntakeCompleted, BillingIssued, PaymentRecorded, BiometricsCaptured,
+    InterviewRecorded, ApplicationApproved, ApplicationRejected, ApplicationCancelled, PassportPrinted,
+    QualityCheckPassed, QualityCheckFailed, PassportReady, PassportHandedOver, ClearanceChanged,
+    ApplicationPutOnHold, HoldReleased, BookletsReceived, BookletSpoiled, AllocationHeld,
+)}
+
+
+def describe(error: ValidationError, *, prefix: str = "") -> str:
+    """What is wrong, by field and rule, without the offending values (they may be a NIK)."""
+    parts = []
+    for e in error.errors(include_input=False, include_url=False):
+        where = ".".join(str(p) for p in e.get("loc", ())) or "(operation)"
+        parts.append(f"{prefix}{where}: {e.get('msg', 'invalid')}")
+    return "; ".join(parts[:5]) + (f" (and {len(parts) - 5} more)" if len(parts) > 5 else "")
+
+
+def envelope(raw: Any) -> Envelope:
+    """The envelope of one pushed operation, or OperationInvalid."""
+    if not isinstance(raw, dict):
+        raise OperationInvalid("an operation must be a JSON object")
+    try:
+        return Envelope.model_validate(raw)
+    except ValidationError as e:
+        raise OperationInvalid(describe(e)) from None
+
+
+def payload(op: str, raw: dict[str, Any]) -> Payload:
+    """The operation's payload checked against its type's schema, or OperationInvalid."""
+    schema = SCHEMAS.get(op)
+    if schema is None:
+        raise OperationInvalid(f"unknown operation type {op!r}: this central does not apply it")
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as e:
+        raise OperationInvalid(describe(e, prefix="payload.")) from None
+
+
+def usable_id(raw: Any) -> str | None:
+    """The id of an operation whose envelope is invalid, if it has one the central can answer by."""
+    if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+        try:
+            return _ID_CHECK.validate_python(raw["id"])
+        except ValidationError:
+            return None
+    return None
+
+
+def body_digest(seq: int, subject: str, op: str, payload_: dict[str, Any]) -> str:
+    """What the central remembers of an operation's body, to tell a resend (the same body) from
+    an id reused with another body. Images count by their digest, which the payload carries."""
+    slim = dict(payload_)
+    if isinstance(slim.get("biometrics"), list):
+        slim["biometrics"] = [{k: v for k, v in b.items() if k != "data"} if isinstance(b, dict) else b
+                              for b in slim["biometrics"]]
+    doc = {"seq": seq, "subject": subject, "op": op, "payload": slim}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
