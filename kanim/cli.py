@@ -186,7 +186,7 @@ def link_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
 
     Example: kanim link status
     """
-    from kanim.link.relay import status
+    from kanim.link.views import status
 
     st = status(_office())
     if as_json:
@@ -206,7 +206,7 @@ def link_dead_letters() -> None:
 
     Example: kanim link dead-letters
     """
-    from kanim.link.relay import dead_letters
+    from kanim.link.views import dead_letters
 
     rows = dead_letters(_office())
     table = Table(title=f"{len(rows)} dead letters")
@@ -223,7 +223,7 @@ def link_retry(op_id: str) -> None:
 
     Example: kanim link retry 6f1c0a9e-...
     """
-    from kanim.link.relay import retry_dead_letter
+    from kanim.link.views import retry_dead_letter
 
     if not retry_dead_letter(_office(), op_id, actor="cli"):
         err.print(f"error: {op_id} is not a dead letter")

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     link_interval: float = Field(default=2.0, gt=0)  # seconds between rounds when idle
     link_batch: int = Field(default=200, ge=1, le=5000)
     link_timeout: float = Field(default=30.0, gt=0)
+    # The largest body the central reads from an office (413 beyond, before reading it); the
+    # relay keeps its batches well under it. One capture of a face and ten fingers at the upload
+    # limit, base64-encoded, must still fit: 11 x 5 MB x 4/3 is about 73 MB.
+    link_max_body_bytes: int = Field(default=80_000_000, ge=1_000_000)
     watchlist_refresh_minutes: float = Field(default=60, gt=0)
     unsynced_max_days: float = Field(default=3, gt=0)  # guardrail: oldest unsent work
 

@@ -55,4 +55,6 @@ def connect(office, node: CentralNode, url: str) -> HttpCentral:  # noqa: ANN001
     register_office(node, code=office.settings.office_code, name=office.settings.office_name,
                     public_key=public_b64(key), actor="test")
     office.settings.central_public_key = public_b64(node.signing_key)
-    return HttpCentral(url, office_code=office.settings.office_code, key=key, timeout=5)
+    office.settings.central_url = url  # the office is linked, as KANIM_CENTRAL_URL makes it
+    office.central = HttpCentral(url, office_code=office.settings.office_code, key=key, timeout=5)
+    return office.central

@@ -62,7 +62,8 @@ class HttpCentral:
 
     def pull(self, *, after: int, limit: int = 1000) -> InboxPage:
         page = self._call("GET", f"/api/v1/link/events?after={after}&limit={limit}")
-        return InboxPage([CentralEvent(e["id"], e["kind"], e["subject"], e["payload"]) for e in page["events"]],
+        return InboxPage([CentralEvent(e["id"], e["kind"], e["subject"], e["payload"], e.get("seq"))
+                          for e in page["events"]],
                          int(page["next"]), page.get("central_id"), page.get("last_seq"))
 
     def watchlist(self) -> dict[str, Any]:

@@ -3,8 +3,10 @@ transaction: a crash between the two can neither lose an event nor apply it twic
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 
@@ -17,8 +19,12 @@ from kanim.office.ports import CentralEvent, InboxPage, decision_of
 from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
+# Names of the link's small state, rows of `link_cursor`.
 CURSOR = "central_inbox"
 CENTRAL_ID = "central_id"
+FEED_BLOCKED = "feed_blocked"  # the event the cursor waits on, and why (JSON)
+WATCHLIST_REFRESHED = "watchlist_refreshed_at"
+WATCHLIST_PROBLEM = "watchlist_problem"
 _SKEW = timedelta(minutes=5)  # clocks of office and central may differ a little
 
 
@@ -41,6 +47,9 @@ def cursor(office: Office) -> int:
 
 
 def apply_page(office: Office, page: InboxPage) -> dict[str, int]:
+    """Apply a page of the feed in order. An event that does not verify is never skipped: the
+    cursor stops before it (and says why in `kanim link status`) until it verifies — after the
+    central's new key is installed, say — so a rebuild request or a decision is never lost."""
     counts: dict[str, int] = {}
     with office.uow() as uow:
         if page.central_id and get_state(uow, CENTRAL_ID) not in (None, page.central_id):
@@ -58,41 +67,76 @@ def apply_page(office: Office, page: InboxPage) -> dict[str, int]:
             return {"central_changed": 1}
         if page.central_id:
             set_state(uow, CENTRAL_ID, page.central_id)
+        position = held
         for event in page.events:
-            outcome = _apply_once(office, uow, event)
+            outcome, why = _apply_once(office, uow, event)
+            if outcome == "refused":
+                _block(uow, event, why)
+                set_state(uow, CURSOR, str(position))
+                uow.commit()
+                return {**counts, "blocked": 1}
             counts[outcome] = counts.get(outcome, 0) + 1
+            position = event.seq if event.seq is not None else position
+        if get_state(uow, FEED_BLOCKED):
+            _unblock(uow)
         set_state(uow, CURSOR, str(page.next_cursor))
         uow.commit()
     return counts
 
 
-def _apply_once(office: Office, uow: UnitOfWork, e: CentralEvent) -> str:
+def feed_blocked(uow: UnitOfWork) -> dict[str, Any] | None:
+    """The event the feed waits on, why, and since when; None while the feed flows."""
+    value = get_state(uow, FEED_BLOCKED)
+    return json.loads(value) if value else None
+
+
+def _block(uow: UnitOfWork, e: CentralEvent, why: str) -> None:
+    before = feed_blocked(uow)
+    if before is not None and before.get("event") == e.id:
+        return  # still the same event: said and audited once, not every round
+    set_state(uow, FEED_BLOCKED, json.dumps({"event": e.id, "seq": e.seq, "kind": e.kind, "why": why,
+                                             "since": uow.now().isoformat()}))
+    uow.audit(actor="central", action="CentralEventRefused", subject=e.id[:64], detail={"why": why, "kind": e.kind})
+
+
+def _unblock(uow: UnitOfWork) -> None:
+    before = feed_blocked(uow) or {}
+    uow.session.execute(delete(t.link_cursor).where(t.link_cursor.c.name == FEED_BLOCKED))
+    uow.audit(actor="central", action="CentralFeedResumed", subject=str(before.get("event", ""))[:64])
+
+
+def _apply_once(office: Office, uow: UnitOfWork, e: CentralEvent) -> tuple[str, str]:
     if uow.session.execute(select(t.inbox_event.c.id).where(t.inbox_event.c.id == e.id)).first():
-        return "duplicate"
+        return "duplicate", ""
     if (why := _unverified(office, e)) is not None:
-        # Not recorded as received: a genuine copy of the event may still come.
-        uow.audit(actor="central", action="CentralEventRefused", subject=e.id[:64], detail={"why": why})
-        return "refused"
+        return "refused", why  # not recorded as received: the cursor waits for it to verify
     handler = {"clearance": _clearance, "watchlist": _watchlist_delta, "allocation": _allocation,
                "rebuild": _rebuild}.get(e.kind)
     outcome = handler(office, uow, e) if handler else "ignored"
+    if outcome == "refused":
+        return outcome, "the watch-list delta's signature does not verify"
     uow.session.execute(t.inbox_event.insert().values(id=e.id, kind=e.kind, subject=e.subject[:64],
                                                       received_at=uow.now(), outcome=outcome))
-    return outcome
+    return outcome, ""
 
 
 def _unverified(office: Office, e: CentralEvent) -> str | None:
-    """Why the event cannot be trusted, or None. With the central's key configured (always, on
-    a real link) every event must carry the central's signature."""
+    """Why the event cannot be trusted, or None. On a real link every event must carry the
+    central's signature, checked with the key the office was given (KANIM_CENTRAL_PUBLIC_KEY);
+    only the in-process stand-in of the tests signs nothing."""
     key = office.settings.central_public_key
     if not key:
+        if office.settings.link_mode == "http":
+            return ("KANIM_CENTRAL_PUBLIC_KEY is not set: the central's events cannot be verified "
+                    "(the central's operator prints it with `kanim central key`)")
         return None
     from kanim.central.hub import FEED_SIGNATURE, feed_document
 
     try:
         verify_document(key, feed_document(e.id, e.kind, e.subject, e.payload), e.payload.get(FEED_SIGNATURE, ""))
     except SignatureError:
-        return "the event's signature does not verify"
+        return ("the event's signature does not verify with KANIM_CENTRAL_PUBLIC_KEY (was the central's key "
+                "changed? its operator prints the new one with `kanim central key`)")
     return None
 
 

@@ -10,24 +10,26 @@
   link incident; a 429 from the central is obeyed, not counted as a failure.
 - A relay killed mid-batch leaves its rows pending: the next one resends them and the central,
   idempotent by operation id, answers the same again.
+- One relay per office (kanim.link.lease); batch selection is kanim.link.selection; what staff
+  see of the link is kanim.link.views.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import select, update
 
 from kanim.bootstrap import Office
 from kanim.domain.errors import DomainError
 from kanim.link import inbox
 from kanim.link.breaker import Breaker, LinkState, retry_delay
+from kanim.link.lease import LEASE_SECONDS, Lease
+from kanim.link.selection import biometric_files, estimated_size, select_batch, to_operation
 from kanim.domain.clearances import ClearanceKind, ClearanceState
 from kanim.office.clearances import apply_decision
 from kanim.office.ports import (
@@ -43,8 +45,6 @@ from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
 log = logging.getLogger("kanim.link")
-WATCHLIST_REFRESHED = "watchlist_refreshed_at"
-WATCHLIST_PROBLEM = "watchlist_problem"
 
 
 @dataclass
@@ -56,60 +56,6 @@ class RoundResult:
     more: bool = False  # a full batch went out: there is probably more to send now
     error: str | None = None
     throttled: float = 0.0
-
-
-# -- choosing a batch --------------------------------------------------------------------------
-
-def select_batch(uow: UnitOfWork, *, limit: int, now: datetime) -> list[Any]:
-    c = t.outbox.c
-    due = or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)
-    rows = uow.session.execute(select(t.outbox).where(c.status == "pending", due)
-                               .order_by(c.priority.desc(), c.seq).limit(limit)).all()
-    if not rows:
-        return []
-    subjects = {r.subject for r in rows}
-    chosen = {r.seq for r in rows}
-    # Every unsent row (pending or dead) of these applications, in order: a row may go only if
-    # all earlier unsent rows of its application go in this batch too.
-    unsent: dict[str, list[int]] = {}
-    for subject, seq in uow.session.execute(
-            select(c.subject, c.seq).where(c.subject.in_(subjects), c.status != "sent").order_by(c.seq)):
-        unsent.setdefault(subject, []).append(seq)
-    allowed: set[int] = set()
-    for subject, seqs in unsent.items():
-        for seq in seqs:
-            if seq not in chosen:
-                break
-            allowed.add(seq)
-    return [r for r in rows if r.seq in allowed]
-
-
-def biometric_files(uow: UnitOfWork, subjects: set[str]) -> dict[str, list[Any]]:
-    if not subjects:
-        return {}
-    b = t.biometric.c
-    found: dict[str, list[Any]] = {}
-    for r in uow.session.execute(select(b.application_id, b.position, b.exception, b.file_ref)
-                                 .where(b.application_id.in_(subjects)).order_by(b.position)):
-        found.setdefault(r.application_id, []).append(r)
-    return found
-
-
-def to_operation(office: Office, row: Any, files: dict[str, list[Any]]) -> Operation:
-    payload = dict(row.payload)
-    if row.op == "BiometricsCaptured":
-        payload["biometrics"] = [_biometric_item(office, f) for f in files.get(row.subject, [])]
-    return Operation(row.id, row.seq, row.subject, row.op, payload, office.settings.office_code)
-
-
-def _biometric_item(office: Office, f: Any) -> dict[str, Any]:
-    """The face and fingerprints travel with the capture operation (the central's registry
-    needs them for duplicate checks and the e-passport chip), decrypted only here."""
-    data = office.vault.get(f.file_ref) if f.file_ref else None
-    return {"position": f.position, "exception": f.exception.value if f.exception else None,
-            "sha256": hashlib.sha256(data).hexdigest() if data else None,
-            "size_bytes": len(data) if data else 0,
-            "data": base64.b64encode(data).decode() if data else None}
 
 
 # -- the relay ---------------------------------------------------------------------------------
@@ -136,8 +82,9 @@ class Relay:
         ops = self._operations(rows, files)
         if not ops:
             return RoundResult(dead=1, more=True)
-        if files:
-            self._audit_transmission(files)
+        sent = {o.subject for o in ops if o.op == "BiometricsCaptured"}
+        if sent:
+            self._audit_transmission({k: v for k, v in files.items() if k in sent})
         try:
             outcomes = self.central.push(ops)
         except BatchRefused as e:
@@ -149,21 +96,29 @@ class Relay:
             return RoundResult(more=True, error=str(e))
         self.batch_limit = None
         result.pushed, result.dead, result.retrying = mark(self.office, outcomes)
-        result.more = len(ops) >= limit
+        result.more = len(ops) >= limit or len(ops) < len(rows)
         return result
 
     def _operations(self, rows: list[Any], files: dict[str, list[Any]]) -> list[Operation]:
-        """Rows as operations; a row that cannot be read (a vault file lost or tampered with)
-        is parked with its reason and holds back only its own application."""
-        ops, broken = [], set()
+        """Rows as operations, within the byte budget of one request; a row that cannot be read
+        (a vault file lost or tampered with) is parked with its reason and holds back only its
+        own application."""
+        budget = self.office.settings.link_max_body_bytes // 2
+        ops, left_out, broken, size = [], set(), set(), 0
         for r in rows:
-            if r.subject in broken:
+            if r.subject in left_out or r.subject in broken:
+                continue  # an earlier row of its application is not in this batch
+            n = estimated_size(self.office, r, files)
+            if ops and size + n > budget:
+                left_out.add(r.subject)  # the next batch takes it (images are decrypted only then)
                 continue
             try:
                 ops.append(to_operation(self.office, r, files))
             except VaultError as e:
                 park(self.office, r.id, f"cannot be sent: {e}")
                 broken.add(r.subject)
+                continue
+            size += n
         return [o for o in ops if o.subject not in broken]
 
     def _audit_transmission(self, files: dict[str, list[Any]]) -> None:
@@ -178,9 +133,11 @@ class Relay:
         while True:
             page = self.central.pull(after=inbox.cursor(self.office))
             counts = inbox.apply_page(self.office, page)
-            total += len(page.events)
+            total += sum(n for k, n in counts.items() if k not in ("blocked", "central_changed"))
             if "central_changed" in counts:
                 continue
+            if "blocked" in counts:
+                return total  # the cursor waits on an event that does not verify (link status says why)
             if len(page.events) == 0 or page.last_seq is None or page.next_cursor >= page.last_seq:
                 return total
 
@@ -188,7 +145,7 @@ class Relay:
         """Fetch the signed snapshot when ours is older than the refresh interval."""
         s = self.office.settings
         with self.office.uow() as uow:
-            last = inbox.get_state(uow, WATCHLIST_REFRESHED)
+            last = inbox.get_state(uow, inbox.WATCHLIST_REFRESHED)
             now = uow.now()
         if last and now - datetime.fromisoformat(last) < timedelta(minutes=s.watchlist_refresh_minutes):
             return
@@ -202,8 +159,8 @@ class Relay:
             log.warning("watch-list snapshot refused: %s", e)
             problem = e.message
         with self.office.uow() as uow:
-            inbox.set_state(uow, WATCHLIST_REFRESHED, now.isoformat())
-            inbox.set_state(uow, WATCHLIST_PROBLEM, problem)
+            inbox.set_state(uow, inbox.WATCHLIST_REFRESHED, now.isoformat())
+            inbox.set_state(uow, inbox.WATCHLIST_PROBLEM, problem)
             if problem:
                 uow.audit(actor="link", action="WatchlistSnapshotRefused", subject="watchlist", detail={"why": problem})
             uow.commit()
@@ -231,15 +188,33 @@ class Relay:
         return 0.0 if r.more else self.office.settings.link_interval
 
     def run_forever(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                r = self.run_once()
-            except Exception:  # a bug in one round must not stop the link; the outbox keeps the work
-                log.exception("link round failed")
-                r = RoundResult(error="internal error")
-            if r.error:
-                log.warning("link %s: %s", self.breaker.state.value, r.error)
-            stop.wait(self.next_wait(r))
+        """Run rounds until stopped, while this relay holds the office's relay lease: a second
+        relay started by mistake (a `kanim worker` beside a server that runs one) stands by
+        instead of racing the first, and takes over if the first one stops or dies."""
+        lease = Lease(self.office)
+        standing_by = False
+        try:
+            while not stop.is_set():
+                other = lease.hold()
+                if other is not None:
+                    if not standing_by:
+                        log.info("another relay holds this office's link (%s); standing by", other)
+                    standing_by = True
+                    stop.wait(min(LEASE_SECONDS / 3, max(self.office.settings.link_interval, 1.0)))
+                    continue
+                if standing_by:
+                    log.info("this relay now holds the office's link")
+                standing_by = False
+                try:
+                    r = self.run_once()
+                except Exception:  # a bug in one round must not stop the link; the outbox keeps the work
+                    log.exception("link round failed")
+                    r = RoundResult(error="internal error")
+                if r.error:
+                    log.warning("link %s: %s", self.breaker.state.value, r.error)
+                stop.wait(self.next_wait(r))
+        finally:
+            lease.release()
 
     def _health(self, *, ok: bool, reason: str) -> None:
         changed = self.breaker.success() if ok else self.breaker.failure()
@@ -309,61 +284,6 @@ def record_state_change(office: Office, state: LinkState, reason: str) -> None:
             uow.session.execute(t.link_incident.insert().values(state=state.value, reason=reason[:500], started_at=now))
         uow.audit(actor="link", action="LinkStateChanged", subject=state.value, detail={"reason": reason[:200]})
         uow.commit()
-
-
-# -- what staff see ----------------------------------------------------------------------------
-
-def status(office: Office) -> dict[str, Any]:
-    with office.uow(readonly=True) as uow:
-        s, c, now = uow.session, t.outbox.c, uow.now()
-        counts = dict(s.execute(select(c.status, func.count()).group_by(c.status)).all())
-        oldest = s.execute(select(func.min(c.created_at)).where(c.status != "sent")).scalar()
-        recent = s.execute(select(func.count()).where(c.status == "sent", c.sent_at >= now - timedelta(seconds=60))).scalar_one()
-        i = t.link_incident.c
-        incident = s.execute(select(t.link_incident).where(i.ended_at.is_(None)).order_by(i.id.desc()).limit(1)).first()
-        watchlist_problem = inbox.get_state(uow, WATCHLIST_PROBLEM) or None
-        snapshot_at = s.execute(select(func.max(t.watchlist_snapshot.c.taken_at))).scalar()
-    pending = counts.get("pending", 0)
-    rate = recent / 60.0
-    return {
-        "state": incident.state if incident else "up",
-        "since": incident.started_at if incident else None,
-        "reason": incident.reason if incident else None,
-        "queue_depth": pending,
-        "dead_letters": counts.get("dead", 0),
-        "sent": counts.get("sent", 0),
-        "oldest_unsent_at": oldest,
-        "drain_rate_per_s": round(rate, 2),
-        "eta_seconds": round(pending / rate) if rate > 0 else None,
-        "watchlist_snapshot_at": snapshot_at,
-        "watchlist_problem": watchlist_problem,
-    }
-
-
-def dead_letters(office: Office) -> list[dict[str, Any]]:
-    with office.uow() as uow:
-        c = t.outbox.c
-        return [dict(id=r.id, seq=r.seq, subject=r.subject, op=r.op, attempts=r.attempts, error=r.last_error,
-                     created_at=r.created_at)
-                for r in uow.session.execute(select(t.outbox).where(c.status == "dead").order_by(c.seq))]
-
-
-def retry_dead_letter(office: Office, op_id: str, *, actor: str) -> bool:
-    """Put a dead letter back in the queue (after the cause was fixed at the central)."""
-    with office.uow() as uow:
-        n = uow.session.execute(update(t.outbox).where(t.outbox.c.id == op_id, t.outbox.c.status == "dead")
-                                .values(status="pending", next_attempt_at=None, queued_at=uow.now())).rowcount
-        if n:
-            uow.audit(actor=actor, action="DeadLetterRetried", subject=op_id)
-        uow.commit()
-    return bool(n)
-
-
-def incidents(office: Office, limit: int = 50) -> list[dict[str, Any]]:
-    with office.uow() as uow:
-        i = t.link_incident.c
-        return [dict(r._mapping) for r in uow.session.execute(
-            select(t.link_incident).order_by(i.id.desc()).limit(limit))]
 
 
 def sync_once(office: Office, central: Central) -> RoundResult:

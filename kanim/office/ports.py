@@ -59,6 +59,7 @@ class CentralEvent:
     kind: str  # clearance | watchlist | allocation | rebuild
     subject: str
     payload: dict[str, Any]
+    seq: int | None = None  # its place in the central's feed (where the cursor may stop)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from kanim.security.keyfiles import KeyFileError, load_or_create
 
 MAGIC = b"KNV1"  # format marker, so a future key rotation can tell versions apart
 NONCE_BYTES = 12
+TAG_BYTES = 16  # AES-GCM's authentication tag, appended to the ciphertext
 
 
 class VaultError(Exception):
@@ -89,6 +90,13 @@ class Vault:
             return self.aead.decrypt(nonce, ct, ref.encode())
         except InvalidTag as e:
             raise VaultError(f"vault file {ref} failed authentication (tampered or wrong key)") from e
+
+    def plain_size(self, ref: str) -> int:
+        """The size of the stored file once decrypted, without decrypting it (0 if missing)."""
+        try:
+            return max(0, self._path(ref).stat().st_size - len(MAGIC) - NONCE_BYTES - TAG_BYTES)
+        except FileNotFoundError:
+            return 0
 
     def delete(self, ref: str) -> None:
         self._path(ref).unlink(missing_ok=True)

@@ -278,7 +278,7 @@ inbox_event = Table(
 link_cursor = Table(
     "link_cursor", metadata,
     Column("name", String(32), primary_key=True),
-    Column("value", String(128), nullable=False),
+    Column("value", Text, nullable=False),
 )
 
 # Link health: every change of the breaker's state is an incident with a start and an end.

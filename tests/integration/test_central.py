@@ -33,7 +33,8 @@ from kanim.domain.passport import ApplicationType, PassportKind
 from kanim.domain.people import Sex
 from kanim.link import inbox
 from kanim.link.http import HttpCentral
-from kanim.link.relay import Relay, RoundResult, dead_letters, incidents, status
+from kanim.link.relay import Relay, RoundResult
+from kanim.link.views import dead_letters, incidents, status
 from kanim.link.signing import load_or_create_key, public_b64, sign_document, sign_request
 from kanim.office import booking, handover, printing
 from kanim.office.ports import Operation, OperationResult
@@ -538,22 +539,38 @@ def test_a_signed_delta_from_the_feed_adds_and_revokes_entries(lone_office, sqli
     assert outcomes == ["applied", "applied"]
 
 
-def test_a_delta_with_a_bad_signature_is_refused_and_audited(lone_office, sqlite_hub) -> None:  # noqa: ANN001
+def test_a_forged_event_is_refused_audited_once_and_the_feed_waits_until_it_verifies(lone_office,  # noqa: ANN001
+                                                                                      sqlite_hub) -> None:
     with linked(lone_office, sqlite_hub) as relay:
         drain(relay)
         oid = service.add_watchlist_order(sqlite_hub, order(BUDI.nik), actor="sup")
+        later = service.add_watchlist_order(sqlite_hub, order(RINA.nik), actor="sup")
         with sqlite_hub.uow() as uow:  # the delta is altered after signing: it names someone else
             e = uow.session.execute(select(ct.central_event).where(ct.central_event.c.subject == oid)).one()
             forged = {**e.payload, "delta": {**e.payload["delta"], "subject_value": SITI.nik}}
             uow.session.execute(update(ct.central_event).where(ct.central_event.c.seq == e.seq).values(payload=forged))
             uow.commit()
         drain(relay)
-    assert rows(lone_office, t.watchlist_entry) == []
-    # The feed's own signature catches it first: refused, audited, and not taken as received
-    # (a genuine copy may still come).
-    assert rows(lone_office, t.inbox_event, t.inbox_event.c.kind == "watchlist") == []
-    audits = rows(lone_office, t.audit_event, t.audit_event.c.action == "CentralEventRefused")
-    assert audits and audits[0].subject == e.id and "does not verify" in audits[0].detail["why"]
+        drain(relay)  # more rounds meet the same event: audited once, not once a round
+        assert rows(lone_office, t.watchlist_entry) == []
+        # The feed's own signature catches it: refused, audited, not taken as received, and
+        # not skipped either: the event after it waits too.
+        assert rows(lone_office, t.inbox_event, t.inbox_event.c.kind == "watchlist") == []
+        audits = rows(lone_office, t.audit_event, t.audit_event.c.action == "CentralEventRefused")
+        assert len(audits) == 1 and audits[0].subject == e.id and "does not verify" in audits[0].detail["why"]
+        st = status(lone_office)
+        assert st["state"] == "stalled" and st["feed_blocked"]["event"] == e.id, st
+        assert f"waits at event {e.id}" in st["reason"]
+
+        with sqlite_hub.uow() as uow:  # the genuine event comes back (a new key installed, a proxy gone)
+            uow.session.execute(update(ct.central_event).where(ct.central_event.c.seq == e.seq)
+                                .values(payload=e.payload))
+            uow.commit()
+        drain(relay)
+    entries = {r.order_id for r in rows(lone_office, t.watchlist_entry)}
+    assert entries == {oid, later}
+    assert status(lone_office)["feed_blocked"] is None
+    assert rows(lone_office, t.audit_event, t.audit_event.c.action == "CentralFeedResumed")
 
 
 # == duplicates ================================================================================

@@ -193,5 +193,8 @@ def test_a_forged_decision_is_refused_by_the_office(tmp_path, clock, node) -> No
     advance(office, app.id, "intake_done", app_type=app.app_type)
     forged = CentralEvent("forged-1", "clearance", app.id, {"kind": "recorded_centrally", "state": "confirmed",
                                                              "reason": "trust me", "decided_at": clock.now().isoformat()})
-    assert inbox.apply_page(office, InboxPage([forged], 1)) == {"refused": 1}
+    assert inbox.apply_page(office, InboxPage([forged], 1)) == {"blocked": 1}
     assert _app(office, app.id).clearances.recorded_centrally.value == "pending"
+    with office.uow() as uow:  # the cursor waits before it, and says why
+        assert inbox.get_state(uow, inbox.CURSOR) == "0"
+        assert "does not verify" in inbox.feed_blocked(uow)["why"]

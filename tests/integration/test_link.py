@@ -11,7 +11,8 @@ from kanim.central import tables as ct
 from kanim.central.service import load_civil_registry
 from kanim.domain.application import Handover, RecipientKind, Stage
 from kanim.domain.people import Sex
-from kanim.link.relay import Relay, status
+from kanim.link.relay import Relay
+from kanim.link.views import status
 from kanim.office import booking, handover, printing
 from kanim.seed import advance
 from kanim.store import tables as t
@@ -60,7 +61,7 @@ def test_a_passport_printed_offline_becomes_ready_when_the_central_confirms(tmp_
 
 
 def test_an_unreadable_vault_file_parks_only_its_own_application(tmp_path, clock, central_node) -> None:  # noqa: ANN001
-    from kanim.link.relay import dead_letters
+    from kanim.link.views import dead_letters
 
     office, _ = make_office(tmp_path, "sqlite", clock, None)
     with central_server(central_node) as url:
@@ -86,7 +87,7 @@ def test_an_unreadable_vault_file_parks_only_its_own_application(tmp_path, clock
 
 
 def test_a_batch_the_central_refuses_whole_is_split_until_the_culprit_is_parked(tmp_path, clock, central_node) -> None:  # noqa: ANN001
-    from kanim.link.relay import dead_letters
+    from kanim.link.views import dead_letters
     from kanim.office.ports import BatchRefused
 
     office, _ = make_office(tmp_path, "sqlite", clock, None)

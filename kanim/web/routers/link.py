@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from kanim.domain.errors import NotFound
-from kanim.link import relay
+from kanim.link import views
 from kanim.security.roles import Perm
 from kanim.web.deps import OfficeDep, Staff
 
@@ -15,19 +15,19 @@ router = APIRouter(prefix="/link", tags=["link"])
 @router.get("/status")
 def link_status(office: OfficeDep, user: Staff(Perm.VIEW_LINK)) -> dict:
     """Breaker state, queue depth, oldest unsent item, drain rate and ETA."""
-    return relay.status(office)
+    return views.status(office)
 
 
 @router.get("/dead-letters")
 def dead_letters(office: OfficeDep, user: Staff(Perm.VIEW_LINK)) -> list[dict]:
     """Operations the central refused for good, with its reason; they hold back only their own
     application."""
-    return relay.dead_letters(office)
+    return views.dead_letters(office)
 
 
 @router.post("/dead-letters/{op_id}/retry")
 def retry(op_id: str, office: OfficeDep, user: Staff(Perm.MANAGE_LINK)) -> dict:
-    if not relay.retry_dead_letter(office, op_id, actor=user.username):
+    if not views.retry_dead_letter(office, op_id, actor=user.username):
         raise NotFound(f"{op_id} is not a dead letter", code="dead-letter-not-found")
     return {"id": op_id, "status": "pending"}
 
@@ -35,4 +35,4 @@ def retry(op_id: str, office: OfficeDep, user: Staff(Perm.MANAGE_LINK)) -> dict:
 @router.get("/incidents")
 def incidents(office: OfficeDep, user: Staff(Perm.VIEW_LINK)) -> list[dict]:
     """Every change of link health, newest first, with start and end."""
-    return relay.incidents(office)
+    return views.incidents(office)

@@ -35,9 +35,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('sealed', sa.LargeBinary(), nullable=True))
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_subject_seq', ['subject', 'seq'], unique=False)
+    # The link's small state now holds the relay lease and why the feed waits: text, unbounded.
+    with op.batch_alter_table('link_cursor', schema=None) as batch_op:
+        batch_op.alter_column('value', existing_type=sa.String(length=128), type_=sa.Text(), existing_nullable=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('link_cursor', schema=None) as batch_op:
+        batch_op.alter_column('value', existing_type=sa.Text(), type_=sa.String(length=128), existing_nullable=False)
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_subject_seq')
     with op.batch_alter_table('registry_biometric', schema=None) as batch_op:
