@@ -34,10 +34,13 @@ central_office_app = typer.Typer(help="Offices linked to this central.", no_args
 central_registry_app = typer.Typer(help="The civil registry (Dukcapil) extract.", no_args_is_help=True)
 central_payments_app = typer.Typer(help="Payments confirmed by the treasury.", no_args_is_help=True)
 central_booklets_app = typer.Typer(help="Booklet serial ranges.", no_args_is_help=True)
+central_biometrics_app = typer.Typer(help="The registry's faces and fingerprints, sealed at rest.",
+                                     no_args_is_help=True)
 central_app.add_typer(central_office_app, name="office")
 central_app.add_typer(central_registry_app, name="registry")
 central_app.add_typer(central_payments_app, name="payments")
 central_app.add_typer(central_booklets_app, name="booklets")
+central_app.add_typer(central_biometrics_app, name="biometrics")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # one problem, one line, however long
 
@@ -310,6 +313,27 @@ def central_allocate(office_code: str, first: str, last: str) -> None:
 
     a = allocate_booklets(_central(), office_code=office_code, first=first, last=last, actor="cli")
     out.print(f"{a['count']} booklets {a['first']}..{a['last']} allocated to {office_code}")
+
+
+@central_biometrics_app.command("rekey")
+def central_biometrics_rekey(prune: Annotated[bool, typer.Option(
+        "--prune", help="only remove retired keys no sealed image needs (run with the central stopped)")] = False) -> None:
+    """Rotate the key that seals the registry's biometrics: the current key is retired (kept as
+    biometric-<id>.key beside it), a new one is made and every image is sealed again with it.
+    Back the new key up apart from the database; restart the central so it seals with it.
+
+    Example: KANIM_DATA_DIR=/srv/central kanim central biometrics rekey     (later)  ... rekey --prune
+    """
+    from kanim.central import biometrics
+
+    node = _central()
+    if prune:
+        out.print(f"{biometrics.prune_retired(node)} retired keys removed")
+        return
+    sealed = biometrics.seal_plaintext(node)
+    done = biometrics.rekey(node, actor="cli")
+    out.print(f"new key in place; {done['resealed'] + sealed} images sealed with it; "
+              f"{done['retired_keys']} retired keys kept (remove with --prune once the central has restarted)")
 
 
 @central_app.command("rebuild")

@@ -7,12 +7,13 @@ import logging
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 
 import kanim
-from kanim.central import service
+from kanim.central import biometrics, service
 from kanim.central.apply import TRANSIENT, BatchInvalid
 from kanim.central.node import CentralNode
 from kanim.link import contract
@@ -157,6 +158,20 @@ def lift_flag(application_id: str, kind: str, body: LiftIn, node: NodeDep, user:
     """Lift a flag after review: the only way a flagged clearance becomes confirmed."""
     service.lift_flag(node, application_id=application_id, kind=kind, reason=body.reason, actor=user.username)
     return {"application_id": application_id, "kind": kind, "state": "confirmed"}
+
+
+@staff.get("/registry/applications/{application_id}/biometrics/{position}", response_class=Response,
+           tags=["registry"], responses={200: {"content": {"image/jpeg": {}, "image/png": {}}}})
+def registry_biometric(application_id: Annotated[str, Path(max_length=36)],
+                       position: Annotated[int, Path(ge=0, le=10, description="0 the face, 1-10 the fingers")],
+                       purpose: Annotated[str, Query(min_length=3, max_length=200,
+                                                     description="why it is looked at: written to the audit log")],
+                       node: NodeDep, user: Staff(Perm.VIEW_REGISTRY_BIOMETRICS)) -> Response:
+    """A face or a finger as the registry holds it (sealed at rest). Every read is audited."""
+    data = biometrics.read(node, application_id=application_id, position=position, actor=user.username,
+                           purpose=purpose)
+    kind = "image/png" if data.startswith(b"\x89PNG") else "image/jpeg"
+    return Response(data, media_type=kind, headers={"Cache-Control": "no-store"})
 
 
 @staff.get("/payments/issues", tags=["payments"])

@@ -34,6 +34,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
 from kanim.central import tables as ct
+from kanim.central.biometrics import Keyring
 from kanim.central.checks import CentralChecks
 from kanim.central.hub import HANDLERS, Context, NotYet, Rejected
 from kanim.domain.errors import DomainError
@@ -60,18 +61,18 @@ class Pushed:
 
 
 def apply_batch(session: Session, *, office_code: str, operations: Sequence[Any], now: datetime,
-                checks: CentralChecks) -> list[OperationResult]:
+                checks: CentralChecks, keys: Keyring | None = None) -> list[OperationResult]:
     """Answer every operation of `operations` (raw JSON objects, or Operation) in their order."""
     pushed = [_read(i, raw, office_code) for i, raw in enumerate(operations)]
     try:
-        return _attempt(session, office_code, pushed, now, checks, isolated=False)
+        return _attempt(session, Context(session, office_code, now, checks, keys), pushed, isolated=False)
     except TRANSIENT:
         raise
     except Exception:  # noqa: BLE001 - the database refused something: find which operation
         session.rollback()
         log.warning("central: a batch of office %s failed as a whole; applying it operation by operation",
                     office_code)
-        return _attempt(session, office_code, pushed, now, checks, isolated=True)
+        return _attempt(session, Context(session, office_code, now, checks, keys), pushed, isolated=True)
 
 
 def _read(index: int, raw: Any, office_code: str) -> Pushed:
@@ -93,10 +94,9 @@ def _read(index: int, raw: Any, office_code: str) -> Pushed:
     return Pushed(index, op, None, digest)
 
 
-def _attempt(session: Session, office_code: str, pushed: list[Pushed], now: datetime, checks: CentralChecks, *,
-             isolated: bool) -> list[OperationResult]:
+def _attempt(session: Session, ctx: Context, pushed: list[Pushed], *, isolated: bool) -> list[OperationResult]:
+    office_code = ctx.office_code
     _lock_office(session, office_code)
-    ctx = Context(session, office_code, now, checks)
     ids = [p.op.id for p in pushed if p.op is not None]
     stored = _stored(session, office_code, ids)
     ctx.apps = _applications(session, {p.op.subject for p in pushed if p.op is not None and p.op.subject})

@@ -23,8 +23,10 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from kanim.central import tables as ct
+from kanim.central.biometrics import Keyring, aad
 from kanim.central.checks import CentralChecks
 from kanim.domain.clearances import ClearanceKind, ClearanceState
+from kanim.link.contract import BiometricItem
 from kanim.link.signing import sign_document
 from kanim.office.ports import Operation
 
@@ -43,6 +45,7 @@ class Context:
     office_code: str
     now: datetime
     checks: CentralChecks
+    keys: Keyring | None = None  # seals biometrics (the central node's keyring)
     # The batch's applications, read once and kept current by the handlers: most operations
     # only need to know whose application it is.
     apps: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -248,17 +251,20 @@ def _paid(ctx: Context, op: Operation) -> None:
 
 def _captured(ctx: Context, op: Operation) -> None:
     _owned(ctx, op.subject, op)
+    items = [BiometricItem.model_validate(i) for i in op.payload.get("biometrics", [])]
+    if items and ctx.keys is None:
+        raise RuntimeError("the central has no biometric key to seal images with")
     _touch(ctx, op, stage="captured")
-    items = op.payload.get("biometrics", [])
     if not items:
         return
     b = ct.registry_biometric.c
     ctx.session.execute(ct.registry_biometric.delete().where(
-        b.application_id == op.subject, b.position.in_([i["position"] for i in items])))
+        b.application_id == op.subject, b.position.in_([i.position for i in items])))
     ctx.session.execute(ct.registry_biometric.insert(), [
-        dict(application_id=op.subject, position=i["position"], office_code=ctx.office_code,
-             exception=i.get("exception"), sha256=i.get("sha256"), size_bytes=i.get("size_bytes", 0),
-             data=i.get("data")) for i in items])
+        dict(application_id=op.subject, position=i.position, office_code=ctx.office_code, exception=i.exception,
+             sha256=i.sha256, size_bytes=i.size_bytes, data=None,
+             sealed=ctx.keys.seal(image, aad(op.subject, i.position)) if (image := i.image()) is not None else None)
+        for i in items])
 
 
 def _printed(ctx: Context, op: Operation) -> None:

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from kanim.central.biometrics import Keyring
 from kanim.central.checks import CentralChecks, TableTreasury, TrustingTreasury
 from kanim.clock import Clock, SystemClock
 from kanim.config import Settings
@@ -56,6 +57,7 @@ class CentralNode:
     checks: CentralChecks
     signing_key: Ed25519PrivateKey
     throttle: TokenBucket
+    biometric_keys: Keyring  # seals the registry's faces and fingerprints (kanim.central.biometrics)
 
     def uow(self, *, readonly: bool = False) -> UnitOfWork:
         return _CentralUnitOfWork(self.session_factory, self.clock, readonly=readonly, feed_key=self.signing_key)
@@ -84,4 +86,5 @@ def bootstrap_central(settings: Settings, *, clock: Clock | None = None, engine:
         clock=clock or SystemClock(), checks=checks or CentralChecks(treasury=treasury),
         signing_key=load_or_create_key(settings.data_dir / "keys" / "central_ed25519.pem"),
         throttle=TokenBucket(rate=settings.central_office_rate, burst=settings.central_office_rate * 2),
+        biometric_keys=Keyring.open(settings.key_path),
     )

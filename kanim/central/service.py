@@ -66,7 +66,7 @@ def push(node: CentralNode, *, office_code: str, operations: Sequence[Any],
     link_state = link_state if link_state in LINK_STATES else None  # a header, not to be trusted
     with node.uow() as uow:
         results = apply_batch(uow.session, office_code=office_code, operations=operations, now=uow.now(),
-                              checks=node.checks)
+                              checks=node.checks, keys=node.biometric_keys)
         uow.session.execute(update(ct.central_office).where(ct.central_office.c.code == office_code)
                             .values(last_contact_at=uow.now(), reported_link_state=link_state))
         uow.commit()

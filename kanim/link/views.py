@@ -66,8 +66,9 @@ def _state(office: Office, incident: Any, pending: int, held: dict[str, Any], re
     if pending and not held["sendable"]:
         why = []
         if held["behind_dead"]:
-            why.append(f"{held['behind_dead']} operations of {held['applications']} applications wait behind "
-                       "dead letters (see dead-letters; retry once the cause is fixed)")
+            apps = held["applications"]
+            why.append(f"{held['behind_dead']} operations of {apps} application{'s' if apps != 1 else ''} wait "
+                       "behind dead letters (see dead-letters; retry once the cause is fixed)")
         if held["retrying"]:
             why.append(f"{held['retrying']} operations wait for a retry (the central answered: "
                        f"{held['retry_error'] or 'not yet'})")

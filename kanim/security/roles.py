@@ -43,6 +43,7 @@ class Perm(StrEnum):
     MANAGE_OFFICES = "manage_offices"
     NATIONAL_VIEW = "national_view"
     LIFT_FLAG = "lift_flag"
+    VIEW_REGISTRY_BIOMETRICS = "view_registry_biometrics"  # a face or finger in the national registry
 
 
 R = Role
@@ -70,6 +71,7 @@ GRANTS: dict[Perm, frozenset[Role]] = {
     Perm.MANAGE_OFFICES: frozenset({R.ADMIN}),
     Perm.NATIONAL_VIEW: frozenset({R.ADMIN, R.SUPERVISOR, R.WATCHLIST}),
     Perm.LIFT_FLAG: frozenset({R.SUPERVISOR}),
+    Perm.VIEW_REGISTRY_BIOMETRICS: frozenset({R.SUPERVISOR}),
 }
 
 

@@ -64,8 +64,11 @@ def run_central(settings: Settings, *, host: str, port: int, workers: int = 1, a
     from kanim.central.api import create_central_app
     from kanim.central.node import bootstrap_central
 
+    from kanim.central.biometrics import seal_plaintext
+
     node = bootstrap_central(settings)
     upgrade(node.engine)
+    seal_plaintext(node)  # images stored before they were sealed at rest
     if workers > 1:
         uvicorn.run("kanim.web.server:central_app", factory=True, host=host, port=port, workers=workers,
                     log_level="info", access_log=access_log)

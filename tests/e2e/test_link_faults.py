@@ -302,8 +302,10 @@ def test_a_poison_operation_is_parked_and_holds_back_only_its_own_application(po
     held = [r for r in office.outbox() if r[4] == "pending"]
     assert held and {r[2] for r in held} == {poisoned["id"]}, held
     assert "ApplicationPutOnHold" in {r[3] for r in held}, held  # waits behind the dead letter
-    status = desks.link_status()
-    assert (status["queue_depth"], status["dead_letters"], status["state"]) == (len(held), 1, "up"), status
+    status = desks.link_status()  # nothing can move: said, with the count and why
+    assert (status["queue_depth"], status["dead_letters"], status["state"]) == (len(held), 1, "stalled"), status
+    assert status["held_back"] == {"behind_dead_letters": len(held), "waiting_for_retry": 0, "applications": 1}
+    assert f"{len(held)} operations of 1 application wait behind dead letters" in status["reason"], status
 
     cluster.assert_exactly_once(office, expect_dead=1)
     cluster.assert_confirmed(office, others)

@@ -31,6 +31,7 @@ ROUTES = {
     ("POST", "/api/v1/booklets/allocations"): Perm.MANAGE_OFFICES,
     ("POST", "/api/v1/registry/applications/x/clearances/watchlist_clear/lift"): Perm.LIFT_FLAG,
     ("GET", "/api/v1/payments/issues"): Perm.NATIONAL_VIEW,
+    ("GET", "/api/v1/registry/applications/x/biometrics/0?purpose=review"): Perm.VIEW_REGISTRY_BIOMETRICS,
 }
 
 
@@ -62,8 +63,9 @@ def test_the_route_table_covers_every_staff_route(client) -> None:  # noqa: ANN0
 
     staff = {(m, p) for m, p in api_routes(client.app) if not p.startswith(("/link/", "/auth/"))
              and p != "/health"}
-    listed = {(m, p.removeprefix("/api/v1").replace("/x/", "/{application_id}/")
-               .replace("orders/x", "orders/{order_id}").replace("clearances/watchlist_clear", "clearances/{kind}"))
+    listed = {(m, p.removeprefix("/api/v1").split("?")[0].replace("/x/", "/{application_id}/")
+               .replace("orders/x", "orders/{order_id}").replace("clearances/watchlist_clear", "clearances/{kind}")
+               .replace("biometrics/0", "biometrics/{position}"))
               for m, p in ROUTES}
     assert staff == listed
 
