@@ -171,6 +171,9 @@ def worker() -> None:
     from kanim.link.relay import Relay
     from kanim.store.migrate import upgrade
 
+    from kanim import logs
+
+    logs.configure()
     office = _office()
     if office.central is None:
         err.print("error: no central configured (set KANIM_CENTRAL_URL or KANIM_CENTRAL)")

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm.exc import StaleDataError
 
 from kanim.bootstrap import Office
 from kanim.domain.errors import DomainError
@@ -37,6 +38,7 @@ from kanim.office.ports import (
     Central,
     CentralUnavailable,
     ClearanceDecision,
+    InboxPage,
     Operation,
     OperationResult,
 )
@@ -132,7 +134,9 @@ class Relay:
         total = 0
         while True:
             page = self.central.pull(after=inbox.cursor(self.office))
-            counts = inbox.apply_page(self.office, page)
+            counts = self._apply(page)
+            if counts is None:
+                return total  # kept colliding with the desks: the next round reads the page again
             total += sum(n for k, n in counts.items() if k not in ("blocked", "central_changed"))
             if "central_changed" in counts:
                 continue
@@ -140,6 +144,18 @@ class Relay:
                 return total  # the cursor waits on an event that does not verify (link status says why)
             if len(page.events) == 0 or page.last_seq is None or page.next_cursor >= page.last_seq:
                 return total
+
+    def _apply(self, page: InboxPage) -> dict[str, int] | None:
+        """Apply a page; a desk may change one of its applications at the same moment (on
+        PostgreSQL both transactions run at once and the later commit finds the version
+        moved): the page is applied again on the fresh state, idempotent by event id."""
+        for _ in range(3):
+            try:
+                return inbox.apply_page(self.office, page)
+            except StaleDataError:
+                continue
+        log.warning("link: a page of the central's feed met concurrent desk changes three times; retried next round")
+        return None
 
     def refresh_watchlist(self) -> None:
         """Fetch the signed snapshot when ours is older than the refresh interval."""

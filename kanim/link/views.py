@@ -63,8 +63,10 @@ def _state(office: Office, incident: Any, pending: int, held: dict[str, Any], re
         return "unlinked", None, "no central configured (KANIM_CENTRAL_URL is not set): work queues until one is"
     if incident is not None:
         return incident.state, incident.started_at, incident.reason
+    why = []
+    if feed is not None:  # the root cause of whatever else waits: said first
+        why.append(f"the central's feed waits at event {feed['event']}: {feed['why']}")
     if pending and not held["sendable"]:
-        why = []
         if held["behind_dead"]:
             apps = held["applications"]
             why.append(f"{held['behind_dead']} operations of {apps} application{'s' if apps != 1 else ''} wait "
@@ -72,12 +74,12 @@ def _state(office: Office, incident: Any, pending: int, held: dict[str, Any], re
         if held["retrying"]:
             why.append(f"{held['retrying']} operations wait for a retry (the central answered: "
                        f"{held['retry_error'] or 'not yet'})")
-        return "stalled", None, "; ".join(why) or "queued work cannot be sent"
-    if held["sendable"] and relay is None and held["oldest_sendable"] and now - held["oldest_sendable"] > NO_RELAY_AFTER:
-        return "stalled", None, ("no relay is running for this office: `kanim serve` runs one unless --no-relay, "
-                                 "or run `kanim worker`")
-    if feed is not None:
-        return "stalled", feed.get("since"), f"the central's feed waits at event {feed['event']}: {feed['why']}"
+    elif held["sendable"] and relay is None and held["oldest_sendable"] and \
+            now - held["oldest_sendable"] > NO_RELAY_AFTER:
+        why.append("no relay is running for this office: `kanim serve` runs one unless --no-relay, "
+                   "or run `kanim worker`")
+    if why:
+        return "stalled", feed.get("since") if feed else None, "; ".join(why)
     return "up", None, None
 
 

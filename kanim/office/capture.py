@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from kanim.biometrics.fingerprint import FingerException, FingerPosition, check_fingerprint, parse_position
 from kanim.biometrics.photo import check_photo
 from kanim.bootstrap import Office
+from kanim.office.common import retry_on_concurrent_change
 from kanim.domain.application import Application
 from kanim.domain.errors import InvalidInput, NotFound
 from kanim.store import tables as t
@@ -52,6 +53,7 @@ def record_finger_exception(office: Office, *, application_id: str, position: in
                   data=None, width=None, height=None, quality={}, exception=exc, actor=actor)
 
 
+@retry_on_concurrent_change
 def complete_capture(office: Office, *, application_id: str, actor: str) -> Application:
     with office.uow() as uow:
         app = uow.applications.get(application_id)

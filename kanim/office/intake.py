@@ -14,7 +14,7 @@ from kanim.domain.application import Application
 from kanim.domain.errors import InvalidInput
 from kanim.domain.nik import check_nik_matches
 from kanim.domain.passport import DocumentKind, age_on, missing_documents, requirements_for
-from kanim.office.common import today
+from kanim.office.common import today, retry_on_concurrent_change
 from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
@@ -81,6 +81,7 @@ def checklist(office: Office, *, application_id: str, name_changed: bool = False
         }
 
 
+@retry_on_concurrent_change
 def complete_intake(office: Office, *, application_id: str, actor: str, name_changed: bool = False) -> Application:
     with office.uow() as uow:
         app = uow.applications.get(application_id)

@@ -10,7 +10,7 @@ from kanim.bootstrap import Office
 from kanim.domain.application import Application
 from kanim.domain.billing import check_billing_code, new_billing_code
 from kanim.domain.passport import FeeQuote, fee_for, validity_years
-from kanim.office.common import fee_schedule, today
+from kanim.office.common import fee_schedule, today, retry_on_concurrent_change
 from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
@@ -20,6 +20,7 @@ def quote(office: Office, uow: UnitOfWork, app: Application) -> FeeQuote:
     return fee_for(fee_schedule(uow), kind=app.passport_kind, validity_years=years, app_type=app.app_type)
 
 
+@retry_on_concurrent_change
 def issue_billing(office: Office, *, application_id: str, actor: str) -> tuple[Application, FeeQuote]:
     with office.uow() as uow:
         app = uow.applications.get(application_id)
@@ -30,6 +31,7 @@ def issue_billing(office: Office, *, application_id: str, actor: str) -> tuple[A
     return app, q
 
 
+@retry_on_concurrent_change
 def record_payment(office: Office, *, billing_code: str, receipt_ref: str, actor: str) -> Application:
     code = check_billing_code(billing_code)
     with office.uow() as uow:

@@ -18,7 +18,7 @@ from kanim.domain.guardrails import Guardrails, provisional_print_blockers
 from kanim.domain.events import BookletSpoiled, BookletsReceived
 from kanim.domain.mrz import MrzInput, SingleNameStyle, split_name, td3
 from kanim.domain.passport import expiry_date, validity_years
-from kanim.office.common import today
+from kanim.office.common import today, retry_on_concurrent_change
 from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
@@ -56,6 +56,7 @@ def _check_allocated(uow: UnitOfWork, serials: list[str]) -> None:
                        f"e.g. {outside[0]}", code="booklet-not-allocated")
 
 
+@retry_on_concurrent_change
 def print_passport(office: Office, *, application_id: str, actor: str, serial: str | None = None) -> Application:
     with office.uow() as uow:
         app = uow.applications.get(application_id)
@@ -98,6 +99,7 @@ def mrz_for(office: Office, app: Application, *, serial: str, expires_on) -> tup
                         birth_date=app.birth_date, sex=app.sex, expiry_date=expires_on))
 
 
+@retry_on_concurrent_change
 def quality_check(office: Office, *, application_id: str, passed: bool, actor: str, reason: str = "") -> Application:
     with office.uow() as uow:
         app = uow.applications.get(application_id)

@@ -99,6 +99,7 @@ class CentralSpec:
     port: int
     database_url: str | None = None
     treasury: str = "trusting"
+    extra: dict[str, str] = field(default_factory=dict)  # more KANIM_* settings of the central
 
     @property
     def url(self) -> str:
@@ -109,7 +110,7 @@ class CentralSpec:
         # same database whatever KANIM_* variables the caller has set.
         return {"role": "central", "data_dir": str(self.data_dir), "central_treasury": self.treasury,
                 "database_url": self.database_url or f"sqlite:///{self.data_dir.resolve() / 'kanim.db'}",
-                "key_file": str(self.data_dir / "keys" / "biometric.key")}
+                "key_file": str(self.data_dir / "keys" / "biometric.key"), **self.extra}
 
     def process(self) -> NodeProcess:
         return NodeProcess("central", ["serve", "--role", "central", "--port", str(self.port)],

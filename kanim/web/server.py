@@ -7,6 +7,7 @@ import threading
 
 import uvicorn
 
+from kanim import logs
 from kanim.bootstrap import Office, bootstrap
 from kanim.config import Settings
 from kanim.store.migrate import upgrade
@@ -37,6 +38,7 @@ def run(settings: Settings, *, host: str, port: int, relay: bool = True, workers
         access_log: bool = True) -> None:
     if settings.role == "central":
         return run_central(settings, host=host, port=port, workers=workers, access_log=access_log)
+    logs.configure()  # before the relay's thread starts logging
     office = bootstrap(settings)
     upgrade(office.engine)
     stop = start_relay(office) if relay else None
@@ -45,9 +47,11 @@ def run(settings: Settings, *, host: str, port: int, relay: bool = True, workers
             # Python runs one thread at a time per process: on a multi-core server, several
             # worker processes share the load; SQLite's WAL arbitrates between them.
             uvicorn.run("kanim.web.server:office_app", factory=True, host=host, port=port, workers=workers,
-                        log_level="info", access_log=access_log)
+                        log_level="info", access_log=access_log,
+                    log_config=logs.config())
         else:
-            uvicorn.run(create_app(office), host=host, port=port, log_level="info", access_log=access_log)
+            uvicorn.run(create_app(office), host=host, port=port, log_level="info", access_log=access_log,
+                    log_config=logs.config())
     finally:
         if stop:
             stop.set()
@@ -71,6 +75,8 @@ def run_central(settings: Settings, *, host: str, port: int, workers: int = 1, a
     seal_plaintext(node)  # images stored before they were sealed at rest
     if workers > 1:
         uvicorn.run("kanim.web.server:central_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="info", access_log=access_log)
+                    log_level="info", access_log=access_log,
+                    log_config=logs.config())
     else:
-        uvicorn.run(create_central_app(node), host=host, port=port, log_level="info", access_log=access_log)
+        uvicorn.run(create_central_app(node), host=host, port=port, log_level="info", access_log=access_log,
+                    log_config=logs.config())

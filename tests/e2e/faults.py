@@ -401,13 +401,48 @@ class Office:
     def db_path(self) -> Path:
         return self.spec.data_dir / "kanim.db"
 
+    @property
+    def database_url(self) -> str:
+        return self.spec.settings()["database_url"]
+
     def sql(self, query: str, *params: Any) -> list[tuple]:
-        """Read the office's SQLite file directly (read-only; WAL lets us read beside the server)."""
+        """Read the office's database directly: its SQLite file read-only (WAL lets us read
+        beside the server), or its PostgreSQL schema."""
+        if self.database_url.startswith("postgresql"):
+            engine = create_engine(self.database_url, pool_size=1)
+            try:
+                with engine.connect() as conn:
+                    return [tuple(r) for r in conn.exec_driver_sql(query, params)]
+            finally:
+                engine.dispose()
         con = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30)
         try:
             return con.execute(query, params).fetchall()
         finally:
             con.close()
+
+    def inject(self, rows: list[dict[str, Any]]) -> None:
+        """Write outbox rows into the running office's database, as a bug or a hand edit
+        would: each dict gives subject, op, payload (and optionally priority)."""
+        from datetime import UTC, datetime
+
+        from kanim.store import tables as t
+        from kanim.store.db import make_engine
+
+        engine = make_engine(self.database_url)
+        now = datetime.now(UTC)
+        try:
+            with engine.begin() as conn:
+                conn.execute(t.outbox.insert(), [dict(id=str(uuid.uuid4()), subject=r["subject"], op=r["op"],
+                                                      payload=r["payload"], priority=r.get("priority", 0),
+                                                      created_at=now, queued_at=now, status="pending", attempts=0)
+                                                 for r in rows])
+        finally:
+            engine.dispose()
+
+    def logs(self) -> str:
+        return "\n".join(p.log_path.read_text(errors="replace") for p in (self.server, self.worker)
+                         if p is not None and p.log_path.exists())
 
     def outbox(self) -> list[tuple]:
         """(seq, id, subject, op, status, last_error) in order of creation."""
@@ -423,20 +458,24 @@ class Cluster:
     office_extra: dict[str, str] = field(default_factory=dict)
     civil_registry: list[Person] = field(default_factory=list)
     proxied: bool = False  # the offices reach the central through a TcpProxy
+    central_extra: dict[str, str] = field(default_factory=dict)  # more KANIM_* settings of the central
+    pg_offices: bool = False  # the offices on PostgreSQL too (a schema each), not SQLite
 
     def __post_init__(self) -> None:
         assert PG_URL, NO_PG
         self.schema = f"lf_{uuid.uuid4().hex[:12]}"
-        sep = "&" if "?" in PG_URL else "?"
-        self.database_url = f"{PG_URL}{sep}options=-csearch_path%3D{self.schema}"
-        self.central_spec = CentralSpec(self.root / "central", free_port(), self.database_url)
+        self.database_url = self.schema_url(self.schema)
+        self.central_spec = CentralSpec(self.root / "central", free_port(), self.database_url,
+                                        extra=dict(self.central_extra))
         self.central = self.central_spec.process()
         self.proxy = TcpProxy(self.central_spec.port).start() if self.proxied else None
         central_url = self.proxy.url if self.proxy else self.central_spec.url
         self.offices: dict[str, Office] = {}
         for code in self.office_codes:
-            spec = OfficeSpec(code, self.root / code.lower(), free_port(), central_url,
-                              extra={"link_interval": "0.3", **self.office_extra})
+            extra = {"link_interval": "0.3", **self.office_extra}
+            if self.pg_offices:
+                extra["database_url"] = self.schema_url(f"{self.schema}_{code.lower()}")
+            spec = OfficeSpec(code, self.root / code.lower(), free_port(), central_url, extra=extra)
             self.offices[code] = Office(spec)
         self._engine: Engine | None = None
         self._processes: list[NodeProcess] = []
@@ -450,7 +489,8 @@ class Cluster:
         allocated to it."""
         admin = create_engine(PG_URL)
         with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))
+            for schema in self.schemas():
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         admin.dispose()
         specs = [o.spec for o in self.offices.values()]
         with _one_password_hash():
@@ -475,19 +515,23 @@ class Cluster:
         finally:
             office.engine.dispose()
 
-    def _load_civil_registry(self, persons: list[Person]) -> None:
+    def _load_civil_registry(self, persons: list[Person], node=None) -> None:  # noqa: ANN001
+        """Load the people into the central's civil-registry extract (this cluster's central,
+        or the given node)."""
         from kanim.central.node import bootstrap_central
         from kanim.central.service import load_civil_registry
         from kanim.config import Settings
 
-        path = self.root / "dukcapil.csv"
+        path = self.root / f"dukcapil-{uuid.uuid4().hex[:6]}.csv"
         path.write_text("nik,full_name,birth_date,sex\n" + "".join(
             f"{p.nik},{p.full_name},{p.birth_date.isoformat()},{p.sex}\n" for p in persons))
-        node = bootstrap_central(Settings(**self.central_spec.settings()))
+        mine = node is None
+        node = node or bootstrap_central(Settings(**self.central_spec.settings()))
         try:
             load_civil_registry(node, path)
         finally:
-            node.engine.dispose()
+            if mine:
+                node.engine.dispose()
 
     def close(self) -> None:
         """Kill every process this cluster started, stop the proxy, drop the schema."""
@@ -506,9 +550,18 @@ class Cluster:
         admin = create_engine(PG_URL)
         try:
             with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+                for schema in self.schemas():
+                    conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         finally:
             admin.dispose()
+
+    @staticmethod
+    def schema_url(schema: str) -> str:
+        sep = "&" if "?" in PG_URL else "?"
+        return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+    def schemas(self) -> list[str]:
+        return [self.schema] + ([f"{self.schema}_{c.lower()}" for c in self.office_codes] if self.pg_offices else [])
 
     # - processes -
 
