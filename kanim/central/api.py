@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 import kanim
 from kanim.central import service
@@ -19,12 +19,12 @@ from kanim.security.roles import Perm
 from kanim.web import problems
 from kanim.web.deps import Staff
 from kanim.web.routers import auth
-from kanim.web.schemas import WatchlistOrderIn
+from kanim.web.schemas import RequestBody, WatchlistOrderIn
 
 API = "/api/v1"
 
 
-class OperationIn(BaseModel):
+class OperationIn(RequestBody):
     id: str = Field(min_length=1, max_length=36)
     seq: int
     subject: str = Field(min_length=1, max_length=64)
@@ -32,20 +32,20 @@ class OperationIn(BaseModel):
     payload: dict[str, Any]
 
 
-class PushIn(BaseModel):
+class PushIn(RequestBody):
     operations: list[OperationIn] = Field(max_length=5000)
 
 
-class OfficeIn(BaseModel):
+class OfficeIn(RequestBody):
     code: str = Field(pattern=r"^[A-Z0-9]{2,8}$")
     name: str = Field(min_length=1, max_length=200)
-    public_key: str
+    public_key: str = Field(max_length=200)
 
 
-class AllocationIn(BaseModel):
-    office_code: str
-    first: str
-    last: str
+class AllocationIn(RequestBody):
+    office_code: str = Field(pattern=r"^[A-Z0-9]{2,8}$")
+    first: str = Field(max_length=16)
+    last: str = Field(max_length=16)
 
 
 def get_node(request: Request) -> CentralNode:
@@ -134,7 +134,7 @@ def allocate(body: AllocationIn, node: NodeDep, user: Staff(Perm.MANAGE_OFFICES)
                                      actor=user.username)
 
 
-class LiftIn(BaseModel):
+class LiftIn(RequestBody):
     reason: str = Field(min_length=1, max_length=2000)
 
 
