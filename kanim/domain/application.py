@@ -467,6 +467,8 @@ class Application:
 def _check_recipient(h: Handover, *, holder_name: str, holder_nik: str, holder_kk: str,
                      today: date) -> Handover:
     """The handover as recorded (recipient name normalised), or the rule it breaks."""
+    if not h.recipient_name.strip():
+        raise InvalidInput("the recipient's name is required", code="recipient-missing")
     h = replace(h, recipient_name=printable_name(h.recipient_name, field="recipient_name"))
     if h.recipient_kind is RecipientKind.POST:
         if not (h.post_tracking and h.post_address):

@@ -344,7 +344,7 @@ def test_handover_before_every_clearance_is_confirmed_is_refused_with_the_reason
     assert app["stage"] == "qc_passed"
     with leaves_no_trace(offline_server, app["id"]):
         r = offline_server.desk("pickup_desk").post(f"/applications/{app['id']}/handover", json={
-            "recipient_kind": "holder", "recipient_name": app["full_name"], "id_checked": f"KTP {app['nik']}"})
+            "recipient_kind": "holder", "recipient_name": app["full_name"], "id_checked": "KTP", "id_nik": app["nik"]})
         body = problem(r, 409, "handover-gate-closed")
     assert sorted(body["reasons"]) == sorted([
         "nik_verified is provisional, needs confirmed",
