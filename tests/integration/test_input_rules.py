@@ -7,10 +7,11 @@ from dataclasses import replace
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from kanim.domain.errors import InvalidInput
-from kanim.office import booking
+from kanim.office import booking, printing
+from kanim.seed import advance
 from kanim.store import tables as t
 from tests.integration.test_workflow import SITI, count
 
@@ -73,3 +74,22 @@ def test_a_walk_in_with_a_bidi_override_in_the_name_writes_nothing(office) -> No
         booking.walk_in(office, applicant=replace(SITI, full_name="Siti \u202eitawhamaR"), actor="frontdesk")
     assert e.value.code == "name-character"
     assert _rows(office) == before
+
+
+def test_a_name_stored_before_the_rule_with_a_bidi_override_is_not_printed(office) -> None:  # noqa: ANN001
+    """A row written before the rule existed: the printer refuses it rather than print a data
+    page that reads one name and an MRZ that reads another."""
+    printing.receive_booklets(office, first="X1000001", last="X1000002", actor="printer")
+    app = _book(office)[0]
+    advance(office, app.id, "approved", app_type=app.app_type)
+    with office.uow() as uow:
+        uow.session.execute(update(t.application).where(t.application.c.id == app.id)
+                            .values(full_name="LIVE NAME\u202eEVIL"))
+        uow.session.commit()
+    before = printing.accountability(office)
+    with pytest.raises(InvalidInput) as e:
+        printing.print_passport(office, application_id=app.id, actor="printer")
+    assert e.value.code == "name-character"
+    assert printing.accountability(office) == before
+    with office.uow() as uow:
+        assert uow.applications.get(app.id).booklet_serial is None
