@@ -62,7 +62,7 @@ def contact(*, phone: str | None, email: str | None, channel: Channel | str | No
     address = normalise_email(email) if email and email.strip() else None
     chosen = _channel(channel)
     check_channel(chosen, phone=e164, email=address)
-    if chosen is not None and chosen.needs_phone and not is_mobile(e164 or ""):
+    if chosen is not None and chosen.needs_phone and e164 and not is_mobile(e164):
         raise InvalidInput(f"the preferred channel {chosen.value} needs a mobile number; contact_phone is a "
                            "fixed line", code="contact-phone-not-mobile", field="contact_phone")
     return Contact(phone=e164, email=address, channel=chosen)
