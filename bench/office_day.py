@@ -497,7 +497,7 @@ class Day:
         try:
             out = self.api.call("handover", "pickup_desk", "POST", f"/applications/{app.id}/handover",
                                 json={"recipient_kind": "holder", "recipient_name": app.applicant.full_name,
-                                      "id_checked": "KTP"})
+                                      "id_checked": "KTP", "id_nik": app.applicant.nik})
         except StepFailed:
             self._finish(app, app.stage, "handover")
             return

@@ -191,9 +191,10 @@ def _hand_over(office: Office, app_id: str, _t: ApplicationType) -> None:
 
         sync_once(office, office.central)
     with office.uow() as uow:
-        name = uow.applications.get(app_id).full_name
+        holder = uow.applications.get(app_id)
     handover_desk.hand_over(office, application_id=app_id, actor="pickupdesk", handover=Handover(
-        recipient_kind=RecipientKind.HOLDER, recipient_name=name, id_checked="KTP"))
+        recipient_kind=RecipientKind.HOLDER, recipient_name=holder.full_name, id_checked="KTP",
+        id_nik=holder.nik))
 
 
 _STEP = {"checked_in": _check_in, "intake_done": _intake, "paid": _pay, "captured": _capture,

@@ -8,47 +8,27 @@ the office always knows which finger it scanned).
 `check_fingerprint(data)` returns a `FingerprintReport` with the image re-encoded as a grayscale
 PNG (lossless, metadata dropped), or raises `InvalidInput` with one of these codes, in order:
 
-    fingerprint-too-large, fingerprint-not-an-image, fingerprint-resolution, fingerprint-blank
+    fingerprint-too-large, fingerprint-not-an-image, fingerprint-resolution, fingerprint-blank,
+    fingerprint-colour (a colour image: a camera photo, not a scanner's greyscale print),
+    fingerprint-no-ridges (greyscale, but no friction-ridge pattern: see `kanim.biometrics.ridges`)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
 
 import cv2
 import numpy as np
 
 from kanim.biometrics.photo import refuse_huge_image
+from kanim.biometrics.ridges import colour_share, ridge_report
 from kanim.domain.errors import InvalidInput
+from kanim.domain.fingers import FingerException, FingerPosition
+
+__all__ = ["FingerException", "FingerPosition", "FingerprintPolicy", "FingerprintReport",
+           "check_fingerprint", "parse_position"]
 
 POSITION_RULE = "finger position must be 1-10 (ISO/IEC 19794-4)"
-
-
-class FingerPosition(IntEnum):
-    RIGHT_THUMB = 1
-    RIGHT_INDEX = 2
-    RIGHT_MIDDLE = 3
-    RIGHT_RING = 4
-    RIGHT_LITTLE = 5
-    LEFT_THUMB = 6
-    LEFT_INDEX = 7
-    LEFT_MIDDLE = 8
-    LEFT_RING = 9
-    LEFT_LITTLE = 10
-
-    @property
-    def label(self) -> str:
-        """'right thumb', 'left little', ..."""
-        return self.name.lower().replace("_", " ")
-
-
-class FingerException(StrEnum):
-    """Why a finger has no print: recorded instead of an image, so capture can complete."""
-
-    MISSING = "missing"  # amputated or absent from birth: permanent
-    INJURED = "injured"  # bandaged or wounded: temporarily unusable
-    UNREADABLE = "unreadable"  # present, but worn ridges or skin conditions defeat the scanner
 
 
 @dataclass(frozen=True)
@@ -64,6 +44,12 @@ class FingerprintPolicy:
     # blank page reads 1-4 (sensor noise); the synthetic 400x500 test print reads ~80 and the
     # same print at a tenth of its contrast (a very light press) ~8.
     min_std: float = 6.0
+    # Share of clearly coloured pixels: 0 for a scanner's greyscale (or a grey image saved as
+    # RGB), 0.39-0.86 for camera photos of faces and things.
+    max_colour_share: float = 0.05
+    # Share of the print's 48 px blocks that are ridge-like: 0.64-0.87 for test prints, at most
+    # 0.19 for faces (`kanim.biometrics.ridges` gives the measurements).
+    min_ridge_share: float = 0.4
 
 
 @dataclass(frozen=True)
@@ -71,7 +57,9 @@ class FingerprintReport:
     width: int
     height: int
     std: float  # contrast measured for the blank check
-    normalized_png: bytes = field(repr=False)  # 8-bit grayscale PNG, no metadata
+    ridge_share: float = 0.0  # share of ridge-like blocks (kanim.biometrics.ridges)
+    ridge_period: float | None = None  # median ridge period, px
+    normalized_png: bytes = field(repr=False, default=b"")  # 8-bit grayscale PNG, no metadata
 
 
 def check_fingerprint(data: bytes, policy: FingerprintPolicy = FingerprintPolicy()) -> FingerprintReport:
@@ -82,7 +70,7 @@ def check_fingerprint(data: bytes, policy: FingerprintPolicy = FingerprintPolicy
             code="fingerprint-too-large", size=len(data), limit=policy.max_bytes)
     refuse_huge_image(data, policy.max_pixels, what="fingerprint image",
                       code="fingerprint-too-large")
-    gray = _decode_gray(data)
+    gray, colour = _decode(data)
     height, width = gray.shape
     if width < policy.min_width or height < policy.min_height:
         raise InvalidInput(
@@ -95,25 +83,71 @@ def check_fingerprint(data: bytes, policy: FingerprintPolicy = FingerprintPolicy
             f"the fingerprint image is nearly uniform (contrast {std:.1f}, minimum "
             f"{policy.min_std:.1f}): no ridges were captured; clean the scanner and press again",
             code="fingerprint-blank", std=round(std, 2))
+    _refuse_colour(colour, policy)
+    ridges = ridge_report(gray)
+    if ridges.ridge_share < policy.min_ridge_share:
+        raise InvalidInput(
+            f"the image shows no friction-ridge pattern ({ridges.ridge_share:.0%} of it looks like ridges, "
+            f"minimum {policy.min_ridge_share:.0%}): upload the scanner's image of the finger",
+            code="fingerprint-no-ridges", ridge_share=round(ridges.ridge_share, 2))
     # Level 1: lossless all the same, 35% less CPU than 6 for 5% more bytes (a desk hot path).
     ok, buf = cv2.imencode(".png", gray, [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise RuntimeError("OpenCV could not encode the fingerprint as PNG")
+    period = round(ridges.ridge_period, 1) if ridges.ridge_period is not None else None
     return FingerprintReport(width=width, height=height, std=round(std, 2),
+                             ridge_share=round(ridges.ridge_share, 2), ridge_period=period,
                              normalized_png=buf.tobytes())
 
 
-def _decode_gray(data: bytes) -> np.ndarray:
-    gray = None
+def _refuse_colour(colour: np.ndarray | None, policy: FingerprintPolicy) -> None:
+    if colour is None:
+        return
+    share = colour_share(colour)
+    if share > policy.max_colour_share:
+        raise InvalidInput(
+            f"the image is in colour ({share:.0%} of its pixels): a fingerprint scanner gives a "
+            "greyscale image of the finger, not a photo", code="fingerprint-colour",
+            colour_share=round(share, 2))
+
+
+def _decode(data: bytes) -> tuple[np.ndarray, np.ndarray | None]:
+    """(the 8-bit greyscale image, the 8-bit BGR image when the file is in colour)."""
+    buf = np.frombuffer(data, np.uint8)
+    gray = colour = None
     if data:
         try:
-            gray = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
+            gray = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+            if gray is not None and _has_colour_channels(data):
+                colour = cv2.imdecode(buf, cv2.IMREAD_COLOR)
         except cv2.error:
             gray = None
     if gray is None:
         raise InvalidInput("the file is not an image OpenCV can decode (PNG, JPEG or BMP)",
                            code="fingerprint-not-an-image")
-    return gray
+    return gray, colour
+
+
+def _has_colour_channels(data: bytes) -> bool:
+    """Whether the file stores colour, read from its header (decoding it twice only then).
+    PNG: colour type in the IHDR chunk; JPEG: the component count of the frame header; other
+    formats are treated as colour (decoded and measured)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 25:
+        return data[25] not in (0, 4)  # 0 grey, 4 grey + alpha
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_components(data) != 1
+    return True
+
+
+def _jpeg_components(data: bytes) -> int | None:
+    """Number of colour components in a JPEG's SOF segment (1 = greyscale)."""
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker, length = data[i + 1], int.from_bytes(data[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return data[i + 9] if i + 9 < len(data) else None
+        i += 2 + length
+    return None
 
 
 def parse_position(value: int | str) -> FingerPosition:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 import kanim
 from kanim.central import biometrics, service
@@ -24,14 +24,14 @@ from kanim.web import problems
 from kanim.web.limits import BodyLimit
 from kanim.web.deps import Staff
 from kanim.web.routers import auth
-from kanim.web.schemas import WatchlistOrderIn
+from kanim.web.schemas import RequestBody, WatchlistOrderIn
 
 API = "/api/v1"
 log = logging.getLogger("kanim.central")
 STAFF_MAX_BODY = 1_000_000  # a watch-list order or an office registration is a few hundred bytes
 
 
-class PushIn(BaseModel):
+class PushIn(RequestBody):
     """A batch. Each operation is checked on its own against the wire contract
     (kanim.link.contract: `Envelope` and the payload schema of its type) and answered on its
     own: one malformed operation is that operation's refusal, not the batch's."""
@@ -50,16 +50,16 @@ class PushOut(BaseModel):
     results: list[OperationResultOut]
 
 
-class OfficeIn(BaseModel):
+class OfficeIn(RequestBody):
     code: str = Field(pattern=r"^[A-Z0-9]{2,8}$")
     name: str = Field(min_length=1, max_length=200)
-    public_key: str
+    public_key: str = Field(max_length=200)
 
 
-class AllocationIn(BaseModel):
-    office_code: str
-    first: str
-    last: str
+class AllocationIn(RequestBody):
+    office_code: str = Field(pattern=r"^[A-Z0-9]{2,8}$")
+    first: str = Field(max_length=16)
+    last: str = Field(max_length=16)
 
 
 def get_node(request: Request) -> CentralNode:
@@ -148,7 +148,7 @@ def allocate(body: AllocationIn, node: NodeDep, user: Staff(Perm.MANAGE_OFFICES)
                                      actor=user.username)
 
 
-class LiftIn(BaseModel):
+class LiftIn(RequestBody):
     reason: str = Field(min_length=1, max_length=2000)
 
 

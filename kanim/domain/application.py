@@ -7,7 +7,7 @@ qc_passed → ready → handed_over, plus cancelled and on_hold (flagged by the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
@@ -22,6 +22,8 @@ from kanim.domain.clearances import (
     print_gate_blockers,
 )
 from kanim.domain.errors import Conflict, Expired, GateClosed, InvalidInput
+from kanim.domain.names import printable_name, same_name
+from kanim.domain.nik import parse_nik
 from kanim.domain.passport import ApplicationType, PassportKind
 from kanim.domain.people import Sex
 
@@ -89,13 +91,21 @@ class RecipientKind(StrEnum):
 
 @dataclass
 class Handover:
+    """Who collected the passport and how they proved it.
+
+    In person (holder, family member, attorney) the desk checks a KTP and records its NIK
+    (`id_nik`): for the holder it must be the holder's NIK, and the name on it the holder's
+    name; a family member or an attorney shows their own KTP (a family member's NIK is not the
+    holder's, and their KK number is the holder's KK number)."""
+
     recipient_kind: RecipientKind
     recipient_name: str
-    id_checked: str  # which document was checked, e.g. "KTP 3171...": its kind and number
+    id_checked: str  # which document was checked, e.g. "KTP"
     recipient_kk_number: str | None = None
     attorney_letter_ref: str | None = None
     post_tracking: str | None = None
     post_address: str | None = None
+    id_nik: str | None = None  # the NIK on the KTP shown (None by post, and on older records)
 
 
 @dataclass(eq=False)
@@ -382,7 +392,8 @@ class Application:
             raise GateClosed(f"handover gate closed for {self.number}", reasons=blockers,
                              code="handover-gate-closed")
         self._require(Stage.READY, action="hand over")
-        _check_recipient(handover, self.kk_number)
+        handover = _check_recipient(handover, holder_name=self.full_name, holder_nik=self.nik,
+                                    holder_kk=self.kk_number, today=at.date())
         self.handover = handover
         self.handed_over_at = at
         self._move(Stage.HANDED_OVER, at)
@@ -453,18 +464,44 @@ class Application:
         self.printed_at = None
 
 
-def _check_recipient(h: Handover, holder_kk: str) -> None:
+def _check_recipient(h: Handover, *, holder_name: str, holder_nik: str, holder_kk: str,
+                     today: date) -> Handover:
+    """The handover as recorded (recipient name normalised), or the rule it breaks."""
     if not h.recipient_name.strip():
         raise InvalidInput("the recipient's name is required", code="recipient-missing")
+    h = replace(h, recipient_name=printable_name(h.recipient_name, field="recipient_name"))
     if h.recipient_kind is RecipientKind.POST:
         if not (h.post_tracking and h.post_address):
             raise InvalidInput("post delivery needs an address and a tracking number",
                                code="post-details-missing")
-        return
+        return h
     if not h.id_checked.strip():
         raise InvalidInput("record which ID document was checked", code="id-not-checked")
+    if not (h.id_nik or "").strip():
+        raise InvalidInput("record the NIK on the KTP that was shown (id_nik)", code="recipient-nik-missing")
+    h = replace(h, id_nik=h.id_nik.strip())
+    parse_nik(h.id_nik, today=today)
+    if h.recipient_kind is RecipientKind.HOLDER:
+        _check_is_holder(h, holder_name=holder_name, holder_nik=holder_nik)
+    elif h.id_nik == holder_nik:
+        raise Conflict(f"a {h.recipient_kind.value} recipient shows their own KTP; this is the holder's NIK "
+                       "(record the handover to the holder instead)", code="recipient-nik-is-holder")
     if h.recipient_kind is RecipientKind.FAMILY_SAME_KK and (not holder_kk or h.recipient_kk_number != holder_kk):
         raise Conflict("the family member's KK number is not the applicant's KK",
                        code="kk-mismatch")
     if h.recipient_kind is RecipientKind.POWER_OF_ATTORNEY and not (h.attorney_letter_ref or "").strip():
         raise InvalidInput("a power of attorney reference is required", code="attorney-letter-missing")
+    return h
+
+
+def _check_is_holder(h: Handover, *, holder_name: str, holder_nik: str) -> None:
+    """The KTP shown is the holder's: same NIK, same name (compared by `same_name`). The reasons
+    name no NIK or name: problem bodies may be logged by a client."""
+    reasons = []
+    if h.id_nik != holder_nik:
+        reasons.append("the NIK on the KTP shown is not the holder's NIK")
+    if not same_name(h.recipient_name, holder_name):
+        reasons.append("the recipient's name is not the holder's name")
+    if reasons:
+        raise Conflict("the identity shown is not the holder's: " + "; ".join(reasons),
+                       code="recipient-not-holder", reasons=reasons)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from sqlalchemy import func, select
@@ -11,11 +11,14 @@ from sqlalchemy import func, select
 from kanim.bootstrap import Office
 from kanim.domain.application import Application, Priority, Stage
 from kanim.domain.booking import check_booking, parse_slot, slot_capacity
+from kanim.domain.contact import Channel
 from kanim.domain.mrz import name_field, split_name
+from kanim.domain.names import PLACE_MAX_LENGTH, printable_name, printable_text
 from kanim.domain.nik import check_nik_matches
 from kanim.domain.passport import ApplicationType, PassportKind
-from kanim.domain.people import Sex
+from kanim.domain.people import Sex, check_birth_date, check_travel_date
 from kanim.office.common import holidays, today, transition
+from kanim.office.contact import contact
 from kanim.store import tables as t
 from kanim.store.repositories import next_counter
 from kanim.store.uow import UnitOfWork
@@ -37,17 +40,21 @@ class Applicant:
 
 def book(office: Office, *, account_ref: str, day: date, slot: str, applicants: list[Applicant],
          actor: str, contact_phone: str | None = None, contact_email: str | None = None,
-         preferred_channel: str | None = None) -> list[Application]:
+         preferred_channel: Channel | str | None = None) -> list[Application]:
+    """Book one slot for a family; the phone is stored in E.164 and the channel must have its
+    contact (`kanim.office.contact`)."""
     slot_time = parse_slot(slot, office.settings.slot_times)
-    for a in applicants:
-        check_applicant(a)
+    reach = contact(phone=contact_phone, email=contact_email, channel=preferred_channel)
+    applicants = [check_applicant(a) for a in applicants]
     with office.uow() as uow:
+        for a in applicants:
+            check_dates(a, today=today(office, uow))
         _check_quota(office, uow, day=day, slot=slot_time.strftime("%H:%M"), size=len(applicants))
         booking_id = str(uuid.uuid4())
         uow.session.execute(t.booking.insert().values(
             id=booking_id, account_ref=account_ref, appointment_on=day, slot=slot_time.strftime("%H:%M"),
-            contact_phone=contact_phone, contact_email=contact_email,
-            preferred_channel=preferred_channel, created_at=uow.now(),
+            contact_phone=reach.phone, contact_email=reach.email,
+            preferred_channel=reach.channel.value if reach.channel else None, created_at=uow.now(),
         ))
         apps = [_new_application(office, uow, a, booking_id=booking_id, day=day, actor=actor)
                 for a in applicants]
@@ -57,20 +64,33 @@ def book(office: Office, *, account_ref: str, day: date, slot: str, applicants: 
 
 def walk_in(office: Office, *, applicant: Applicant, actor: str) -> Application:
     """A walk-in gets a queue ticket at once and goes straight to the intake counter."""
-    check_applicant(applicant)
+    applicant = check_applicant(applicant)
     with office.uow() as uow:
         day = today(office, uow)
+        check_dates(applicant, today=day)
         app = _new_application(office, uow, applicant, booking_id=None, day=day, actor=actor)
         app.check_in(ticket=_ticket(uow, day, "W"), at=uow.now(), actor=actor)
         uow.commit()
     return app
 
 
-def check_applicant(a: Applicant) -> None:
+def check_applicant(a: Applicant) -> Applicant:
     """Refuse at the door what could never be printed: a NIK that disagrees with the person, or
-    a name with nothing the MRZ can write (caught here, not at the printer days later)."""
+    a name or birth place a passport cannot print (caught here, not at the printer days later).
+    Returns the applicant with the normalised name and birth place that are stored, printed on
+    the data page and written into the MRZ (`kanim.domain.names`)."""
+    full_name = printable_name(a.full_name)
+    birth_place = printable_text(a.birth_place, field="birth_place", required=False,
+                                 max_length=PLACE_MAX_LENGTH)
     check_nik_matches(a.nik, sex=a.sex, birth_date=a.birth_date)
-    name_field(*split_name(a.full_name))
+    name_field(*split_name(full_name))
+    return replace(a, full_name=full_name, birth_place=birth_place, nik=a.nik.strip())
+
+
+def check_dates(a: Applicant, *, today: date) -> None:
+    """The dates that depend on the office's day: birth (not future, not absurdly old), travel."""
+    check_birth_date(a.birth_date, today=today)
+    check_travel_date(a.travel_date, today=today)
 
 
 def check_in(office: Office, *, application_id: str, actor: str) -> Application:
@@ -119,7 +139,7 @@ def _new_application(office: Office, uow: UnitOfWork, a: Applicant, *, booking_i
         id=str(uuid.uuid4()),
         number=f"{office.settings.office_code}-{created_day:%Y%m%d}-{n:04d}",
         office_code=office.settings.office_code,
-        full_name=" ".join(a.full_name.split()), nik=a.nik.strip(), birth_date=a.birth_date,
+        full_name=a.full_name, nik=a.nik, birth_date=a.birth_date,
         sex=Sex(a.sex), app_type=ApplicationType(a.app_type), passport_kind=PassportKind(a.passport_kind),
         created_at=now, birth_place=a.birth_place, kk_number=a.kk_number, booking_id=booking_id,
         appointment_on=day, priority=Priority(a.priority), travel_date=a.travel_date,

@@ -37,7 +37,8 @@ def upload_fingerprint(office: Office, *, application_id: str, position: int | s
     report = check_fingerprint(data, office.fingerprint_policy)
     return _store(office, application_id=application_id, kind=FINGERPRINT, position=int(pos),
                   data=report.normalized_png, width=report.width, height=report.height,
-                  quality={}, exception=None, actor=actor)
+                  quality={"ridge_share": report.ridge_share, "ridge_period": report.ridge_period},
+                  exception=None, actor=actor)
 
 
 def record_finger_exception(office: Office, *, application_id: str, position: int | str,

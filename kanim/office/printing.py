@@ -17,6 +17,7 @@ from kanim.domain.errors import Conflict, GateClosed, InvalidInput, NotFound
 from kanim.domain.guardrails import Guardrails, provisional_print_blockers
 from kanim.domain.events import BookletSpoiled, BookletsReceived
 from kanim.domain.mrz import MrzInput, SingleNameStyle, split_name, td3
+from kanim.domain.names import printable_name
 from kanim.domain.passport import expiry_date, validity_years
 from kanim.office.common import today, retry_on_concurrent_change
 from kanim.store import tables as t
@@ -94,7 +95,10 @@ def check_guardrails(office: Office, uow: UnitOfWork) -> None:
 
 
 def mrz_for(office: Office, app: Application, *, serial: str, expires_on) -> tuple[str, str]:  # noqa: ANN001
-    primary, secondary = split_name(app.full_name, SingleNameStyle(office.settings.mrz_single_name))
+    # The name was checked when it was booked; checked again because a row written before that
+    # rule existed must not print a data page and an MRZ that disagree.
+    name = printable_name(app.full_name)
+    primary, secondary = split_name(name, SingleNameStyle(office.settings.mrz_single_name))
     return td3(MrzInput(document_number=serial, surname=primary, given_names=secondary,
                         birth_date=app.birth_date, sex=app.sex, expiry_date=expires_on))
 

@@ -212,7 +212,7 @@ def _capture(desks: Desks, a: str) -> None:
 
 
 def handover_body(p: Person) -> dict[str, str]:
-    return {"recipient_kind": "holder", "recipient_name": p.full_name, "id_checked": f"KTP {p.nik}"}
+    return {"recipient_kind": "holder", "recipient_name": p.full_name, "id_checked": "KTP", "id_nik": p.nik}
 
 
 def _try_handover(desks: Desks, a: str, p: Person, tally: Tally) -> None:

@@ -1,4 +1,11 @@
-"""Pydantic schemas of the API, kept apart from the tables and the domain objects."""
+"""Pydantic schemas of the API, kept apart from the tables and the domain objects.
+
+Every request body derives from `RequestBody`: a field the API does not know is refused
+(422 request-invalid, the field named in `errors[].loc`), never silently dropped, so that a
+client sending `stage` or `fee_total` learns that they are not its to set. Every free-text
+field has a bound; the rules a field's content must meet (a NIK, a printable name, a billing
+code) are the domain's, which answer with their own stable codes.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,25 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from kanim.domain.application import Application, Priority, RecipientKind, Stage
+from kanim.domain.booklet import SpoilReason
+from kanim.domain.contact import Channel
+from kanim.domain.fingers import FingerException
+from kanim.domain.names import NAME_MAX_LENGTH, PLACE_MAX_LENGTH
 from kanim.domain.passport import ApplicationType, PassportKind
 from kanim.domain.people import Sex
+from kanim.security.roles import Role
+
+NOTE_MAX = 2000  # a reason, a note, a description: a paragraph, not a document
+REF_MAX = 64  # a reference to something outside kanim (a receipt, a letter, a parcel)
 
 
-class TokenIn(BaseModel):
+class RequestBody(BaseModel):
+    """A request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TokenIn(RequestBody):
     username: str = Field(max_length=64)
     password: str = Field(max_length=200)
 
@@ -23,27 +44,32 @@ class TokenOut(BaseModel):
     role: str
 
 
-class ApplicantIn(BaseModel):
-    full_name: str = Field(min_length=1, max_length=200, examples=["Siti Rahmawati"])
+class ApplicantIn(RequestBody):
+    full_name: str = Field(min_length=1, max_length=NAME_MAX_LENGTH, examples=["Siti Rahmawati"],
+                           description="as on the KTP: Latin letters (accents allowed), spaces, hyphens, "
+                                       "apostrophes and full stops; stored in Unicode NFC, spaces collapsed")
     nik: str = Field(min_length=1, max_length=32, examples=["3171014508900001"])
-    birth_date: date
+    birth_date: date = Field(description="not after today, not more than 130 years ago")
     sex: Sex
     app_type: ApplicationType = ApplicationType.NEW
     passport_kind: PassportKind = PassportKind.ORDINARY
-    birth_place: str = Field(default="", max_length=100)
+    birth_place: str = Field(default="", max_length=PLACE_MAX_LENGTH,
+                             description="printed on the data page: the same characters as a name")
     kk_number: str = Field(default="", pattern=r"^(\d{16})?$")
     priority: Priority = Priority.NONE
-    travel_date: date | None = None
+    travel_date: date | None = Field(default=None, description="today or later")
 
 
-class BookingIn(BaseModel):
-    account_ref: str = Field(min_length=1, max_length=80)
+class BookingIn(RequestBody):
+    account_ref: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+-]*$")
     day: date
-    slot: str = Field(examples=["08:00"])
-    applicants: list[ApplicantIn] = Field(min_length=1)
-    contact_phone: str | None = Field(default=None, max_length=32)
-    contact_email: str | None = Field(default=None, max_length=254)
-    preferred_channel: str | None = Field(default=None, max_length=16)
+    slot: str = Field(max_length=5, examples=["08:00"])
+    applicants: list[ApplicantIn] = Field(min_length=1, max_length=20)
+    contact_phone: str | None = Field(default=None, max_length=32, examples=["0812 3456 7890"],
+                                      description="stored in E.164 (+62...); without +country, an Indonesian number")
+    contact_email: str | None = Field(default=None, max_length=254, examples=["siti@example.co.id"])
+    preferred_channel: Channel | None = Field(
+        default=None, description="whatsapp and sms need contact_phone (a mobile number), email contact_email")
 
 
 class ApplicationOut(BaseModel):
@@ -94,7 +120,7 @@ class BookingOut(BaseModel):
     applications: list[ApplicationOut]
 
 
-class IntakeIn(BaseModel):
+class IntakeIn(RequestBody):
     name_changed: bool = False
 
 
@@ -106,80 +132,86 @@ class BillingOut(BaseModel):
     lines: list[tuple[str, int]]
 
 
-class PaymentIn(BaseModel):
-    billing_code: str = Field(examples=["812345678901234"])
-    receipt_ref: str = Field(min_length=1, max_length=64)
+class PaymentIn(RequestBody):
+    billing_code: str = Field(max_length=32, examples=["812345678901234"])
+    receipt_ref: str = Field(min_length=1, max_length=REF_MAX, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ./:_-]*$",
+                             examples=["BRI-0012345"])
 
 
-class FingerExceptionIn(BaseModel):
-    exception: str = Field(examples=["injured"])
+class FingerExceptionIn(RequestBody):
+    exception: FingerException = Field(examples=["injured"])
 
 
-class NotesIn(BaseModel):
+class NotesIn(RequestBody):
     notes: str = Field(min_length=1, max_length=5000)
 
 
-class ReasonIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000)
+class ReasonIn(RequestBody):
+    reason: str = Field(min_length=1, max_length=NOTE_MAX)
 
 
-class PrintIn(BaseModel):
-    serial: str | None = Field(default=None, description="a specific booklet; default: next in stock")
+class PrintIn(RequestBody):
+    serial: str | None = Field(default=None, max_length=16, examples=["X1000001"],
+                               description="a specific booklet; default: next in stock")
 
 
-class QualityCheckIn(BaseModel):
+class QualityCheckIn(RequestBody):
     passed: bool
-    reason: str = ""
+    reason: str = Field(default="", max_length=NOTE_MAX, description="required when passed is false")
 
 
-class HandoverIn(BaseModel):
+class HandoverIn(RequestBody):
     recipient_kind: RecipientKind
-    recipient_name: str = Field(min_length=1, max_length=200)
-    id_checked: str = Field(default="", max_length=120, description="which ID document was checked")
+    recipient_name: str = Field(min_length=1, max_length=NAME_MAX_LENGTH,
+                                description="as on the KTP shown; for the holder, the holder's name")
+    id_checked: str = Field(default="", max_length=120, examples=["KTP"], description="which ID document was checked")
+    id_nik: str | None = Field(default=None, max_length=32, examples=["3171014508900001"],
+                               description="the NIK on the KTP shown (required in person): the holder's own for "
+                                           "the holder; a family member's or attorney's own otherwise")
     recipient_kk_number: str | None = Field(default=None, pattern=r"^\d{16}$")
     attorney_letter_ref: str | None = Field(default=None, max_length=120)
-    post_tracking: str | None = Field(default=None, max_length=64)
+    post_tracking: str | None = Field(default=None, max_length=REF_MAX, pattern=r"^[A-Za-z0-9][A-Za-z0-9 -]*$")
     post_address: str | None = Field(default=None, max_length=500)
 
 
-class BookletBatchIn(BaseModel):
-    first: str = Field(examples=["X1000001"])
-    last: str = Field(examples=["X1000500"])
+class BookletBatchIn(RequestBody):
+    first: str = Field(max_length=16, examples=["X1000001"])
+    last: str = Field(max_length=16, examples=["X1000500"])
 
 
-class SpoilIn(BaseModel):
-    reason: str = Field(examples=["damaged_in_stock"])
-    note: str = ""
+class SpoilIn(RequestBody):
+    reason: SpoilReason = Field(examples=["damaged_in_stock"])
+    note: str = Field(default="", max_length=NOTE_MAX)
 
 
-class FeeIn(BaseModel):
+class FeeIn(RequestBody):
     amount: int = Field(ge=0)
-    description: str = ""
+    description: str = Field(default="", max_length=200)
 
 
-class HolidayIn(BaseModel):
+class HolidayIn(RequestBody):
     day: date
     name: str = Field(min_length=1, max_length=120)
 
 
-class UserIn(BaseModel):
+class UserIn(RequestBody):
     username: str = Field(pattern=r"^[a-z0-9._-]{2,64}$")
     full_name: str = Field(min_length=1, max_length=200)
-    role: str
+    role: Role
     password: str = Field(min_length=10, max_length=200)
 
 
-class WatchlistOrderIn(BaseModel):
+class WatchlistOrderIn(RequestBody):
     subject_kind: str = Field(pattern=r"^(nik|passport)$")
     subject_value: str = Field(min_length=1, max_length=16)
     order_kind: str = Field(pattern=r"^(prevention|temporary|deterrence)$")
     agency: str = Field(min_length=1, max_length=64)
     starts_on: date
     ends_on: date
-    reason: str = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=NOTE_MAX)
 
 
-class WatchlistSnapshotIn(BaseModel):
+class WatchlistSnapshotIn(RequestBody):
     taken_at: datetime
     source: str = Field(default="manual", max_length=64)
-    orders: list[WatchlistOrderIn] = Field(default_factory=list)
+    orders: list[WatchlistOrderIn] = Field(default_factory=list, max_length=100_000)

@@ -342,7 +342,8 @@ class Desks:
 
     def handover(self, app: dict) -> httpx.Response:
         return self["pickup_desk"].post(f"/applications/{app['id']}/handover", json={
-            "recipient_kind": "holder", "recipient_name": app["full_name"], "id_checked": "KTP"})
+            "recipient_kind": "holder", "recipient_name": app["full_name"], "id_checked": "KTP",
+            "id_nik": app["nik"]})
 
     # - what staff see -
 

@@ -344,7 +344,7 @@ def test_handover_before_every_clearance_is_confirmed_is_refused_with_the_reason
     assert app["stage"] == "qc_passed"
     with leaves_no_trace(offline_server, app["id"]):
         r = offline_server.desk("pickup_desk").post(f"/applications/{app['id']}/handover", json={
-            "recipient_kind": "holder", "recipient_name": app["full_name"], "id_checked": f"KTP {app['nik']}"})
+            "recipient_kind": "holder", "recipient_name": app["full_name"], "id_checked": "KTP", "id_nik": app["nik"]})
         body = problem(r, 409, "handover-gate-closed")
     assert sorted(body["reasons"]) == sorted([
         "nik_verified is provisional, needs confirmed",
@@ -544,10 +544,32 @@ def ready(server) -> dict:  # noqa: ANN001
     ({"recipient_kind": "post", "post_address": "Jl. Sam Ratulangi 1, Manado"}, 422, "post-details-missing"),
 ], ids=["family-with-another-kk", "attorney-without-letter", "no-id-checked", "post-without-tracking"])
 def test_a_passport_is_not_handed_to_someone_the_law_does_not_allow(server, ready, recipient, status, code) -> None:  # noqa: ANN001
-    body = {"recipient_name": "Rudi", "id_checked": "KTP 7171010101800001", **recipient}
+    body = {"recipient_name": "Rudi", "id_checked": "KTP", "id_nik": "7171010101800001", **recipient}
     r = server.desk("pickup_desk").post(f"/applications/{ready['id']}/handover", json=body)
     problem(r, status, code)
     assert get_app(server, ready["id"]) == ready  # settled (all confirmed): nothing else moves it
+
+
+@pytest.mark.parametrize(("recipient", "reasons"), [
+    ({"recipient_name": "Rudi Hartono"}, ["the recipient's name is not the holder's name"]),
+    ({"id_nik": "7171010101800001"}, ["the NIK on the KTP shown is not the holder's NIK"]),
+    ({"recipient_name": "Rudi Hartono", "id_nik": "7171010101800001"},
+     ["the NIK on the KTP shown is not the holder's NIK", "the recipient's name is not the holder's name"]),
+], ids=["another-name", "another-nik", "another-person"])
+def test_a_handover_to_the_holder_on_an_identity_that_is_not_the_holders_is_refused_with_the_reason(
+        server, ready, recipient, reasons) -> None:  # noqa: ANN001
+    body = {"recipient_kind": "holder", "recipient_name": ready["full_name"].upper(), "id_checked": "KTP",
+            "id_nik": ready["nik"], **recipient}
+    r = server.desk("pickup_desk").post(f"/applications/{ready['id']}/handover", json=body)
+    assert problem(r, 409, "recipient-not-holder")["reasons"] == reasons
+    assert get_app(server, ready["id"]) == ready
+
+
+def test_a_handover_in_person_without_the_nik_of_the_ktp_shown_is_refused(server, ready) -> None:  # noqa: ANN001
+    r = server.desk("pickup_desk").post(f"/applications/{ready['id']}/handover", json={
+        "recipient_kind": "holder", "recipient_name": ready["full_name"], "id_checked": "KTP"})
+    problem(r, 422, "recipient-nik-missing")
+    assert get_app(server, ready["id"]) == ready
 
 
 # -- two desks at once ---------------------------------------------------------------------------

@@ -140,7 +140,7 @@ def test_an_application_goes_from_booking_to_handover_through_every_desk(server)
 
     # Pickup desk: the holder collects the passport.
     app = ok(pickup.post(f"/applications/{app_id}/handover", json={
-        "recipient_kind": "holder", "recipient_name": siti.full_name, "id_checked": f"KTP {siti.nik}"}))
+        "recipient_kind": "holder", "recipient_name": siti.full_name, "id_checked": "KTP", "id_nik": siti.nik}))
     assert app["stage"] == "handed_over" and app["handed_over_at"] is not None
     assert get_app(server, app_id)["stage"] == "handed_over"
 

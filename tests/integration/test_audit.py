@@ -158,7 +158,7 @@ def test_no_nik_name_or_contact_data_reaches_the_audit_log(office, clock, centra
     with office.uow() as uow:
         assert uow.applications.get(budi.id).stage is Stage.REJECTED
     sync_once(office, central)  # the central's confirmations open the handover gate
-    family = Handover(RecipientKind.FAMILY_SAME_KK, "Rahmat Hidayat", "KTP 3171011506600003",
+    family = Handover(RecipientKind.FAMILY_SAME_KK, "Rahmat Hidayat", "KTP", id_nik="3171011506600003",
                       recipient_kk_number=SITI.kk_number)
     done = handover.hand_over(office, application_id=siti.id, handover=family, actor="pickup")
     assert done.stage is Stage.HANDED_OVER

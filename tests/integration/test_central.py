@@ -814,7 +814,7 @@ def _run_through_central_then_lose_it(new_central, office, *, restore_allocation
         advance(office, early.id, "paid", app_type=early.app_type)
         drain(relay)
         handover.hand_over(office, application_id=done.id, actor="pickup",
-                           handover=Handover(RecipientKind.HOLDER, SITI.full_name, "KTP"))
+                           handover=Handover(RecipientKind.HOLDER, SITI.full_name, "KTP", id_nik=SITI.nik))
         printing.quality_check(office, application_id=ready.id, passed=True, actor="printer")
         drain(relay)
     a_id = rows(a, ct.central_state)[0].value

@@ -51,7 +51,7 @@ def test_a_passport_printed_offline_becomes_ready_when_the_central_confirms(tmp_
             got = uow.applications.get(app.id)
         assert got.stage is Stage.READY, got.clearances
         handover.hand_over(office, application_id=app.id, actor="pickup",
-                           handover=Handover(RecipientKind.HOLDER, "Siti Rahmawati", "KTP"))
+                           handover=Handover(RecipientKind.HOLDER, "Siti Rahmawati", "KTP", id_nik="3171014508900001"))
         relay.run_once()
         assert status(office)["queue_depth"] == 0
     with central_node.uow() as uow:

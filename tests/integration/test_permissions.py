@@ -92,7 +92,7 @@ JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/applications/{application_id}/print"): {},
     ("POST", "/applications/{application_id}/quality-check"): {"passed": True},
     ("POST", "/applications/{application_id}/handover"): {"recipient_kind": "holder", "recipient_name": "Siti",
-                                                          "id_checked": "KTP"},
+                                                          "id_checked": "KTP", "id_nik": "3171014508900001"},
     ("POST", "/payments"): {"billing_code": "812345678901234", "receipt_ref": "R1"},
     ("POST", "/booklets/batches"): {"first": "X1000001", "last": "X1000002"},
     ("POST", "/booklets/{serial}/spoil"): {"reason": "damaged_in_stock"},

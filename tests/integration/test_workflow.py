@@ -51,14 +51,14 @@ def test_one_application_goes_from_booking_to_handover(office, central) -> None:
     printing.quality_check(office, application_id=app.id, passed=True, actor="printer")
     with pytest.raises(GateClosed) as gate:
         handover.hand_over(office, application_id=app.id, actor="pickup",
-                           handover=Handover(RecipientKind.HOLDER, "Siti Rahmawati", "KTP"))
+                           handover=Handover(RecipientKind.HOLDER, "Siti Rahmawati", "KTP", id_nik=SITI.nik))
     assert any("recorded_centrally" in r for r in gate.value.reasons)
 
     sync_once(office, central)
     with office.uow() as uow:
         assert uow.applications.get(app.id).stage is Stage.READY
     done = handover.hand_over(office, application_id=app.id, actor="pickup",
-                              handover=Handover(RecipientKind.HOLDER, "Siti Rahmawati", "KTP 3171014508900001"))
+                              handover=Handover(RecipientKind.HOLDER, "Siti Rahmawati", "KTP", id_nik=SITI.nik))
     assert done.stage is Stage.HANDED_OVER
     assert count(office, t.outbox, subject=app.id, status="pending") >= 1  # the handover itself
     with office.uow() as uow:

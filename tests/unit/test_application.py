@@ -144,7 +144,7 @@ def ready_app() -> Application:
 
 
 def holder() -> Handover:
-    return Handover(RecipientKind.HOLDER, "Siti Rahmawati", "KTP " + NIK)
+    return Handover(RecipientKind.HOLDER, "Siti Rahmawati", "KTP", id_nik=NIK)
 
 
 # -- the whole lifecycle -------------------------------------------------------------------------
@@ -652,7 +652,7 @@ def test_the_handover_gate_needs_every_clearance_confirmed() -> None:
 
 def test_a_family_member_on_the_same_kk_collects_the_passport() -> None:
     app = ready_app()
-    app.hand_over(Handover(RecipientKind.FAMILY_SAME_KK, "Budi Rahmawan", "KTP 3171011203850002",
+    app.hand_over(Handover(RecipientKind.FAMILY_SAME_KK, "Budi Rahmawan", "KTP", id_nik="3171011203850002",
                            recipient_kk_number=KK), at=at(30), actor="pickup")
     assert app.stage is Stage.HANDED_OVER
     assert of_type(app, ev.PassportHandedOver)[0].recipient_kind == "family_same_kk"
@@ -661,7 +661,7 @@ def test_a_family_member_on_the_same_kk_collects_the_passport() -> None:
 def test_a_family_member_on_another_kk_is_refused() -> None:
     app = ready_app()
     with pytest.raises(Conflict) as e:
-        app.hand_over(Handover(RecipientKind.FAMILY_SAME_KK, "Budi Rahmawan", "KTP 3171011203850002",
+        app.hand_over(Handover(RecipientKind.FAMILY_SAME_KK, "Budi Rahmawan", "KTP", id_nik="3171011203850002",
                                recipient_kk_number="7171011299999999"), at=at(30), actor="pickup")
     assert e.value.code == "kk-mismatch"
     assert app.stage is Stage.READY and app.handover is None and app.events == []
@@ -671,7 +671,7 @@ def test_a_family_member_is_refused_when_the_applicant_has_no_kk_number_on_recor
     app = ready_app()
     app.kk_number = ""
     with pytest.raises((Conflict, InvalidInput)):
-        app.hand_over(Handover(RecipientKind.FAMILY_SAME_KK, "Budi Rahmawan", "KTP 3171011203850002",
+        app.hand_over(Handover(RecipientKind.FAMILY_SAME_KK, "Budi Rahmawan", "KTP", id_nik="3171011203850002",
                                recipient_kk_number=""), at=at(30), actor="pickup")
     assert app.stage is Stage.READY
 
@@ -679,11 +679,11 @@ def test_a_family_member_is_refused_when_the_applicant_has_no_kk_number_on_recor
 def test_a_power_of_attorney_needs_the_letter() -> None:
     app = ready_app()
     with pytest.raises(InvalidInput) as e:
-        app.hand_over(Handover(RecipientKind.POWER_OF_ATTORNEY, "Andi Pangerang", "KTP 7371012504750009",
+        app.hand_over(Handover(RecipientKind.POWER_OF_ATTORNEY, "Andi Pangerang", "KTP", id_nik="7371012504750009",
                                attorney_letter_ref="  "), at=at(30), actor="pickup")
     assert e.value.code == "attorney-letter-missing"
     assert app.stage is Stage.READY
-    app.hand_over(Handover(RecipientKind.POWER_OF_ATTORNEY, "Andi Pangerang", "KTP 7371012504750009",
+    app.hand_over(Handover(RecipientKind.POWER_OF_ATTORNEY, "Andi Pangerang", "KTP", id_nik="7371012504750009",
                            attorney_letter_ref="SK-2026/11/0042"), at=at(31), actor="pickup")
     assert app.stage is Stage.HANDED_OVER
 
@@ -708,6 +708,67 @@ def test_a_handover_records_the_recipient_and_which_id_was_checked() -> None:
     with pytest.raises(InvalidInput) as unchecked:
         app.hand_over(Handover(RecipientKind.HOLDER, "Siti Rahmawati", " "), at=at(30), actor="pickup")
     assert (nameless.value.code, unchecked.value.code) == ("recipient-missing", "id-not-checked")
+    assert app.stage is Stage.READY
+
+
+def test_a_handover_to_the_holder_with_another_persons_name_is_refused() -> None:
+    app = ready_app()
+    with pytest.raises(Conflict) as e:
+        app.hand_over(Handover(RecipientKind.HOLDER, "Rudi Hartono", "KTP", id_nik=NIK), at=at(30), actor="pickup")
+    assert e.value.code == "recipient-not-holder"
+    assert e.value.extra["reasons"] == ["the recipient's name is not the holder's name"]
+    assert app.stage is Stage.READY and app.handover is None and app.events == []
+
+
+def test_a_handover_to_the_holder_on_someone_elses_ktp_is_refused() -> None:
+    app = ready_app()
+    with pytest.raises(Conflict) as e:
+        app.hand_over(Handover(RecipientKind.HOLDER, "Rudi Hartono", "KTP", id_nik="3171011203850002"),
+                      at=at(30), actor="pickup")
+    assert e.value.code == "recipient-not-holder"
+    assert e.value.extra["reasons"] == ["the NIK on the KTP shown is not the holder's NIK",
+                                        "the recipient's name is not the holder's name"]
+    assert NIK not in str(e.value) and "Rudi" not in str(e.value)  # a refusal names no one
+    assert app.stage is Stage.READY and app.handover is None
+
+
+def test_a_handover_in_person_needs_the_nik_on_the_ktp_shown() -> None:
+    app = ready_app()
+    for kind in (RecipientKind.HOLDER, RecipientKind.FAMILY_SAME_KK, RecipientKind.POWER_OF_ATTORNEY):
+        with pytest.raises(InvalidInput) as e:
+            app.hand_over(Handover(kind, "Siti Rahmawati", "KTP", recipient_kk_number=KK,
+                                   attorney_letter_ref="SK-1"), at=at(30), actor="pickup")
+        assert e.value.code == "recipient-nik-missing"
+    with pytest.raises(InvalidInput) as malformed:
+        app.hand_over(Handover(RecipientKind.HOLDER, "Siti Rahmawati", "KTP", id_nik="31710145"),
+                      at=at(30), actor="pickup")
+    assert malformed.value.code == "nik-length"
+    assert app.stage is Stage.READY
+
+
+def test_the_holders_name_is_compared_as_written_on_the_ktp() -> None:
+    """The KTP prints names in capitals without accents; spacing and case are not a mismatch."""
+    app = ready_app()
+    app.hand_over(Handover(RecipientKind.HOLDER, "  SITI   RAHMAWATI ", "KTP", id_nik=NIK), at=at(30), actor="pickup")
+    assert app.stage is Stage.HANDED_OVER
+    assert app.handover.recipient_name == "SITI RAHMAWATI"  # recorded in its normalised form
+
+
+def test_a_family_member_shows_their_own_ktp_not_the_holders() -> None:
+    app = ready_app()
+    with pytest.raises(Conflict) as e:
+        app.hand_over(Handover(RecipientKind.FAMILY_SAME_KK, "Budi Rahmawan", "KTP", id_nik=NIK,
+                               recipient_kk_number=KK), at=at(30), actor="pickup")
+    assert e.value.code == "recipient-nik-is-holder"
+    assert app.stage is Stage.READY
+
+
+def test_a_recipient_name_a_passport_could_not_print_is_refused() -> None:
+    app = ready_app()
+    with pytest.raises(InvalidInput) as e:
+        app.hand_over(Handover(RecipientKind.HOLDER, "Siti\u202eRahmawati", "KTP", id_nik=NIK), at=at(30),
+                      actor="pickup")
+    assert (e.value.code, e.value.extra["field"]) == ("name-character", "recipient_name")
     assert app.stage is Stage.READY
 
 

@@ -102,3 +102,55 @@ def test_anything_else_is_not_a_position(value: object) -> None:
 
     assert caught.value.code == "fingerprint-position"
     assert str(caught.value).startswith("finger position must be 1-10 (ISO/IEC 19794-4)")
+
+
+def test_a_face_photo_is_refused_as_a_colour_image() -> None:
+    from kanim.seed import face_photo
+
+    for face in (face_photo(), photos.small_face_jpeg()):  # the seed's photo, skimage's astronaut
+        error = refusal(face)
+        assert error.code == "fingerprint-colour"
+        assert error.extra["colour_share"] > FingerprintPolicy().max_colour_share
+
+
+def test_a_greyscale_face_photo_is_refused_for_having_no_ridges() -> None:
+    grey = cv2.cvtColor(photos.passport_photo(), cv2.COLOR_BGR2GRAY)
+    ok, jpeg = cv2.imencode(".jpg", grey)
+
+    error = refusal(jpeg.tobytes())
+
+    assert error.code == "fingerprint-no-ridges"
+    assert error.extra["ridge_share"] < FingerprintPolicy().min_ridge_share
+
+
+def test_an_image_with_ridges_finer_than_any_finger_is_refused() -> None:
+    """A 3 px period is 0.15 mm at 500 ppi: no finger has ridges that fine (a wrong scanner
+    resolution, or a pattern that is not a print)."""
+    ok, png = cv2.imencode(".png", photos.fingerprint_array(period=3.0))
+
+    assert refusal(png.tobytes()).code == "fingerprint-no-ridges"
+
+
+@pytest.mark.parametrize("period", [5.0, 9.0, 15.0])
+def test_prints_across_the_plausible_ridge_periods_pass_and_report_their_period(period: float) -> None:
+    ok, png = cv2.imencode(".png", photos.fingerprint_array(period=period))
+
+    report = check_fingerprint(png.tobytes())
+
+    assert report.ridge_share >= FingerprintPolicy().min_ridge_share
+    assert report.ridge_period == pytest.approx(period, rel=0.25)
+
+
+def test_a_noisy_light_press_still_passes() -> None:
+    rng = np.random.default_rng(5)
+    light = photos.fingerprint_array().astype(np.float32) * 0.1 + 200  # a tenth of the contrast
+    noisy = np.clip(light + rng.normal(0, 2, light.shape), 0, 255).astype(np.uint8)
+    ok, png = cv2.imencode(".png", noisy)
+
+    assert check_fingerprint(png.tobytes()).ridge_share >= FingerprintPolicy().min_ridge_share
+
+
+def test_the_seed_fingerprint_used_by_the_demo_and_the_benches_passes() -> None:
+    from kanim.seed import fingerprint_image
+
+    assert check_fingerprint(fingerprint_image()).width == 400

@@ -1,0 +1,36 @@
+"""How an applicant is told about their application: a preferred channel and the contact it
+needs. The addresses themselves are parsed and normalised at the office's edge
+(`kanim.office.contact`, with the `phonenumbers` and `email-validator` libraries); the rule that
+ties a channel to its contact is here."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from kanim.domain.errors import InvalidInput
+
+
+class Channel(StrEnum):
+    """Where the office writes to an applicant (the notification channels)."""
+
+    WHATSAPP = "whatsapp"  # a mobile number with WhatsApp
+    SMS = "sms"  # a mobile number
+    EMAIL = "email"  # an email address
+
+    @property
+    def needs_phone(self) -> bool:
+        return self is not Channel.EMAIL
+
+
+def check_channel(channel: Channel | None, *, phone: str | None, email: str | None) -> None:
+    """A preferred channel must have its contact: a phone number for WhatsApp and SMS, an
+    email address for email. No channel is fine (a walk-in may leave none)."""
+    if channel is None:
+        return
+    channel = Channel(channel)
+    if channel.needs_phone and not phone:
+        raise InvalidInput(f"the preferred channel {channel.value} needs a phone number (contact_phone)",
+                           code="contact-missing", channel=channel.value, needs="contact_phone")
+    if channel is Channel.EMAIL and not email:
+        raise InvalidInput("the preferred channel email needs an email address (contact_email)",
+                           code="contact-missing", channel=channel.value, needs="contact_email")
