@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import Response
 from fastapi_offline import FastAPIOffline
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 import kanim
 from kanim.central import biometrics, service

@@ -409,7 +409,8 @@ def test_an_office_cannot_touch_another_offices_applications(two_offices) -> Non
                                                    "passport_kind": "ordinary"}),
            operation(target, "ApplicantCheckedIn", {"queue_ticket": "W001"}, seq=2),
            operation(target, "ApplicationCancelled", {"reason": "forged"}, seq=3),
-           operation(target, "PassportHandedOver", {"booklet_serial": b_apps["ready"]["booklet_serial"]}, seq=4),
+           operation(target, "PassportHandedOver", {"booklet_serial": b_apps["ready"]["booklet_serial"],
+                                                    "recipient_kind": "holder"}, seq=4),
            operation(target, "PassportPrinted", {"booklet_serial": "X1000001", "issued_on": "2026-01-05",
                                                  "expires_on": "2036-01-05"}, seq=5)]
     results = []
@@ -465,7 +466,8 @@ CROSS_REFERENCES = {
     "spoil BBB's booklet":
         lambda own, b: operation(b["ready"]["booklet_serial"], "BookletSpoiled", {"reason": "damaged_in_stock"}),
     "hand over BBB's booklet":
-        lambda own, b: operation(own, "PassportHandedOver", {"booklet_serial": b["ready"]["booklet_serial"]}),
+        lambda own, b: operation(own, "PassportHandedOver", {"booklet_serial": b["ready"]["booklet_serial"],
+                                                             "recipient_kind": "holder"}),
     "pay with BBB's billing code":
         lambda own, b: operation(own, "PaymentRecorded", {"billing_code": b["billed"]["billing_code"],
                                                           "receipt_ref": "FORGED"}),
