@@ -38,6 +38,7 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from kanim.config import Settings
 from kanim.web.problems import MEDIA_TYPE
 
 log = logging.getLogger("kanim.http")
@@ -52,15 +53,17 @@ CLOCK_SLACK = 0.001  # a timer may fire this much early (the event loop's clock 
 
 @dataclass(frozen=True)
 class HttpLimits:
-    max_head_bytes: int = 65536
-    max_header_fields: int = 100
-    head_timeout: float = 10.0
-    body_timeout: float = 20.0
-    body_min_rate: float = 1000.0  # bytes/s; 0: no rate, only the pause bound
-    max_connections: int = 1000
+    """The `http_*` settings (their defaults and meaning: kanim/config.py, README.md)."""
+
+    max_head_bytes: int
+    max_header_fields: int
+    head_timeout: float
+    body_timeout: float
+    body_min_rate: float  # bytes/s; 0: no rate, only the pause bound
+    max_connections: int
 
     @classmethod
-    def from_settings(cls, settings: Any) -> HttpLimits:  # noqa: ANN401 - kanim.config.Settings
+    def from_settings(cls, settings: Settings) -> HttpLimits:
         return cls(max_head_bytes=settings.http_max_header_bytes, max_header_fields=settings.http_max_headers,
                    head_timeout=settings.http_header_timeout, body_timeout=settings.http_body_timeout,
                    body_min_rate=settings.http_body_min_rate, max_connections=settings.http_max_connections)
@@ -235,8 +238,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _answer_busy(self) -> None:
         """uvicorn's limit_concurrency, with a problem+json answer and no log line per request."""
-        throttled.warning("busy", "503 to %s: %d connections open (limit %d)", self._client(), len(self.connections),
-                          self.limits.max_connections)
+        throttled.warning("busy", "HTTP 503 server-busy to %s: %d connections open (limit %d)", self._client(),
+                          len(self.connections), self.limits.max_connections)
         app, self.app = self.app, _busy_app(self.refusals["busy"])
         try:
             super().on_headers_complete()
@@ -308,7 +311,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def _refuse(self, kind: str) -> None:
         """Answer `kind` and close the connection, or only close it when an answer is under way."""
         refusal = self.refusals[kind]
-        throttled.warning(kind, "%d %s to %s", refusal.status, refusal.code, self._client())
+        throttled.warning(kind, "HTTP %d %s to %s", refusal.status, refusal.code, self._client())
         in_body, cycle = self._body_pending, self.cycle
         self._cancel_timers()
         self._unset_keepalive_if_required()
