@@ -63,6 +63,18 @@ class Settings(BaseSettings):
     central_office_rate: float = Field(default=1000, gt=0)  # operations/s per office (429 beyond)
     central_treasury: str = Field(default="table", pattern=r"^(table|trusting)$")
 
+    # The HTTP server of either role, per process (kanim/web/protocol.py): a request head over
+    # `http_max_header_bytes` or `http_max_headers` fields is answered 431; a head not complete
+    # within `http_header_timeout` s, or a body pausing longer than `http_body_timeout` s or
+    # arriving slower than `http_body_min_rate` bytes/s on average, 408; a request while more
+    # than `http_max_connections` connections are open, 503.
+    http_max_header_bytes: int = Field(default=65536, ge=1024)
+    http_max_headers: int = Field(default=100, ge=10)
+    http_header_timeout: float = Field(default=10, gt=0)
+    http_body_timeout: float = Field(default=20, gt=0)
+    http_body_min_rate: float = Field(default=1000, ge=0)  # 0: only the pause bound
+    http_max_connections: int = Field(default=1000, ge=1)
+
     @field_validator("slot_times")
     @classmethod
     def _sorted(cls, v: list[time]) -> list[time]:

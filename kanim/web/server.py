@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import resource
 import threading
+from typing import Any
 
 import uvicorn
 
@@ -12,8 +15,32 @@ from kanim.bootstrap import Office, bootstrap
 from kanim.config import Settings
 from kanim.store.migrate import upgrade
 from kanim.web.app import create_app
+from kanim.web.protocol import BoundedHttpToolsProtocol, HttpLimits
 
 log = logging.getLogger("kanim")
+
+KEEP_ALIVE_SECONDS = 5.0  # an idle kept-alive connection is closed after this (uvicorn's default)
+SPARE_FILES = 256  # descriptors beside the connections: database, logs, vault files, the relay's sockets
+
+
+def uvicorn_options(settings: Settings, *, access_log: bool) -> dict[str, Any]:
+    """What both roles give uvicorn, in one process or many: the bounded protocol (kanim serves
+    no WebSocket, so none is offered)."""
+    limits = HttpLimits.from_settings(settings)
+    _allow_open_files(limits.max_connections + SPARE_FILES)
+    return {"http": functools.partial(BoundedHttpToolsProtocol, limits=limits), "ws": "none",
+            "timeout_keep_alive": KEEP_ALIVE_SECONDS, "log_level": "info", "access_log": access_log,
+            "log_config": logs.config()}  # no personal data in any log (kanim/logs.py)
+
+
+def _allow_open_files(needed: int) -> None:
+    """Raise the soft limit on open files towards `needed` (never above the hard limit): many
+    systems start services with 1024, and a connection past it fails in accept() instead of
+    getting a 503. Worker processes inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def start_relay(office: Office) -> threading.Event | None:
@@ -47,11 +74,9 @@ def run(settings: Settings, *, host: str, port: int, relay: bool = True, workers
             # Python runs one thread at a time per process: on a multi-core server, several
             # worker processes share the load; SQLite's WAL arbitrates between them.
             uvicorn.run("kanim.web.server:office_app", factory=True, host=host, port=port, workers=workers,
-                        log_level="info", access_log=access_log,
-                    log_config=logs.config())
+                        **uvicorn_options(settings, access_log=access_log))
         else:
-            uvicorn.run(create_app(office), host=host, port=port, log_level="info", access_log=access_log,
-                    log_config=logs.config())
+            uvicorn.run(create_app(office), host=host, port=port, **uvicorn_options(settings, access_log=access_log))
     finally:
         if stop:
             stop.set()
@@ -66,17 +91,15 @@ def central_app() -> object:
 
 def run_central(settings: Settings, *, host: str, port: int, workers: int = 1, access_log: bool = True) -> None:
     from kanim.central.api import create_central_app
+    from kanim.central.biometrics import seal_plaintext
     from kanim.central.node import bootstrap_central
 
-    from kanim.central.biometrics import seal_plaintext
-
+    logs.configure()
     node = bootstrap_central(settings)
     upgrade(node.engine)
     seal_plaintext(node)  # images stored before they were sealed at rest
     if workers > 1:
         uvicorn.run("kanim.web.server:central_app", factory=True, host=host, port=port, workers=workers,
-                    log_level="info", access_log=access_log,
-                    log_config=logs.config())
+                    **uvicorn_options(settings, access_log=access_log))
     else:
-        uvicorn.run(create_central_app(node), host=host, port=port, log_level="info", access_log=access_log,
-                    log_config=logs.config())
+        uvicorn.run(create_central_app(node), host=host, port=port, **uvicorn_options(settings, access_log=access_log))
