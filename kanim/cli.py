@@ -116,6 +116,42 @@ def user_add(
     out.print(f"added {u.username} ({u.role.value})")
 
 
+@user_app.command("locked")
+def user_locked() -> None:
+    """List the staff accounts locked by failed logins.
+
+    Example: kanim user locked
+    """
+    from kanim.office.accounts import locked_accounts
+
+    rows = locked_accounts(_node())
+    table = Table(title=f"{len(rows)} locked accounts")
+    for col in ("username", "failures", "last failed", "locked until"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["username"], str(r["failures"]), f"{r['last_failed_at']:%Y-%m-%d %H:%M} UTC",
+                      f"{r['locked_until']:%Y-%m-%d %H:%M} UTC")
+    out.print(table)
+
+
+@user_app.command("unlock")
+@cli_errors
+def user_unlock(username: str) -> None:
+    """Lift the lock failed logins put on an account, and forget its failures.
+
+    Example: kanim user unlock rina
+    """
+    from kanim.office.accounts import unlock
+
+    done = unlock(_node(), username=username, actor="cli")
+    out.print(f"{username} unlocked" if done else f"{username} was not locked (no failed logins)")
+
+
+def _node():  # noqa: ANN202
+    """The node this data folder holds (KANIM_ROLE): staff accounts live on both roles."""
+    return _central() if Settings().role == "central" else _office()
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the audit log's hash chain; exit 1 if a row was edited or deleted.

@@ -31,6 +31,8 @@ ROUTES = {
     ("POST", "/api/v1/booklets/allocations"): Perm.MANAGE_OFFICES,
     ("POST", "/api/v1/registry/applications/x/clearances/watchlist_clear/lift"): Perm.LIFT_FLAG,
     ("GET", "/api/v1/payments/issues"): Perm.NATIONAL_VIEW,
+    ("GET", "/api/v1/users/locked"): Perm.MANAGE_USERS,
+    ("POST", "/api/v1/users/watchlist/unlock"): Perm.MANAGE_USERS,
 }
 
 
@@ -63,7 +65,8 @@ def test_the_route_table_covers_every_staff_route(client) -> None:  # noqa: ANN0
     staff = {(m, p) for m, p in api_routes(client.app) if not p.startswith(("/link/", "/auth/"))
              and p != "/health"}
     listed = {(m, p.removeprefix("/api/v1").replace("/x/", "/{application_id}/")
-               .replace("orders/x", "orders/{order_id}").replace("clearances/watchlist_clear", "clearances/{kind}"))
+               .replace("orders/x", "orders/{order_id}").replace("clearances/watchlist_clear", "clearances/{kind}")
+               .replace("users/watchlist/", "users/{username}/"))
               for m, p in ROUTES}
     assert staff == listed
 
