@@ -9,10 +9,10 @@ The account's key is a hash of the username as typed: names that do not exist ar
 locked exactly like real ones (the answers do not tell which usernames exist), and no typed text
 is stored. Only real accounts are listed as locked, for an admin to unlock.
 
-The client address is `request.client.host`. Behind a reverse proxy that is the proxy's address
-unless uvicorn is told to trust its X-Forwarded-For header (`--proxy-headers` with
-`--forwarded-allow-ips`, or FORWARDED_ALLOW_IPS): without that, every desk shares one address
-bucket.
+The client address is `request.client.host`, as uvicorn's proxy-headers handling decides it: it
+believes X-Forwarded-For only from the addresses in FORWARDED_ALLOW_IPS (default 127.0.0.1 and
+::1, a proxy on the same machine). Behind a proxy on another machine that is not named there,
+every desk shares the proxy's address bucket.
 """
 
 from __future__ import annotations
