@@ -17,6 +17,7 @@ from rich.table import Table
 
 from kanim.config import Settings
 from kanim.domain.errors import DomainError
+from kanim.security.keyfiles import KeyFileError
 
 app = typer.Typer(help="kanim: passport services of an immigration office.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -26,6 +27,8 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
+vault_app = typer.Typer(help="The encrypted vault of photos, fingerprints and scans.", no_args_is_help=True)
+app.add_typer(vault_app, name="vault")
 link_app = typer.Typer(help="The office's link to the central hub.", no_args_is_help=True)
 central_app = typer.Typer(help="The central hub (run with KANIM_ROLE=central).", no_args_is_help=True)
 app.add_typer(link_app, name="link")
@@ -43,7 +46,9 @@ err = Console(stderr=True, soft_wrap=True)  # one problem, one line, however lon
 
 
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Bad input → one line, exit 2; nothing half-written (use cases run in one transaction)."""
+    """Bad input → one line, exit 2; nothing half-written (use cases run in one transaction).
+    A key file kanim refuses is one line with its fix too (every command, `serve` included:
+    `_one_line_errors_everywhere` below)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -51,6 +56,9 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(*args, **kwargs)
         except DomainError as e:
             err.print(f"error: {e.message} [{e.code}]", markup=False, highlight=False)
+            raise typer.Exit(2) from None
+        except KeyFileError as e:
+            err.print(f"error: {e}", markup=False, highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -169,6 +177,36 @@ def audit_verify() -> None:
     for p in report.problems:
         err.print(f"audit chain broken: {p}", markup=False)
     raise typer.Exit(1)
+
+
+@vault_app.command("orphans")
+@cli_errors
+def vault_orphans(
+    remove: Annotated[bool, typer.Option("--remove", help="delete them (audited)")] = False,
+    older_than: Annotated[float, typer.Option(min=0, help="only files last written this many minutes ago "
+                                              "or more; an upload in flight has its file before its row, "
+                                              "so 0 only while no node serves this data folder")] = 60,
+) -> None:
+    """List vault files no database row refers to (a killed upload's, an unfinished .tmp).
+
+    Example: kanim vault orphans            (then)   kanim vault orphans --remove
+    """
+    from datetime import timedelta
+
+    from kanim.office import vault_files
+
+    office = _office()
+    grace = timedelta(minutes=older_than)
+    found = (vault_files.remove_orphans(office, older_than=grace, actor="cli") if remove
+             else vault_files.orphans(office, older_than=grace))
+    table = Table(title=f"{len(found)} orphan files {'removed' if remove else 'found'} "
+                        f"({sum(f.size for f in found):,} bytes)")
+    for col in ("file", "kind", "bytes", "last written (UTC)"):
+        table.add_column(col)
+    for f in found:
+        table.add_row(str(f.path.relative_to(office.vault.root)), "unfinished" if f.unfinished else "unreferenced",
+                      f"{f.size:,}", f"{f.modified_at:%Y-%m-%d %H:%M:%S}")
+    out.print(table)
 
 
 @app.command()
@@ -415,6 +453,20 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+def _one_line_errors_everywhere(group: typer.Typer) -> None:
+    """Every command of every group reports refused input and refused key files in one line
+    (cli_errors), including commands added later without the decorator."""
+    for command in group.registered_commands:
+        if not getattr(command.callback, "_kanim_one_line", False):
+            command.callback = cli_errors(command.callback)
+            command.callback._kanim_one_line = True
+    for sub in group.registered_groups:
+        _one_line_errors_everywhere(sub.typer_instance)
+
+
+_one_line_errors_everywhere(app)
 
 
 def main() -> None:  # pragma: no cover
