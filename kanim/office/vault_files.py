@@ -13,6 +13,7 @@ from kanim.security.vault import StoredFile
 from kanim.store import tables as t
 
 DEFAULT_GRACE = timedelta(hours=1)  # far longer than any upload: its file exists before its row
+NOW = timedelta(0)  # no grace: only while no node serves the data folder
 
 
 def file_ref_columns() -> list[Column]:
