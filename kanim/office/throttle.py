@@ -3,7 +3,8 @@
 Every password check is charged to its account's and its address's bucket *before* it runs, in
 a short transaction of its own, and taken back if the password was right. So concurrent tries
 (several threads, several `kanim serve --workers N` processes) can never get more checks through
-than the buckets allow, and the slow Argon2 check runs outside any write lock.
+than the buckets allow, and the slow Argon2 check runs outside any write lock. A check cut short
+by a crash stays counted as failed: the safe side.
 
 The account's key is a hash of the username as typed: names that do not exist are throttled and
 locked exactly like real ones (the answers do not tell which usernames exist), and no typed text
