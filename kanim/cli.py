@@ -61,6 +61,7 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             err.print(f"error: {e}", markup=False, highlight=False)
             raise typer.Exit(2) from None
 
+    wrapper._kanim_one_line = True  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -457,11 +458,10 @@ def _env() -> dict[str, str]:
 
 def _one_line_errors_everywhere(group: typer.Typer) -> None:
     """Every command of every group reports refused input and refused key files in one line
-    (cli_errors), including commands added later without the decorator."""
+    (cli_errors), those written without the decorator too."""
     for command in group.registered_commands:
         if not getattr(command.callback, "_kanim_one_line", False):
             command.callback = cli_errors(command.callback)
-            command.callback._kanim_one_line = True
     for sub in group.registered_groups:
         _one_line_errors_everywhere(sub.typer_instance)
 
