@@ -14,6 +14,7 @@ from kanim.clock import Clock, SystemClock
 from kanim.config import Settings
 from kanim.domain.clearances import PrintPolicy
 from kanim.office.ports import Central
+from kanim.security.filemodes import private_dir
 from kanim.security.vault import Vault
 from kanim.store.db import make_engine
 from kanim.store.mapping import start_mappers
@@ -48,6 +49,7 @@ def bootstrap(
     engine: Engine | None = None,
 ) -> Office:
     settings = settings or Settings()
+    private_dir(settings.data_dir)  # personal data: only kanim's user may enter (filemodes.py)
     start_mappers()
     engine = engine or make_engine(settings.db_url)
     if central is None:

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from kanim.config import Settings
 from kanim.domain.errors import DomainError
+from kanim.security.keyfiles import KeyFileError
 
 app = typer.Typer(help="kanim: passport services of an immigration office.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -26,6 +27,8 @@ audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(audit_app, name="audit")
+vault_app = typer.Typer(help="The encrypted vault of photos, fingerprints and scans.", no_args_is_help=True)
+app.add_typer(vault_app, name="vault")
 link_app = typer.Typer(help="The office's link to the central hub.", no_args_is_help=True)
 central_app = typer.Typer(help="The central hub (run with KANIM_ROLE=central).", no_args_is_help=True)
 app.add_typer(link_app, name="link")
@@ -46,7 +49,9 @@ err = Console(stderr=True, soft_wrap=True)  # one problem, one line, however lon
 
 
 def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Bad input → one line, exit 2; nothing half-written (use cases run in one transaction)."""
+    """Bad input → one line, exit 2; nothing half-written (use cases run in one transaction).
+    A key file kanim refuses is one line with its fix too (every command, `serve` included:
+    `_one_line_errors_everywhere` below)."""
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -55,7 +60,11 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except DomainError as e:
             err.print(f"error: {e.message} [{e.code}]", markup=False, highlight=False)
             raise typer.Exit(2) from None
+        except KeyFileError as e:
+            err.print(f"error: {e}", markup=False, highlight=False)
+            raise typer.Exit(2) from None
 
+    wrapper._kanim_one_line = True  # type: ignore[attr-defined]
     return wrapper
 
 
@@ -119,6 +128,42 @@ def user_add(
     out.print(f"added {u.username} ({u.role.value})")
 
 
+@user_app.command("locked")
+def user_locked() -> None:
+    """List the staff accounts locked by failed logins.
+
+    Example: kanim user locked
+    """
+    from kanim.office.accounts import locked_accounts
+
+    rows = locked_accounts(_node())
+    table = Table(title=f"{len(rows)} locked accounts")
+    for col in ("username", "failures", "last failed", "locked until"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["username"], str(r["failures"]), f"{r['last_failed_at']:%Y-%m-%d %H:%M} UTC",
+                      f"{r['locked_until']:%Y-%m-%d %H:%M} UTC")
+    out.print(table)
+
+
+@user_app.command("unlock")
+@cli_errors
+def user_unlock(username: str) -> None:
+    """Lift the lock failed logins put on an account, and forget its failures.
+
+    Example: kanim user unlock rina
+    """
+    from kanim.office.accounts import unlock
+
+    done = unlock(_node(), username=username, actor="cli")
+    out.print(f"{username} unlocked" if done else f"{username} was not locked (no failed logins)")
+
+
+def _node():  # noqa: ANN202
+    """The node this data folder holds (KANIM_ROLE): staff accounts live on both roles."""
+    return _central() if Settings().role == "central" else _office()
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the audit log's hash chain; exit 1 if a row was edited or deleted.
@@ -136,6 +181,36 @@ def audit_verify() -> None:
     for p in report.problems:
         err.print(f"audit chain broken: {p}", markup=False)
     raise typer.Exit(1)
+
+
+@vault_app.command("orphans")
+@cli_errors
+def vault_orphans(
+    remove: Annotated[bool, typer.Option("--remove", help="delete them (audited)")] = False,
+    older_than: Annotated[float, typer.Option(min=0, help="only files last written this many minutes ago "
+                                              "or more; an upload in flight has its file before its row, "
+                                              "so 0 only while no node serves this data folder")] = 60,
+) -> None:
+    """List vault files no database row refers to (a killed upload's, an unfinished .tmp).
+
+    Example: kanim vault orphans            (then)   kanim vault orphans --remove
+    """
+    from datetime import timedelta
+
+    from kanim.office import vault_files
+
+    office = _office()
+    grace = timedelta(minutes=older_than)
+    found = (vault_files.remove_orphans(office, older_than=grace, actor="cli") if remove
+             else vault_files.orphans(office, older_than=grace))
+    table = Table(title=f"{len(found)} orphan files {'removed' if remove else 'found'} "
+                        f"({sum(f.size for f in found):,} bytes)")
+    for col in ("file", "kind", "bytes", "last written (UTC)"):
+        table.add_column(col)
+    for f in found:
+        table.add_row(str(f.path.relative_to(office.vault.root)), "unfinished" if f.unfinished else "unreferenced",
+                      f"{f.size:,}", f"{f.modified_at:%Y-%m-%d %H:%M:%S}")
+    out.print(table)
 
 
 @app.command()
@@ -406,6 +481,19 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+def _one_line_errors_everywhere(group: typer.Typer) -> None:
+    """Every command of every group reports refused input and refused key files in one line
+    (cli_errors), those written without the decorator too."""
+    for command in group.registered_commands:
+        if not getattr(command.callback, "_kanim_one_line", False):
+            command.callback = cli_errors(command.callback)
+    for sub in group.registered_groups:
+        _one_line_errors_everywhere(sub.typer_instance)
+
+
+_one_line_errors_everywhere(app)
 
 
 def main() -> None:  # pragma: no cover

@@ -10,7 +10,7 @@ from datetime import time
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 5_000_000
     billing_validity_minutes: float = Field(default=120, gt=0)  # PP: pay within 2 hours
     session_hours: int = 12
+    # Failed logins (kanim/domain/throttle.py): per account, this many free tries, then doubling
+    # waits, then a lock an admin lifts (`kanim user unlock`) or that ends after lock minutes;
+    # per client address a looser count that only slows down, never locks.
+    login_free_failures: int = Field(default=5, ge=1)
+    login_lock_after: int = Field(default=10, ge=1)
+    login_lock_minutes: float = Field(default=60, gt=0)
+    login_address_free_failures: int = Field(default=20, ge=1)
     watchlist_max_age_days: int = 7  # older snapshot: watch-list stays pending, no provisional print
     print_requires: list[str] = Field(
         default_factory=lambda: ["nik_verified", "watchlist_clear", "not_duplicate", "payment_confirmed"]
@@ -74,6 +81,12 @@ class Settings(BaseSettings):
     http_body_timeout: float = Field(default=20, gt=0)
     http_body_min_rate: float = Field(default=1000, ge=0)  # 0: only the pause bound
     http_max_connections: int = Field(default=1000, ge=1)
+
+    @model_validator(mode="after")
+    def _lock_after_free_failures(self) -> Settings:
+        if self.login_lock_after < self.login_free_failures:
+            raise ValueError("KANIM_LOGIN_LOCK_AFTER must be at least KANIM_LOGIN_FREE_FAILURES")
+        return self
 
     @field_validator("slot_times")
     @classmethod

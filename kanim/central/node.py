@@ -15,6 +15,7 @@ from kanim.central.checks import CentralChecks, TableTreasury, TrustingTreasury
 from kanim.clock import Clock, SystemClock
 from kanim.config import Settings
 from kanim.link.signing import load_or_create_key
+from kanim.security.filemodes import private_dir
 from kanim.store.db import make_engine
 from kanim.store.mapping import start_mappers
 from kanim.store.uow import UnitOfWork
@@ -78,6 +79,7 @@ class _CentralUnitOfWork(UnitOfWork):
 
 def bootstrap_central(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None,
                       checks: CentralChecks | None = None) -> CentralNode:
+    private_dir(settings.data_dir)  # only kanim's user may enter (kanim/security/filemodes.py)
     start_mappers()
     engine = engine or make_engine(settings.db_url)
     treasury = TrustingTreasury() if settings.central_treasury == "trusting" else TableTreasury()

@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from kanim.security.keyfiles import KeyFileError, load_or_create
+from kanim.security.keyfiles import load_or_create
 
 MAX_SKEW_SECONDS = 300  # a signed request older or newer than this is refused
 NONCE_KEEP_SECONDS = 2 * MAX_SKEW_SECONDS  # a nonce outlives every request that could carry it
@@ -40,10 +40,7 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
         return Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
-    try:
-        pem = load_or_create(path, make)
-    except KeyFileError as e:
-        raise SignatureError(str(e)) from None
+    pem = load_or_create(path, make)  # KeyFileError (one line with the fix) if it is exposed
     return serialization.load_pem_private_key(pem, password=None)  # type: ignore[return-value]
 
 

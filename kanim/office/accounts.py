@@ -14,6 +14,8 @@ from sqlalchemy import delete, select, update
 
 from kanim.bootstrap import Office
 from kanim.domain.errors import Conflict, DomainError, InvalidInput
+from kanim.office import throttle
+from kanim.office.throttle import LoginThrottled  # noqa: F401 - callers catch it from here
 from kanim.security.passwords import hash_password, needs_rehash, verify_password
 from kanim.security.roles import Role
 from kanim.store import tables as t
@@ -55,15 +57,27 @@ def add_user(office: Office, *, username: str, full_name: str, role: str, passwo
     return user
 
 
-def login(office: Office, *, username: str, password: str) -> tuple[str, StaffUser]:
+def login(office: Office, *, username: str, password: str, address: str | None = None) -> tuple[str, StaffUser]:
+    """A session for the right password; LoginFailed (401) for a wrong one; LoginThrottled (429,
+    with the seconds to wait) when the account or the client address has failed too often.
+    `address` is the client's (request.client.host). The JSON API and the console both log in
+    here, so both are throttled by the same buckets (kanim/office/throttle.py)."""
+    address = throttle.client_address(address)
     with office.uow() as uow:
         row = uow.session.execute(select(t.staff_user).where(t.staff_user.c.username == username)).first()
-        # Verify against a dummy hash for unknown users too, so timing does not reveal usernames.
-        ok = verify_password(row.password_hash if row else _dummy_hash(), password)
-        if not row or not ok or not row.active:
-            uow.audit(actor=username[:64], action="LoginFailed", subject="staff")
+        charge = throttle.charge(uow, office.settings, username=username, user_id=row.id if row else None,
+                                 address=address)
+        uow.commit()
+    # Verified outside any transaction: an Argon2 check must not hold the database's write lock.
+    # Unknown users are checked against a dummy hash, so timing does not reveal usernames.
+    ok = verify_password(row.password_hash if row else _dummy_hash(), password)
+    if not row or not ok or not row.active:
+        with office.uow() as uow:
+            throttle.settle_failure(uow, charge, reason=_failure_reason(row, ok))
             uow.commit()
-            raise LoginFailed("wrong username or password")
+        raise LoginFailed("wrong username or password")
+    with office.uow() as uow:
+        throttle.settle_success(uow, office.settings, charge)
         if needs_rehash(row.password_hash):
             uow.session.execute(update(t.staff_user).where(t.staff_user.c.id == row.id)
                                 .values(password_hash=hash_password(password)))
@@ -72,9 +86,29 @@ def login(office: Office, *, username: str, password: str) -> tuple[str, StaffUs
         uow.session.execute(t.staff_session.insert().values(
             token_hash=_digest(token), user_id=row.id, created_at=now,
             expires_at=now + timedelta(hours=office.settings.session_hours)))
-        uow.audit(actor=row.username, action="LoggedIn", subject=row.id)
+        uow.audit(actor=row.username, action="LoggedIn", subject=row.id, detail={"address": address})
         uow.commit()
     return token, StaffUser(row.id, row.username, row.full_name, Role(row.role))
+
+
+def locked_accounts(office: Office) -> list[dict]:
+    """Accounts locked by failed logins now (GET /users/locked, `kanim user locked`)."""
+    with office.uow(readonly=True) as uow:
+        return throttle.locked_accounts(uow)
+
+
+def unlock(office: Office, *, username: str, actor: str) -> bool:
+    """Lift an account's lock and forget its failed logins; False if it had none."""
+    with office.uow() as uow:
+        done = throttle.unlock(uow, username=username, actor=actor)
+        uow.commit()
+    return done
+
+
+def _failure_reason(row: object, password_ok: bool) -> str:
+    if row is None:
+        return "unknown-user"
+    return "wrong-password" if not password_ok else "inactive"
 
 
 def authenticate(office: Office, token: str) -> StaffUser | None:

@@ -25,7 +25,8 @@ def receipt_pdf(office: Office, *, application_id: str) -> bytes:
     ]
     return render_receipt_pdf(application_number=app.number, office_name=office.settings.office_name,
                               applicant_name=app.full_name, lines=lines,
-                              qr_payload=f"KANIM:{office.settings.office_code}:{app.number}", issued_at=now)
+                              qr_payload=f"KANIM:{office.settings.office_code}:{app.number}", issued_at=now,
+                              timezone=office.settings.timezone)
 
 
 def data_page_preview(office: Office, *, application_id: str, actor: str) -> bytes:

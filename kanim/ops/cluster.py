@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from kanim.config import Settings
+from kanim.security.filemodes import open_private_append
 
 
 def free_port() -> int:
@@ -39,8 +40,8 @@ class NodeProcess:
     proc: subprocess.Popen | None = field(default=None, repr=False)
 
     def start(self, *, wait: float = 30.0) -> NodeProcess:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
+        # 0600: a node's log sits in its data folder and is nobody else's to read.
+        log = open(open_private_append(self.log_path), "ab")  # noqa: SIM115 - the child owns it for its lifetime
         # cwd: the node's own folder, so no stray .env of the caller's is read.
         self.proc = subprocess.Popen([sys.executable, "-m", "kanim", *self.args], env=self.env, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True, cwd=self.log_path.parent)

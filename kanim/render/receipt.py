@@ -6,21 +6,19 @@ collecting the passport for them brings it with their KTP and the family card (K
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import segno
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
 
+from kanim.domain.zones import local_time_text
 from kanim.render.datapage import SANS, SANS_BOLD, find_font
 
 TITLE_ID = "Tanda Terima Permohonan Paspor"
 TITLE_EN = "Passport Application Receipt"
 QR_MM = 42
-
-# Indonesia's three time zones, named as Indonesians write them after a time.
-ZONES = {timedelta(hours=7): "WIB", timedelta(hours=8): "WITA", timedelta(hours=9): "WIT"}
 
 # What the latin-1 core fonts cannot show, spelled with what they can.
 LATIN1_SPELLING = str.maketrans({"—": "-", "–": "-", "‘": "'", "’": "'", "“": '"', "”": '"',
@@ -35,13 +33,9 @@ def qr_png(payload: str, *, scale: int = 10) -> bytes:
     return out.getvalue()
 
 
-def format_issued_at(at: datetime) -> str:
-    """'28-11-2026 09:15 WIB'; other offsets as '+05:30'; a naive time as it is."""
-    text = at.strftime("%d-%m-%Y %H:%M")
-    offset = at.utcoffset()
-    if offset is None:
-        return text
-    return f"{text} {ZONES.get(offset) or at.strftime('UTC%z')}"
+def format_issued_at(at: datetime, timezone: str) -> str:
+    """'28-11-2026 09:15 WIB': the office's local time and zone (kanim/domain/zones.py)."""
+    return local_time_text(at, timezone)
 
 
 class _Receipt(FPDF):
@@ -66,12 +60,15 @@ class _Receipt(FPDF):
                    color: tuple[int, int, int] = (20, 30, 50), w: float = 0) -> None:
         self.set_font(self.family_name, "B" if bold else "", size)
         self.set_text_color(*color)
-        self.multi_cell(w, h or size * 0.5, self.text_for(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        # Left-aligned: multi_cell justifies by default, which spreads a wrapped title across the line.
+        self.multi_cell(w, h or size * 0.5, self.text_for(text), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
 def render_receipt_pdf(*, application_number: str, office_name: str, applicant_name: str,
-                       lines: list[tuple[str, str]], qr_payload: str, issued_at: datetime) -> bytes:
-    """The receipt as PDF bytes. `lines` are (label, value) rows shown in a table, in order."""
+                       lines: list[tuple[str, str]], qr_payload: str, issued_at: datetime,
+                       timezone: str) -> bytes:
+    """The receipt as PDF bytes. `lines` are (label, value) rows shown in a table, in order;
+    `issued_at` is printed in the office's `timezone` (an IANA name, KANIM_TIMEZONE)."""
     pdf = _Receipt()
     pdf.set_title(f"{TITLE_ID} / {TITLE_EN} {application_number}")
     pdf.set_subject(application_number)
@@ -96,7 +93,7 @@ def render_receipt_pdf(*, application_number: str, office_name: str, applicant_n
     pdf.ln(5)
     for label, value, size in (("Nomor Permohonan / Application Number", application_number, 16),
                                ("Nama Pemohon / Applicant", applicant_name, 13),
-                               ("Diterbitkan / Issued", format_issued_at(issued_at), 11)):
+                               ("Diterbitkan / Issued", format_issued_at(issued_at, timezone), 11)):
         pdf.write_line(label, size=8, w=text_w, color=(90, 100, 120))
         pdf.write_line(value, size=size, bold=True, w=text_w, h=size * 0.5)
         pdf.ln(2)

@@ -11,6 +11,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from kanim.security.filemodes import sqlite_files
+
 READONLY = "kanim_readonly"  # execution option: this transaction only reads
 WRITE_WAIT_SECONDS = 30
 
@@ -25,8 +27,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:" and not database.startswith("file:"):
+        # 0600 before SQLite first opens it: its -wal and -shm then get the same mode.
+        sqlite_files(Path(database))
     engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30},
                            hide_parameters=True)
 

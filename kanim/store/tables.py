@@ -226,6 +226,19 @@ staff_session = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 
+# Failed logins, per account and per client address (kanim/domain/throttle.py). In the database,
+# not in memory: every `kanim serve --workers N` process and a restart must see the same counts.
+login_throttle = Table(
+    "login_throttle", metadata,
+    Column("key", String(80), primary_key=True),  # account:<sha256 of the username typed> | address:<ip>
+    Column("kind", String(8), nullable=False),  # account | address
+    Column("user_id", String(36), index=True),  # the account, when the username typed exists
+    Column("failures", Integer, nullable=False, default=0),
+    Column("last_failed_at", UTCDateTime),
+    Column("blocked_until", UTCDateTime),
+    Column("locked_until", UTCDateTime),
+)
+
 audit_event = Table(
     "audit_event", metadata,
     Column("seq", Integer, primary_key=True, autoincrement=False),

@@ -32,6 +32,8 @@ ROUTES = {
     ("POST", "/api/v1/registry/applications/x/clearances/watchlist_clear/lift"): Perm.LIFT_FLAG,
     ("GET", "/api/v1/payments/issues"): Perm.NATIONAL_VIEW,
     ("GET", "/api/v1/registry/applications/x/biometrics/0?purpose=review"): Perm.VIEW_REGISTRY_BIOMETRICS,
+    ("GET", "/api/v1/users/locked"): Perm.MANAGE_USERS,
+    ("POST", "/api/v1/users/watchlist/unlock"): Perm.MANAGE_USERS,
 }
 
 
@@ -65,7 +67,7 @@ def test_the_route_table_covers_every_staff_route(client) -> None:  # noqa: ANN0
              and p != "/health"}
     listed = {(m, p.removeprefix("/api/v1").split("?")[0].replace("/x/", "/{application_id}/")
                .replace("orders/x", "orders/{order_id}").replace("clearances/watchlist_clear", "clearances/{kind}")
-               .replace("biometrics/0", "biometrics/{position}"))
+               .replace("biometrics/0", "biometrics/{position}").replace("users/watchlist/", "users/{username}/"))
               for m, p in ROUTES}
     assert staff == listed
 

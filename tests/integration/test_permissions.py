@@ -64,6 +64,8 @@ PERMS: dict[tuple[str, str], Perm] = {
     ("GET", "/holidays"): Perm.VIEW_SETTINGS,
     ("POST", "/holidays"): Perm.MANAGE_FEES,
     ("POST", "/users"): Perm.MANAGE_USERS,
+    ("GET", "/users/locked"): Perm.MANAGE_USERS,
+    ("POST", "/users/{username}/unlock"): Perm.MANAGE_USERS,
     ("POST", "/watchlist/snapshots"): Perm.MANAGE_WATCHLIST,
     ("GET", "/audit/verify"): Perm.VIEW_AUDIT,
     ("GET", "/outbox"): Perm.VIEW_AUDIT,
@@ -78,7 +80,8 @@ AUTH_ONLY = {("GET", "/auth/me"), ("POST", "/auth/logout")}
 PUBLIC = {("POST", "/auth/token"), ("GET", "/health")}
 
 PATH_PARAMS = {"application_id": APP_ID, "kind": "ktp", "position": "1", "serial": "X1000001",
-               "code": "passport.ordinary.5y", "op_id": "00000000-0000-4000-8000-000000000001"}
+               "code": "passport.ordinary.5y", "op_id": "00000000-0000-4000-8000-000000000001",
+               "username": "front_desk"}
 APPLICANT = {"full_name": "Siti Rahmawati", "nik": "3171014508900001", "birth_date": "1990-08-05", "sex": "F"}
 # A minimal body that passes validation, so that a role holding the permission gets past it.
 JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {

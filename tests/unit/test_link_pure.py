@@ -27,6 +27,7 @@ from kanim.link.signing import (
     verify_document,
     verify_request,
 )
+from kanim.security.keyfiles import KeyFileError
 
 UP, DEGRADED, DOWN = LinkState.UP, LinkState.DEGRADED, LinkState.DOWN
 
@@ -321,5 +322,5 @@ def test_a_key_file_readable_by_others_is_refused(tmp_path) -> None:  # noqa: AN
     path = tmp_path / "k.pem"
     load_or_create_key(path)
     path.chmod(0o644)
-    with pytest.raises(SignatureError, match="chmod 600"):
+    with pytest.raises(KeyFileError, match="chmod 600"):  # one error for every key file (the CLI's one line)
         load_or_create_key(path)

@@ -40,6 +40,7 @@ RECEIPT = dict(
            ("Antrean / Queue ticket", "A-017")],
     qr_payload="KANIM:SBY:SBY-2026-000123",
     issued_at=datetime(2026, 11, 30, 8, 15, tzinfo=WIB),
+    timezone="Asia/Jakarta",
 )
 
 
@@ -184,12 +185,33 @@ def test_the_receipt_falls_back_to_latin1_core_fonts(monkeypatch: pytest.MonkeyP
     assert b"/Helvetica" in pdf and b"DejaVu" not in pdf
 
 
-@pytest.mark.parametrize(("at", "text"), [
-    (datetime(2026, 11, 30, 8, 15, tzinfo=WIB), "30-11-2026 08:15 WIB"),
-    (datetime(2026, 11, 30, 9, 15, tzinfo=timezone(timedelta(hours=8))), "30-11-2026 09:15 WITA"),
-    (datetime(2026, 11, 30, 10, 15, tzinfo=timezone(timedelta(hours=9))), "30-11-2026 10:15 WIT"),
-    (datetime(2026, 11, 30, 1, 15, tzinfo=UTC), "30-11-2026 01:15 UTC+0000"),
-    (datetime(2026, 11, 30, 8, 15), "30-11-2026 08:15"),
+@pytest.mark.parametrize(("at", "zone", "text"), [
+    (datetime(2026, 12, 1, 8, 3, tzinfo=UTC), "Asia/Jakarta", "01-12-2026 15:03 WIB"),
+    (datetime(2026, 11, 30, 9, 15, tzinfo=timezone(timedelta(hours=8))), "Asia/Makassar", "30-11-2026 09:15 WITA"),
+    (datetime(2026, 11, 30, 1, 15, tzinfo=UTC), "Asia/Jayapura", "30-11-2026 10:15 WIT"),
+    (datetime(2026, 11, 30, 1, 15, tzinfo=UTC), "UTC", "30-11-2026 01:15 UTC"),
+    (datetime(2026, 11, 30, 8, 15), "Asia/Jakarta", "30-11-2026 08:15"),
 ])
-def test_issue_times_name_the_indonesian_time_zone(at: datetime, text: str) -> None:
-    assert format_issued_at(at) == text
+def test_issue_times_are_the_offices_local_time_with_its_zone(at: datetime, zone: str, text: str) -> None:
+    assert format_issued_at(at, zone) == text
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text drawn by the core (latin-1) fonts, from every compressed stream."""
+    import zlib
+
+    out = []
+    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            out.append(zlib.decompress(m.group(1)).decode("latin-1"))
+        except zlib.error:
+            continue
+    return "".join(re.findall(r"\((.*?)\) ?Tj", "".join(out)))
+
+
+def test_the_receipt_prints_the_issue_time_in_the_offices_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(receipt, "find_font", lambda name: None)  # core fonts: the text is plain in the PDF
+    pdf = render_receipt_pdf(**{**RECEIPT, "issued_at": datetime(2026, 12, 1, 8, 3, tzinfo=UTC)})
+    text = pdf_text(pdf)
+    assert "01-12-2026 15:03 WIB" in text
+    assert "UTC" not in text and "08:03" not in text
