@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -26,6 +27,7 @@ from kanim.ops.drill_desks import API, Desks, Person, Tally, handover_body, walk
 START_TIMEOUT = 120.0  # seeding included; the demo's own steps are bounded well below this
 STOP_TIMEOUT = 30.0
 READY_WITHIN = 10.0  # seconds from the quality check to `ready` (Done-when of issue 7)
+REPO = Path(__file__).resolve().parents[2]
 OFFICE_ROLES = ("front_desk", "cashier", "biometric_operator", "interviewer", "supervisor", "print_operator",
                 "pickup_desk")
 
@@ -147,6 +149,22 @@ def central_stages(root: Path) -> dict[str, str]:
         return dict(c.execute("SELECT id, stage FROM registry_application WHERE office_code = 'DEMO'").fetchall())
 
 
+def readme_tour(office_url: str) -> str:
+    """The README's tour as a newcomer pastes it, pointed at this demo's office."""
+    readme = (REPO / "README.md").read_text()
+    tour = re.search(r"```sh\n(.*?)```", readme[readme.index("## A short tour"):], re.S)
+    assert tour, "the README has no tour"
+    return tour.group(1).replace("http://127.0.0.1:8000", office_url)
+
+
+def run_readme_tour(office_url: str) -> list[str]:
+    assert shutil.which("curl") and shutil.which("bash"), "the README's tour (and this test) needs bash and curl"
+    proc = subprocess.run(["bash", "-e", "-c", readme_tour(office_url)], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, f"the tour stopped (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout.splitlines()
+
+
 def nodes_left_running(root: Path) -> list[str]:
     left = []
     for proc in Path("/proc").glob("[0-9]*"):
@@ -182,8 +200,13 @@ def test_a_new_application_is_ready_within_10_s_of_its_quality_check_on_the_firs
         assert len(done) == 3 and all(set(a["clearances"].values()) == {"confirmed"} for a in done), done
         assert central_stages(root) == {a["id"]: a["stage"] for a in seeded}
 
-        app1, waited1 = walk_to_ready(office_url, tokens, spare[0])
+        app1, waited1 = walk_to_ready(office_url, tokens, spare[-1])
         assert waited1 <= READY_WITHIN
+
+        # The README's tour works as written: its walk-in (a spare person too) ends handed over.
+        out = run_readme_tour(office_url)
+        assert '"code":"nik-birthdate-mismatch"' in out[0], out
+        assert out[-2:-1] == ["handed_over"] and '"state":"up"' in out[-1], out
         assert first.interrupt() == 0, first.output
         assert "stopping the office and the central" in first.output
         assert nodes_left_running(root) == []
@@ -195,9 +218,9 @@ def test_a_new_application_is_ready_within_10_s_of_its_quality_check_on_the_firs
             assert second.accounts() == accounts
             tokens = log_in(office_url, accounts)
             kept = {a["id"]: a["stage"] for a in applications(office_url, tokens["supervisor"])}
-            assert len(kept) == 13 and kept[app1] == "handed_over"  # nothing wiped
+            assert len(kept) == 14 and kept[app1] == "handed_over"  # nothing wiped: 12 seeded, 2 walked in
 
-            app2, waited2 = walk_to_ready(office_url, tokens, spare[1])
+            app2, waited2 = walk_to_ready(office_url, tokens, spare[-2])
             assert waited2 <= READY_WITHIN
             # The first run's last operations went out after the restart; the second's go now.
             assert central_stages(root)[app1] == "handed_over"
