@@ -389,7 +389,7 @@ def demo(
 
     try:
         if reset:
-            out.print(the_demo.reset(directory))
+            out.print(the_demo.reset(directory), soft_wrap=True)
             return
         code = the_demo.run(the_demo.Demo(directory.resolve(), host, port, central_port), serve=serve_after,
                             console=out)

@@ -19,8 +19,12 @@ and one watch-list order, starts the central, and seeds the office's day through
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -105,8 +109,33 @@ def reset(root: Path) -> str:
         raise DemoError(f"{demo.root} was not made by `kanim demo` (no {MARKER} in it): not removing it")
     if state == "fresh":
         return f"nothing to reset: {demo.root} holds no demo"
-    shutil.rmtree(demo.root)
+    with running(demo.root):
+        _empty(demo.root)
+    demo.root.rmdir()
     return f"removed the demo in {demo.root}; the next `make demo` seeds a fresh one"
+
+
+@contextlib.contextmanager
+def running(root: Path) -> Iterator[None]:
+    """One demo at a time in a folder: two would run two nodes each on the same databases. The
+    lock is on the folder itself and dies with the process, so a killed demo leaves none."""
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DemoError(f"a demo is running in {root}: stop it first (Ctrl-C where it runs)") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _empty(root: Path) -> None:
+    for child in root.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 # -- seeding -------------------------------------------------------------------------------------
@@ -147,18 +176,30 @@ def seed(demo: Demo, console: Console) -> NodeProcess:
 
 # -- what a newcomer reads -----------------------------------------------------------------------
 
-def summary(demo: Demo) -> tuple[dict[str, int], dict[str, int]]:
+@dataclass
+class Summary:
+    stages: dict[str, int]
+    booklets: dict[str, int]
+    niks: set[str]  # of every application at the office
+
+
+def summary(demo: Demo) -> Summary:
+    from sqlalchemy import select
+
     from kanim.bootstrap import bootstrap
     from kanim.office import printing
+    from kanim.store import tables as t
 
     office = bootstrap(demo.office().office_settings(), central=None)
     try:
         with office.uow(readonly=True) as uow:
             stages = uow.applications.count_by_stage()
+            niks = set(uow.session.execute(select(t.application.c.nik)).scalars())
         r = printing.accountability(office)
     finally:
         office.engine.dispose()
-    return stages, {"received": r.received, "issued": r.issued, "spoiled": r.spoiled, "in_stock": r.in_stock}
+    booklets = {"received": r.received, "issued": r.issued, "spoiled": r.spoiled, "in_stock": r.in_stock}
+    return Summary(stages, booklets, niks)
 
 
 def show(demo: Demo, console: Console) -> None:
@@ -172,15 +213,19 @@ def show(demo: Demo, console: Console) -> None:
     for role in CENTRAL_ROLES:
         accounts.add_row("central", role, role, demo_password(role))
     console.print(accounts)
-    spare = Table(title="people in the civil registry with no application yet (each can apply once)")
-    for col in ("full_name", "nik", "birth_date", "sex"):
-        spare.add_column(col)
-    for name, sex, born, nik in SPARE_PEOPLE:
-        spare.add_row(name, nik, born.isoformat(), sex.value)
-    console.print(spare)
-    stages, booklets = summary(demo)
-    console.print(f"applications by stage: {stages}", highlight=False, soft_wrap=True)
-    console.print(f"booklets: {booklets}", highlight=False, soft_wrap=True)
+    now = summary(demo)
+    spare = [p for p in SPARE_PEOPLE if p[3] not in now.niks]
+    if spare:
+        table = Table(title="people in the civil registry with no application yet (walk in with one)")
+        for col in ("full_name", "nik", "birth_date", "sex"):
+            table.add_column(col)
+        for name, sex, born, nik in spare:
+            table.add_row(name, nik, born.isoformat(), sex.value)
+        console.print(table)
+    else:
+        console.print("every spare person of the civil registry has applied (`make demo-reset` for a fresh day)")
+    console.print(f"applications by stage: {now.stages}", highlight=False, soft_wrap=True)
+    console.print(f"booklets: {now.booklets}", highlight=False, soft_wrap=True)
 
 
 def show_urls(demo: Demo, console: Console) -> None:
@@ -201,12 +246,12 @@ def run(demo: Demo, *, serve: bool = True, console: Console | None = None) -> in
     if state == "foreign":
         raise DemoError(f"{demo.root} holds something that is not a kanim demo: choose another folder (DEMO_DIR=…)")
     nodes: list[NodeProcess] = []
-    demo.root.parent.mkdir(parents=True, exist_ok=True)
-    with sigterm_as_interrupt(), isolated(demo.root.parent):
+    demo.root.mkdir(parents=True, exist_ok=True)
+    with running(demo.root), sigterm_as_interrupt(), isolated(demo.root.parent):
         try:
             if state == "unfinished":
                 console.print(f"{demo.root} holds an unfinished (or older) demo: seeding it afresh", soft_wrap=True)
-                shutil.rmtree(demo.root)
+                _empty(demo.root)
             if state != "seeded":
                 nodes.append(seed(demo, console))
             else:

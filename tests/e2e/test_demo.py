@@ -200,6 +200,12 @@ def test_a_new_application_is_ready_within_10_s_of_its_quality_check_on_the_firs
         assert len(done) == 3 and all(set(a["clearances"].values()) == {"confirmed"} for a in done), done
         assert central_stages(root) == {a["id"]: a["stage"] for a in seeded}
 
+        # While it runs, neither a second demo (on other ports) nor a reset touches its folder.
+        for args in (["--port", str(free_port()), "--central-port", str(free_port())], ["--reset"]):
+            r = subprocess.run([sys.executable, "-m", "kanim", "demo", "--dir", str(root), *args], capture_output=True,
+                               text=True, timeout=60, env={k: v for k, v in os.environ.items() if not k.startswith("KANIM_")})
+            assert r.returncode == 2 and "a demo is running in" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
         app1, waited1 = walk_to_ready(office_url, tokens, spare[-1])
         assert waited1 <= READY_WITHIN
 
@@ -216,6 +222,8 @@ def test_a_new_application_is_ready_within_10_s_of_its_quality_check_on_the_firs
             second.start()
             assert any(line.startswith("serving the demo already in") for line in second.lines), second.output
             assert second.accounts() == accounts
+            # Those who applied are no longer offered as spare people.
+            assert [p.nik for p in second.spare_people()] == [p.nik for p in spare[1:-1]], second.output
             tokens = log_in(office_url, accounts)
             kept = {a["id"]: a["stage"] for a in applications(office_url, tokens["supervisor"])}
             assert len(kept) == 14 and kept[app1] == "handed_over"  # nothing wiped: 12 seeded, 2 walked in
