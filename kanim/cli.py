@@ -1,6 +1,8 @@
 """The `kanim` command: a thin layer over the Python API. Every command's help has an example.
 
 Errors are one line on stderr and a non-zero exit code: 2 for bad input, 1 for a failed check.
+Only `serve`, `db upgrade` and `demo` make a node where there is none; every other command opens
+the node that is there or says where it looked (kanim/ops/nodes.py).
 """
 
 from __future__ import annotations

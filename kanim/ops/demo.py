@@ -247,7 +247,7 @@ def run(demo: Demo, *, serve: bool = True, console: Console | None = None) -> in
         raise DemoError(f"{demo.root} holds something that is not a kanim demo: choose another folder (DEMO_DIR=…)")
     nodes: list[NodeProcess] = []
     demo.root.mkdir(parents=True, exist_ok=True)
-    with running(demo.root), sigterm_as_interrupt(), isolated(demo.root.parent):
+    with running(demo.root), sigterm_as_interrupt(), isolated(demo.root):  # no .env of the caller's
         try:
             if state == "unfinished":
                 console.print(f"{demo.root} holds an unfinished (or older) demo: seeding it afresh", soft_wrap=True)
