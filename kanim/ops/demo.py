@@ -140,9 +140,9 @@ def _empty(root: Path) -> None:
 
 # -- seeding -------------------------------------------------------------------------------------
 
-def seed(demo: Demo, console: Console) -> NodeProcess:
-    """Provision both nodes, start the central and seed the office through the link. Returns the
-    running central (the caller stops it)."""
+def seed(demo: Demo, console: Console, nodes: list[NodeProcess]) -> None:
+    """Provision both nodes, start the central (added to `nodes` before it starts: the caller
+    stops it, whatever happens) and seed the office through the link."""
     from kanim.bootstrap import bootstrap
     from kanim.central.node import bootstrap_central
     from kanim.central.service import Order, add_watchlist_order, load_civil_registry
@@ -163,7 +163,9 @@ def seed(demo: Demo, console: Console) -> NodeProcess:
     add_watchlist_order(node, Order("nik", WATCHLIST_NIK, "prevention", "KPK", today, today + timedelta(days=180),
                                     "demo prevention order"), actor="provision")
     node.engine.dispose()
-    process = central.process().start(wait=START_TIMEOUT)
+    process = central.process()
+    nodes.append(process)
+    process.start(wait=START_TIMEOUT)
     console.print(f"seeding the office's day through the link to the central at {central.url}", soft_wrap=True)
     node_office = bootstrap(office.office_settings())
     try:
@@ -171,7 +173,6 @@ def seed(demo: Demo, console: Console) -> NodeProcess:
     finally:
         node_office.engine.dispose()
     (demo.root / SEEDED).write_text(f"seeded {datetime.now(UTC).isoformat()}\n")
-    return process
 
 
 # -- what a newcomer reads -----------------------------------------------------------------------
@@ -245,6 +246,8 @@ def run(demo: Demo, *, serve: bool = True, console: Console | None = None) -> in
     state = demo.state()
     if state == "foreign":
         raise DemoError(f"{demo.root} holds something that is not a kanim demo: choose another folder (DEMO_DIR=…)")
+    from kanim.seed import SeedError
+
     nodes: list[NodeProcess] = []
     demo.root.mkdir(parents=True, exist_ok=True)
     with running(demo.root), sigterm_as_interrupt(), isolated(demo.root):  # no .env of the caller's
@@ -253,7 +256,7 @@ def run(demo: Demo, *, serve: bool = True, console: Console | None = None) -> in
                 console.print(f"{demo.root} holds an unfinished (or older) demo: seeding it afresh", soft_wrap=True)
                 _empty(demo.root)
             if state != "seeded":
-                nodes.append(seed(demo, console))
+                seed(demo, console, nodes)
             else:
                 console.print(f"serving the demo already in {demo.root} (`make demo-reset` starts afresh)",
                               soft_wrap=True)
@@ -262,13 +265,17 @@ def run(demo: Demo, *, serve: bool = True, console: Console | None = None) -> in
             if not serve:
                 return 0
             if not nodes:
-                nodes.append(_central_process(demo).start(wait=START_TIMEOUT))
-            nodes.append(demo.office().process().start(wait=START_TIMEOUT))
+                _start(nodes, demo.central().process())
+            _start(nodes, demo.office().process())
             show_urls(demo, console)
             return _watch(nodes, console)
         except KeyboardInterrupt:
             console.print("stopping the office and the central")
             return 0
+        except (SeedError, RuntimeError) as e:  # a node that did not start says why, with its log
+            Console(stderr=True).print(f"error: the demo could not start: {e}", markup=False, highlight=False,
+                                       soft_wrap=True)
+            return 1
         finally:
             for node in reversed(nodes):  # the office first: its relay stops before the central
                 node.stop(timeout=10)
@@ -284,8 +291,9 @@ def write_env_files(demo: Demo) -> None:
         (folder / ".env").write_text("# written by `kanim demo` on every run\n" + "\n".join(lines) + "\n")
 
 
-def _central_process(demo: Demo) -> NodeProcess:
-    return demo.central().process()
+def _start(nodes: list[NodeProcess], node: NodeProcess) -> None:
+    nodes.append(node)  # first: a Ctrl-C while it starts up still stops it
+    node.start(wait=START_TIMEOUT)
 
 
 def _watch(nodes: list[NodeProcess], console: Console) -> int:
