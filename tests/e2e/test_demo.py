@@ -131,6 +131,7 @@ def walk_to_ready(office_url: str, tokens: dict[str, str], person: Person) -> tu
                 break
             time.sleep(0.1)
         assert stage == "ready", f"{person.full_name} still {stage} {waited:.1f} s after the quality check"
+        print(f"{person.full_name}: ready {waited:.2f} s after the quality check")  # shown with -s
         hand_over(desks, app_id, person)
         assert desks.call("supervisor", "GET", f"/applications/{app_id}")["stage"] == "handed_over"
         return app_id, waited
