@@ -1,34 +1,50 @@
 # Two commands set everything up on a fresh machine: `make demo` and `make test`.
-# Each creates .venv by itself when it is missing and installs from pyproject.toml.
+# Each creates .venv by itself when it is missing and installs from pyproject.toml: `make demo`
+# the runtime dependencies only, `make test` (and `make install`) the dev ones too.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HASH   := $(shell cksum < pyproject.toml | cut -d' ' -f1)
+RUNTIME_STAMP := $(VENV)/.runtime-$(HASH)
+DEV_STAMP     := $(VENV)/.dev-$(HASH)
 
-DEMO_DIR ?= .kanim-demo
-HOST ?= 127.0.0.1
-PORT ?= 8000
+DEMO_DIR     ?= .kanim-demo
+HOST         ?= 127.0.0.1
+PORT         ?= 8000
+CENTRAL_PORT ?= 8001
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo demo-reset test install docs lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+$(RUNTIME_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	rm -f $(VENV)/.runtime-* && touch $@
+
+$(DEV_STAMP): $(RUNTIME_STAMP)
 	$(BIN)/pip install --quiet -e '.[dev]'
-	rm -f $(VENV)/.installed-* && touch $@
+	rm -f $(VENV)/.dev-* && touch $@
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
-# An office node with seeded data: one user per role, booklet stock, a day of appointments.
-demo: $(STAMP)
-	KANIM_DATA_DIR=$(DEMO_DIR) $(BIN)/kanim demo --host $(HOST) --port $(PORT)
+# A central hub and an office as real processes, linked: seeded on the first run, kept after.
+demo: $(RUNTIME_STAMP)
+	$(BIN)/kanim demo --dir $(DEMO_DIR) --host $(HOST) --port $(PORT) --central-port $(CENTRAL_PORT)
 
-test: $(STAMP)
+# Removes the demo's folder (only one `kanim demo` made); the next `make demo` seeds a fresh one.
+demo-reset: $(RUNTIME_STAMP)
+	$(BIN)/kanim demo --reset --dir $(DEMO_DIR)
+
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-bench: $(STAMP)
+# Rewrites the README's generated sections (the desk table, the command list); `make test` checks them.
+docs: $(RUNTIME_STAMP)
+	$(BIN)/python -m kanim.ops.docs README.md
+
+bench: $(RUNTIME_STAMP)
 	$(BIN)/python bench/office_day.py
 
 clean:

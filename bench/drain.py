@@ -25,8 +25,8 @@ What runs (nothing of kanim is stubbed on the drain path):
    SQLAlchemy Core on kanim's own tables (same column types, JSON encoding, timestamps): for
    each, a booking, an application, 11 biometric rows and 14 outbox rows whose payloads carry
    the new application's own values (number, NIK, name, billing code, receipt, booklet serial,
-   queue ticket, times). Priorities as uow.PRIORITY_RANK (95% none, 2% travel, 2% hajj/umrah,
-   1% medical). Rows are interleaved like a real day: `--per-day` applications a day, each
+   queue ticket, times). Priorities as the office's `drain_priority` ranks them with no travel
+   date (95% none, 2% travel, 2% hajj/umrah, 1% medical). Rows are interleaved like a real day: `--per-day` applications a day, each
    op at its check-in time plus the desk's offset, in time order (so a 200-row batch mixes
    many applications and on average ~14 capture operations, as a real backlog does).
    Biometric rows point at real vault files: `--vault-sets` sets (face + 9 fingers) written
@@ -285,9 +285,8 @@ class QueueStats:
 
 def build_queue(office, templates: list[Template], *, n: int, per_day: int, vault_sets: int,  # noqa: ANN001
                 fingerprint: bytes, rng: random.Random) -> QueueStats:
-    from kanim.domain.application import Priority
+    from kanim.domain.application import Priority, drain_priority
     from kanim.store import tables as t
-    from kanim.store.uow import PRIORITY_RANK
 
     t0 = time.perf_counter()
     stats = QueueStats(applications=n)
@@ -300,6 +299,7 @@ def build_queue(office, templates: list[Template], *, n: int, per_day: int, vaul
     days = (n + per_day - 1) // per_day
     start = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0) - timedelta(days=days)
     niks: dict[int, int] = {}
+    rank = {p: drain_priority(p, None, start.date()) for p in Priority}  # what the office's outbox holds
     for d in range(days):
         day0 = start + timedelta(days=d)
         bookings, apps, bios, timed = [], [], [], []
@@ -346,7 +346,7 @@ def build_queue(office, templates: list[Template], *, n: int, per_day: int, vaul
                 if "expires_at" in payload:
                     payload["expires_at"] = (at + timedelta(hours=2)).isoformat()
                 timed.append((at, i, pos, {"id": str(uuid.uuid4()), "subject": app_id, "op": r["op"],
-                                           "payload": payload, "priority": PRIORITY_RANK[prio], "created_at": at,
+                                           "payload": payload, "priority": rank[prio], "created_at": at,
                                            "status": "pending", "attempts": 0}))
         timed.sort(key=lambda x: (x[0], x[1], x[2]))
         with office.engine.begin() as conn:

@@ -1,6 +1,8 @@
 """The `kanim` command: a thin layer over the Python API. Every command's help has an example.
 
 Errors are one line on stderr and a non-zero exit code: 2 for bad input, 1 for a failed check.
+Only `serve`, `db upgrade` and `demo` make a node where there is none; every other command opens
+the node that is there or says where it looked (kanim/ops/nodes.py).
 """
 
 from __future__ import annotations
@@ -68,21 +70,43 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _require_node(settings: Settings) -> None:
+    """Commands other than serve, db upgrade and demo open a node that is there, or say where
+    they looked (kanim/ops/nodes.py)."""
+    from kanim.ops.nodes import NoNode, require_node
+
+    try:
+        require_node(settings)
+    except NoNode as e:
+        err.print(f"error: {e}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+
+
 def _office(settings: Settings | None = None):  # noqa: ANN202
-    """The office node, its database migrated (a no-op when it is current): every command works
-    on a fresh data folder instead of failing on a missing table."""
+    """The office node that is there, its database migrated (a no-op when it is current)."""
     from kanim.bootstrap import bootstrap
     from kanim.store.migrate import upgrade
 
-    office = bootstrap(settings or Settings())
+    settings = settings or Settings()
+    _require_node(settings)
+    office = bootstrap(settings)
     upgrade(office.engine)
     return office
+
+
+def _check_port(host: str, port: int) -> None:
+    """A taken port is said in one line before anything starts (not after "serving on")."""
+    from kanim.ops.cluster import listen_problem
+
+    if problem := listen_problem(host, port):
+        err.print(f"error: {problem} (choose another with --port)", markup=False, highlight=False)
+        raise typer.Exit(2)
 
 
 @db_app.command("upgrade")
 @cli_errors
 def db_upgrade(revision: str = "head") -> None:
-    """Migrate the database to the newest schema.
+    """Migrate the database to the newest schema (and make a new node where there is none).
 
     Example: KANIM_DATABASE_URL=postgresql+psycopg://kanim@db/kanim kanim db upgrade
     """
@@ -101,10 +125,16 @@ def db_current() -> None:
 
     Example: kanim db current
     """
+    from sqlalchemy.engine import make_url
+
     from kanim.store.db import make_engine
     from kanim.store.migrate import current
 
-    out.print(current(make_engine(Settings().db_url)) or "empty (run: kanim db upgrade)")
+    settings = Settings()
+    url = make_url(settings.db_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+        _require_node(settings)  # says where it looked; connecting would create an empty file
+    out.print(current(make_engine(settings.db_url)) or "empty (run: kanim db upgrade)")
 
 
 @user_app.command("add")
@@ -117,7 +147,7 @@ def user_add(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
                                           help="at least 10 characters")] = "",
 ) -> None:
-    """Add a staff account.
+    """Add a staff account to the node that is there (`kanim db upgrade` makes a new one).
 
     Example: kanim user add rina --role cashier --full-name "Rina Wati"
     """
@@ -230,6 +260,7 @@ def serve(
     """
     from kanim.web.server import run
 
+    _check_port(host, port)
     settings = Settings(role=role) if role else Settings()
     run(settings, host=host, port=port, relay=relay, workers=workers, access_log=access_log)
 
@@ -244,7 +275,6 @@ def worker() -> None:
     import threading
 
     from kanim.link.relay import Relay
-    from kanim.store.migrate import upgrade
 
     from kanim import logs
 
@@ -253,7 +283,6 @@ def worker() -> None:
     if office.central is None:
         err.print("error: no central configured (set KANIM_CENTRAL_URL or KANIM_CENTRAL)")
         raise typer.Exit(2)
-    upgrade(office.engine)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -269,7 +298,10 @@ def link_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> Non
     """
     from kanim.link.views import status
 
-    st = status(_office())
+    office = _office()
+    st = {"central": office.settings.central_url or office.settings.link_mode, **status(office)}
+    if office.central is None:  # nothing to be up: the outbox fills until a central is set
+        st.update(central=None, state="no central configured (set KANIM_CENTRAL_URL and KANIM_CENTRAL_PUBLIC_KEY)")
     if as_json:
         import json
 
@@ -320,14 +352,18 @@ def link_key() -> None:
     """
     from kanim.link.signing import load_or_create_key, public_b64
 
-    out.print(public_b64(load_or_create_key(Settings().office_key_path)))
+    settings = Settings()
+    _require_node(settings)  # the key is made with the node's first use here, not in a stray folder
+    out.print(public_b64(load_or_create_key(settings.office_key_path)))
 
 
 def _central():  # noqa: ANN202
     from kanim.central.node import bootstrap_central
     from kanim.store.migrate import upgrade
 
-    node = bootstrap_central(Settings(role="central"))
+    settings = Settings(role="central")
+    _require_node(settings)
+    node = bootstrap_central(settings)
     upgrade(node.engine)
     return node
 
@@ -433,54 +469,54 @@ def central_rebuild(done: Annotated[bool, typer.Option("--done", help="close the
 @app.command()
 def demo(
     host: str = "127.0.0.1",
-    port: int = 8000,
+    port: Annotated[int, typer.Option(help="the office's port")] = 8000,
+    central_port: Annotated[int, typer.Option(help="the central's port")] = 8001,
+    directory: Annotated[Path, typer.Option("--dir", envvar="KANIM_DEMO_DIR",
+                                            help="the demo's folder (both nodes' data)")] = Path(".kanim-demo"),
+    reset: Annotated[bool, typer.Option("--reset", help="remove the demo's folder and stop")] = False,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve after seeding")] = True,
     scenario: Annotated[str | None, typer.Option(help="outage: replay the June 2024 incident with a real "
                                                  "central and office (killed, then back)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="with --scenario: only the report, as JSON")] = False,
     applicants: Annotated[int, typer.Option(min=4, help="with --scenario: the day's applicants")] = 40,
 ) -> None:
-    """Seed an office with demo data (users, booklets, a day of appointments) and serve it.
+    """A central hub and an office as real processes, linked; seeded on the first run (staff
+    accounts, booklets, civil registry, a day of appointments), served as they are after.
 
-    Example: KANIM_DATA_DIR=.kanim-demo kanim demo --port 8000
+    Example: kanim demo --dir .kanim-demo --port 8000 --central-port 8001   (Ctrl-C stops both)
+    Example: kanim demo --reset --dir .kanim-demo
     Example: kanim demo --scenario outage --applicants 40   (exit 1 if anything was lost)
     """
     if scenario is not None:
-        if scenario != "outage":
-            err.print(f"error: unknown scenario {scenario!r} (there is: outage)")
-            raise typer.Exit(2)
-        import json
+        _outage(scenario, as_json=as_json, applicants=applicants)
+    from kanim.ops import demo as the_demo
 
-        from kanim.ops.scenario import render, run_outage
-
-        report = run_outage(applicants=applicants)
-        if as_json:
-            print(json.dumps(report, default=str, indent=2))
-        else:
-            render(report, out)
-        raise typer.Exit(0 if report.get("ok") else 1)
-    from kanim.seed import seed_demo
-    from kanim.web.server import run
-
-    settings = Settings(central="simulated") if "KANIM_CENTRAL" not in _env() else Settings()
-    summary = seed_demo(settings)
-    table = Table(title=f"kanim demo office {settings.office_code}: staff accounts")
-    for col in ("username", "role", "password"):
-        table.add_column(col)
-    for u in summary.users:
-        table.add_row(u.username, u.role, u.password)
-    out.print(table)
-    out.print(f"applications by stage: {summary.stages}")
-    out.print(f"booklets: {summary.booklets}")
-    if serve_after:
-        out.print(f"serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-        run(settings, host=host, port=port)
+    try:
+        if reset:
+            out.print(the_demo.reset(directory), soft_wrap=True)
+            return
+        code = the_demo.run(the_demo.Demo(directory.resolve(), host, port, central_port), serve=serve_after,
+                            console=out)
+    except the_demo.DemoError as e:
+        err.print(f"error: {e}", markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    raise typer.Exit(code)
 
 
-def _env() -> dict[str, str]:
-    import os
+def _outage(scenario: str, *, as_json: bool, applicants: int) -> None:
+    if scenario != "outage":
+        err.print(f"error: unknown scenario {scenario!r} (there is: outage)")
+        raise typer.Exit(2)
+    import json
 
-    return dict(os.environ)
+    from kanim.ops.scenario import render, run_outage
+
+    report = run_outage(applicants=applicants)
+    if as_json:
+        print(json.dumps(report, default=str, indent=2))
+    else:
+        render(report, out)
+    raise typer.Exit(0 if report.get("ok") else 1)
 
 
 def _one_line_errors_everywhere(group: typer.Typer) -> None:

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     role: str = Field(default="office", pattern=r"^(office|central)$")
 
     # The link to the central hub. "http": the real hub at `central_url`; "simulated": an
-    # in-process stand-in (demo and tests); "none": no central at all, as during an outage.
+    # in-process stand-in (unit tests, the office-day bench; `kanim demo` runs the real hub); "none": no central at all, as during an outage.
     central: str = Field(default="none", pattern=r"^(none|simulated|http)$")
     central_url: str | None = None
     central_public_key: str | None = None  # base64 Ed25519: verifies watch-list snapshots

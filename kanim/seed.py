@@ -1,27 +1,24 @@
-"""Demo data for `kanim demo`: one user per role, booklet stock, a watch-list snapshot, holidays,
-and a day of appointments at every stage. Everything goes through the real use cases, so the
-demo database looks exactly like one an office would have after a morning's work."""
+"""Demo data for `kanim demo`: holidays, the central's watch-list snapshot through the link, and
+a day of appointments at every stage. Everything goes through the real use cases, and with a
+central configured every clearance of an application that is `ready` or `handed_over` was really
+confirmed by that central through the link, so the demo database looks exactly like one an
+office would have after a morning's work. Accounts and booklets come from the provisioning
+(kanim/ops/cluster.py: `provision`), as an office gets them."""
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
-from kanim.bootstrap import Office, bootstrap
-from kanim.config import Settings
+from kanim.bootstrap import Office
 from kanim.domain.application import Handover, Priority, RecipientKind
 from kanim.domain.calendar import add_working_days, is_working_day
 from kanim.domain.passport import ApplicationType, DocumentKind, PassportKind
 from kanim.domain.people import Sex
-from kanim.office import accounts, admin, adjudication, booking, capture, intake, payment, printing
+from kanim.office import admin, adjudication, booking, capture, intake, payment, printing
 from kanim.office import handover as handover_desk
-from kanim.security.roles import Role
-from kanim.store.migrate import upgrade
 
 SEED_DATA = Path(__file__).parent / "seed_data"
-MARKER = ".kanim-demo"  # only a folder carrying this marker is ever wiped by the demo
 HOLIDAYS_2026 = {
     date(2026, 12, 25): "Hari Raya Natal",
     date(2026, 12, 24): "Cuti bersama Natal",
@@ -42,23 +39,20 @@ PEOPLE = [
     ("Rina Marlina", Sex.F, date(1983, 10, 10), "3174015010830011"),
     ("Hendra Wijaya", Sex.M, date(1992, 5, 15), "3175011505920012"),
 ]
+# In the central's civil-registry extract but with no application yet: people a newcomer can walk
+# in with (`kanim demo` prints them). Each can apply once: a second open application for the
+# same NIK is a duplicate, which the central flags.
+SPARE_PEOPLE = [
+    ("Fransiska Sondakh", Sex.F, date(1987, 4, 14), "7171015404870101"),
+    ("Jefry Lumentut", Sex.M, date(1991, 11, 3), "7171010311910102"),
+    ("Meiske Rumengan", Sex.F, date(1979, 2, 22), "7171016202790103"),
+    ("Stevanus Wenas", Sex.M, date(1996, 6, 9), "7171010906960104"),
+    ("Grace Tumbelaka", Sex.F, date(2003, 9, 30), "7171017009030105"),
+    ("Wayan Kalangi", Sex.M, date(1984, 1, 17), "7171011701840106"),
+]
 # How far each seeded application gets through the day.
 STAGES = ["booked", "booked", "checked_in", "intake_done", "paid", "captured", "interviewed",
           "approved", "printed", "ready", "handed_over", "handed_over"]
-
-
-@dataclass
-class DemoUser:
-    username: str
-    role: str
-    password: str
-
-
-@dataclass
-class DemoSummary:
-    users: list[DemoUser] = field(default_factory=list)
-    stages: dict[str, int] = field(default_factory=dict)
-    booklets: dict[str, int] = field(default_factory=dict)
 
 
 def face_photo() -> bytes:
@@ -71,39 +65,53 @@ def fingerprint_image() -> bytes:
     return (SEED_DATA / "finger.png").read_bytes()
 
 
-def reset_data_dir(settings: Settings) -> None:
-    d = settings.data_dir
-    if d.exists() and (d / MARKER).exists():
-        shutil.rmtree(d)
-    d.mkdir(parents=True, exist_ok=True)
-    (d / MARKER).write_text("created by `kanim demo`; wiped by the next demo run\n")
+def civil_registry_csv(people: list[tuple[str, Sex, date, str]]) -> str:
+    """The Dukcapil extract the central loads (`kanim central registry load`)."""
+    rows = [f"{nik},{name},{born.isoformat()},{sex.value},{kk_number(nik)}\n" for name, sex, born, nik in people]
+    return "nik,full_name,birth_date,sex,kk_number\n" + "".join(rows)
 
 
-def seed_demo(settings: Settings) -> DemoSummary:
-    reset_data_dir(settings)
-    office = bootstrap(settings)
-    upgrade(office.engine)
-    summary = DemoSummary()
-    for role in (r for r in Role if r is not Role.WATCHLIST):  # watchlist staff work at the central
-        pw = f"demo-{role.value.replace('_', '-')}"
-        pw = pw if len(pw) >= 10 else pw + "-kanim"
-        accounts.add_user(office, username=role.value.replace("_", ""), full_name=f"Demo {role.value}",
-                          role=role.value, password=pw, actor="seed")
-        summary.users.append(DemoUser(role.value.replace("_", ""), role.value, pw))
+def kk_number(nik: str) -> str:
+    """The family card (KK) number of a demo person: the NIK's region and serial."""
+    return f"{nik[:6]}10{nik[-8:]}"
+
+
+class SeedError(Exception):
+    """The demo could not be seeded (the central did not answer or refused its snapshot)."""
+
+
+def seed_office(office: Office) -> None:
+    """Holidays, the central's signed watch-list snapshot (fetched by the link, as the relay
+    does), then the day. `office.central` is the central the day is confirmed by."""
     for day, name in HOLIDAYS_2026.items():
         admin.add_holiday(office, day=day, name=name, actor="seed")
-    printing.receive_booklets(office, first="X1000001", last="X1000500", actor="seed")
-    admin.load_watchlist_snapshot(
-        office, taken_at=datetime.now(UTC) - timedelta(hours=6), source="demo central", actor="seed",
-        orders=[admin.WatchlistOrder("nik", "3171010101800099", "prevention", "KPK", date(2026, 9, 1),
-                                     date(2027, 2, 28), "demo prevention order")],
-    )
+    if office.central is not None:
+        sync_until_idle(office)
+        from kanim.link.relay import status
+
+        st = status(office)
+        if st["watchlist_snapshot_at"] is None:
+            raise SeedError(f"no watch-list snapshot from the central: {st['watchlist_problem'] or 'none sent'}")
     _seed_day(office)
-    with office.uow() as uow:
-        summary.stages = uow.applications.count_by_stage()
-    r = printing.accountability(office)
-    summary.booklets = {"received": r.received, "issued": r.issued, "spoiled": r.spoiled, "in_stock": r.in_stock}
-    return summary
+    if office.central is not None:
+        sync_until_idle(office)  # the central holds the whole morning before the office opens
+
+
+def sync_until_idle(office: Office, *, rounds: int = 50) -> None:
+    """Link rounds until nothing is left to push or pull (a decision applied at the office is
+    itself an operation the next round reports back)."""
+    from kanim.link.relay import sync_once
+
+    assert office.central is not None
+    for _ in range(rounds):
+        r = sync_once(office, office.central)
+        if r.error:
+            raise SeedError(f"the central did not answer: {r.error}")
+        if r.dead:
+            raise SeedError("the central refused an operation (see `kanim link dead-letters`)")
+        if not (r.more or r.pushed or r.pulled):
+            return
+    raise SeedError(f"the link was still busy after {rounds} rounds")
 
 
 def _seed_day(office: Office) -> None:
@@ -115,28 +123,38 @@ def _seed_day(office: Office) -> None:
         a = booking.Applicant(full_name=name, nik=nik, birth_date=born, sex=sex,
                               app_type=ApplicationType.RENEWAL if i % 4 == 1 else ApplicationType.NEW,
                               passport_kind=PassportKind.ELECTRONIC if i % 3 == 0 else PassportKind.ORDINARY,
-                              birth_place="Manado", kk_number=f"71710112{i:08d}",
+                              birth_place="Manado", kk_number=kk_number(nik),
                               priority=Priority.HAJJ_UMRAH if i == 5 else Priority.NONE)
         apps += booking.book(office, account_ref=f"demo-account-{i}", day=day,
                              slot=office.settings.slot_times[i % len(office.settings.slot_times)].strftime("%H:%M"),
-                             applicants=[a], actor="frontdesk", contact_phone="+6281234567890")
+                             applicants=[a], actor="front_desk", contact_phone="+6281234567890")
+    # Up to the print room first; then the link brings the central's decisions, so that a
+    # passport is `ready` at its quality check only because the central confirmed it.
     for app, target in zip(apps, STAGES, strict=True):
-        advance(office, app.id, target, app_type=app.app_type)
+        advance(office, app.id, _earlier(target, "printed"), app_type=app.app_type)
+    if office.central is not None:
+        sync_until_idle(office)
+    for app, target in zip(apps, STAGES, strict=True):
+        advance(office, app.id, target, app_type=app.app_type, after="printed")
+
+
+def _earlier(a: str, b: str) -> str:
+    return a if ORDER.index(a) <= ORDER.index(b) else b
 
 
 ORDER = ["booked", "checked_in", "intake_done", "paid", "captured", "interviewed", "approved",
          "printed", "ready", "handed_over"]
 
 
-def advance(office: Office, app_id: str, target: str, *, app_type: ApplicationType) -> None:
-    """Walk one application through the desks up to `target`, as the staff would."""
-    steps = ORDER[1:ORDER.index(target) + 1]
+def advance(office: Office, app_id: str, target: str, *, app_type: ApplicationType, after: str = "booked") -> None:
+    """Walk one application through the desks from `after` up to `target`, as the staff would."""
+    steps = ORDER[ORDER.index(after) + 1:ORDER.index(target) + 1]
     for step in steps:
         _STEP[step](office, app_id, app_type)
 
 
 def _check_in(office: Office, app_id: str, _t: ApplicationType) -> None:
-    booking.check_in(office, application_id=app_id, actor="frontdesk")
+    booking.check_in(office, application_id=app_id, actor="front_desk")
 
 
 def _intake(office: Office, app_id: str, app_type: ApplicationType) -> None:
@@ -145,8 +163,8 @@ def _intake(office: Office, app_id: str, app_type: ApplicationType) -> None:
         kinds.append(DocumentKind.OLD_PASSPORT)
     scan = face_photo()  # any JPEG stands in for a scan in the demo
     for k in kinds:
-        intake.upload_document(office, application_id=app_id, kind=k.value, data=scan, actor="frontdesk")
-    intake.complete_intake(office, application_id=app_id, actor="frontdesk")
+        intake.upload_document(office, application_id=app_id, kind=k.value, data=scan, actor="front_desk")
+    intake.complete_intake(office, application_id=app_id, actor="front_desk")
 
 
 def _pay(office: Office, app_id: str, _t: ApplicationType) -> None:
@@ -156,16 +174,16 @@ def _pay(office: Office, app_id: str, _t: ApplicationType) -> None:
 
 
 def _capture(office: Office, app_id: str, _t: ApplicationType) -> None:
-    capture.upload_photo(office, application_id=app_id, data=face_photo(), actor="biometricoperator")
+    capture.upload_photo(office, application_id=app_id, data=face_photo(), actor="biometric_operator")
     finger = fingerprint_image()
     for pos in office.settings.fingerprint_positions:
         if pos == 10:
             capture.record_finger_exception(office, application_id=app_id, position=pos, exception="injured",
-                                            actor="biometricoperator")
+                                            actor="biometric_operator")
         else:
             capture.upload_fingerprint(office, application_id=app_id, position=pos, data=finger,
-                                       actor="biometricoperator")
-    capture.complete_capture(office, application_id=app_id, actor="biometricoperator")
+                                       actor="biometric_operator")
+    capture.complete_capture(office, application_id=app_id, actor="biometric_operator")
 
 
 def _interview(office: Office, app_id: str, _t: ApplicationType) -> None:
@@ -178,11 +196,11 @@ def _approve(office: Office, app_id: str, _t: ApplicationType) -> None:
 
 
 def _print(office: Office, app_id: str, _t: ApplicationType) -> None:
-    printing.print_passport(office, application_id=app_id, actor="printoperator")
+    printing.print_passport(office, application_id=app_id, actor="print_operator")
 
 
 def _ready(office: Office, app_id: str, _t: ApplicationType) -> None:
-    printing.quality_check(office, application_id=app_id, passed=True, actor="printoperator")
+    printing.quality_check(office, application_id=app_id, passed=True, actor="print_operator")
 
 
 def _hand_over(office: Office, app_id: str, _t: ApplicationType) -> None:
@@ -191,10 +209,14 @@ def _hand_over(office: Office, app_id: str, _t: ApplicationType) -> None:
 
         sync_once(office, office.central)
     with office.uow() as uow:
-        holder = uow.applications.get(app_id)
-    handover_desk.hand_over(office, application_id=app_id, actor="pickupdesk", handover=Handover(
-        recipient_kind=RecipientKind.HOLDER, recipient_name=holder.full_name, id_checked="KTP",
-        id_nik=holder.nik))
+        app = uow.applications.get(app_id)
+    handover_desk.hand_over(office, application_id=app_id, actor="pickup_desk", handover=holder_handover(app))
+
+
+def holder_handover(app) -> Handover:  # noqa: ANN001 - an Application
+    """The holder collects in person, showing their KTP (the one place the seed says so)."""
+    return Handover(recipient_kind=RecipientKind.HOLDER, recipient_name=app.full_name, id_checked="KTP",
+                    id_nik=app.nik)
 
 
 _STEP = {"checked_in": _check_in, "intake_done": _intake, "paid": _pay, "captured": _capture,

@@ -1,6 +1,7 @@
-"""An in-process stand-in for the central hub, for the demo and unit tests: it answers like the
-central would (confirms what the office checked provisionally, flags NIKs it is told to flag),
-instantly and in memory. Integration and end-to-end tests use the real hub (kanim.central)."""
+"""An in-process stand-in for the central hub, for unit tests and the office-day bench: it
+answers like the central would (confirms what the office checked provisionally, flags NIKs it is
+told to flag), instantly and in memory, and starts empty in every process. Integration and
+end-to-end tests and `kanim demo` use the real hub (kanim.central)."""
 
 from __future__ import annotations
 

@@ -1,20 +1,26 @@
 """Central and office nodes as real processes on this machine, for drills, the outage scenario
 and the fault tests: start them, wait until they answer, kill them for real (SIGKILL), restart.
 
-Provisioning (keys, registering the office at the central, booklet allocation, staff accounts) is done in-process on each node's own database before it starts, the
-same way an operator would with the CLI.
+Provisioning (keys, registering the office at the central, booklet allocation, staff accounts)
+is done in-process on each node's own database before it starts, the same way an operator would
+with the CLI. Used by `kanim demo` (kanim/ops/demo.py), its outage scenario and the fault tests.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -26,6 +32,30 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def listen_problem(host: str, port: int) -> str | None:
+    """Why a server could not listen on host:port (None when it can), found by binding the way
+    uvicorn does (SO_REUSEADDR, so a port left in TIME_WAIT by a node just stopped is free)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        return f"cannot listen on {host}:{port}: {e.strerror}"
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is already in use"
+            return f"cannot listen on {host}:{port}: {e.strerror}"
+    return None
+
+
+def connect_host(host: str) -> str:
+    """The address a client on this machine dials for a server bound to `host`."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104 - not a bind
 
 
 @dataclass
@@ -101,10 +131,11 @@ class CentralSpec:
     database_url: str | None = None
     treasury: str = "trusting"
     extra: dict[str, str] = field(default_factory=dict)  # more KANIM_* settings of the central
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{connect_host(self.host)}:{self.port}"
 
     def settings(self) -> dict[str, str]:
         # Everything explicit: provisioning (in this process) and the node (a child) must use the
@@ -114,7 +145,7 @@ class CentralSpec:
                 "key_file": str(self.data_dir / "keys" / "biometric.key"), **self.extra}
 
     def process(self) -> NodeProcess:
-        return NodeProcess("central", ["serve", "--role", "central", "--port", str(self.port)],
+        return NodeProcess("central", ["serve", "--role", "central", "--host", self.host, "--port", str(self.port)],
                            node_env(self.settings()), self.data_dir / "central.log", url=self.url)
 
 
@@ -126,10 +157,11 @@ class OfficeSpec:
     central_url: str
     central_public_key: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{connect_host(self.host)}:{self.port}"
 
     def settings(self) -> dict[str, str]:
         return {"role": "office", "data_dir": str(self.data_dir), "office_code": self.code,
@@ -139,7 +171,7 @@ class OfficeSpec:
                 "central_public_key": self.central_public_key, "link_interval": "0.5", **self.extra}
 
     def process(self, *, relay: bool = True) -> NodeProcess:
-        args = ["serve", "--port", str(self.port)] + ([] if relay else ["--no-relay"])
+        args = ["serve", "--host", self.host, "--port", str(self.port)] + ([] if relay else ["--no-relay"])
         return NodeProcess(f"office {self.code}", args, node_env(self.settings()),
                            self.data_dir / "office.log", url=self.url)
 
@@ -151,25 +183,34 @@ class OfficeSpec:
         return Settings(**{k: v for k, v in self.settings().items() if v != ""})
 
 
+CENTRAL_ROLES = ("admin", "supervisor", "watchlist")  # the staff accounts a central gets
+
+
+def office_roles() -> list[str]:
+    from kanim.security.roles import Role
+
+    return [r.value for r in Role if r is not Role.WATCHLIST]  # watch-list staff work at the central
+
+
 def provision(central: CentralSpec, offices: list[OfficeSpec], *, booklets_per_office: int = 1000,
-              staff_password: str = "drill-password") -> None:
+              staff_password: str = "drill-password", password_for: Callable[[str], str] | None = None) -> None:
     """Prepare databases and keys before any process starts: the central knows each office's
     public key, each office knows the central's, booklets are allocated and received, and every
     node has one staff account per role of its kind (username = role, password =
-    `staff_password`). Civil-registry records are the caller's to load (`load_civil_registry`):
-    without them the central rightly flags every NIK."""
+    `password_for(role)`, else `staff_password`). Civil-registry records are the caller's to load
+    (`load_civil_registry`): without them the central rightly flags every NIK."""
     from kanim.bootstrap import bootstrap
     from kanim.central.node import bootstrap_central
     from kanim.central.service import allocate_booklets, register_office
     from kanim.link.signing import load_or_create_key, public_b64
     from kanim.office import accounts, printing
-    from kanim.security.roles import Role
     from kanim.store.migrate import upgrade
 
+    password = password_for or (lambda _role: staff_password)
     node = bootstrap_central(Settings(**central.settings()))
     upgrade(node.engine)
-    for role in (Role.ADMIN, Role.SUPERVISOR, Role.WATCHLIST):
-        _add_user(accounts, node, role.value, staff_password)
+    for role in CENTRAL_ROLES:
+        _add_user(accounts, node, role, password(role))
     central_key = public_b64(node.signing_key)
     for i, spec in enumerate(offices):
         spec.central_public_key = central_key
@@ -180,9 +221,8 @@ def provision(central: CentralSpec, offices: list[OfficeSpec], *, booklets_per_o
         allocate_booklets(node, office_code=spec.code, first=first, last=last, actor="provision")
         office = bootstrap(spec.office_settings(), central=None)
         upgrade(office.engine)
-        for role in Role:
-            if role is not Role.WATCHLIST:  # a central role
-                _add_user(accounts, office, role.value, staff_password)
+        for role in office_roles():
+            _add_user(accounts, office, role, password(role))
         printing.receive_booklets(office, first=first, last=last, actor="provision")
         office.engine.dispose()
     node.engine.dispose()
@@ -196,3 +236,40 @@ def _add_user(accounts, node, username: str, password: str) -> None:  # noqa: AN
                           actor="provision")
     except Conflict:
         pass
+
+
+# -- running nodes from a command ---------------------------------------------------------------
+
+@contextlib.contextmanager
+def isolated(root: Path) -> Iterator[None]:
+    """Nothing of the caller's configuration may leak into nodes a command provisions: the
+    in-process Settings read KANIM_* variables and ./.env, and the nodes inherit our working
+    directory (and would read its .env). Without this, a KANIM_DATABASE_URL in the caller's
+    environment would have the accounts written into that database."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("KANIM_")}
+    cwd = os.getcwd()
+    for k in saved:
+        del os.environ[k]
+    os.chdir(root)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the nodes are stopped."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(*_: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)

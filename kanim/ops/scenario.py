@@ -33,14 +33,11 @@ The report (`run_outage`'s return value, `--json`):
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
-import signal
 import sqlite3
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,6 +47,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from kanim.ops.cluster import CentralSpec, NodeProcess, OfficeSpec, free_port, provision
+from kanim.ops.cluster import isolated as _isolated
+from kanim.ops.cluster import sigterm_as_interrupt as _sigterm_as_interrupt
 from kanim.ops.drill_desks import (
     API,
     HTTP_TIMEOUT,
@@ -399,41 +398,6 @@ class _Run:
         for node in self.nodes:
             with contextlib.suppress(Exception):
                 node.stop(timeout=5)
-
-
-@contextlib.contextmanager
-def _isolated(root: Path) -> Iterator[None]:
-    """Nothing of the caller's configuration may leak into the drill: `provision` builds its
-    Settings in this process (which read KANIM_* variables and ./.env), and the nodes inherit
-    our working directory (and would read its .env). Without this, a KANIM_DATABASE_URL in the
-    caller's environment would have the drill's accounts written into that database."""
-    saved = {k: v for k, v in os.environ.items() if k.startswith("KANIM_")}
-    cwd = os.getcwd()
-    for k in saved:
-        del os.environ[k]
-    os.chdir(root)
-    try:
-        yield
-    finally:
-        os.chdir(cwd)
-        os.environ.update(saved)
-
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a CI timeout, `kill`) unwinds like Ctrl-C, so the nodes are stopped."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(*_: Any) -> None:
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def run_outage(*, applicants: int = DEFAULT_APPLICANTS, workers: int = DEFAULT_WORKERS, data_dir: Path | None = None,

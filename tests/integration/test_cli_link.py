@@ -21,6 +21,9 @@ def test_an_operator_links_an_office_to_the_central_with_the_cli(tmp_path) -> No
     central, office = tmp_path / "central", tmp_path / "office"
     central.mkdir()
     office.mkdir()
+    # Each node is made once, explicitly; every other command opens the node that is there.
+    assert kanim(office, "db", "upgrade").returncode == 0
+    assert kanim(central, "db", "upgrade", role="central").returncode == 0
 
     office_key = kanim(office, "link", "key").stdout.strip()
     central_key = kanim(central, "central", "key", role="central").stdout.strip()

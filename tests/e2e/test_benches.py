@@ -1,0 +1,63 @@
+"""Every bench (bench/*.py) runs at a smoke size in `make test`, as its own process, so that none
+can rot unnoticed (bench/drain.py once failed at import). Each writes its result as JSON; the
+test checks the figures a bench run is judged by, not the timings."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+TIMEOUT = 240.0
+
+
+def _office_day(r: dict[str, Any]) -> None:
+    assert r["benchmark"] == "office_day"
+    assert r["day"]["applications"] == r["day"]["handed_over"] == 4, r["day"]
+    assert r["failures"] == [] and r["errors"] == {} and r["bench_crashes"] == [], r
+    assert r["reference"]["health"]["requests_per_s"] > 0 and r["day"]["calls_per_s"] > 0
+    assert r["after"]["booklets"]["balanced"] is True
+
+
+def _drain(r: dict[str, Any]) -> None:
+    assert r["ok"] is True
+    assert r["drain"]["pushed"] == r["queue"]["operations"] > 0, r["drain"]
+    assert (r["drain"]["dead"], r["drain"]["left_pending"], r["drain"]["timed_out"]) == (0, 0, False), r["drain"]
+    assert r["ratio"] > 0 and r["copy"]
+
+
+# name → (smoke-size arguments, what its result must say, why it may not run here)
+SMOKE: dict[str, tuple[list[str], Callable[[dict[str, Any]], None], Callable[[], str | None]]] = {
+    "office_day": (["--applications", "4", "--concurrency", "2", "--reference-seconds", "0.2"], _office_day,
+                   lambda: None),
+    "drain": (["--applications", "8", "--templates", "1", "--vault-sets", "1"], _drain,
+              lambda: None if os.environ.get("KANIM_TEST_POSTGRES_URL") else
+              "bench/drain.py measures against PostgreSQL: set KANIM_TEST_POSTGRES_URL"),
+}
+
+
+def test_every_bench_has_a_smoke_size() -> None:
+    assert sorted(p.stem for p in BENCH.glob("*.py")) == sorted(SMOKE)
+
+
+@pytest.mark.parametrize("name", sorted(SMOKE))
+def test_each_bench_runs_at_a_smoke_size_and_its_result_is_sane(name: str, tmp_path: Path) -> None:
+    args, check, unavailable = SMOKE[name]
+    if why := unavailable():
+        pytest.skip(why)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KANIM_")}
+    env["TMPDIR"] = str(tmp_path)
+    if name == "drain":
+        args = [*args, "--database-url", os.environ["KANIM_TEST_POSTGRES_URL"]]
+    result = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *args, "--json", str(result)], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    check(json.loads(result.read_text()))
