@@ -432,9 +432,11 @@ def central_allocate(office_code: str, first: str, last: str) -> None:
 @central_biometrics_app.command("rekey")
 def central_biometrics_rekey(prune: Annotated[bool, typer.Option(
         "--prune", help="only remove retired keys no sealed image needs (run with the central stopped)")] = False) -> None:
-    """Rotate the key that seals the registry's biometrics: the current key is retired (kept as
-    biometric-<id>.key beside it), a new one is made and every image is sealed again with it.
-    Back the new key up apart from the database; restart the central so it seals with it.
+    """Rotate the key that seals the registry's faces and fingerprints.
+
+    The current key is retired (kept as biometric-<id>.key beside it), a new one is made and
+    every image is sealed again with it. Back the new key up apart from the database; restart
+    the central so it seals with it; then --prune.
 
     Example: KANIM_DATA_DIR=/srv/central kanim central biometrics rekey     (later)  ... rekey --prune
     """
