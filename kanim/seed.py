@@ -87,7 +87,7 @@ def seed_office(office: Office) -> None:
         admin.add_holiday(office, day=day, name=name, actor="seed")
     if office.central is not None:
         sync_until_idle(office)
-        from kanim.link.relay import status
+        from kanim.link.views import status
 
         st = status(office)
         if st["watchlist_snapshot_at"] is None:
