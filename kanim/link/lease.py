@@ -33,7 +33,7 @@ class Lease:
 
     def __init__(self, office: Office, holder: str | None = None) -> None:
         self.office = office
-        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = holder or f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.until: datetime | None = None
 
     def hold(self) -> str | None:
@@ -71,9 +71,29 @@ def _live_holder(value: str | None, now: datetime) -> str | None:
         return None
     holder, until = value.split(" ", 1)
     try:
-        return holder if datetime.fromisoformat(until) > now else None
+        expired = datetime.fromisoformat(until) <= now
     except ValueError:
         return None
+    return None if expired or _died_here(holder) else holder
+
+
+def _died_here(holder: str) -> bool:
+    """A holder on this host whose process is gone (killed, crashed): its lease need not be
+    waited out. A holder on another host is trusted until its lease runs out."""
+    host, _, rest = holder.partition(":")
+    pid = rest.split(":", 1)[0]
+    if host != _HOST or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+_HOST = socket.gethostname()[:64]
 
 
 def _swap(uow: UnitOfWork, current: str | None, value: str) -> bool:

@@ -35,7 +35,8 @@ DESKS: list[tuple[str, str, str, list[Perm]]] = [
     ("central", "watch-list", "enter and revoke watch-list orders", [P.MANAGE_CENTRAL_WATCHLIST]),
     ("central", "offices", "register offices, allocate booklets", [P.MANAGE_OFFICES]),
     ("central", "national view", "applications and payment issues of every office", [P.NATIONAL_VIEW]),
-    ("central", "flags", "lift a flag after review", [P.LIFT_FLAG]),
+    ("central", "flags", "lift a flag after review; look at a registry face or finger (audited)",
+     [P.LIFT_FLAG, P.VIEW_REGISTRY_BIOMETRICS]),
 ]
 
 

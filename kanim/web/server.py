@@ -6,6 +6,7 @@ import functools
 import logging
 import resource
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
@@ -43,16 +44,29 @@ def _allow_open_files(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def start_relay(office: Office) -> threading.Event | None:
+@dataclass
+class RelayThread:
+    stop: threading.Event
+    thread: threading.Thread
+
+    def shut_down(self, timeout: float = 10.0) -> None:
+        """Stop the relay and wait for it: it hands its lease back, so a server started again
+        at once (or a `kanim worker`) takes the link without waiting for the lease to run out."""
+        self.stop.set()
+        self.thread.join(timeout)
+
+
+def start_relay(office: Office) -> RelayThread | None:
     """The relay in a thread of the server (`kanim worker` runs it as its own process)."""
     if office.central is None:
         return None
     from kanim.link.relay import Relay
 
     stop = threading.Event()
-    threading.Thread(target=Relay(office, office.central).run_forever, args=(stop,), daemon=True,
-                     name="kanim-relay").start()
-    return stop
+    thread = threading.Thread(target=Relay(office, office.central).run_forever, args=(stop,), daemon=True,
+                              name="kanim-relay")
+    thread.start()
+    return RelayThread(stop, thread)
 
 
 def office_app() -> object:
@@ -68,7 +82,7 @@ def run(settings: Settings, *, host: str, port: int, relay: bool = True, workers
     logs.configure()  # before the relay's thread starts logging
     office = bootstrap(settings)
     upgrade(office.engine)
-    stop = start_relay(office) if relay else None
+    relay_thread = start_relay(office) if relay else None
     try:
         if workers > 1:
             # Python runs one thread at a time per process: on a multi-core server, several
@@ -78,8 +92,8 @@ def run(settings: Settings, *, host: str, port: int, relay: bool = True, workers
         else:
             uvicorn.run(create_app(office), host=host, port=port, **uvicorn_options(settings, access_log=access_log))
     finally:
-        if stop:
-            stop.set()
+        if relay_thread:
+            relay_thread.shut_down()
 
 
 def central_app() -> object:

@@ -97,6 +97,7 @@ def test_a_node_log_is_0600(tmp_path) -> None:  # noqa: ANN001
 def test_a_key_file_readable_by_others_is_one_line_with_the_fix(tmp_path, args) -> None:  # noqa: ANN001
     data = tmp_path / "office"
     office = bootstrap(settings(data))
+    upgrade(office.engine)  # a node that is there: the commands that read one open it
     office.engine.dispose()
     key = data / "keys" / "biometric.key"
     key.chmod(0o644)
