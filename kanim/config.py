@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 5_000_000
     billing_validity_minutes: float = Field(default=120, gt=0)  # PP: pay within 2 hours
     session_hours: int = 12
+    idempotency_hours: float = Field(default=24, ge=24)  # Idempotency-Key answers kept at least a day
     watchlist_max_age_days: int = 7  # older snapshot: watch-list stays pending, no provisional print
     print_requires: list[str] = Field(
         default_factory=lambda: ["nik_verified", "watchlist_clear", "not_duplicate", "payment_confirmed"]

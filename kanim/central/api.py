@@ -17,6 +17,7 @@ from kanim.link.signing import H_OFFICE, SignatureError, verify_request
 from kanim.office.ports import Operation
 from kanim.security.roles import Perm
 from kanim.web import problems
+from kanim.web.contract import INT64_MAX
 from kanim.web.deps import Staff
 from kanim.web.routers import auth
 from kanim.web.schemas import WatchlistOrderIn
@@ -26,7 +27,7 @@ API = "/api/v1"
 
 class OperationIn(BaseModel):
     id: str = Field(min_length=1, max_length=36)
-    seq: int
+    seq: int = Field(ge=0, le=INT64_MAX)
     subject: str = Field(min_length=1, max_length=64)
     op: str = Field(min_length=1, max_length=48)
     payload: dict[str, Any]
@@ -89,7 +90,7 @@ def push(body: PushIn, office_code: SignedOffice, node: NodeDep, request: Reques
 
 
 @link.get("/events")
-def events(office_code: SignedOffice, node: NodeDep, after: Annotated[int, Query(ge=0)] = 0,
+def events(office_code: SignedOffice, node: NodeDep, after: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
            limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> dict:
     """Central events for this office after its cursor: decisions, watch-list deltas, allocations."""
     page = service.events(node, office_code=office_code, after=after, limit=limit)

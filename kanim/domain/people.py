@@ -14,3 +14,11 @@ class Sex(StrEnum):
 
     M = "M"
     F = "F"
+
+
+class Channel(StrEnum):
+    """How an applicant wants to hear from the office (booking confirmations, pickup)."""
+
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    EMAIL = "email"

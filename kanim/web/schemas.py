@@ -7,8 +7,11 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from kanim.domain.application import Application, Priority, RecipientKind, Stage
-from kanim.domain.passport import ApplicationType, PassportKind
-from kanim.domain.people import Sex
+from kanim.biometrics.fingerprint import FingerException
+from kanim.domain.booklet import SpoilReason
+from kanim.domain.passport import FEE_MAX, ApplicationType, PassportKind
+from kanim.domain.people import Channel, Sex
+from kanim.security.roles import Role
 
 
 class TokenIn(BaseModel):
@@ -20,7 +23,7 @@ class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"
     username: str
-    role: str
+    role: Role
 
 
 class ApplicantIn(BaseModel):
@@ -43,7 +46,7 @@ class BookingIn(BaseModel):
     applicants: list[ApplicantIn] = Field(min_length=1)
     contact_phone: str | None = Field(default=None, max_length=32)
     contact_email: str | None = Field(default=None, max_length=254)
-    preferred_channel: str | None = Field(default=None, max_length=16)
+    preferred_channel: Channel | None = None
 
 
 class ApplicationOut(BaseModel):
@@ -112,7 +115,7 @@ class PaymentIn(BaseModel):
 
 
 class FingerExceptionIn(BaseModel):
-    exception: str = Field(examples=["injured"])
+    exception: str = Field(examples=["injured"], json_schema_extra={"enum": list(FingerException)})
 
 
 class NotesIn(BaseModel):
@@ -148,12 +151,12 @@ class BookletBatchIn(BaseModel):
 
 
 class SpoilIn(BaseModel):
-    reason: str = Field(examples=["damaged_in_stock"])
+    reason: str = Field(examples=["damaged_in_stock"], json_schema_extra={"enum": list(SpoilReason)})
     note: str = ""
 
 
 class FeeIn(BaseModel):
-    amount: int = Field(ge=0)
+    amount: int = Field(ge=0, le=FEE_MAX, description="rupiah")
     description: str = ""
 
 
@@ -165,7 +168,7 @@ class HolidayIn(BaseModel):
 class UserIn(BaseModel):
     username: str = Field(pattern=r"^[a-z0-9._-]{2,64}$")
     full_name: str = Field(min_length=1, max_length=200)
-    role: str
+    role: str = Field(json_schema_extra={"enum": list(Role)})
     password: str = Field(min_length=10, max_length=200)
 
 
