@@ -157,6 +157,8 @@ def _name_upload_bodies(schema: dict[str, Any]) -> None:
         body = components[name]
         if set(body.get("properties", {})) != {"file"}:
             continue
+        # `format: binary` beside 3.1's contentMediaType: the spelling generators of 3.0 clients read.
+        body["properties"]["file"].setdefault("format", "binary")
         components.setdefault("FileUpload", {**body, "title": "FileUpload",
                                               "description": "one file, in a multipart part named `file`"})
         del components[name]
