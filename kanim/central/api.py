@@ -17,7 +17,7 @@ from kanim.link.signing import H_OFFICE, SignatureError, verify_request
 from kanim.office.ports import Operation
 from kanim.security.roles import Perm
 from kanim.web import problems
-from kanim.web.contract import INT64_MAX
+from kanim.web.wire import INT64_MAX
 from kanim.web.deps import Staff
 from kanim.web.routers import auth
 from kanim.web.schemas import WatchlistOrderIn

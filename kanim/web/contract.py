@@ -30,10 +30,8 @@ from fastapi.routing import APIRoute
 from kanim.web import idempotency
 from kanim.web.deps import current_user
 from kanim.web.problems import MEDIA_TYPE, Problem
+from kanim.web.wire import INT64_MAX
 
-# The largest integer SQLite and PostgreSQL (BIGINT) hold: a larger one in a query is refused as
-# input, instead of overflowing in the driver.
-INT64_MAX = 2**63 - 1
 Offset = Annotated[int, Query(ge=0, le=INT64_MAX, description="how many to skip")]
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -41,7 +39,7 @@ PROBLEM = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again",
                                "schema": {"type": "integer", "minimum": 0}}}
 DESCRIPTIONS = {
-    400: "Bad request",
+    400: "`request-malformed`: the body is not the JSON or form it says it is",
     401: "`not-authenticated`: no session, or it has expired",
     403: "`forbidden`: the user's role may not do this",
     404: "Not found: `application-not-found` (by id or number) or what else the path names",
@@ -78,7 +76,7 @@ class Route(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kw: Any) -> None:
         dependant = get_dependant(path=path, call=endpoint)
-        perm = next((d.call for d in _walk(dependant) if hasattr(d.call, "kanim_perm")), None)
+        perm = next((d.call for d in walk(dependant) if hasattr(d.call, "kanim_perm")), None)
         self.idempotent = perm is not None and bool(set(kw.get("methods") or ()) & UNSAFE)
         dependencies = list(kw.pop("dependencies", None) or [])
         if self.idempotent and not any(hasattr(d.dependency, "kanim_idempotency") for d in dependencies):
@@ -92,14 +90,14 @@ class Route(APIRoute):
         return idempotency.wrap(handler) if self.idempotent else handler
 
 
-def _walk(d: Dependant) -> Iterator[Dependant]:
+def walk(d: Dependant) -> Iterator[Dependant]:
     yield d
     for sub in d.dependencies:
-        yield from _walk(sub)
+        yield from walk(sub)
 
 
 def _statuses(dependant: Dependant, path: str, guarded: bool, idempotent: bool) -> list[int | dict[int, str]]:
-    flat = list(_walk(dependant))
+    flat = list(walk(dependant))
     body = [f for d in flat for f in d.body_params]
     params = body or any(d.path_params or d.query_params or d.header_params or d.cookie_params for d in flat)
     statuses: list[int | dict[int, str]] = [500]
@@ -112,6 +110,7 @@ def _statuses(dependant: Dependant, path: str, guarded: bool, idempotent: bool) 
     if params or idempotent:
         statuses.append(422)
     if body:
+        statuses.append(400)
         upload = any(isinstance(f.field_info, File) for f in body)
         statuses.append({413: DESCRIPTIONS[413] + (" (KANIM_MAX_UPLOAD_BYTES)" if upload else "")})
     if idempotent:

@@ -15,7 +15,7 @@ import traceback
 import uuid
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,7 +30,7 @@ MEDIA_TYPE = "application/problem+json"
 TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
           405: "Method not allowed", 409: "Conflict", 410: "Gone", 413: "Content too large",
           422: "Unprocessable content", 429: "Too many requests", 500: "Internal server error"}
-HTTP_CODES = {401: "not-authenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+HTTP_CODES = {400: "request-malformed", 401: "not-authenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
 
 log = logging.getLogger("kanim.web")
 
@@ -99,8 +99,10 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http-error")
-        return problem(exc.status_code, code, str(exc.detail), instance=request.url.path,
-                       headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+        return problem(exc.status_code, code, str(exc.detail), instance=request.url.path, headers=headers)
 
     @app.exception_handler(StaleDataError)
     async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
@@ -108,6 +110,18 @@ def install(app: FastAPI) -> None:
                        "time; reload and try again", instance=request.url.path)
 
     app.add_middleware(UnexpectedErrors)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method of the path. Starlette's own `Allow` names only the first route that
+    matches the path, so a path with a GET and a PUT route answered a DELETE with `Allow: GET`."""
+    contexts = getattr(routing, "iter_route_contexts", list)(request.app.routes)  # FastAPI >= 0.16x
+    path, methods = request.scope.get("path", ""), set()
+    for route in contexts:
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
 
 
 class UnexpectedErrors:

@@ -12,6 +12,7 @@ from kanim.domain.booklet import SpoilReason
 from kanim.domain.passport import FEE_MAX, ApplicationType, PassportKind
 from kanim.domain.people import Channel, Sex
 from kanim.security.roles import Role
+from kanim.web.wire import BILLING_CODE, SERIAL, IsoDate, IsoMoment, JsonInt
 
 
 class TokenIn(BaseModel):
@@ -29,19 +30,19 @@ class TokenOut(BaseModel):
 class ApplicantIn(BaseModel):
     full_name: str = Field(min_length=1, max_length=200, examples=["Siti Rahmawati"])
     nik: str = Field(min_length=1, max_length=32, examples=["3171014508900001"])
-    birth_date: date
+    birth_date: IsoDate
     sex: Sex
     app_type: ApplicationType = ApplicationType.NEW
     passport_kind: PassportKind = PassportKind.ORDINARY
     birth_place: str = Field(default="", max_length=100)
     kk_number: str = Field(default="", pattern=r"^(\d{16})?$")
     priority: Priority = Priority.NONE
-    travel_date: date | None = None
+    travel_date: IsoDate | None = None
 
 
 class BookingIn(BaseModel):
     account_ref: str = Field(min_length=1, max_length=80)
-    day: date
+    day: IsoDate
     slot: str = Field(examples=["08:00"])
     applicants: list[ApplicantIn] = Field(min_length=1)
     contact_phone: str | None = Field(default=None, max_length=32)
@@ -98,7 +99,7 @@ class BookingOut(BaseModel):
 
 
 class IntakeIn(BaseModel):
-    name_changed: bool = False
+    name_changed: bool = Field(default=False, strict=True)
 
 
 class BillingOut(BaseModel):
@@ -110,7 +111,7 @@ class BillingOut(BaseModel):
 
 
 class PaymentIn(BaseModel):
-    billing_code: str = Field(examples=["812345678901234"])
+    billing_code: str = Field(examples=["812345678901234"], json_schema_extra=BILLING_CODE)
     receipt_ref: str = Field(min_length=1, max_length=64)
 
 
@@ -127,11 +128,12 @@ class ReasonIn(BaseModel):
 
 
 class PrintIn(BaseModel):
-    serial: str | None = Field(default=None, description="a specific booklet; default: next in stock")
+    serial: str | None = Field(default=None, description="a specific booklet; default: next in stock",
+                               json_schema_extra=SERIAL)
 
 
 class QualityCheckIn(BaseModel):
-    passed: bool
+    passed: bool = Field(strict=True)
     reason: str = ""
 
 
@@ -146,8 +148,8 @@ class HandoverIn(BaseModel):
 
 
 class BookletBatchIn(BaseModel):
-    first: str = Field(examples=["X1000001"])
-    last: str = Field(examples=["X1000500"])
+    first: str = Field(examples=["X1000001"], json_schema_extra=SERIAL)
+    last: str = Field(examples=["X1000500"], json_schema_extra=SERIAL)
 
 
 class SpoilIn(BaseModel):
@@ -156,12 +158,12 @@ class SpoilIn(BaseModel):
 
 
 class FeeIn(BaseModel):
-    amount: int = Field(ge=0, le=FEE_MAX, description="rupiah")
+    amount: JsonInt = Field(ge=0, le=FEE_MAX, description="rupiah")
     description: str = ""
 
 
 class HolidayIn(BaseModel):
-    day: date
+    day: IsoDate
     name: str = Field(min_length=1, max_length=120)
 
 
@@ -177,12 +179,12 @@ class WatchlistOrderIn(BaseModel):
     subject_value: str = Field(min_length=1, max_length=16)
     order_kind: str = Field(pattern=r"^(prevention|temporary|deterrence)$")
     agency: str = Field(min_length=1, max_length=64)
-    starts_on: date
-    ends_on: date
+    starts_on: IsoDate
+    ends_on: IsoDate
     reason: str = Field(min_length=1)
 
 
 class WatchlistSnapshotIn(BaseModel):
-    taken_at: datetime
+    taken_at: IsoMoment
     source: str = Field(default="manual", max_length=64)
     orders: list[WatchlistOrderIn] = Field(default_factory=list)

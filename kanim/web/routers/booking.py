@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter
 
 from kanim.office import booking
@@ -9,6 +7,7 @@ from kanim.security.roles import Perm
 from kanim.web.contract import Route, errors
 from kanim.web.deps import OfficeDep, Staff
 from kanim.web.replies import AvailabilityOut
+from kanim.web.wire import IsoDate
 from kanim.web.schemas import ApplicantIn, ApplicationOut, BookingIn, BookingOut
 
 router = APIRouter(tags=["booking"], route_class=Route)
@@ -19,7 +18,7 @@ def _applicant(a: ApplicantIn) -> booking.Applicant:
 
 
 @router.get("/bookings/availability", response_model=AvailabilityOut)
-def availability(day: date, office: OfficeDep, user: Staff(Perm.BOOK)) -> dict:
+def availability(day: IsoDate, office: OfficeDep, user: Staff(Perm.BOOK)) -> dict:
     """Places left per slot on `day`."""
     return {"day": day, "slots": booking.availability(office, day=day)}
 

@@ -16,6 +16,7 @@ from kanim.security.roles import Perm
 from kanim.store import tables as t
 from kanim.web.contract import Route, errors
 from kanim.web.deps import OfficeDep, Staff
+from kanim.web.wire import SERIAL
 from kanim.web.replies import (
     AuditReportOut,
     BookletBatchOut,
@@ -40,6 +41,7 @@ from kanim.web.schemas import (
 )
 
 router = APIRouter(route_class=Route)
+Serial = Annotated[str, Path(json_schema_extra=SERIAL)]
 # Checked by the use case, which refuses others with its own code (`fee-code`).
 FeeCode = Annotated[str, Path(description="`passport.<kind>.<5y|10y>` or `surcharge.<application type>`",
                               json_schema_extra={"enum": admin.FEE_CODES})]
@@ -63,7 +65,7 @@ def receive_booklets(body: BookletBatchIn, office: OfficeDep, user: Staff(Perm.M
 
 @router.post("/booklets/{serial}/spoil", tags=["booklets"], response_model=SpoiledBookletOut,
              responses=errors({404: "`booklet-unknown`", 409: "`booklet-issued`, or already spoiled"}))
-def spoil_booklet(serial: str, body: SpoilIn, office: OfficeDep, user: Staff(Perm.MANAGE_BOOKLETS)) -> dict:
+def spoil_booklet(serial: Serial, body: SpoilIn, office: OfficeDep, user: Staff(Perm.MANAGE_BOOKLETS)) -> dict:
     b = printing.spoil_booklet(office, serial=serial, reason=body.reason, note=body.note, actor=user.username)
     return {"serial": b.serial, "status": b.status.value, "spoil_reason": b.spoil_reason.value}
 
