@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import get_dependant
 from fastapi.params import File
@@ -81,6 +82,7 @@ class Route(APIRoute):
         dependencies = list(kw.pop("dependencies", None) or [])
         if self.idempotent and not any(hasattr(d.dependency, "kanim_idempotency") for d in dependencies):
             dependencies.append(idempotency.dependency(perm))
+        dependencies.append(Depends(_known_query(dependant)))
         derived = errors(*_statuses(dependant, path, perm is not None, self.idempotent))
         kw["responses"] = {**derived, **(kw.get("responses") or {})}
         super().__init__(path, endpoint, dependencies=dependencies, **kw)
@@ -88,6 +90,20 @@ class Route(APIRoute):
     def get_route_handler(self):  # noqa: ANN201
         handler = super().get_route_handler()
         return idempotency.wrap(handler) if self.idempotent else handler
+
+
+def _known_query(dependant: Dependant) -> Callable[[Request], Any]:
+    """A dependency that refuses query parameters the route does not take (a misspelt `ofset`
+    would otherwise be ignored without a word), naming them."""
+    known = {f.alias for d in walk(dependant) for f in d.query_params}
+
+    async def known_query_parameters(request: Request) -> None:
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            raise RequestValidationError([{"loc": ("query", name), "msg": "unknown query parameter",
+                                           "type": "extra_forbidden"} for name in unknown])
+
+    return known_query_parameters
 
 
 def walk(d: Dependant) -> Iterator[Dependant]:

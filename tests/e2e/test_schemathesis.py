@@ -81,6 +81,13 @@ def _sessions_for(case, sessions: dict[str, dict[str, str]]) -> list[dict[str, s
     return [sessions["anonymous"]] + [sessions[r] for r in roles]
 
 
+def _walk_in(server) -> str:  # noqa: ANN001
+    """A real application for the operations on one: generated ids would only ever be 404."""
+    from tests.e2e.desks import walk_in
+
+    return walk_in(server)["id"]
+
+
 def _permissions() -> dict[tuple[str, str], Perm | None]:
     """(method, path) → the permission its route checks, read from kanim's routers."""
     from kanim.web.routers import applications, auth, booking, link, office
@@ -117,7 +124,7 @@ def _log_in(api: str, role: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def office_schema(contract_server, sessions):  # noqa: ANN001, ANN201
     s = schemathesis.openapi.from_url(f"{contract_server.base_url}/openapi.json")
-    s.config.update(base_url=contract_server.base_url)
+    s.config.update(base_url=contract_server.base_url, parameters={"application_id": _walk_in(contract_server)})
     return s
 
 
