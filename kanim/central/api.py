@@ -16,7 +16,7 @@ from kanim.central.node import CentralNode
 from kanim.link.signing import H_OFFICE, SignatureError, verify_request
 from kanim.office.ports import Operation
 from kanim.security.roles import Perm
-from kanim.web import problems
+from kanim.web import contract, problems
 from kanim.web.wire import INT64_MAX
 from kanim.web.deps import Staff
 from kanim.web.routers import auth
@@ -158,6 +158,7 @@ def create_central_app(node: CentralNode) -> FastAPI:
     app.state.node = node
     app.state.office = node  # the staff routers' dependencies read `office.uow()` and settings
     problems.install(app)
+    contract.install(app)  # the Problem schema the shared auth routes refer to
     for r in (auth.router, link, staff):
         app.include_router(r, prefix=API)
 

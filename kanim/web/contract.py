@@ -158,9 +158,10 @@ def _add_problem(schema: dict[str, Any]) -> None:
     problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(problem.pop("$defs", {}))
     components["Problem"] = problem
-    paths = str(schema["paths"])
+    # FastAPI's own 422 schema, unless a route (of a router not made with Route) still uses it.
     for unused in ("HTTPValidationError", "ValidationError"):
-        if f"#/components/schemas/{unused}" not in paths:
+        others = {k: v for k, v in components.items() if k != unused}
+        if f"#/components/schemas/{unused}" not in str([schema["paths"], others]):
             components.pop(unused, None)
 
 
