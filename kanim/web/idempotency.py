@@ -158,8 +158,9 @@ def wrap(handler: Handler) -> Handler:
             except BaseException:
                 await _release(request, holder)
                 raise
-            if holder.claim is not None:
-                answer = store.Answer(response.status_code, _kept(response), bytes(response.body))
+            body = getattr(response, "body", None)  # a streamed answer cannot be kept: it stays "applied"
+            if holder.claim is not None and body is not None:
+                answer = store.Answer(response.status_code, _kept(response), bytes(body))
                 await run_in_threadpool(store.store_answer, request.app.state.office.session_factory,
                                         holder.claim, answer)
             return response
