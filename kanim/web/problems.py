@@ -30,7 +30,8 @@ MEDIA_TYPE = "application/problem+json"
 TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
           405: "Method not allowed", 409: "Conflict", 410: "Gone", 413: "Content too large",
           422: "Unprocessable content", 429: "Too many requests", 500: "Internal server error"}
-HTTP_CODES = {400: "request-malformed", 401: "not-authenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed"}
+HTTP_CODES = {400: "request-malformed", 401: "not-authenticated", 403: "forbidden", 404: "not-found",
+              405: "method-not-allowed"}
 
 log = logging.getLogger("kanim.web")
 
