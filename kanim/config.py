@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     login_lock_after: int = Field(default=10, ge=1)
     login_lock_minutes: float = Field(default=60, gt=0)
     login_address_free_failures: int = Field(default=20, ge=1)
+    idempotency_hours: float = Field(default=24, ge=24)  # Idempotency-Key answers kept at least a day
     watchlist_max_age_days: int = 7  # older snapshot: watch-list stays pending, no provisional print
     print_requires: list[str] = Field(
         default_factory=lambda: ["nik_verified", "watchlist_clear", "not_duplicate", "payment_confirmed"]

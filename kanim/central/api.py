@@ -16,11 +16,11 @@ import kanim
 from kanim.central import biometrics, service
 from kanim.central.apply import TRANSIENT, BatchInvalid
 from kanim.central.node import CentralNode
-from kanim.link import contract
+from kanim.link.contract import MAX_OPERATIONS, MAX_SEQ
 from kanim.central.auth import OFFICE_SCOPE_KEY, SignedLink
 from kanim.link.signing import H_LINK_STATE
 from kanim.security.roles import Perm
-from kanim.web import problems
+from kanim.web import contract, problems
 from kanim.web.limits import BodyLimit
 from kanim.web.deps import Staff
 from kanim.web.routers import auth
@@ -36,7 +36,7 @@ class PushIn(RequestBody):
     (kanim.link.contract: `Envelope` and the payload schema of its type) and answered on its
     own: one malformed operation is that operation's refusal, not the batch's."""
 
-    operations: list[dict[str, Any]] = Field(max_length=contract.MAX_OPERATIONS)
+    operations: list[dict[str, Any]] = Field(max_length=MAX_OPERATIONS)
 
 
 class OperationResultOut(BaseModel):
@@ -103,7 +103,7 @@ def push(body: PushIn, office_code: SignedOffice, node: NodeDep, request: Reques
 
 
 @link.get("/events")
-def events(office_code: SignedOffice, node: NodeDep, after: Annotated[int, Query(ge=0, le=contract.MAX_SEQ)] = 0,
+def events(office_code: SignedOffice, node: NodeDep, after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
            limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> dict:
     """Central events for this office after its cursor: decisions, watch-list deltas, allocations."""
     page = service.events(node, office_code=office_code, after=after, limit=limit)
@@ -188,6 +188,7 @@ def create_central_app(node: CentralNode) -> FastAPI:
     # Staff bodies are small; the link's bodies are checked (size, signature) by SignedLink.
     app.add_middleware(BodyLimit, max_bytes=STAFF_MAX_BODY, exempt=f"{API}/link/")
     app.add_middleware(SignedLink, node=node, prefix=f"{API}/link/", max_body_bytes=node.settings.link_max_body_bytes)
+    contract.install(app)  # the Problem schema the shared auth routes refer to
     for r in (auth.router, link, staff):
         app.include_router(r, prefix=API)
 

@@ -88,6 +88,12 @@ def expiry_date(issue_date: date, validity_years: int) -> date:
 # Fees
 
 
+# The largest fee the office may set (rupiah; today's fees are below 2 million). A quote adds a
+# booklet fee and a surcharge into the application's fee_total, a 32-bit column on PostgreSQL:
+# two fees at this limit still fit it.
+FEE_MAX = 1_000_000_000
+
+
 @dataclass(frozen=True)
 class FeeSchedule:
     """Fees in rupiah: the booklet fee by (kind, validity years), and a surcharge by application

@@ -11,9 +11,14 @@ from sqlalchemy import delete, select
 
 from kanim.bootstrap import Office
 from kanim.domain.errors import InvalidInput
-from kanim.domain.passport import ApplicationType, PassportKind
+from kanim.domain.passport import FEE_MAX, ApplicationType, PassportKind
 from kanim.office.common import fee_schedule
 from kanim.store import tables as t
+
+
+# Every fee the office can set: one per passport kind and validity, one surcharge per application type.
+FEE_CODES = [f"passport.{k.value}.{y}y" for k in PassportKind for y in (5, 10)] + \
+            [f"surcharge.{t.value}" for t in ApplicationType]
 
 
 def fee_table(office: Office) -> list[dict]:
@@ -26,8 +31,8 @@ def fee_table(office: Office) -> list[dict]:
 
 def set_fee(office: Office, *, code: str, amount: int, description: str, actor: str) -> dict:
     _check_fee_code(code)
-    if amount < 0:
-        raise InvalidInput("a fee cannot be negative", code="fee-invalid")
+    if not 0 <= amount <= FEE_MAX:
+        raise InvalidInput(f"a fee is 0 to {FEE_MAX} rupiah", code="fee-invalid")
     with office.uow() as uow:
         uow.session.execute(delete(t.fee_item).where(t.fee_item.c.code == code))
         uow.session.execute(t.fee_item.insert().values(code=code, amount=amount, description=description,
@@ -38,17 +43,8 @@ def set_fee(office: Office, *, code: str, amount: int, description: str, actor: 
 
 
 def _check_fee_code(code: str) -> None:
-    parts = code.split(".")
-    try:
-        if parts[0] == "passport" and len(parts) == 3 and parts[2].endswith("y"):
-            PassportKind(parts[1])
-            if int(parts[2][:-1]) in (5, 10):
-                return
-        if parts[0] == "surcharge" and len(parts) == 2:
-            ApplicationType(parts[1])
-            return
-    except ValueError:
-        pass
+    if code in FEE_CODES:
+        return
     raise InvalidInput(f"fee code {code!r} is not passport.<kind>.<5y|10y> or surcharge.<type>",
                        code="fee-code")
 

@@ -18,6 +18,8 @@ WRITE_WAIT_SECONDS = 30
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """hide_parameters on every engine: SQLAlchemy's errors quote a failed statement's
+    parameters, and those hold NIKs, names and contact data; an error must be safe to log."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(url, echo=echo)

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -319,3 +320,19 @@ allocated_range = Table(
 Index("ix_outbox_queue", outbox.c.status, outbox.c.priority.desc(), outbox.c.seq)
 # The relay asks, per queued row, whether an earlier row of its application holds it back.
 Index("ix_outbox_subject_seq", outbox.c.subject, outbox.c.seq)
+
+# Idempotency-Key claims (kanim/store/idempotency.py): one per staff user and key, with the
+# first answer once it is known, kept at least KANIM_IDEMPOTENCY_HOURS.
+idempotency_key = Table(
+    "idempotency_key", metadata,
+    Column("username", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),  # sha256 of method, path, query and body
+    Column("state", String(12), nullable=False),  # in_flight | applied | done
+    Column("owner", String(32), nullable=False),  # the request holding the claim
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    Column("claimed_at", UTCDateTime, nullable=False),  # the owner's lease starts here
+    Column("status", Integer),
+    Column("headers", JSON),
+    Column("body", LargeBinary),
+)

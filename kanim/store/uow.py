@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,11 @@ from kanim.store import tables as t
 from kanim.store.db import READONLY
 from kanim.store.repositories import ApplicationRepository, BookletRepository
 
+# Something that must commit together with this request's next change: today the claim of its
+# Idempotency-Key (kanim/store/idempotency.py), which says "this change happened" in the change's
+# own transaction. A context variable, because the use cases open their own units of work; it is
+# set per request by kanim/web/idempotency.py and is None everywhere else (CLI, relay, tests).
+joining: ContextVar[Callable[[Session], None] | None] = ContextVar("kanim_uow_joining", default=None)
 
 
 class UnitOfWork:
@@ -67,6 +73,8 @@ class UnitOfWork:
         entries = [audit.AuditEntry(e.at, e.actor, e.name, e.subject, e.payload()) for e in events]
         audit.append(self.session, entries + self._audit)
         self._audit.clear()
+        if (join := joining.get()) is not None:
+            join(self.session)
         self.session.commit()
 
     def rollback(self) -> None:

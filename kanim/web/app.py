@@ -8,7 +8,7 @@ from fastapi_offline import FastAPIOffline
 
 import kanim
 from kanim.bootstrap import Office
-from kanim.web import problems
+from kanim.web import contract, problems
 from kanim.web.limits import BodyLimit
 from kanim.web.routers import applications, auth, booking, link
 from kanim.web.routers import office as office_router
@@ -26,8 +26,9 @@ def create_app(office: Office) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.office = office
-    problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=office.settings.max_upload_bytes)
+    problems.install(app)  # after the other middleware: its catch-all is the outermost
+    contract.install(app)
     for r in (auth.router, booking.router, applications.router, office_router.router, link.router):
         app.include_router(r, prefix=API)
 

@@ -43,6 +43,7 @@ def require(perm: Perm):  # noqa: ANN201
         return user
 
     check.__name__ = f"require_{perm.value}"
+    check.kanim_perm = perm  # read by kanim/web/contract.py: this route answers 403, and takes Idempotency-Key
     return Depends(check)
 
 

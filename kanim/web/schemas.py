@@ -18,9 +18,10 @@ from kanim.domain.booklet import SpoilReason
 from kanim.domain.contact import Channel
 from kanim.domain.fingers import FingerException
 from kanim.domain.names import NAME_MAX_LENGTH, PLACE_MAX_LENGTH
-from kanim.domain.passport import ApplicationType, PassportKind
+from kanim.domain.passport import FEE_MAX, ApplicationType, PassportKind
 from kanim.domain.people import Sex
 from kanim.security.roles import Role
+from kanim.web.wire import BILLING_CODE, SERIAL, IsoDate, IsoMoment, JsonInt
 
 NOTE_MAX = 2000  # a reason, a note, a description: a paragraph, not a document
 REF_MAX = 64  # a reference to something outside kanim (a receipt, a letter, a parcel)
@@ -41,7 +42,7 @@ class TokenOut(BaseModel):
     access_token: str
     token_type: str = "bearer"
     username: str
-    role: str
+    role: Role
 
 
 class ApplicantIn(RequestBody):
@@ -49,7 +50,7 @@ class ApplicantIn(RequestBody):
                            description="as on the KTP: Latin letters (accents allowed), spaces, hyphens, "
                                        "apostrophes and full stops; stored in Unicode NFC, spaces collapsed")
     nik: str = Field(min_length=1, max_length=32, examples=["3171014508900001"])
-    birth_date: date = Field(description="not after today, not more than 130 years ago")
+    birth_date: IsoDate = Field(description="not after today, not more than 130 years ago")
     sex: Sex
     app_type: ApplicationType = ApplicationType.NEW
     passport_kind: PassportKind = PassportKind.ORDINARY
@@ -57,12 +58,12 @@ class ApplicantIn(RequestBody):
                              description="printed on the data page: the same characters as a name")
     kk_number: str = Field(default="", pattern=r"^(\d{16})?$")
     priority: Priority = Priority.NONE
-    travel_date: date | None = Field(default=None, description="today or later")
+    travel_date: IsoDate | None = Field(default=None, description="today or later")
 
 
 class BookingIn(RequestBody):
     account_ref: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+-]*$")
-    day: date
+    day: IsoDate
     slot: str = Field(max_length=5, examples=["08:00"])
     applicants: list[ApplicantIn] = Field(min_length=1, max_length=20)
     contact_phone: str | None = Field(default=None, max_length=32, examples=["0812 3456 7890"],
@@ -121,7 +122,7 @@ class BookingOut(BaseModel):
 
 
 class IntakeIn(RequestBody):
-    name_changed: bool = False
+    name_changed: bool = Field(default=False, strict=True)
 
 
 class BillingOut(BaseModel):
@@ -133,7 +134,7 @@ class BillingOut(BaseModel):
 
 
 class PaymentIn(RequestBody):
-    billing_code: str = Field(max_length=32, examples=["812345678901234"])
+    billing_code: str = Field(max_length=32, examples=["812345678901234"], json_schema_extra=BILLING_CODE)
     receipt_ref: str = Field(min_length=1, max_length=REF_MAX, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ./:_-]*$",
                              examples=["BRI-0012345"])
 
@@ -152,11 +153,11 @@ class ReasonIn(RequestBody):
 
 class PrintIn(RequestBody):
     serial: str | None = Field(default=None, max_length=16, examples=["X1000001"],
-                               description="a specific booklet; default: next in stock")
+                               description="a specific booklet; default: next in stock", json_schema_extra=SERIAL)
 
 
 class QualityCheckIn(RequestBody):
-    passed: bool
+    passed: bool = Field(strict=True)
     reason: str = Field(default="", max_length=NOTE_MAX, description="required when passed is false")
 
 
@@ -175,8 +176,8 @@ class HandoverIn(RequestBody):
 
 
 class BookletBatchIn(RequestBody):
-    first: str = Field(max_length=16, examples=["X1000001"])
-    last: str = Field(max_length=16, examples=["X1000500"])
+    first: str = Field(max_length=16, examples=["X1000001"], json_schema_extra=SERIAL)
+    last: str = Field(max_length=16, examples=["X1000500"], json_schema_extra=SERIAL)
 
 
 class SpoilIn(RequestBody):
@@ -185,12 +186,12 @@ class SpoilIn(RequestBody):
 
 
 class FeeIn(RequestBody):
-    amount: int = Field(ge=0)
+    amount: JsonInt = Field(ge=0, le=FEE_MAX, description="rupiah")
     description: str = Field(default="", max_length=200)
 
 
 class HolidayIn(RequestBody):
-    day: date
+    day: IsoDate
     name: str = Field(min_length=1, max_length=120)
 
 
@@ -206,12 +207,12 @@ class WatchlistOrderIn(RequestBody):
     subject_value: str = Field(min_length=1, max_length=16)
     order_kind: str = Field(pattern=r"^(prevention|temporary|deterrence)$")
     agency: str = Field(min_length=1, max_length=64)
-    starts_on: date
-    ends_on: date
+    starts_on: IsoDate
+    ends_on: IsoDate
     reason: str = Field(min_length=1, max_length=NOTE_MAX)
 
 
 class WatchlistSnapshotIn(RequestBody):
-    taken_at: datetime
+    taken_at: IsoMoment
     source: str = Field(default="manual", max_length=64)
     orders: list[WatchlistOrderIn] = Field(default_factory=list, max_length=100_000)

@@ -17,6 +17,7 @@ overlap well on two cores):
   billing does not care about the watch-list, and the other tests there pay at once.
 - `renewed_watchlist_server`: stale like that one, for the single test that loads a fresh
   snapshot part-way (a server's newest snapshot cannot be made stale again).
+- `contract_server`: like `offline_server`, for schemathesis alone (test_schemathesis.py).
 
 The template data directory every server copies holds a migrated database, one staff account per
 role and one session per account, made once in-process with kanim's own use cases (an account or
@@ -150,10 +151,12 @@ CONFIGS = {
         ServerConfig("offline"),
         ServerConfig("stale", billing_validity_minutes=0.02, watchlist_age=timedelta(days=8)),
         ServerConfig("renewed_watchlist", watchlist_age=timedelta(days=8)),
+        ServerConfig("contract"),
     )
 }
 FIXTURES = {"server": "main", "offline_server": "offline", "short_billing_server": "stale",
-            "stale_watchlist_server": "stale", "renewed_watchlist_server": "renewed_watchlist"}
+            "stale_watchlist_server": "stale", "renewed_watchlist_server": "renewed_watchlist",
+            "contract_server": "contract"}
 
 
 @dataclass
@@ -335,6 +338,13 @@ def short_billing_server(server_pool: ServerPool) -> OfficeServer:
 @pytest.fixture(scope="session")
 def stale_watchlist_server(server_pool: ServerPool) -> OfficeServer:
     return server_pool.get("stale")
+
+
+@pytest.fixture(scope="session")
+def contract_server(server_pool: ServerPool) -> OfficeServer:
+    """schemathesis's target: whatever it creates (fees, users, snapshots, thousands of
+    refusals) stays away from the other tests' offices."""
+    return server_pool.get("contract")
 
 
 @pytest.fixture(scope="session")

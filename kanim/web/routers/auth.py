@@ -3,21 +3,42 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials
+from pydantic import BaseModel
 
 from kanim.office import accounts
 from kanim.security.roles import Perm
 from kanim.web import problems
+from kanim.web.contract import Route, errors
 from kanim.web.deps import CurrentUser, OfficeDep, Staff, _bearer
+from kanim.web.replies import MeOut
 from kanim.web.schemas import TokenIn, TokenOut
 
-router = APIRouter()
+router = APIRouter(route_class=Route)
 SESSIONS, LOCKS = "staff sessions", "staff"
 
 
-@router.post("/auth/token", response_model=TokenOut, tags=[SESSIONS])
+class LockedOut(BaseModel):
+    id: str
+    username: str
+    full_name: str
+    failures: int
+    last_failed_at: datetime | None = None
+    locked_until: datetime
+
+
+class UnlockOut(BaseModel):
+    username: str
+    unlocked: bool
+
+
+@router.post("/auth/token", response_model=TokenOut, tags=[SESSIONS], responses=errors(
+    {401: "`login-failed`: wrong username or password",
+     429: "`login-throttled` or `account-locked`: too many failed logins; wait `Retry-After` seconds"}))
 def log_in(body: TokenIn, office: OfficeDep, request: Request) -> TokenOut | JSONResponse:
     """Log in with a staff username and password; returns a bearer token.
 
@@ -34,7 +55,7 @@ def log_in(body: TokenIn, office: OfficeDep, request: Request) -> TokenOut | JSO
     return TokenOut(access_token=token, username=user.username, role=user.role.value)
 
 
-@router.get("/auth/me", tags=[SESSIONS])
+@router.get("/auth/me", response_model=MeOut, tags=[SESSIONS])
 def me(user: CurrentUser) -> dict:
     return {"username": user.username, "full_name": user.full_name, "role": user.role.value}
 
@@ -45,13 +66,14 @@ def log_out(office: OfficeDep, user: CurrentUser,
     accounts.logout(office, creds.credentials)
 
 
-@router.get("/users/locked", tags=[LOCKS])
+@router.get("/users/locked", response_model=list[LockedOut], tags=[LOCKS])
 def locked_users(office: OfficeDep, user: Staff(Perm.MANAGE_USERS)) -> list[dict]:
     """Staff accounts locked by failed logins now: username, failures, until when."""
     return accounts.locked_accounts(office)
 
 
-@router.post("/users/{username}/unlock", tags=[LOCKS])
+@router.post("/users/{username}/unlock", response_model=UnlockOut, tags=[LOCKS], responses=errors(
+    {404: "`user-unknown`: no such staff account"}))
 def unlock_user(office: OfficeDep, user: Staff(Perm.MANAGE_USERS),
                 username: str = Path(max_length=64)) -> dict:
     """Lift a lock and forget the account's failed logins (audited as AccountUnlocked)."""
