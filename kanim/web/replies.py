@@ -140,16 +140,37 @@ class HealthOut(BaseModel):
     central: str
 
 
+class HeldBackOut(BaseModel):
+    behind_dead_letters: int = Field(description="queued operations behind a dead letter of their application")
+    waiting_for_retry: int = Field(description="queued operations waiting for a retry (or behind one)")
+    applications: int = Field(description="applications held back behind dead letters")
+
+
+class FeedBlockedOut(BaseModel):
+    event: str
+    seq: int | None
+    kind: str
+    why: str
+    since: datetime
+
+
 class LinkStatusOut(BaseModel):
-    state: str = Field(json_schema_extra={"enum": ["up", "degraded", "down"]})
+    state: str = Field(json_schema_extra={"enum": ["up", "degraded", "down", "stalled", "unlinked"]},
+                       description="the breaker's state, or `stalled` when work is queued but not moving, "
+                                   "or `unlinked` with no central configured; `reason` says why")
     since: datetime | None
     reason: str | None
     queue_depth: int
+    sendable: int = Field(description="queued operations that can be sent now")
+    held_back: HeldBackOut
     dead_letters: int
     sent: int
     oldest_unsent_at: datetime | None
     drain_rate_per_s: float
     eta_seconds: int | None
+    relay: str | None = Field(description="the relay holding the office's link (host:pid:id), if any")
+    feed_blocked: FeedBlockedOut | None = Field(
+        description="the central's event the office's cursor waits on because it does not verify")
     watchlist_snapshot_at: datetime | None
     watchlist_problem: str | None
 

@@ -156,8 +156,13 @@ def test_the_enumerations_a_client_needs_are_in_the_document(openapi) -> None:  
     for name, some in ENUMS.items():
         assert some <= set(schemas[name]["enum"]), name
     props = {f"{m}.{p}": v for m in schemas for p, v in schemas[m].get("properties", {}).items()}
-    assert set(props["FingerExceptionIn.exception"]["enum"]) == {"missing", "injured", "unreadable"}
-    assert "admin" in props["UserIn.role"]["enum"] and "misprint" in props["SpoilIn.reason"]["enum"]
+
+    def enum(prop: dict) -> set[str]:  # inline, or the enumeration's own schema
+        ref = prop.get("$ref") or next((a["$ref"] for a in prop.get("allOf", []) if "$ref" in a), None)
+        return set(schemas[ref.rsplit("/", 1)[1]]["enum"] if ref else prop["enum"])
+
+    assert enum(props["FingerExceptionIn.exception"]) == {"missing", "injured", "unreadable"}
+    assert "admin" in enum(props["UserIn.role"]) and "misprint" in enum(props["SpoilIn.reason"])
     assert props["BookingIn.preferred_channel"]["anyOf"][0] == {"$ref": "#/components/schemas/Channel"}
     fee = next(p for p in openapi["paths"]["/api/v1/fees/{code}"]["put"]["parameters"] if p["name"] == "code")
     assert "passport.ordinary.10y" in fee["schema"]["enum"] and "surcharge.replacement_lost" in fee["schema"]["enum"]
