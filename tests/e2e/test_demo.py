@@ -24,6 +24,7 @@ import httpx
 
 from kanim.ops.cluster import free_port
 from kanim.ops.drill_desks import API, Desks, Person, Tally, handover_body, walk
+from tests.e2e.processes import nodes_left_running
 
 START_TIMEOUT = 120.0  # seeding included; the demo's own steps are bounded well below this
 STOP_TIMEOUT = 30.0
@@ -165,18 +166,6 @@ def run_readme_tour(office_url: str) -> list[str]:
                           timeout=120)
     assert proc.returncode == 0, f"the tour stopped (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout.splitlines()
-
-
-def nodes_left_running(root: Path) -> list[str]:
-    left = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            environ = (proc / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(e.startswith(b"KANIM_DATA_DIR=" + str(root).encode()) for e in environ):
-            left.append((proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
-    return left
 
 
 def test_a_new_application_is_ready_within_10_s_of_its_quality_check_on_the_first_run_and_after_a_restart(

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.e2e.processes import nodes_left_running
+
 APPLICANTS = 16
 TIMEOUT = 240.0  # the drill bounds itself well below this; a hung one is stopped with SIGTERM
 
@@ -29,20 +31,6 @@ def _run_drill(workdir: Path) -> tuple[int, str, str]:
         out, err = proc.communicate(timeout=30)
         raise AssertionError(f"the drill did not finish within {TIMEOUT:.0f} s; its stderr:\n{err[-4000:]}") from None
     return proc.returncode, out, err
-
-
-def _nodes_left_running(workdir: Path) -> list[str]:
-    """Processes whose KANIM_DATA_DIR lies under `workdir`: the drill's nodes, if any survived."""
-    left = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            environ = (proc / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(e.startswith(b"KANIM_DATA_DIR=" + str(workdir).encode()) for e in environ):
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            left.append(f"{proc.name}: {cmdline}")
-    return left
 
 
 def test_an_office_prints_through_a_central_outage_and_nothing_is_lost_or_doubled(tmp_path: Path) -> None:
@@ -79,5 +67,5 @@ def test_an_office_prints_through_a_central_outage_and_nothing_is_lost_or_double
     assert all(i["ended_at"] for i in report["link_incidents"]), report["link_incidents"]
 
     # Both nodes were stopped and the successful drill cleaned up after itself.
-    assert _nodes_left_running(tmp_path) == []
+    assert nodes_left_running(tmp_path) == []
     assert "data_dir" not in report and not list(tmp_path.glob("kanim-outage-*"))
