@@ -13,7 +13,7 @@ HOST         ?= 127.0.0.1
 PORT         ?= 8000
 CENTRAL_PORT ?= 8001
 
-.PHONY: demo demo-reset test install docs lint bench clean
+.PHONY: demo demo-reset test install docs catalogs lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,3 +49,8 @@ bench: $(RUNTIME_STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache
+
+# The console's gettext catalogs: add every new message of its templates and code to
+# kanim/locale/*/LC_MESSAGES/kanim.po (then translate the Indonesian ones).
+catalogs: $(RUNTIME_STAMP)
+	$(BIN)/python -m kanim.ops.catalogs

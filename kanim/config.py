@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 5_000_000
     billing_validity_minutes: float = Field(default=120, gt=0)  # PP: pay within 2 hours
     session_hours: int = 12
+    console_idle_minutes: float = Field(default=30, gt=0)  # a browser session ends after this long unused
     # Failed logins (kanim/domain/throttle.py): per account, this many free tries, then doubling
     # waits, then a lock an admin lifts (`kanim user unlock`) or that ends after lock minutes;
     # per client address a looser count that only slows down, never locks.

@@ -32,6 +32,11 @@ class StaffUser:
     username: str
     full_name: str
     role: Role
+    language: str = "id"  # the console's language for this person: id (default) or en
+
+
+LANGUAGES = ("id", "en")
+API, CONSOLE = "api", "console"  # a session's client: a bearer token, or a browser's cookie
 
 
 def add_user(office: Office, *, username: str, full_name: str, role: str, password: str,
@@ -57,7 +62,8 @@ def add_user(office: Office, *, username: str, full_name: str, role: str, passwo
     return user
 
 
-def login(office: Office, *, username: str, password: str, address: str | None = None) -> tuple[str, StaffUser]:
+def login(office: Office, *, username: str, password: str, address: str | None = None,
+          client: str = API) -> tuple[str, StaffUser]:
     """A session for the right password; LoginFailed (401) for a wrong one; LoginThrottled (429,
     with the seconds to wait) when the account or the client address has failed too often.
     `address` is the client's (request.client.host). The JSON API and the console both log in
@@ -84,11 +90,11 @@ def login(office: Office, *, username: str, password: str, address: str | None =
         token = secrets.token_urlsafe(32)
         now = uow.now()
         uow.session.execute(t.staff_session.insert().values(
-            token_hash=_digest(token), user_id=row.id, created_at=now,
+            token_hash=_digest(token), user_id=row.id, created_at=now, client=client, last_seen_at=now,
             expires_at=now + timedelta(hours=office.settings.session_hours)))
-        uow.audit(actor=row.username, action="LoggedIn", subject=row.id, detail={"address": address})
+        uow.audit(actor=row.username, action="LoggedIn", subject=row.id, detail={"address": address, "client": client})
         uow.commit()
-    return token, StaffUser(row.id, row.username, row.full_name, Role(row.role))
+    return token, _user(row)
 
 
 def locked_accounts(office: Office) -> list[dict]:
@@ -111,16 +117,40 @@ def _failure_reason(row: object, password_ok: bool) -> str:
     return "wrong-password" if not password_ok else "inactive"
 
 
-def authenticate(office: Office, token: str) -> StaffUser | None:
+def authenticate(office: Office, token: str, *, client: str = API) -> StaffUser | None:
+    """The staff member a session token belongs to, or None. A console session also ends after
+    `KANIM_CONSOLE_IDLE_MINUTES` without a request (a desk left logged in at lunch); its last
+    use is written at most once a minute, so reading pages costs no write each time."""
     with office.uow(readonly=True) as uow:
         s, u = t.staff_session.c, t.staff_user.c
         row = uow.session.execute(
-            select(t.staff_user, s.expires_at).join(t.staff_session, s.user_id == u.id)
-            .where(s.token_hash == _digest(token))
+            select(t.staff_user, s.expires_at, s.last_seen_at, s.client).join(t.staff_session, s.user_id == u.id)
+            .where(s.token_hash == _digest(token), s.client == client)
         ).first()
-        if row is None or row.expires_at <= uow.now() or not row.active:
+        now = uow.now()
+        if row is None or row.expires_at <= now or not row.active:
             return None
-        return StaffUser(row.id, row.username, row.full_name, Role(row.role))
+        idle = timedelta(minutes=office.settings.console_idle_minutes)
+        if client == CONSOLE and (row.last_seen_at is None or now - row.last_seen_at > idle):
+            return None
+    if client == CONSOLE and now - row.last_seen_at > timedelta(minutes=1):
+        with office.uow() as uow:
+            uow.session.execute(update(t.staff_session).where(t.staff_session.c.token_hash == _digest(token))
+                                .values(last_seen_at=now))
+            uow.session.commit()  # bookkeeping: no audit row per page
+    return _user(row)
+
+
+def set_language(office: Office, *, user_id: str, language: str) -> None:
+    if language not in LANGUAGES:
+        raise InvalidInput(f"the console speaks {' and '.join(LANGUAGES)}", code="language-unknown")
+    with office.uow() as uow:
+        uow.session.execute(update(t.staff_user).where(t.staff_user.c.id == user_id).values(language=language))
+        uow.session.commit()
+
+
+def _user(row: object) -> StaffUser:
+    return StaffUser(row.id, row.username, row.full_name, Role(row.role), getattr(row, "language", "id") or "id")
 
 
 def logout(office: Office, token: str) -> None:

@@ -217,6 +217,7 @@ staff_user = Table(
     Column("password_hash", String(200), nullable=False),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("language", String(5), nullable=False, server_default="id"),  # the console's: id | en
 )
 
 staff_session = Table(
@@ -225,6 +226,9 @@ staff_session = Table(
     Column("user_id", String(36), ForeignKey("staff_user.id"), nullable=False, index=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+    # "api": a bearer token; "console": a browser's cookie, which also ends after idle time.
+    Column("client", String(8), nullable=False, server_default="api"),
+    Column("last_seen_at", UTCDateTime),
 )
 
 # Failed logins, per account and per client address (kanim/domain/throttle.py). In the database,

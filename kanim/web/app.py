@@ -8,7 +8,8 @@ from fastapi_offline import FastAPIOffline
 
 import kanim
 from kanim.bootstrap import Office
-from kanim.web import contract, problems
+from kanim.web import console, contract, problems
+from kanim.web.console.routers import office_desks
 from kanim.web.limits import BodyLimit
 from kanim.web.routers import applications, auth, booking, link
 from kanim.web.routers import office as office_router
@@ -31,9 +32,10 @@ def create_app(office: Office) -> FastAPI:
     contract.install(app)
     for r in (auth.router, booking.router, applications.router, office_router.router, link.router):
         app.include_router(r, prefix=API)
+    console.install(app, node="office", routers=office_desks())
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
-        return RedirectResponse("/docs")
+        return RedirectResponse("/staff/")  # until the public pages exist
 
     return app

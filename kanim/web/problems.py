@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import traceback
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, routing
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.orm.exc import StaleDataError
@@ -87,30 +88,47 @@ def install(app: FastAPI) -> None:
     an outer middleware answers itself (BodyLimit's "too large") into a 500."""
 
     @app.exception_handler(DomainError)
-    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return problem(exc.status, exc.code, exc.message, instance=request.url.path, **exc.extra)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return _answer(request, exc.status, exc.code, exc.message, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
                   for e in exc.errors()]
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
-        return problem(422, "request-invalid", detail, instance=request.url.path, errors=errors)
+        return _answer(request, 422, "request-invalid", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         code = HTTP_CODES.get(exc.status_code, "http-error")
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405:
             headers = {**(headers or {}), "Allow": _allowed_methods(request)}
-        return problem(exc.status_code, code, str(exc.detail), instance=request.url.path, headers=headers)
+        return _answer(request, exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(StaleDataError)
-    async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
-        return problem(409, "concurrent-change", "another desk changed this application at the same "
-                       "time; reload and try again", instance=request.url.path)
+    async def _stale(request: Request, exc: StaleDataError) -> Response:
+        return _answer(request, 409, "concurrent-change", "another desk changed this application at the same "
+                       "time; reload and try again")
 
     app.add_middleware(UnexpectedErrors)
+
+
+# Where a path prefix answers errors as pages rather than problem documents (the staff console,
+# kanim/web/console): prefix → (request, status, code, detail, extras) → Response.
+HtmlErrors = Callable[..., Response]
+
+
+def answer_html_under(app: FastAPI, prefix: str, render: HtmlErrors) -> None:
+    app.state.html_errors = (prefix, render)
+
+
+def _answer(request: Request, status: int, code: str, detail: str, *, headers: dict[str, str] | None = None,
+            **extra: Any) -> Response:
+    html = getattr(request.app.state, "html_errors", None)
+    if html is not None and request.url.path.startswith(html[0]):
+        return html[1](request, status, code, detail, headers=headers, **extra)
+    return problem(status, code, detail, instance=request.url.path, headers=headers, **extra)
 
 
 def _allowed_methods(request: Request) -> str:

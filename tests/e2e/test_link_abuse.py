@@ -344,9 +344,11 @@ def test_a_rebuild_behind_a_key_change_is_waited_on_and_applied_once_the_key_is_
         cluster.central = spec.process()
         cluster.start_central()
 
+        # The round that meets the request ends by closing the outage's incident: then "stalled".
         status = cluster.wait_for("the office to wait on the rebuild request it cannot verify",
-                                  lambda: (s := desks.link_status())["feed_blocked"] and s, timeout=40)
-        assert status["state"] == "stalled" and status["feed_blocked"]["kind"] == "rebuild", status
+                                  lambda: (s := desks.link_status())["feed_blocked"] and s["state"] == "stalled" and s,
+                                  timeout=40)
+        assert status["feed_blocked"]["kind"] == "rebuild", status
         assert "central key" in status["reason"] or "does not verify" in status["reason"], status
         time.sleep(2)  # more rounds: still waiting, nothing re-sent, the cursor not moved past it
         assert desks.link_status()["feed_blocked"]["event"] == status["feed_blocked"]["event"]

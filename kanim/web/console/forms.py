@@ -1,0 +1,25 @@
+"""Reading a console form into the same Pydantic model the JSON API validates with: one set of
+input rules for both, and the same problems (`request-invalid`, each field named)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+from kanim.web.console.session import CSRF_FIELD
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_form(request: Request, model: type[M], *, blank_is_missing: bool = True) -> M:
+    """The form as `model`; an empty field counts as not given (the browser sends every field)."""
+    form = await request.form()
+    data = {k: v for k, v in form.items() if k != CSRF_FIELD and not (blank_is_missing and v == "")}
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])}
+                                      for err in e.errors(include_input=False, include_url=False)]) from None

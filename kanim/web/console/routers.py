@@ -1,0 +1,15 @@
+"""Which desk routers each node's console serves (one home for the list)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+
+def office_desks() -> list[APIRouter]:
+    from kanim.web.console import front_desk
+
+    return [front_desk.router]
+
+
+def central_desks() -> list[APIRouter]:
+    return []

@@ -1,0 +1,20 @@
+"""Words the console shows for the domain's own values (stages, roles, kinds...): message ids
+made from the value, listed here so that extraction puts them in the catalogs. A test checks
+that every value of these enumerations is here."""
+
+from __future__ import annotations
+
+from kanim.web.console.desks import N_
+
+STAGES = [N_("booked"), N_("checked_in"), N_("intake_done"), N_("captured"), N_("interviewed"), N_("approved"),
+          N_("rejected"), N_("printed"), N_("qc_passed"), N_("ready"), N_("handed_over"), N_("cancelled"),
+          N_("on_hold")]
+ROLES = [N_("front_desk"), N_("cashier"), N_("biometric_operator"), N_("interviewer"), N_("supervisor"),
+         N_("print_operator"), N_("pickup_desk"), N_("admin"), N_("watchlist")]
+APPLICATION_TYPES = [N_("new"), N_("renewal"), N_("replacement_lost"), N_("replacement_damaged")]
+PASSPORT_KINDS = [N_("ordinary"), N_("electronic")]
+SEXES = [N_("sex:M"), N_("sex:F")]
+PRIORITIES = [N_("priority:none"), N_("priority:travel"), N_("priority:hajj_umrah"), N_("priority:medical")]
+CLEARANCE_KINDS = [N_("nik_verified"), N_("watchlist_clear"), N_("not_duplicate"), N_("payment_confirmed"),
+                   N_("recorded_centrally")]
+CLEARANCE_STATES = [N_("pending"), N_("provisional"), N_("confirmed"), N_("flagged")]
