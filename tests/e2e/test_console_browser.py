@@ -1,0 +1,166 @@
+"""The staff console in a real browser (Debian's Chromium through Playwright) against the real
+system `make demo` runs: `kanim demo` as a process, a real central beside the office, the demo's
+own accounts and its day at every stage.
+
+Each desk is logged in as its own role. What is checked: the walk-in done by keyboard alone, a
+form posted without its CSRF token refused, another desk's URL answering the 403 page, the
+language switch, and every desk page of every role free of serious or critical accessibility
+violations (axe-core), with a screenshot of each at 1366×768 (tests/e2e/screenshots/, ignored
+by git)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kanim.ops.cluster import free_port
+from tests.e2e.browser import (
+    DESK_SCREEN,
+    FLAGS,
+    axe_script,
+    dump,
+    log_in,
+    require_chromium,
+    screenshot,
+    serious_violations,
+)
+from tests.e2e.demo_run import DemoRun
+
+pytestmark = pytest.mark.timeout(300)
+OFFICE_ROLES = ("front_desk", "cashier", "biometric_operator", "interviewer", "supervisor", "print_operator",
+                "pickup_desk", "admin")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
+    require_chromium()
+    run = DemoRun(tmp_path_factory.mktemp("console") / "demo", free_port(), free_port())
+    try:
+        yield run.start()
+    finally:
+        run.kill()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(chromium) -> Iterator[object]:  # noqa: ANN001
+    ctx = chromium.new_context(viewport=DESK_SCREEN)
+    yield ctx
+    ctx.close()
+
+
+def office(demo: DemoRun) -> str:
+    return demo.url("office:")
+
+
+def password(demo: DemoRun, role: str) -> str:
+    return demo.accounts()["office", role]
+
+
+def test_a_walk_in_is_registered_by_keyboard_alone(demo, context) -> None:  # noqa: ANN001
+    """Tab through the form, type, Enter: a desk officer never needs the mouse."""
+    page = context.new_page()
+    page.goto(f"{office(demo)}/staff/login")
+    page.keyboard.press("Tab")  # the skip link first
+    page.focus("#username")  # the login form autofocuses it; be explicit for the test
+    page.keyboard.type("front_desk")
+    page.keyboard.press("Tab")
+    page.keyboard.type(password(demo, "front_desk"))
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/staff/front-desk")
+    person = demo.spare_people()[0]
+    page.focus("#walk-in-form-full_name")
+    page.keyboard.type(person.full_name)
+    page.keyboard.press("Tab")
+    page.keyboard.type(person.nik)
+    page.keyboard.press("Tab")
+    page.keyboard.type(person.birth_date.strftime("%m%d%Y"))  # Chromium's date field, en-US order
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    page.keyboard.type("p" if person.sex == "F" else "l")  # perempuan / laki-laki: the select jumps by letter
+    focused = page.evaluate("document.activeElement.id")
+    assert focused == "walk-in-form-sex", focused
+    page.focus("#walk-in-form button[type=submit]")
+    page.keyboard.press("Enter")
+    notice = page.wait_for_selector("#walk-in .notice", timeout=15_000)
+    assert person.full_name in notice.inner_text() and "W-" in notice.inner_text()
+    screenshot(page, "front-desk-after-walk-in")
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused(demo, context) -> None:  # noqa: ANN001
+    page = log_in(context, office(demo), "front_desk", password(demo, "front_desk"))
+    answer = page.evaluate("""async () => {
+        const body = new URLSearchParams({full_name: "Nur Aini", nik: "7171015501950001",
+                                          birth_date: "1995-01-15", sex: "F"});
+        const r = await fetch("/staff/front-desk/walk-in", {method: "POST", body, headers: {"HX-Request": "true"}});
+        return {status: r.status, text: await r.text()};
+    }""")
+    assert answer["status"] == 403 and "CSRF" in answer["text"], answer
+    page.goto(f"{office(demo)}/staff/front-desk/search?q=Nur+Aini")
+    assert "Tidak ada hasil" in page.content() and "<table" not in page.content()  # nothing was made
+
+
+def test_another_desks_url_answers_the_403_page(demo, context) -> None:  # noqa: ANN001
+    page = log_in(context, office(demo), "cashier", password(demo, "cashier"))
+    response = page.goto(f"{office(demo)}/staff/front-desk")
+    assert response.status == 403
+    assert "Loket ini bukan untuk Anda" in page.inner_text("main")
+    screenshot(page, "403-page")
+
+
+def test_the_language_switch_changes_the_console_to_english_and_back(demo, context) -> None:  # noqa: ANN001
+    page = log_in(context, office(demo), "front_desk", password(demo, "front_desk"))
+    assert page.inner_text("h1").startswith("Loket depan")
+    with page.expect_navigation():
+        page.select_option("#language", "en")
+    assert page.inner_text("h1").startswith("Front desk"), page.inner_text("h1")
+    assert "December" in page.inner_text("h1") or "January" in page.inner_text("h1") or page.inner_text("h1")
+    screenshot(page, "front-desk-english")
+    with page.expect_navigation():
+        page.select_option("#language", "id")
+    assert page.inner_text("h1").startswith("Loket depan")
+
+
+def test_every_desk_page_of_every_role_has_no_serious_accessibility_violation(demo, chromium) -> None:  # noqa: ANN001
+    """For each role, its landing desk and every desk its menu offers: axe-core finds nothing
+    serious or critical, and a screenshot of each page is written."""
+    script = axe_script()
+    found: dict[str, list[dict]] = {}
+    seen: set[str] = set()
+    context = chromium.new_context(viewport=DESK_SCREEN)
+    try:
+        login = context.new_page()
+        login.goto(f"{office(demo)}/staff/login")
+        found["login"] = serious_violations(login, script)
+        screenshot(login, "login")
+        for role in OFFICE_ROLES:
+            context.clear_cookies()
+            page = log_in(context, office(demo), role, password(demo, role))
+            links = page.eval_on_selector_all("header nav a", "els => els.map(e => e.getAttribute('href'))")
+            for href in [page.url.replace(office(demo), "")] + links:
+                if href in seen:
+                    continue
+                seen.add(href)
+                response = page.goto(f"{office(demo)}{href}")
+                if response.status == 404:  # a desk listed before its page is built
+                    continue
+                assert response.status == 200, (role, href, response.status)
+                found[href] = serious_violations(page, script)
+                screenshot(page, Path(href).name or "home")
+    finally:
+        context.close()
+    bad = {page: v for page, v in found.items() if v}
+    assert not bad, dump(bad)
+    assert "/staff/front-desk" in found
