@@ -233,6 +233,8 @@ def show_urls(demo: Demo, console: Console) -> None:
     office, central = demo.office(), demo.central()
     say = lambda text: console.print(text, highlight=False, soft_wrap=True)  # noqa: E731
     say(f"office:   {office.url}   API docs: {office.url}/docs   log: {office.data_dir / 'office.log'}")
+    say(f"console:  {office.url}/staff/   (the office's staff, with the accounts above; "
+        f"the central's at {central.url}/staff/)")
     say(f"central:  {central.url}   API docs: {central.url}/docs   log: {central.data_dir / 'central.log'}")
     say(f"data kept in {demo.root} (`make demo-reset` wipes it). Ctrl-C stops both nodes.")
 
