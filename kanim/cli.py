@@ -331,17 +331,25 @@ def link_dead_letters() -> None:
 
 
 @link_app.command("retry")
-def link_retry(op_id: str) -> None:
-    """Send a dead letter again once its cause is fixed.
+def link_retry(op_id: Annotated[str | None, typer.Argument(help="a dead letter's id")] = None,
+               every: Annotated[bool, typer.Option("--all", help="every dead letter")] = False) -> None:
+    """Send a dead letter again once its cause is fixed (or every one, with --all).
 
-    Example: kanim link retry 6f1c0a9e-...
+    If the central takes it, the flag its refusal raised on the application is lifted; a
+    supervisor then releases the hold.
+
+    Example: kanim link retry 6f1c0a9e-...      kanim link retry --all
     """
-    from kanim.link.views import retry_dead_letter
+    from kanim.link.views import retry_dead_letters
 
-    if not retry_dead_letter(_office(), op_id, actor="cli"):
+    if (op_id is None) == (not every):
+        err.print("error: name one dead letter's id, or --all")
+        raise typer.Exit(2)
+    n = retry_dead_letters(_office(), None if every else [op_id], actor="cli")
+    if op_id and not n:
         err.print(f"error: {op_id} is not a dead letter")
         raise typer.Exit(2)
-    out.print(f"{op_id} queued again")
+    out.print(f"{n} dead letter{'s' if n != 1 else ''} queued again")
 
 
 @link_app.command("key")
@@ -431,12 +439,12 @@ def central_allocate(office_code: str, first: str, last: str) -> None:
 
 @central_biometrics_app.command("rekey")
 def central_biometrics_rekey(prune: Annotated[bool, typer.Option(
-        "--prune", help="only remove retired keys no sealed image needs (run with the central stopped)")] = False) -> None:
+        "--prune", help="only remove retired keys no sealed image and no running central needs")] = False) -> None:
     """Rotate the key that seals the registry's faces and fingerprints.
 
     The current key is retired (kept as biometric-<id>.key beside it), a new one is made and
     every image is sealed again with it. Back the new key up apart from the database; restart
-    the central so it seals with it; then --prune.
+    the central so it seals with it; then --prune (it keeps any key still in use).
 
     Example: KANIM_DATA_DIR=/srv/central kanim central biometrics rekey     (later)  ... rekey --prune
     """

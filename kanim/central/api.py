@@ -35,8 +35,9 @@ log = logging.getLogger("kanim.central")
 STAFF_MAX_BODY = 1_000_000  # a watch-list order or an office registration is a few hundred bytes
 
 
-class PushIn(RequestBody):
-    """A batch. Each operation is checked on its own against the wire contract
+class PushIn(BaseModel):
+    """A batch (fields it does not name are ignored: an office a release ahead may send more).
+    Each operation is checked on its own against the wire contract
     (kanim.link.contract: `Envelope` and the payload schema of its type) and answered on its
     own: one malformed operation is that operation's refusal, not the batch's."""
 
@@ -282,10 +283,10 @@ def create_central_app(node: CentralNode) -> FastAPI:
     app = FastAPIOffline(title="kanim central hub", version=kanim.__version__, openapi_url="/openapi.json")
     app.state.node = node
     app.state.office = node  # the staff routers' dependencies read `office.uow()` and settings
-    problems.install(app)
     # Staff bodies are small; the link's bodies are checked (size, signature) by SignedLink.
     app.add_middleware(BodyLimit, max_bytes=STAFF_MAX_BODY, exempt=f"{API}/link/")
     app.add_middleware(SignedLink, node=node, prefix=f"{API}/link/", max_body_bytes=node.settings.link_max_body_bytes)
+    problems.install(app)  # after the other middleware: its catch-all is the outermost
     contract.install(app)  # the Problem schema the shared auth routes refer to
     for r in (auth.router, link, staff):
         app.include_router(r, prefix=API)

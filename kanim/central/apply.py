@@ -85,12 +85,13 @@ def _read(index: int, raw: Any, office_code: str) -> Pushed:
         if op_id is None:
             raise BatchInvalid(f"operation {index} has no usable id: {e.reason}") from None
         return Pushed(index, Operation(op_id, 0, "", "", {}, office_code), f"not a valid operation: {e.reason}")
-    op = Operation(env.id, env.seq, env.subject, env.op, env.payload, office_code)
     digest = contract.body_digest(env.seq, env.subject, env.op, env.payload)
     try:
-        contract.payload(env.op, env.payload)
+        model = contract.payload(env.op, env.payload)
     except contract.OperationInvalid as e:
-        return Pushed(index, op, e.reason, digest)
+        return Pushed(index, Operation(env.id, env.seq, env.subject, env.op, env.payload, office_code), e.reason, digest)
+    # The handlers read the payload as the contract checked it, never the raw values.
+    op = Operation(env.id, env.seq, env.subject, env.op, contract.normalized(env.payload, model), office_code)
     return Pushed(index, op, None, digest)
 
 
@@ -104,11 +105,17 @@ def _attempt(session: Session, ctx: Context, pushed: list[Pushed], *, isolated: 
     results: dict[int, OperationResult] = {}
     answered: dict[str, OperationResult] = {}  # the same id twice in one batch is answered once
     held: set[str] = set()  # applications whose earlier operation in this batch did not apply
+    digests: dict[str, str | None] = {}
     for p in _in_order(pushed):
         op = p.op
         if op.id in answered:
-            results[p.index] = answered[op.id]
+            # The same id twice in one batch: the same body gets the same answer; another body
+            # is refused as a reused id (the first one's answer stands).
+            results[p.index] = answered[op.id] if digests[op.id] == p.digest else OperationResult(
+                op.id, ok=False, permanent=True,
+                error=f"operation id {op.id} appears twice in this batch with different bodies: refused")
             continue
+        digests[op.id] = p.digest
         result = _answer(ctx, p, stored, held, isolated=isolated)
         if not result.ok and op.subject:
             held.add(op.subject)

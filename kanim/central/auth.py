@@ -5,19 +5,25 @@ An ASGI middleware in front of the central's `/api/v1/link/` routes:
 1. the signature headers are bounded and well-formed and the date is within the skew (401);
 2. a declared body over the limit is refused (413) before it is read;
 3. the office is known and active (401);
-4. the body is read in chunks, counted against the limit (413) and hashed as it arrives, and
-   the signature is checked against that digest (401);
+4. the body is read in chunks, counted against the limit (413), hashed as it arrives and
+   spooled to a temporary file past 1 MiB, and the signature is checked against that digest
+   (401): a forged signature costs the central a little disk, not the body's size in memory.
+   At most two bodies of one office are read at a time (its one relay needs one) and sixteen in
+   all; beyond, 429 with Retry-After before anything is read;
 5. the request's nonce has not been seen within the replay window (401): a captured signed
    request cannot be sent again, not even a GET of the office's feed.
 
 Only then does the route see the request, with the office's code in the scope. An unsigned
-400 MB body therefore costs the central a few header checks, not 400 MB of memory.
+400 MB body therefore costs the central a few header checks, not 400 MB of memory. A transient
+database failure while checking answers 503 with Retry-After (the relay retries).
 """
 
 from __future__ import annotations
 
 import hashlib
+import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -32,29 +38,38 @@ from kanim.link.signing import NONCE_KEEP_SECONDS, SignatureError, read_signed_h
 from kanim.web.problems import problem
 
 OFFICE_SCOPE_KEY = "kanim.office"  # where the route finds the office that signed the request
+READS_PER_OFFICE, READS_IN_ALL = 2, 16
+SPOOL_IN_MEMORY = 1 << 20
 
 
 class _Refused(Exception):
-    def __init__(self, status: int, code: str, detail: str) -> None:
+    def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
-        self.status, self.code, self.detail = status, code, detail
+        self.status, self.code, self.detail, self.headers = status, code, detail, headers or {}
 
 
 class SignedLink:
     def __init__(self, app: ASGIApp, *, node: CentralNode, prefix: str, max_body_bytes: int) -> None:
         self.app, self.node, self.prefix, self.max_body = app, node, prefix, max_body_bytes
+        self.reading: Counter[str] = Counter()  # bodies being read, per office (one event loop: no lock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
             await self.app(scope, receive, send)
             return
+        from kanim.central.apply import TRANSIENT
+
         try:
             office, body = await self._authenticate(scope, receive)
         except _Refused as e:
             await problem(e.status, e.code, e.detail, instance=scope["path"],
-                          headers={"Connection": "close"})(scope, receive, send)
+                          headers={"Connection": "close", **e.headers})(scope, receive, send)
             return
         except _Disconnected:
+            return
+        except TRANSIENT:
+            await problem(503, "central-busy", "the central's database is busy or unreachable; retry later",
+                          instance=scope["path"], headers={"Retry-After": "2"})(scope, receive, send)
             return
         scope[OFFICE_SCOPE_KEY] = office
         await self.app(scope, _replay(body), send)
@@ -71,30 +86,48 @@ class SignedLink:
         key = await anyio.to_thread.run_sync(_office_key, self.node, signed.office)
         if key is None:
             raise _Refused(401, "not-authenticated", f"unknown or inactive office {signed.office!r}")
-        body, digest = await self._read(receive)
+        if self.reading[signed.office] >= READS_PER_OFFICE or sum(self.reading.values()) >= READS_IN_ALL:
+            raise _Refused(429, "slow-down", "the central is reading other bodies of this office; retry shortly",
+                           {"Retry-After": "1"})
+        self.reading[signed.office] += 1
+        try:
+            body, digest = await self._read(receive)
+        finally:
+            self.reading[signed.office] -= 1
+            if not self.reading[signed.office]:
+                del self.reading[signed.office]
         path = scope["path"] + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
         try:
             verify_signed(key, signed, scope["method"], path, digest)
         except SignatureError as e:
+            body.close()
             raise _Refused(401, "not-authenticated", str(e)) from None
         if not await anyio.to_thread.run_sync(_first_use, self.node, signed.office, signed.nonce):
+            body.close()
             raise _Refused(401, "not-authenticated", "this signed request was seen before: a replay is refused")
-        return signed.office, body
+        with body:
+            body.seek(0)
+            return signed.office, body.read()
 
-    async def _read(self, receive: Receive) -> tuple[bytes, str]:
-        digest, chunks, size = hashlib.sha256(), [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _Disconnected
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_body:
-                raise _Refused(413, "body-too-large", f"a link request body is at most {self.max_body} bytes")
-            digest.update(chunk)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks), digest.hexdigest()
+    async def _read(self, receive: Receive) -> tuple[tempfile.SpooledTemporaryFile, str]:
+        digest, size = hashlib.sha256(), 0
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - handed to the caller
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _Disconnected
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > self.max_body:
+                    raise _Refused(413, "body-too-large", f"a link request body is at most {self.max_body} bytes")
+                digest.update(chunk)
+                spool.write(chunk)
+                if not message.get("more_body", False):
+                    return spool, digest.hexdigest()
+        except BaseException:
+            spool.close()
+            raise
 
 
 class _Disconnected(Exception):

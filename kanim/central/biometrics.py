@@ -162,15 +162,34 @@ def rekey(node, *, actor: str, batch: int = 200) -> dict[str, int]:  # noqa: ANN
     return {"resealed": resealed, "retired_keys": len(ring.retired)}
 
 
+SEALING_KEY = "biometric_sealing_key"  # central_state: the key a running central seals with
+
+
+def record_sealing_key(node) -> None:  # noqa: ANN001
+    """Said by a central when it starts: prune must never remove the key it seals new images with."""
+    from kanim.central.tables import central_state
+
+    kid = key_id(node.biometric_keys.current).hex()
+    with node.uow() as uow:
+        uow.session.execute(central_state.delete().where(central_state.c.name == SEALING_KEY))
+        uow.session.execute(central_state.insert().values(name=SEALING_KEY, value=kid))
+        uow.session.commit()
+
+
 def prune_retired(node) -> int:  # noqa: ANN001
-    """Remove retired key files that no sealed row needs. Run with the central stopped (or
-    restarted since the rekey): a running central keeps sealing with the key it started with."""
+    """Remove retired key files that no sealed row needs and no running central seals with
+    (a central started before the rekey keeps sealing with its key until it is restarted)."""
+    from kanim.central.tables import central_state
+
     ring: Keyring = node.biometric_keys
     b = ct.registry_biometric.c
     removed = 0
     with node.uow(readonly=True) as uow:
         used = {bytes(r[0]) for r in uow.session.execute(
             select(func.substr(b.sealed, len(MAGIC) + 1, KEY_ID_BYTES)).where(b.sealed.is_not(None)).distinct())}
+        sealing = uow.session.execute(select(central_state.c.value).where(central_state.c.name == SEALING_KEY)).scalar()
+    if sealing:
+        used.add(bytes.fromhex(sealing))
     for kid in list(ring.retired):
         if kid in used:
             continue

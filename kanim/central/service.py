@@ -256,8 +256,10 @@ def load_civil_registry(node: CentralNode, path: Path, *, actor: str = "cli") ->
                 rows.append(dict(nik=r["nik"].strip(), full_name=r["full_name"].strip(),
                                  birth_date=date.fromisoformat(r["birth_date"].strip()), sex=r["sex"].strip(),
                                  kk_number=(r.get("kk_number") or "").strip() or None))
-            except (KeyError, ValueError) as e:
-                raise InvalidInput(f"{path}:{i}: {e}", code="csv-row") from None
+            except KeyError as e:
+                raise InvalidInput(f"{path}:{i}: the column {e} is missing", code="csv-row") from None
+            except ValueError:  # the message would quote the value: a person's birth date
+                raise InvalidInput(f"{path}:{i}: birth_date is not a date as YYYY-MM-DD", code="csv-row") from None
     with node.uow() as uow:
         niks = [r["nik"] for r in rows]
         for chunk in range(0, len(niks), 500):

@@ -20,7 +20,7 @@ import base64
 import binascii
 import hashlib
 import json
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
@@ -29,6 +29,7 @@ from kanim.domain.application import RecipientKind
 from kanim.domain.clearances import ClearanceKind, ClearanceState
 from kanim.domain.passport import ApplicationType, PassportKind
 from kanim.domain.people import Sex
+from kanim.web.wire import IsoDate, IsoMoment, JsonInt
 
 MAX_SEQ = 2**63 - 1  # the office's outbox sequence is a 64-bit integer on both databases
 MAX_OPERATIONS = 5000  # per push
@@ -50,14 +51,17 @@ def _utc(v: datetime) -> datetime:
 
 
 Id = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9-]+$")]
-Subject = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+# What an operation is about: an application (its id), a booklet (its serial) or an allocation;
+# the registry keeps application ids in 36 characters.
+Subject = Annotated[str, Field(min_length=1, max_length=36, pattern=r"^[A-Za-z0-9._-]+$")]
 Actor = Annotated[str, Field(max_length=64)]
 Serial = Annotated[str, Field(min_length=1, max_length=9, pattern=r"^[A-Z0-9]+$")]
 BillingCode = Annotated[str, Field(pattern=r"^[0-9]{15}$")]
 Reason = Annotated[str, Field(max_length=4000)]
-Money = Annotated[int, Field(ge=0, le=10**12)]
-Count = Annotated[int, Field(ge=0, le=1_000_000)]
-When = Annotated[datetime, AfterValidator(_utc)]
+Money = Annotated[JsonInt, Field(ge=0, le=2**31 - 1)]  # rupiah, in the registry's integer column
+Count = Annotated[JsonInt, Field(ge=0, le=1_000_000)]
+When = Annotated[IsoMoment, AfterValidator(_utc)]
+Day = IsoDate  # an ISO 8601 date string, never a number read as a Unix time
 _ID_CHECK = TypeAdapter(Id)
 
 
@@ -67,7 +71,7 @@ class Envelope(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     id: Id
-    seq: int = Field(ge=0, le=MAX_SEQ)
+    seq: JsonInt = Field(ge=0, le=MAX_SEQ)
     subject: Subject
     op: str = Field(min_length=1, max_length=48, pattern=r"^[A-Za-z]+$")
     payload: dict[str, Any]
@@ -87,7 +91,7 @@ class ApplicationBooked(Payload):
     number: str = Field(min_length=1, max_length=32)
     app_type: ApplicationType
     passport_kind: PassportKind
-    appointment_on: date | None = None
+    appointment_on: Day | None = None
 
 
 class ApplicantCheckedIn(Payload):
@@ -97,7 +101,7 @@ class ApplicantCheckedIn(Payload):
 class IntakeCompleted(Payload):
     nik: str = Field(pattern=r"^[0-9]{16}$")
     full_name: str = Field(min_length=1, max_length=200)
-    birth_date: date
+    birth_date: Day
     sex: Sex
     kk_number: str = Field(default="", pattern=r"^([0-9]{16})?$")
     documents: list[Annotated[str, Field(max_length=32)]] = Field(default_factory=list, max_length=20)
@@ -121,10 +125,10 @@ class BiometricItem(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    position: int = Field(ge=0, le=10)
+    position: JsonInt = Field(ge=0, le=10)
     exception: str | None = Field(default=None, pattern=r"^(missing|injured|unreadable)$")
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
-    size_bytes: int = Field(default=0, ge=0, le=100_000_000)
+    size_bytes: JsonInt = Field(default=0, ge=0, le=100_000_000)
     data: str | None = None
 
     @model_validator(mode="after")
@@ -159,7 +163,7 @@ class BiometricsCaptured(Payload):
 
 
 class InterviewRecorded(Payload):
-    ready_by: date | None = None
+    ready_by: Day | None = None
 
 
 class ApplicationApproved(Payload):
@@ -176,8 +180,8 @@ class ApplicationCancelled(Payload):
 
 class PassportPrinted(Payload):
     booklet_serial: Serial
-    issued_on: date
-    expires_on: date
+    issued_on: Day
+    expires_on: Day
 
     @model_validator(mode="after")
     def _expires_after_issue(self) -> PassportPrinted:
@@ -257,10 +261,22 @@ def describe(error: ValidationError, *, prefix: str = "") -> str:
     return "; ".join(parts[:5]) + (f" (and {len(parts) - 5} more)" if len(parts) > 5 else "")
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def envelope(raw: Any) -> Envelope:
     """The envelope of one pushed operation, or OperationInvalid."""
     if not isinstance(raw, dict):
         raise OperationInvalid("an operation must be a JSON object")
+    if _has_nul(raw):
+        raise OperationInvalid("a text holds a NUL character, which no passport record can")
     try:
         return Envelope.model_validate(raw)
     except ValidationError as e:
@@ -268,7 +284,8 @@ def envelope(raw: Any) -> Envelope:
 
 
 def payload(op: str, raw: dict[str, Any]) -> Payload:
-    """The operation's payload checked against its type's schema, or OperationInvalid."""
+    """The operation's payload checked against its type's schema, or OperationInvalid. Use
+    `normalized` for what the handlers read."""
     schema = SCHEMAS.get(op)
     if schema is None:
         raise OperationInvalid(f"unknown operation type {op!r}: this central does not apply it")
@@ -276,6 +293,12 @@ def payload(op: str, raw: dict[str, Any]) -> Payload:
         return schema.model_validate(raw)
     except ValidationError as e:
         raise OperationInvalid(describe(e, prefix="payload.")) from None
+
+
+def normalized(raw: dict[str, Any], model: Payload) -> dict[str, Any]:
+    """The payload as the handlers read it: every field the schema names in its checked form
+    (dates as ISO strings, enumerations as their values), the rest as sent."""
+    return {**raw, **model.model_dump(mode="json")}
 
 
 def usable_id(raw: Any) -> str | None:

@@ -47,7 +47,7 @@ class HttpCentral:
             raise CentralUnavailable(f"{type(e).__name__}: {e}") from e
         if r.status_code == 429:
             raise Throttled(float(r.headers.get("Retry-After", "1")), _detail(r))
-        if r.status_code in (400, 413, 422):
+        if _refuses_the_batch(r):
             raise BatchRefused(f"central answered {r.status_code}: {_detail(r)}")
         if r.status_code >= 400:
             raise CentralUnavailable(f"central answered {r.status_code}: {_detail(r)}")
@@ -68,6 +68,23 @@ class HttpCentral:
 
     def watchlist(self) -> dict[str, Any]:
         return self._call("GET", "/api/v1/link/watchlist")
+
+
+# The central's own words for "this batch, as sent, can never be taken": only these make the
+# relay split the batch and, at the end, park one operation. Any other refusal — a proxy's 413, a
+# TLS port's 400, a wrong URL — says nothing about the operations: the link is unavailable, and
+# the office waits (and shows why) instead of parking its whole queue.
+BATCH_REFUSALS = frozenset({"batch-invalid", "body-too-large", "request-invalid", "request-malformed"})
+
+
+def _refuses_the_batch(r: httpx.Response) -> bool:
+    if r.status_code not in (400, 413, 422) or not r.headers.get("content-type", "").startswith(
+            "application/problem+json"):
+        return False
+    try:
+        return r.json().get("code") in BATCH_REFUSALS
+    except ValueError:
+        return False
 
 
 def _detail(r: httpx.Response) -> str:

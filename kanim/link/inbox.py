@@ -9,9 +9,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 
 from kanim.bootstrap import Office
-from kanim.domain.errors import InvalidInput
+from kanim.domain.errors import DomainError, InvalidInput
 from kanim.domain.events import AllocationHeld
 from kanim.link.signing import SignatureError, verify_document
 from kanim.office.clearances import apply_decision
@@ -69,7 +70,7 @@ def apply_page(office: Office, page: InboxPage) -> dict[str, int]:
             set_state(uow, CENTRAL_ID, page.central_id)
         position = held
         for event in page.events:
-            outcome, why = _apply_once(office, uow, event)
+            outcome, why = _apply_isolated(office, uow, event)
             if outcome == "refused":
                 _block(uow, event, why)
                 set_state(uow, CURSOR, str(position))
@@ -103,6 +104,24 @@ def _unblock(uow: UnitOfWork) -> None:
     before = feed_blocked(uow) or {}
     uow.session.execute(delete(t.link_cursor).where(t.link_cursor.c.name == FEED_BLOCKED))
     uow.audit(actor="central", action="CentralFeedResumed", subject=str(before.get("event", ""))[:64])
+
+
+UNAPPLIABLE = (ValueError, KeyError, TypeError, AttributeError, IntegrityError, DomainError)
+
+
+def _apply_isolated(office: Office, uow: UnitOfWork, e: CentralEvent) -> tuple[str, str]:
+    """Apply one event in a savepoint. One the office cannot apply — signed by the central, but
+    of a kind or shape this release does not know (a newer central), or refused by the
+    database — is waited on like one that does not verify: the cursor stays before it and
+    `kanim link status` says why, instead of failing every round without a word."""
+    mark = uow.checkpoint()
+    try:
+        with uow.session.begin_nested():
+            return _apply_once(office, uow, e)
+    except UNAPPLIABLE as err:
+        uow.rewind(mark)  # the savepoint took the rows back; the events recorded in memory go too
+        return "refused", (f"this office cannot apply the central's {e.kind!r} event ({type(err).__name__}): "
+                           "is the office a release behind the central?")
 
 
 def _apply_once(office: Office, uow: UnitOfWork, e: CentralEvent) -> tuple[str, str]:

@@ -70,6 +70,7 @@ class Relay:
     # Shrinks when the central (or a proxy before it) refuses a whole batch, so that the one
     # operation it cannot take ends up alone and parked, instead of blocking every round.
     batch_limit: int | None = None
+    checked_incidents: bool = False  # whether this relay has looked for an incident left open
 
     def push_round(self) -> RoundResult:
         result = RoundResult()
@@ -238,6 +239,11 @@ class Relay:
             self.central.link_state = self.breaker.state.value  # type: ignore[attr-defined]
         if changed is not None:
             record_state_change(self.office, changed, reason)
+        elif ok and not self.checked_incidents:
+            # A new relay's breaker starts up: an incident a previous process left open (it was
+            # stopped or killed while the link was down) is closed by the first round that works.
+            close_open_incidents(self.office)
+        self.checked_incidents = True
 
 
 def mark(office: Office, outcomes: list[OperationResult]) -> tuple[int, int, int]:
@@ -246,10 +252,14 @@ def mark(office: Office, outcomes: list[OperationResult]) -> tuple[int, int, int
         now = uow.now()
         c = t.outbox.c
         ok_ids = [o.id for o in outcomes if o.ok]
+        retried = {r.id: r.subject for r in uow.session.execute(
+            select(c.id, c.subject).where(c.id.in_(ok_ids), c.retried_at.is_not(None)))} if ok_ids else {}
         for chunk in range(0, len(ok_ids), 500):  # one statement for the usual case: all went through
             sent += uow.session.execute(
                 update(t.outbox).where(c.id.in_(ok_ids[chunk:chunk + 500]), c.status == "pending")
                 .values(status="sent", sent_at=now, last_error=None, attempts=c.attempts + 1)).rowcount
+        for op_id, subject in retried.items():
+            _central_took_it_after_all(uow, op_id, subject)
         for o in outcomes:
             if o.ok:
                 continue
@@ -290,6 +300,15 @@ def _central_refused(uow: UnitOfWork, o: OperationResult) -> None:
     apply_decision(uow, refusal)  # "unknown_subject" for operations that are not an application's
 
 
+def _central_took_it_after_all(uow: UnitOfWork, op_id: str, subject: str) -> None:
+    """A dead letter staff retried was taken: the refusal that flagged `recorded_centrally` is
+    void, so that flag is lifted (a supervisor still releases the hold: kanim.office.adjudication)."""
+    lift = ClearanceDecision(id=f"{op_id}:taken", application_id=subject, kind=ClearanceKind.RECORDED_CENTRALLY,
+                             state=ClearanceState.CONFIRMED, reason="the central took the retried operation",
+                             decided_at=uow.now(), lifts_flag=True)
+    apply_decision(uow, lift)
+
+
 def record_state_change(office: Office, state: LinkState, reason: str) -> None:
     """Close the open incident; open a new one unless the link is up again."""
     with office.uow() as uow:
@@ -299,6 +318,16 @@ def record_state_change(office: Office, state: LinkState, reason: str) -> None:
         if state is not LinkState.UP:
             uow.session.execute(t.link_incident.insert().values(state=state.value, reason=reason[:500], started_at=now))
         uow.audit(actor="link", action="LinkStateChanged", subject=state.value, detail={"reason": reason[:200]})
+        uow.commit()
+
+
+def close_open_incidents(office: Office) -> None:
+    with office.uow() as uow:
+        i = t.link_incident.c
+        n = uow.session.execute(update(t.link_incident).where(i.ended_at.is_(None)).values(ended_at=uow.now())).rowcount
+        if n:
+            uow.audit(actor="link", action="LinkStateChanged", subject=LinkState.UP.value,
+                      detail={"reason": "the link works again (an incident of an earlier relay is closed)"})
         uow.commit()
 
 

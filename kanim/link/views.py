@@ -110,14 +110,25 @@ def dead_letters(office: Office) -> list[dict[str, Any]]:
 
 
 def retry_dead_letter(office: Office, op_id: str, *, actor: str) -> bool:
-    """Put a dead letter back in the queue (after the cause was fixed at the central)."""
+    """Put a dead letter back in the queue (after the cause was fixed at the central). If the
+    central then takes it, the application's `recorded_centrally` flag that the refusal raised is
+    lifted (kanim.link.relay.mark)."""
+    return retry_dead_letters(office, [op_id], actor=actor) == 1
+
+
+def retry_dead_letters(office: Office, op_ids: list[str] | None = None, *, actor: str) -> int:
+    """Put dead letters back in the queue: these, or every one (`kanim link retry --all`)."""
+    c = t.outbox.c
     with office.uow() as uow:
-        n = uow.session.execute(update(t.outbox).where(t.outbox.c.id == op_id, t.outbox.c.status == "dead")
-                                .values(status="pending", next_attempt_at=None, queued_at=uow.now())).rowcount
-        if n:
+        where = [c.status == "dead"] + ([c.id.in_(op_ids)] if op_ids is not None else [])
+        ids = [r.id for r in uow.session.execute(select(c.id).where(*where))]
+        if ids:
+            uow.session.execute(update(t.outbox).where(c.id.in_(ids)).values(
+                status="pending", next_attempt_at=None, queued_at=uow.now(), retried_at=uow.now()))
+        for op_id in ids:
             uow.audit(actor=actor, action="DeadLetterRetried", subject=op_id)
         uow.commit()
-    return bool(n)
+    return len(ids)
 
 
 def incidents(office: Office, limit: int = 50) -> list[dict[str, Any]]:

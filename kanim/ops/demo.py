@@ -32,6 +32,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from kanim.security.filemodes import create_private, private_dir
 from kanim.ops.cluster import (
     CENTRAL_ROLES,
     CentralSpec,
@@ -149,13 +150,14 @@ def seed(demo: Demo, console: Console, nodes: list[NodeProcess]) -> None:
     from kanim.config import Settings
     from kanim.seed import PEOPLE, SPARE_PEOPLE, civil_registry_csv, seed_office
 
-    demo.root.mkdir(parents=True, exist_ok=True)
+    private_dir(demo.root)  # the demo's people are fictional, but the folder is as private as a node's
     (demo.root / MARKER).write_text("made by `kanim demo`; `make demo-reset` removes this folder\n")
     central, office = demo.central(), demo.office()
     console.print("provisioning the central and the office (keys, registration, booklets, staff accounts)",
                   soft_wrap=True)
     provision(central, [office], booklets_per_office=500, password_for=demo_password)
     extract = demo.root / EXTRACT
+    create_private(extract)  # NIKs, names and birth dates: 0600 like a node's own files
     extract.write_text(civil_registry_csv(PEOPLE + SPARE_PEOPLE))
     node = bootstrap_central(Settings(**central.settings()))
     load_civil_registry(node, extract)
@@ -251,7 +253,7 @@ def run(demo: Demo, *, serve: bool = True, console: Console | None = None) -> in
     from kanim.seed import SeedError
 
     nodes: list[NodeProcess] = []
-    demo.root.mkdir(parents=True, exist_ok=True)
+    private_dir(demo.root)
     with running(demo.root), sigterm_as_interrupt(), isolated(demo.root):  # no .env of the caller's
         try:
             if state == "unfinished":
@@ -290,6 +292,7 @@ def write_env_files(demo: Demo) -> None:
     for folder, settings in ((demo.root / "office", demo.office().settings()),
                              (demo.root / "central", demo.central().settings())):
         lines = [f"KANIM_{k.upper()}={v}" for k, v in settings.items() if v != ""]
+        create_private(folder / ".env")
         (folder / ".env").write_text("# written by `kanim demo` on every run\n" + "\n".join(lines) + "\n")
 
 

@@ -280,6 +280,7 @@ outbox = Table(
     Column("next_attempt_at", UTCDateTime),
     Column("sent_at", UTCDateTime),
     Column("last_error", Text),
+    Column("retried_at", UTCDateTime),  # a dead letter put back in the queue by staff
 )
 
 # Central decisions already applied at this office, by their id: a decision delivered twice

@@ -65,6 +65,19 @@ class UnitOfWork:
         """An audit row with no outbox row: reads of biometric data, logins, account changes."""
         self._audit.append(audit.AuditEntry(self.now(), actor, action, subject, detail or {}))
 
+    def checkpoint(self) -> tuple[dict[int, int], int, int]:
+        """What this unit of work holds in memory now (domain events, audit entries), so that
+        `rewind` can take back what a rolled-back savepoint recorded: its rows are gone, and its
+        events must not become outbox rows at commit."""
+        return ({id(a): len(a.events) for a in self.applications.seen}, len(self._events), len(self._audit))
+
+    def rewind(self, mark: tuple[dict[int, int], int, int]) -> None:
+        events, recorded, audited = mark
+        for app in self.applications.seen:
+            del app.events[events.get(id(app), 0):]
+        del self._events[recorded:]
+        del self._audit[audited:]
+
     def commit(self) -> None:
         if self.readonly:
             raise RuntimeError("a read-only unit of work cannot commit")

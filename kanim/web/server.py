@@ -105,13 +105,14 @@ def central_app() -> object:
 
 def run_central(settings: Settings, *, host: str, port: int, workers: int = 1, access_log: bool = True) -> None:
     from kanim.central.api import create_central_app
-    from kanim.central.biometrics import seal_plaintext
+    from kanim.central.biometrics import record_sealing_key, seal_plaintext
     from kanim.central.node import bootstrap_central
 
     logs.configure()
     node = bootstrap_central(settings)
     upgrade(node.engine)
     seal_plaintext(node)  # images stored before they were sealed at rest
+    record_sealing_key(node)  # `rekey --prune` keeps the key this central seals with
     if workers > 1:
         uvicorn.run("kanim.web.server:central_app", factory=True, host=host, port=port, workers=workers,
                     **uvicorn_options(settings, access_log=access_log))

@@ -264,3 +264,50 @@ def test_plain_images_stored_before_sealing_are_sealed_when_the_central_starts(h
     (row,) = rows(hub_node, ct.registry_biometric)
     assert row.data is None and biometrics.read(hub_node, application_id=app_id, position=0, actor="s",
                                                 purpose="check") == face
+
+
+# -- what the review found ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("case, fields", [
+    ("a birth date given as a number", {"nik": SITI.nik, "full_name": SITI.full_name, "birth_date": 0, "sex": "F"}),
+    ("a name with a NUL", {"nik": SITI.nik, "full_name": "Siti\x00Rahmawati", "birth_date": "1990-08-05", "sex": "F"}),
+])
+def test_an_intake_the_registry_cannot_hold_is_refused_not_stored_empty(hub_node, case, fields) -> None:  # noqa: ANN001
+    app_id = str(uuid.uuid4())
+    results = push(hub_node, [booked(app_id), raw(str(uuid.uuid4()), 2, app_id, "IntakeCompleted", **fields)])
+    assert results[0].ok and (results[1].ok, results[1].permanent) == (False, True), (case, results)
+    (app,) = rows(hub_node, ct.registry_application)
+    assert (app.stage, app.birth_date, app.full_name) == ("booked", None, None)
+
+
+def test_a_subject_longer_than_an_application_id_and_an_amount_beyond_the_column_are_refused(hub_node) -> None:  # noqa: ANN001
+    app_id = str(uuid.uuid4())
+    long = push(hub_node, [booked("A" * 40)])[0]
+    assert not long.ok and long.permanent and "subject" in long.error
+    push(hub_node, [booked(app_id)])
+    big = push(hub_node, [raw(str(uuid.uuid4()), 2, app_id, "BillingIssued", billing_code="812345678901234",
+                              amount=2**31)])[0]
+    assert not big.ok and big.permanent and "payload.amount" in big.error
+
+
+def test_the_same_id_twice_in_one_batch_with_different_bodies_is_refused_the_second_time(hub_node) -> None:  # noqa: ANN001
+    a, b = str(uuid.uuid4()), str(uuid.uuid4())
+    first, second = booked(a, 1, op_id="11111111-1111-4111-8111-111111111111"), booked(b, 2)
+    second["id"] = first["id"]
+    results = push(hub_node, [first, second])
+    assert results[0].ok and not results[1].ok and "twice in this batch with different bodies" in results[1].error
+    assert [r.id for r in rows(hub_node, ct.registry_application)] == [a]
+
+
+def test_a_prune_keeps_the_key_a_running_central_seals_with(hub_node) -> None:  # noqa: ANN001
+    face, app_id = face_photo(), str(uuid.uuid4())
+    biometrics.record_sealing_key(hub_node)  # the running central says so when it starts
+    old = biometrics.key_id(hub_node.biometric_keys.current)
+    biometrics.rekey(hub_node, actor="cli")  # the operator rotates while it runs
+    assert biometrics.prune_retired(hub_node) == 0  # too early: the running central still seals with `old`
+    running = biometrics.Keyring(hub_node.biometric_keys.path, hub_node.biometric_keys.retired[old])
+    blob = running.seal(face, biometrics.aad(app_id, 0))  # what it seals meanwhile stays readable
+    assert biometrics.Keyring.open(hub_node.biometric_keys.path).unseal(blob, biometrics.aad(app_id, 0)) == face
+    restarted = bootstrap_central(hub_node.settings, engine=hub_node.engine)
+    biometrics.record_sealing_key(restarted)
+    assert biometrics.prune_retired(restarted) == 1

@@ -20,11 +20,22 @@ def _request_bodies() -> list[type[BaseModel]]:
     return found
 
 
+# The one body that ignores fields it does not name: the link's batch, so that an office a release
+# ahead still drains against this central (docs/link.md); its operations are checked one by one.
+TOLERANT = {"PushIn"}
+
+
 def test_every_request_body_refuses_unknown_fields() -> None:
-    bodies = _request_bodies()
+    bodies = [b for b in _request_bodies() if b.__name__ not in TOLERANT]
     assert len(bodies) >= 20
     assert [b.__name__ for b in bodies if not issubclass(b, RequestBody)] == []
     assert all(b.model_config.get("extra") == "forbid" for b in bodies)
+
+
+def test_the_links_batch_ignores_a_field_a_newer_office_adds() -> None:
+    from kanim.central.api import PushIn
+
+    assert PushIn.model_validate({"operations": [], "office_release": "2027.1"}).operations == []
 
 
 def test_a_walk_in_naming_a_stage_or_a_fee_is_refused_naming_them() -> None:

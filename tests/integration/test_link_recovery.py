@@ -1,0 +1,128 @@
+"""The link after a mistake at the office's end: a refusal that is not the central's parks
+nothing, a dead letter taken after a retry lifts the flag its refusal raised, an incident a
+previous relay left open is closed by the first round that works, and a signed event the office
+cannot apply holds the feed and says so instead of failing every round."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from kanim.domain.clearances import ClearanceState
+from kanim.link import inbox
+from kanim.link.http import HttpCentral
+from kanim.link.relay import Relay
+from kanim.link.signing import load_or_create_key, public_b64, sign_document
+from kanim.link.views import dead_letters, incidents, retry_dead_letters, status
+from kanim.office.ports import BatchRefused, CentralEvent, CentralUnavailable, InboxPage
+from kanim.store import tables as t
+from tests.integration.test_workflow import book_one
+
+
+def central_answering(status: int, body: bytes, content_type: str) -> HttpCentral:
+    key = load_or_create_key(__import__("pathlib").Path("/tmp") / f"k-{uuid.uuid4().hex}.pem")
+    transport = httpx.MockTransport(lambda r: httpx.Response(status, content=body,
+                                                             headers={"content-type": content_type}))
+    return HttpCentral("http://central.test", office_code="MND", key=key, transport=transport)
+
+
+@pytest.mark.parametrize("status, body, content_type", [
+    (400, b"<html>The plain HTTP request was sent to HTTPS port</html>", "text/html"),
+    (413, b"<html>413 Request Entity Too Large</html>", "text/html"),
+    (422, b'{"detail": "not kanim"}', "application/json"),
+])
+def test_a_refusal_that_is_not_the_centrals_makes_the_link_unavailable_and_parks_nothing(
+        sqlite_office, status, body, content_type) -> None:  # noqa: ANN001
+    link = central_answering(status, body, content_type)
+    with pytest.raises(CentralUnavailable) as e:
+        link.push([])
+    assert not isinstance(e.value, BatchRefused)
+    book_one(sqlite_office)
+    r = Relay(sqlite_office, link).run_once()
+    assert r.error and f"central answered {status}" in r.error
+    assert dead_letters(sqlite_office) == []
+    with sqlite_office.uow() as uow:
+        assert [a.stage.value for a in uow.applications.list()] == ["booked"]
+
+
+def test_the_centrals_own_batch_refusal_still_splits_the_batch() -> None:
+    link = central_answering(422, b'{"code": "batch-invalid", "detail": "operation 0 has no usable id"}',
+                             "application/problem+json")
+    with pytest.raises(BatchRefused):
+        link.push([])
+
+
+def test_a_dead_letter_the_central_takes_after_a_retry_lifts_the_flag_its_refusal_raised(sqlite_office) -> None:  # noqa: ANN001
+    from kanim.office.ports import OperationResult
+
+    app = book_one(sqlite_office)
+
+    class RefusesOnce:
+        def __init__(self) -> None:
+            self.refuse = True
+
+        def push(self, ops):  # noqa: ANN001, ANN202
+            return [OperationResult(o.id, ok=not self.refuse, permanent=self.refuse,
+                                    error="refused for the test" if self.refuse else None) for o in ops]
+
+        def pull(self, *, after: int, limit: int = 1000) -> InboxPage:
+            return InboxPage([], after)
+
+        def watchlist(self):  # noqa: ANN202
+            return None
+
+    central = RefusesOnce()
+    relay = Relay(sqlite_office, central)
+    relay.run_once()
+    with sqlite_office.uow() as uow:
+        held = uow.applications.get(app.id)
+        assert held.stage.value == "on_hold" and held.clearances.recorded_centrally is ClearanceState.FLAGGED
+    parked = len(dead_letters(sqlite_office))
+    assert parked > 0 and retry_dead_letters(sqlite_office, actor="admin") == parked
+    central.refuse = False
+    for _ in range(5):
+        relay.run_once()
+    with sqlite_office.uow() as uow:
+        again = uow.applications.get(app.id)
+    assert again.clearances.recorded_centrally is ClearanceState.CONFIRMED, again.clearances
+    assert dead_letters(sqlite_office) == []
+
+
+def test_an_incident_a_previous_relay_left_open_is_closed_by_the_first_round_that_works(sqlite_office, central) -> None:  # noqa: ANN001
+    from kanim.link.breaker import LinkState
+    from kanim.link.relay import record_state_change
+
+    record_state_change(sqlite_office, LinkState.DOWN, "ConnectError: the previous process saw it down")
+    assert status(sqlite_office)["state"] == "down"
+    Relay(sqlite_office, central).run_once()  # a new process: its breaker starts up
+    assert status(sqlite_office)["state"] == "up"
+    assert all(i["ended_at"] for i in incidents(sqlite_office))
+
+
+def test_a_signed_event_the_office_cannot_apply_holds_the_feed_and_says_why(sqlite_office, tmp_path) -> None:  # noqa: ANN001
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from kanim.central.hub import FEED_SIGNATURE, feed_document
+
+    key = Ed25519PrivateKey.generate()
+    sqlite_office.settings.central_public_key = public_b64(key)
+    app = book_one(sqlite_office)
+    payload = {"kind": "chip_signed", "state": "confirmed", "reason": "a newer central", "decided_at": "2026-12-01T01:00:00+00:00"}
+    event = CentralEvent("e-new-kind", "clearance", app.id, payload, seq=1)
+    signed = CentralEvent(event.id, event.kind, event.subject,
+                          {**payload, FEED_SIGNATURE: sign_document(key, feed_document(event.id, event.kind, event.subject,
+                                                                                       payload))}, seq=1)
+    outbox_before = len(_outbox(sqlite_office))
+    assert inbox.apply_page(sqlite_office, InboxPage([signed], 1, last_seq=1)) == {"blocked": 1}
+    st = status(sqlite_office)
+    assert st["feed_blocked"]["event"] == "e-new-kind" and "cannot apply" in st["feed_blocked"]["why"], st
+    with sqlite_office.uow() as uow:
+        assert inbox.get_state(uow, inbox.CURSOR) == "0"
+    assert len(_outbox(sqlite_office)) == outbox_before  # nothing half-applied reached the outbox
+
+
+def _outbox(office) -> list:  # noqa: ANN001
+    with office.uow() as uow:
+        return uow.session.execute(t.outbox.select()).all()

@@ -1,0 +1,144 @@
+"""The central's signed-link middleware (kanim/central/auth.py) driven as an ASGI app, in
+process: a forged signature costs the central no memory for its body, one office's bodies are
+read two at a time, and a busy database while checking answers 503, not a text 500."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import tracemalloc
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.exc import OperationalError
+
+from kanim.central import auth
+from kanim.central.service import register_office
+from kanim.link.signing import H_SIGNATURE, public_b64, sign_request
+from tests.link_fixtures import make_central
+
+PATH = "/api/v1/link/operations"
+CHUNK = 1 << 16
+
+
+@pytest.fixture
+def link(tmp_path):  # noqa: ANN001, ANN201
+    node = make_central(tmp_path)
+    key = Ed25519PrivateKey.generate()
+    register_office(node, code="MND", name="Kanim MND", public_key=public_b64(key), actor="test")
+    reached: list[bytes] = []
+
+    async def route(scope, receive, send) -> None:  # noqa: ANN001
+        reached.append((await receive())["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    middleware = auth.SignedLink(route, node=node, prefix="/api/v1/link/", max_body_bytes=80_000_000)
+    yield middleware, key, reached
+    node.engine.dispose()
+
+
+def scope(headers: dict[str, str], length: int | None) -> dict:
+    hs = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    if length is not None:
+        hs.append((b"content-length", str(length).encode()))
+    return {"type": "http", "method": "POST", "path": PATH, "query_string": b"", "headers": hs}
+
+
+def body_of(size: int, gate: asyncio.Event | None = None):  # noqa: ANN201
+    sent = 0
+
+    async def receive() -> dict:
+        nonlocal sent
+        if gate is not None:
+            await gate.wait()
+        n = min(CHUNK, size - sent)
+        sent += n
+        return {"type": "http.request", "body": b"\0" * n, "more_body": sent < size}
+
+    return receive
+
+
+async def call(app, sc, receive) -> dict:  # noqa: ANN001
+    out: dict = {}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            out["status"] = message["status"]
+            out["headers"] = dict(message["headers"])
+        else:
+            out["body"] = out.get("body", b"") + message.get("body", b"")
+
+    await app(sc, receive, send)
+    return out
+
+
+def forged(key) -> dict[str, str]:  # noqa: ANN001
+    headers = sign_request(key, "MND", "POST", PATH, b"what was signed", time.time())
+    return {**headers, H_SIGNATURE: sign_request(Ed25519PrivateKey.generate(), "MND", "POST", PATH, b"", time.time())[
+        H_SIGNATURE]}
+
+
+def test_a_forged_signature_costs_the_central_no_memory_for_its_body(link) -> None:  # noqa: ANN001
+    app, key, reached = link
+    size = 40_000_000
+    tracemalloc.start()
+    answer = asyncio.run(call(app, scope(forged(key), size), body_of(size)))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert answer["status"] == 401 and reached == []
+    assert peak < 6_000_000, f"{peak} bytes held for a forged 40 MB body"
+
+
+def test_a_genuine_body_still_reaches_the_route_whole(link) -> None:  # noqa: ANN001
+    app, key, reached = link
+    body = json.dumps({"operations": []}).encode() * 1 + b" " * 3_000_000  # past the in-memory spool
+    headers = sign_request(key, "MND", "POST", PATH, body, time.time())
+    pos = 0
+
+    async def receive() -> dict:
+        nonlocal pos
+        chunk = body[pos:pos + CHUNK]
+        pos += len(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": pos < len(body)}
+
+    answer = asyncio.run(call(app, scope(headers, len(body)), receive))
+    assert answer["status"] == 200 and reached == [body]
+
+
+def test_a_third_body_of_one_office_at_once_is_told_to_wait_before_it_is_read(link) -> None:  # noqa: ANN001
+    app, key, _ = link
+
+    async def scenario() -> dict:
+        gate = asyncio.Event()
+        slow = [asyncio.create_task(call(app, scope(forged(key), 1_000_000), body_of(1_000_000, gate)))
+                for _ in range(auth.READS_PER_OFFICE)]
+        await asyncio.sleep(0.2)  # both are being read (waiting for their bodies)
+        read = []
+
+        async def never() -> dict:
+            read.append(True)
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        third = await call(app, scope(forged(key), 10), never)
+        gate.set()
+        await asyncio.gather(*slow)
+        assert read == []
+        return third
+
+    third = asyncio.run(scenario())
+    assert third["status"] == 429 and third["headers"][b"retry-after"] == b"1"
+
+
+def test_a_busy_database_while_checking_answers_503_with_retry_after(link, monkeypatch) -> None:  # noqa: ANN001
+    app, key, _ = link
+
+    def busy(*_a, **_k):  # noqa: ANN002, ANN003, ANN202
+        raise OperationalError("SELECT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(auth, "_office_key", busy)
+    answer = asyncio.run(call(app, scope(sign_request(key, "MND", "POST", PATH, b"{}", time.time()), 2),
+                              body_of(2)))
+    assert answer["status"] == 503 and answer["headers"][b"retry-after"] == b"2"
+    assert answer["headers"][b"content-type"] == b"application/problem+json"
