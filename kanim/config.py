@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     http_body_timeout: float = Field(default=20, gt=0)
     http_body_min_rate: float = Field(default=1000, ge=0)  # 0: only the pause bound
     http_max_connections: int = Field(default=1000, ge=1)
+    # One address may hold this many of them: a client that opens hundreds of slow connections
+    # leaves the rest to the desks. Behind a reverse proxy on the same machine every desk comes
+    # from the proxy's address: set it to http_max_connections there.
+    http_max_connections_per_address: int = Field(default=300, ge=1)
 
     @model_validator(mode="after")
     def _lock_after_free_failures(self) -> Settings:

@@ -13,7 +13,8 @@ long as their clients liked. Here, per connection:
 - a body that pauses longer than `body_timeout`, or arrives slower on average than
   `body_min_rate` bytes/s after a first `body_timeout` of grace, is answered 408. The rate
   rather than a fixed total: a large upload on a slow line must finish, a drip must not;
-- past `max_connections` open connections (of this process), a request is answered 503.
+- past `max_connections` open connections (of this process), or past `max_per_address` from one
+  client address (one machine cannot take every slot from the desks), a request is answered 503.
 
 Each refusal closes the connection. Answers the protocol writes itself are problem+json, as
 every kanim error is, and are logged at most once a minute per kind (an attack must not fill
@@ -61,12 +62,14 @@ class HttpLimits:
     body_timeout: float
     body_min_rate: float  # bytes/s; 0: no rate, only the pause bound
     max_connections: int
+    max_per_address: int = 1_000_000  # connections of one client address (a desk, or one attacker)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HttpLimits:
         return cls(max_head_bytes=settings.http_max_header_bytes, max_header_fields=settings.http_max_headers,
                    head_timeout=settings.http_header_timeout, body_timeout=settings.http_body_timeout,
-                   body_min_rate=settings.http_body_min_rate, max_connections=settings.http_max_connections)
+                   body_min_rate=settings.http_body_min_rate, max_connections=settings.http_max_connections,
+                   max_per_address=settings.http_max_connections_per_address)
 
 
 @dataclass(frozen=True)
@@ -220,7 +223,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
-        if len(self.connections) > limits.max_connections or len(self.tasks) > limits.max_connections:
+        if (len(self.connections) > limits.max_connections or len(self.tasks) > limits.max_connections
+                or self._from_this_address() > limits.max_per_address):
             self._answer_busy()
         else:
             super().on_headers_complete()
@@ -231,6 +235,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._body_timer.cancel()
             self._body_timer = None
         super().on_message_complete()
+
+    def _from_this_address(self) -> int:
+        """Open connections from this client's address; counted only when there could be too many."""
+        if len(self.connections) <= self.limits.max_per_address or not self.client:
+            return 0
+        host = self.client[0]
+        return sum(1 for c in self.connections if getattr(c, "client", None) and c.client[0] == host)
 
     def _head_size(self) -> int:
         """The head's size as parsed (a read also holds what follows it): only for a large read."""

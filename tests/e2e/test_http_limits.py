@@ -33,6 +33,7 @@ HEADER_TIMEOUT = 2.0
 BODY_TIMEOUT = 1.0
 BODY_MIN_RATE = 2000  # bytes/s
 OFFICE_MAX_CONNECTIONS = 250
+OFFICE_MAX_PER_ADDRESS = 200
 SLACK = 3.0  # seconds a deadline may be late on a busy 2-core machine
 LIMITS = {"http_header_timeout": str(HEADER_TIMEOUT), "http_body_timeout": str(BODY_TIMEOUT),
           "http_body_min_rate": str(BODY_MIN_RATE)}
@@ -94,7 +95,8 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Node]]
     root = tmp_path_factory.mktemp("http_limits")
     (root / "office").mkdir()
     office_settings = {**_provision_office(root / "office"), **LIMITS,
-                       "http_max_connections": str(OFFICE_MAX_CONNECTIONS)}
+                       "http_max_connections": str(OFFICE_MAX_CONNECTIONS),
+                       "http_max_connections_per_address": str(OFFICE_MAX_PER_ADDRESS)}
     central = CentralSpec(root / "central", free_port())
     central.data_dir.mkdir()
     office_port = free_port()
@@ -380,6 +382,26 @@ def test_past_the_connection_limit_a_request_is_answered_503_and_served_again_af
     while (status := httpx.get(f"{office.api}/health", timeout=5).status_code) != 200 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert status == 200
+
+
+def test_one_address_holding_its_share_of_connections_leaves_the_rest_to_other_desks(nodes: dict[str, Node]) -> None:
+    """A machine on the office network opens slow connections by the hundred: past its share
+    its own requests get 503, while a desk at another address is served (loopback's 127.0.0.2)."""
+    office = nodes["office"]
+    held = [_connect(office) for _ in range(OFFICE_MAX_PER_ADDRESS)]
+    try:
+        with _connect(office) as sock:
+            sock.sendall(_health_head(b"\r\n"))
+            response, _ = _read_until_closed(sock)
+        assert _status(response) == 503 and _problem_code(response) == "server-busy", response[:300]
+        other = socket.create_connection((HOST, office.port), timeout=10, source_address=("127.0.0.2", 0))
+        with other:
+            other.sendall(_health_head(b"\r\n"))
+            response, _ = _read_until_closed(other)
+        assert _status(response) == 200, response[:300]
+    finally:
+        for s in held:
+            s.close()
 
 
 def test_malformed_requests_get_a_problem_and_leave_one_log_line_without_their_content(node: Node) -> None:
