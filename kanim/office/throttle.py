@@ -10,6 +10,11 @@ The account's key is a hash of the username as typed: names that do not exist ar
 locked exactly like real ones (the answers do not tell which usernames exist), and no typed text
 is stored. Only real accounts are listed as locked, for an admin to unlock.
 
+An account's lock and back-off do not apply at an address where that account logged in
+successfully in the last 30 days (a "trusted" row, kept by a hash of the username and the
+address): anyone on the network can lock any account by guessing at it, but not out of the desk
+it is used at. Failures at a trusted address are still slowed down by the address's bucket.
+
 The client address is `request.client.host`, as uvicorn's proxy-headers handling decides it: it
 believes X-Forwarded-For only from the addresses in FORWARDED_ALLOW_IPS (default 127.0.0.1 and
 ::1, a proxy on the same machine). Behind a proxy on another machine that is not named there,
@@ -32,10 +37,11 @@ from kanim.domain.errors import DomainError, NotFound
 from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
-ACCOUNT, ADDRESS = "account", "address"
+ACCOUNT, ADDRESS, TRUSTED = "account", "address", "trusted"
 ADDRESS_MAX = 64
 FORGET_ACCOUNT = timedelta(days=1)
 FORGET_ADDRESS = timedelta(hours=1)
+TRUST_FOR = timedelta(days=30)  # an address where the account logged in is trusted this long
 
 
 class LoginThrottled(DomainError):
@@ -59,6 +65,8 @@ class Charge:
     address: str
     account: rules.Bucket  # the account's bucket with this check counted as failed
     locks: bool  # counted as failed, this check locks the account
+    username: str = ""
+    trusted: bool = False  # the account logged in at this address before: its lock does not apply here
 
 
 def account_policy(settings: Settings) -> rules.ThrottlePolicy:
@@ -82,6 +90,17 @@ def account_key(username: str) -> str:
     return f"{ACCOUNT}:{hashlib.sha256(username.encode()).hexdigest()}"
 
 
+def trust_key(username: str, address: str) -> str:
+    pair = "\n".join((username, address)).encode()
+    return f"{TRUSTED}:{hashlib.sha256(pair).hexdigest()}"
+
+
+def _trusted(uow: UnitOfWork, username: str, address: str, now: datetime) -> bool:
+    lt = t.login_throttle.c
+    since = uow.session.execute(select(lt.last_failed_at).where(lt.key == trust_key(username, address))).scalar()
+    return since is not None and since > now - TRUST_FOR
+
+
 def charge(uow: UnitOfWork, settings: Settings, *, username: str, user_id: str | None, address: str) -> Charge:
     """Count this check as failed in both buckets, or raise LoginThrottled if either must wait.
     The caller commits: a refused try writes nothing (and costs no Argon2 check)."""
@@ -89,20 +108,29 @@ def charge(uow: UnitOfWork, settings: Settings, *, username: str, user_id: str |
     akey, xkey = account_key(username), f"{ADDRESS}:{address}"
     # Locked in key order (account:… < address:…), the same in every transaction: no deadlock.
     account, addr = _locked_bucket(uow, akey, ACCOUNT, user_id), _locked_bucket(uow, xkey, ADDRESS, None)
-    wait = max(rules.retry_after(account, now), rules.retry_after(addr, now))
+    trusted = _trusted(uow, username, address, now)
+    wait = max(timedelta(0) if trusted else rules.retry_after(account, now), rules.retry_after(addr, now))
     if wait > timedelta(0):
         raise _throttled(account, now, wait)
-    account = rules.after_failure(account, now, account_policy(settings))
-    _save(uow, akey, account)
+    if not trusted:  # a typo at the account's own desk does not count towards locking it
+        account = rules.after_failure(account, now, account_policy(settings))
+        _save(uow, akey, account)
     _save(uow, xkey, rules.after_failure(addr, now, address_policy(settings)))
-    return Charge(akey, xkey, user_id, address, account, account.is_locked(now))
+    return Charge(akey, xkey, user_id, address, account, not trusted and account.is_locked(now), username, trusted)
 
 
 def settle_success(uow: UnitOfWork, settings: Settings, c: Charge) -> None:
-    """The password was right: the account starts again; the address gives back this one try."""
-    _save(uow, c.account_key, rules.after_success(c.account))
+    """The password was right: the account starts again (unless it logged in at a trusted
+    address while locked elsewhere: the lock stands for the others), the address gives back this
+    one try, and the address is trusted for the account from now on."""
+    if not c.trusted:
+        _save(uow, c.account_key, rules.after_success(c.account))
     addr = _locked_bucket(uow, c.address_key, ADDRESS, None)
     _save(uow, c.address_key, rules.undo_failure(addr, address_policy(settings)))
+    key = trust_key(c.username, c.address)
+    _locked_bucket(uow, key, TRUSTED, c.user_id)
+    uow.session.execute(update(t.login_throttle).where(t.login_throttle.c.key == key)
+                        .values(last_failed_at=uow.now()))  # for a trusted row: when it last logged in
 
 
 def settle_failure(uow: UnitOfWork, c: Charge, *, reason: str) -> None:
@@ -180,4 +208,5 @@ def _forget_quiet_buckets(uow: UnitOfWork, now: datetime) -> None:
     quiet = or_(and_(lt.kind == ACCOUNT, lt.last_failed_at < now - FORGET_ACCOUNT),
                 and_(lt.kind == ADDRESS, lt.last_failed_at < now - FORGET_ADDRESS))
     unlocked = or_(lt.locked_until.is_(None), lt.locked_until <= now)
-    uow.session.execute(delete(t.login_throttle).where(or_(quiet, lt.failures == 0), unlocked))
+    uow.session.execute(delete(t.login_throttle).where(lt.kind != TRUSTED, or_(quiet, lt.failures == 0), unlocked))
+    uow.session.execute(delete(t.login_throttle).where(lt.kind == TRUSTED, lt.last_failed_at < now - TRUST_FOR))

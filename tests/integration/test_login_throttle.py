@@ -173,6 +173,33 @@ def test_logins_from_another_address_are_not_slowed_by_a_sprayer(node) -> None: 
     assert log_in(desk, "budi", PASSWORD).status_code == 200
 
 
+def test_a_guesser_elsewhere_cannot_lock_an_account_out_of_its_own_desk(node, clock) -> None:  # noqa: ANN001
+    """Anyone on the network can lock `rina` by guessing, but not out of the desk where she logs
+    in: there her right password still works, while a new address meets the lock."""
+    desk = TestClient(create_app(node), client=("10.0.0.12", 5000))
+    guesser = TestClient(create_app(node), client=("10.0.0.66", 5000))
+    stranger = TestClient(create_app(node), client=("10.0.0.77", 5000))
+    assert log_in(desk, "rina", PASSWORD).status_code == 200  # her desk, yesterday
+    for _ in range(node.settings.login_lock_after):
+        log_in(guesser, "rina", "wrong-password")
+        clock.advance(minutes=10)  # past each back-off
+    assert_throttled(log_in(guesser, "rina", PASSWORD), "account-locked")
+    assert_throttled(log_in(stranger, "rina", PASSWORD), "account-locked")
+    assert log_in(desk, "rina", PASSWORD).status_code == 200
+    assert_throttled(log_in(guesser, "rina", PASSWORD), "account-locked")  # the lock stands elsewhere
+
+
+def test_a_desk_is_trusted_for_thirty_days_after_its_last_login(node, clock) -> None:  # noqa: ANN001
+    desk = TestClient(create_app(node), client=("10.0.0.12", 5000))
+    guesser = TestClient(create_app(node), client=("10.0.0.66", 5000))
+    assert log_in(desk, "rina", PASSWORD).status_code == 200
+    clock.advance(days=31)
+    for _ in range(node.settings.login_lock_after):
+        log_in(guesser, "rina", "wrong-password")
+        clock.advance(minutes=10)
+    assert_throttled(log_in(desk, "rina", PASSWORD), "account-locked")
+
+
 def test_a_right_password_does_not_count_against_its_address(client) -> None:  # noqa: ANN001
     for _ in range(12):  # more than the address's 8 free failures
         assert log_in(client, "budi", PASSWORD).status_code == 200
