@@ -8,8 +8,10 @@ runs out (its holder stopped or was killed).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -33,11 +35,30 @@ class Lease:
 
     def __init__(self, office: Office, holder: str | None = None) -> None:
         self.office = office
-        self.holder = holder or f"{_HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = holder or f"{_HOST}:{os.getpid()}:{_MACHINE}:{uuid.uuid4().hex[:8]}"
         self.until: datetime | None = None
+        self._lock = threading.Lock()  # the relay's loop and its keeper both renew
+
+    def keep(self, stop: threading.Event) -> threading.Thread:
+        """Renew the lease from a thread of its own while `stop` is not set: a round that takes
+        longer than the lease (an 80 MB capture on a slow uplink) does not let it lapse."""
+
+        def renew() -> None:
+            while not stop.wait(LEASE_SECONDS / 3):
+                with self._lock:
+                    if self.until is not None and not stop.is_set():
+                        self._hold()
+
+        thread = threading.Thread(target=renew, name="kanim-relay-lease", daemon=True)
+        thread.start()
+        return thread
 
     def hold(self) -> str | None:
         """Take or renew the lease: None when it is ours, else who holds it."""
+        with self._lock:
+            return self._hold()
+
+    def _hold(self) -> str | None:
         now = datetime.now(UTC)
         if self.until is not None and now < self.until - timedelta(seconds=LEASE_SECONDS * 2 / 3):
             return None  # renewed recently enough: no write on every round
@@ -57,13 +78,13 @@ class Lease:
         return None
 
     def release(self) -> None:
-        with self.office.uow() as uow:
+        with self._lock, self.office.uow() as uow:
             current = inbox.get_state(uow, LEASE)
             if current and current.split(" ", 1)[0] == self.holder:
                 uow.session.execute(delete(t.link_cursor).where(t.link_cursor.c.name == LEASE,
                                                                 t.link_cursor.c.value == current))
                 uow.session.commit()
-        self.until = None
+            self.until = None
 
 
 def _live_holder(value: str | None, now: datetime) -> str | None:
@@ -78,12 +99,14 @@ def _live_holder(value: str | None, now: datetime) -> str | None:
 
 
 def _died_here(holder: str) -> bool:
-    """A holder on this host whose process is gone (killed, crashed): its lease need not be
-    waited out. A holder on another host is trusted until its lease runs out."""
-    host, _, rest = holder.partition(":")
-    pid = rest.split(":", 1)[0]
-    if host != _HOST or not pid.isdigit():
+    """A holder on this machine whose process is gone (killed, crashed): its lease need not be
+    waited out. "This machine" is the same host name, boot and process namespace: two
+    containers that share a host name do not see each other's processes, and must not judge
+    them dead. A holder elsewhere is trusted until its lease runs out."""
+    parts = holder.split(":")
+    if len(parts) != 4 or parts[0] != _HOST or parts[2] != _MACHINE or not parts[1].isdigit():
         return False
+    pid = parts[1]
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -93,7 +116,20 @@ def _died_here(holder: str) -> bool:
     return False
 
 
-_HOST = socket.gethostname()[:64]
+_HOST = socket.gethostname()[:64].replace(":", "_")
+
+
+def _machine() -> str:
+    """This boot of this kernel and this process namespace, in a few characters."""
+    try:
+        boot = open("/proc/sys/kernel/random/boot_id").read().strip()
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return "unknown"
+    return hashlib.sha256(f"{boot}/{namespace}".encode()).hexdigest()[:12]
+
+
+_MACHINE = _machine()
 
 
 def _swap(uow: UnitOfWork, current: str | None, value: str) -> bool:

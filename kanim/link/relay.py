@@ -209,6 +209,7 @@ class Relay:
         relay started by mistake (a `kanim worker` beside a server that runs one) stands by
         instead of racing the first, and takes over if the first one stops or dies."""
         lease = Lease(self.office)
+        lease.keep(stop)
         standing_by = False
         try:
             while not stop.is_set():
