@@ -122,10 +122,12 @@ def _decisions(uow: UnitOfWork, ids: list[str]) -> dict[str, list[Decision]]:
 def dead_letters(office: Office, *, limit: int = DEAD_LETTER_LIMIT) -> DeadLetters:
     """The link's dead letters (kanim.link.views), each with its application's number."""
     rows = views.dead_letters(office, limit=limit + 1)
-    subjects = {r["subject"] for r in rows}
-    with office.uow(readonly=True) as uow:
-        a = t.application.c
-        numbers = dict(uow.session.execute(select(a.id, a.number).where(a.id.in_(subjects)))) if subjects else {}
+    subjects = sorted({r["subject"] for r in rows})
+    numbers: dict[str, str] = {}
+    if subjects:
+        with office.uow(readonly=True) as uow:
+            a = t.application.c
+            numbers = dict(uow.session.execute(select(a.id, a.number).where(a.id.in_(subjects))).all())
     letters = [DeadLetter(r["id"], r["seq"], r["op"], numbers.get(r["subject"]), r["subject"], r["attempts"],
                           r["error"], r["created_at"]) for r in rows[:limit]]
     return DeadLetters(letters, len(rows) > limit)
