@@ -51,6 +51,7 @@
         files.items.add(new File([blob], "camera.jpg", { type: "image/jpeg" }));
         input.files = files.files;
         say("msgSending");
+        input.form.addEventListener("htmx:afterRequest", function () { say("msgLive"); }, { once: true });
         input.form.requestSubmit();
       }, "image/jpeg", 0.92);
     });
