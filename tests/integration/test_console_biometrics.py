@@ -6,10 +6,12 @@ real Chromium (tests/e2e)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import func, select
 
+from kanim.bootstrap import Office
 from kanim.domain.application import Stage
 from kanim.seed import face_photo, fingerprint_image
 from kanim.store import tables as t
@@ -42,7 +44,7 @@ def finger_upload(c, app_id: str, position: int, data: bytes, key: str | None = 
                   headers=htmx(csrf(c), f"finger-{position}-form", key=key))
 
 
-def test_the_capture_desk_refuses_other_roles_with_its_403_page_and_strangers_go_to_log_in(office) -> None:  # noqa: ANN001
+def test_the_capture_desk_refuses_other_roles_with_its_403_page_and_strangers_go_to_log_in(office: Office) -> None:
     app = at_stage(office, "paid")
     pages = ["/staff/biometrics", f"/staff/biometrics/{app.id}", f"/staff/biometrics/{app.id}/photo.jpg"]
     actions = [f"/staff/biometrics/{app.id}/photo", f"/staff/biometrics/{app.id}/fingers/1",
@@ -65,7 +67,7 @@ def test_the_capture_desk_refuses_other_roles_with_its_403_page_and_strangers_go
     assert count(office, t.biometric) == 0
 
 
-def test_the_biometric_operator_lands_on_the_capture_queue(office) -> None:  # noqa: ANN001
+def test_the_biometric_operator_lands_on_the_capture_queue(office: Office) -> None:
     c = client(office)
     token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/staff/login").text).group(1)
     r = c.post("/staff/login", data={"username": "biometric_operator", "password": PASSWORD, "csrf_token": token},
@@ -73,7 +75,7 @@ def test_the_biometric_operator_lands_on_the_capture_queue(office) -> None:  # n
     assert r.headers["location"] == "/staff/biometrics"
 
 
-def test_the_queue_lists_paid_applications_first_and_an_unpaid_one_without_a_capture_link(office) -> None:  # noqa: ANN001
+def test_the_queue_lists_paid_applications_first_and_an_unpaid_one_without_a_capture_link(office: Office) -> None:
     unpaid = at_stage(office, "intake_done", 0)
     paid = at_stage(office, "paid", 1)
     at_stage(office, "captured", 2)  # no longer waiting
@@ -84,7 +86,7 @@ def test_the_queue_lists_paid_applications_first_and_an_unpaid_one_without_a_cap
     assert "menunggu kasir" in page and "3578••••••••0002" in page and paid.nik not in page
 
 
-def test_every_capture_form_refuses_a_missing_csrf_token_and_writes_nothing(office) -> None:  # noqa: ANN001
+def test_every_capture_form_refuses_a_missing_csrf_token_and_writes_nothing(office: Office) -> None:
     app = at_stage(office, "paid")
     c = as_role(office, "biometric_operator")
     sends = [
@@ -101,7 +103,8 @@ def test_every_capture_form_refuses_a_missing_csrf_token_and_writes_nothing(offi
     assert count(office, t.biometric) == 0 and get(office, app.id).stage is Stage.INTAKE_DONE
 
 
-def test_a_photo_with_two_faces_is_refused_in_the_desks_words_with_each_check_and_nothing_is_kept(office) -> None:  # noqa: ANN001
+def test_a_photo_with_two_faces_is_refused_in_the_desks_words_with_each_check_and_nothing_is_kept(
+        office: Office) -> None:
     app = at_stage(office, "paid")
     c = as_role(office, "biometric_operator")
     r = photo_upload(c, app.id, photos.two_faces_jpeg())
@@ -123,7 +126,8 @@ def test_a_photo_with_two_faces_is_refused_in_the_desks_words_with_each_check_an
     (photos.tiny_jpeg, "photo-resolution"),
     (photos.not_an_image, "photo-not-an-image"),
 ])
-def test_each_photo_rule_is_refused_with_its_own_code_and_english_words_for_an_english_desk(office, image, code) -> None:  # noqa: ANN001
+def test_each_photo_rule_is_refused_with_its_own_code_and_english_words_for_an_english_desk(
+        office: Office, image: Callable[[], bytes], code: str) -> None:
     app = at_stage(office, "paid")
     c = as_role(office, "biometric_operator")
     c.post("/staff/language", data={"language": "en"}, headers=htmx(csrf(c), "language"))
@@ -133,7 +137,7 @@ def test_each_photo_rule_is_refused_with_its_own_code_and_english_words_for_an_e
     assert count(office, t.biometric) == 0
 
 
-def test_an_accepted_photo_shows_its_checks_and_is_read_back_through_an_audited_read(office) -> None:  # noqa: ANN001
+def test_an_accepted_photo_shows_its_checks_and_is_read_back_through_an_audited_read(office: Office) -> None:
     app = at_stage(office, "paid")
     c = as_role(office, "biometric_operator")
     r = photo_upload(c, app.id, photos.passport_photo_jpeg())
@@ -152,7 +156,7 @@ def test_an_accepted_photo_shows_its_checks_and_is_read_back_through_an_audited_
     assert detail["purpose"].startswith("capture desk")
 
 
-def test_a_photo_sent_twice_with_its_form_key_is_kept_once(office) -> None:  # noqa: ANN001
+def test_a_photo_sent_twice_with_its_form_key_is_kept_once(office: Office) -> None:
     app = at_stage(office, "paid")
     c = as_role(office, "biometric_operator")
     first = photo_upload(c, app.id, photos.passport_photo_jpeg(), key="photo-1")
@@ -161,7 +165,7 @@ def test_a_photo_sent_twice_with_its_form_key_is_kept_once(office) -> None:  # n
     assert count(office, t.audit_event, action="BiometricCaptured") == 1
 
 
-def test_a_refused_photo_frees_its_key_for_the_retake(office) -> None:  # noqa: ANN001
+def test_a_refused_photo_frees_its_key_for_the_retake(office: Office) -> None:
     app = at_stage(office, "paid")
     c = as_role(office, "biometric_operator")
     assert photo_upload(c, app.id, photos.two_faces_jpeg(), key="photo-1").status_code == 422
@@ -169,7 +173,7 @@ def test_a_refused_photo_frees_its_key_for_the_retake(office) -> None:  # noqa: 
     assert count(office, t.biometric, kind="face") == 1
 
 
-def test_a_colour_photo_as_a_fingerprint_is_refused_beside_its_file_and_nothing_is_kept(office) -> None:  # noqa: ANN001
+def test_a_colour_photo_as_a_fingerprint_is_refused_beside_its_file_and_nothing_is_kept(office: Office) -> None:
     app = at_stage(office, "paid")
     c = as_role(office, "biometric_operator")
     r = finger_upload(c, app.id, 3, face_photo())
@@ -179,7 +183,7 @@ def test_a_colour_photo_as_a_fingerprint_is_refused_beside_its_file_and_nothing_
     assert count(office, t.biometric) == 0
 
 
-def test_an_unknown_exception_is_refused_beside_its_select(office) -> None:  # noqa: ANN001
+def test_an_unknown_exception_is_refused_beside_its_select(office: Office) -> None:
     app = at_stage(office, "paid")
     c = as_role(office, "biometric_operator")
     r = c.post(f"/staff/biometrics/{app.id}/fingers/4/exception", data={"exception": "lost"},
@@ -188,7 +192,8 @@ def test_an_unknown_exception_is_refused_beside_its_select(office) -> None:  # n
     assert count(office, t.biometric) == 0
 
 
-def test_ten_fingers_with_one_exception_complete_the_capture_and_a_gap_is_named_in_the_desks_words(office) -> None:  # noqa: ANN001
+def test_ten_fingers_with_one_exception_complete_the_capture_and_a_gap_is_named_in_the_desks_words(
+        office: Office) -> None:
     app = at_stage(office, "paid")
     c = as_role(office, "biometric_operator")
     assert photo_upload(c, app.id, face_photo()).status_code == 200
@@ -210,7 +215,7 @@ def test_ten_fingers_with_one_exception_complete_the_capture_and_a_gap_is_named_
     assert 'id="capture-closed"' in page and 'id="photo-form"' not in page
 
 
-def test_capture_waits_for_the_payment_and_says_so(office) -> None:  # noqa: ANN001
+def test_capture_waits_for_the_payment_and_says_so(office: Office) -> None:
     app = at_stage(office, "intake_done")
     c = as_role(office, "biometric_operator")
     page = c.get(f"/staff/biometrics/{app.id}").text
@@ -220,7 +225,7 @@ def test_capture_waits_for_the_payment_and_says_so(office) -> None:  # noqa: ANN
     assert count(office, t.biometric) == 0
 
 
-def test_the_capture_page_shows_each_finger_by_its_name_and_state(office) -> None:  # noqa: ANN001
+def test_the_capture_page_shows_each_finger_by_its_name_and_state(office: Office) -> None:
     app = at_stage(office, "paid")
     c = as_role(office, "biometric_operator")
     finger_upload(c, app.id, 1, fingerprint_image())

@@ -8,6 +8,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
+from kanim.bootstrap import Office
 from kanim.domain.application import Stage
 from kanim.store import tables as t
 from tests.console_desks import as_role, at_stage, client, csrf, field_error, get, htmx, staff_office
@@ -30,7 +31,7 @@ def notes(c, app_id: str, text: str, key: str | None = None):  # noqa: ANN001, A
                   headers=htmx(csrf(c), "interview-form", key=key))
 
 
-def test_the_interview_desk_refuses_other_roles_and_strangers_go_to_log_in(office) -> None:  # noqa: ANN001
+def test_the_interview_desk_refuses_other_roles_and_strangers_go_to_log_in(office: Office) -> None:
     app = at_stage(office, "captured")
     pages = ["/staff/interview", f"/staff/interview/{app.id}", f"/staff/interview/{app.id}/photo.jpg"]
     stranger = client(office)
@@ -49,7 +50,7 @@ def test_the_interview_desk_refuses_other_roles_and_strangers_go_to_log_in(offic
     assert audits(office, "BiometricRead") == 0
 
 
-def test_the_interview_queue_lists_captured_applications_only(office) -> None:  # noqa: ANN001
+def test_the_interview_queue_lists_captured_applications_only(office: Office) -> None:
     waiting = at_stage(office, "captured", 0)
     at_stage(office, "paid", 1)
     at_stage(office, "interviewed", 2)
@@ -58,7 +59,7 @@ def test_the_interview_queue_lists_captured_applications_only(office) -> None:  
     assert "3171••••••••0001" in page and waiting.nik not in page
 
 
-def test_the_interview_page_shows_the_accepted_photo_through_an_audited_read(office) -> None:  # noqa: ANN001
+def test_the_interview_page_shows_the_accepted_photo_through_an_audited_read(office: Office) -> None:
     app = at_stage(office, "captured")
     c = as_role(office, "interviewer")
     page = c.get(f"/staff/interview/{app.id}").text
@@ -72,7 +73,7 @@ def test_the_interview_page_shows_the_accepted_photo_through_an_audited_read(off
     assert detail["purpose"].startswith("interview")
 
 
-def test_the_notes_form_refuses_a_missing_csrf_token_and_records_nothing(office) -> None:  # noqa: ANN001
+def test_the_notes_form_refuses_a_missing_csrf_token_and_records_nothing(office: Office) -> None:
     app = at_stage(office, "captured")
     c = as_role(office, "interviewer")
     for headers in ({"HX-Request": "true"}, {"HX-Request": "true", "X-CSRF-Token": "0" * 40}):
@@ -82,7 +83,7 @@ def test_the_notes_form_refuses_a_missing_csrf_token_and_records_nothing(office)
 
 
 @pytest.mark.parametrize("text", ["", "   "])
-def test_empty_notes_are_refused_beside_the_notes_field_and_nothing_is_recorded(office, text) -> None:  # noqa: ANN001
+def test_empty_notes_are_refused_beside_the_notes_field_and_nothing_is_recorded(office: Office, text: str) -> None:
     app = at_stage(office, "captured")
     c = as_role(office, "interviewer")
     r = notes(c, app.id, text)
@@ -91,7 +92,7 @@ def test_empty_notes_are_refused_beside_the_notes_field_and_nothing_is_recorded(
     assert get(office, app.id).stage is Stage.CAPTURED and audits(office, "InterviewRecorded") == 0
 
 
-def test_notes_sent_twice_with_their_form_key_record_one_interview(office) -> None:  # noqa: ANN001
+def test_notes_sent_twice_with_their_form_key_record_one_interview(office: Office) -> None:
     app = at_stage(office, "captured")
     c = as_role(office, "interviewer")
     first = notes(c, app.id, "Purpose: visiting family in Davao.", key="notes-1")
@@ -103,7 +104,7 @@ def test_notes_sent_twice_with_their_form_key_record_one_interview(office) -> No
     assert audits(office, "InterviewRecorded") == 1
 
 
-def test_a_second_interview_with_a_new_key_is_refused_in_the_desks_words(office) -> None:  # noqa: ANN001
+def test_a_second_interview_with_a_new_key_is_refused_in_the_desks_words(office: Office) -> None:
     app = at_stage(office, "captured")
     c = as_role(office, "interviewer")
     assert notes(c, app.id, "First.", key="a").status_code == 200

@@ -10,6 +10,8 @@ import re
 import pytest
 from sqlalchemy import func, select, update
 
+from kanim.bootstrap import Office
+from kanim.clock import FakeClock
 from kanim.domain.application import Stage
 from kanim.domain.clearances import ClearanceKind, ClearanceState
 from kanim.store import tables as t
@@ -41,8 +43,8 @@ def audits(office, action: str) -> int:  # noqa: ANN001
         return uow.session.execute(select(func.count()).where(t.audit_event.c.action == action)).scalar_one()
 
 
-def act(c, app_id: str, action: str, form: str, target: str = "decision", key: str | None = None,  # noqa: ANN001, ANN201
-        **data: str):
+def act(c, app_id: str, action: str, form: str, target: str = "decision",  # noqa: ANN001, ANN201
+        key: str | None = None, **data: str):
     return c.post(f"/staff/supervisor/{app_id}/{action}", data=data or None,
                   headers=htmx(csrf(c), form, key=key, target=target))
 
@@ -65,7 +67,7 @@ def dead_letter(office, app_id: str) -> str:  # noqa: ANN001
     return op
 
 
-def test_the_supervisor_desk_refuses_other_roles_and_strangers_go_to_log_in(office) -> None:  # noqa: ANN001
+def test_the_supervisor_desk_refuses_other_roles_and_strangers_go_to_log_in(office: Office) -> None:
     app = at_stage(office, "interviewed")
     pages = ["/staff/supervisor", "/staff/supervisor/approvals", "/staff/supervisor/holds",
              f"/staff/supervisor/{app.id}", f"/staff/supervisor/{app.id}/photo.jpg"]
@@ -88,7 +90,7 @@ def test_the_supervisor_desk_refuses_other_roles_and_strangers_go_to_log_in(offi
     assert get(office, app.id).stage is Stage.INTERVIEWED
 
 
-def test_every_decision_form_refuses_a_missing_csrf_token_and_changes_nothing(office) -> None:  # noqa: ANN001
+def test_every_decision_form_refuses_a_missing_csrf_token_and_changes_nothing(office: Office) -> None:
     app = at_stage(office, "interviewed")
     op = dead_letter(office, app.id)
     supervisor, admin = as_role(office, "supervisor"), as_role(office, "admin")
@@ -102,7 +104,7 @@ def test_every_decision_form_refuses_a_missing_csrf_token_and_changes_nothing(of
         assert uow.session.execute(select(t.outbox.c.status).where(t.outbox.c.id == op)).scalar_one() == "dead"
 
 
-def test_the_supervisor_lands_on_the_approval_queue_with_the_interview_and_clearances(office) -> None:  # noqa: ANN001
+def test_the_supervisor_lands_on_the_approval_queue_with_the_interview_and_clearances(office: Office) -> None:
     app = at_stage(office, "interviewed")
     at_stage(office, "captured", 1)
     page = as_role(office, "supervisor").get("/staff/supervisor").text
@@ -112,7 +114,7 @@ def test_the_supervisor_lands_on_the_approval_queue_with_the_interview_and_clear
     assert app.nik not in page and "3171••••••••0001" in page
 
 
-def test_an_approval_sent_twice_with_its_form_key_approves_once(office) -> None:  # noqa: ANN001
+def test_an_approval_sent_twice_with_its_form_key_approves_once(office: Office) -> None:
     app = at_stage(office, "interviewed")
     c = as_role(office, "supervisor")
     first = act(c, app.id, "approve", f"approve-{app.id}", target="approvals", key="approve-1")
@@ -122,7 +124,7 @@ def test_an_approval_sent_twice_with_its_form_key_approves_once(office) -> None:
     assert get(office, app.id).stage is Stage.APPROVED and audits(office, "ApplicationApproved") == 1
 
 
-def test_a_rejection_without_a_reason_is_refused_beside_the_reason_and_changes_nothing(office) -> None:  # noqa: ANN001
+def test_a_rejection_without_a_reason_is_refused_beside_the_reason_and_changes_nothing(office: Office) -> None:
     app = at_stage(office, "interviewed")
     c = as_role(office, "supervisor")
     for reason in ("", "   "):
@@ -136,7 +138,7 @@ def test_a_rejection_without_a_reason_is_refused_beside_the_reason_and_changes_n
     assert done.stage is Stage.REJECTED and done.decision_reason == "the old passport was reported stolen"
 
 
-def test_a_cancellation_with_its_reason_cancels_and_the_review_shows_no_decision_left(office) -> None:  # noqa: ANN001
+def test_a_cancellation_with_its_reason_cancels_and_the_review_shows_no_decision_left(office: Office) -> None:
     app = at_stage(office, "interviewed")
     c = as_role(office, "supervisor")
     page = c.get(f"/staff/supervisor/{app.id}").text
@@ -148,7 +150,7 @@ def test_a_cancellation_with_its_reason_cancels_and_the_review_shows_no_decision
     assert 'id="decision-none"' in page and 'id="approve-form"' not in page
 
 
-def test_a_flagged_application_cannot_be_approved_and_says_why_in_the_desks_words(office) -> None:  # noqa: ANN001
+def test_a_flagged_application_cannot_be_approved_and_says_why_in_the_desks_words(office: Office) -> None:
     app = at_stage(office, "interviewed")
     with office.uow() as uow:  # flagged but, as on a racing desk, not yet held
         loaded = uow.applications.get(app.id)
@@ -159,8 +161,11 @@ def test_a_flagged_application_cannot_be_approved_and_says_why_in_the_desks_word
     assert get(office, app.id).stage is Stage.INTERVIEWED
 
 
-def test_a_hold_shows_its_reason_the_badges_and_the_centrals_words_and_is_released_only_once_lifted(office) -> None:  # noqa: ANN001
-    app = flagged_hold(office)
+def test_a_hold_shows_its_reason_the_badges_and_the_centrals_words_and_is_released_only_once_lifted(
+        office: Office, clock: FakeClock) -> None:
+    app = flagged_hold(office)  # at 08:00 WIB
+    clock.advance(hours=2)
+    central_decision(office, app.id, ClearanceKind.RECORDED_CENTRALLY, ClearanceState.CONFIRMED, "in the registry")
     c = as_role(office, "supervisor")
     page = c.get("/staff/supervisor").text
     row = re.search(rf'<tr id="hold-row-{app.id}">.*?</tr>', page, re.S).group(0)
@@ -168,6 +173,7 @@ def test_a_hold_shows_its_reason_the_badges_and_the_centrals_words_and_is_releas
     assert 'data-clearance="watchlist_clear" data-state="flagged"' in row
     assert "prevention order 2026/117 names the applicant" in row.split('class="decisions"')[1]
     assert f'id="hold-{app.id}-flagged"' in row and f'id="release-{app.id}"' not in row
+    assert "ditahan sejak 30 November 2026, 08:00 WIB" in row  # when it was held, not its last change
     r = act(c, app.id, "release-hold", f"release-{app.id}", target="holds")
     assert r.status_code == 409 and 'data-code="flagged"' in r.text
     assert get(office, app.id).stage is Stage.ON_HOLD
@@ -183,7 +189,7 @@ def test_a_hold_shows_its_reason_the_badges_and_the_centrals_words_and_is_releas
     assert again.headers.get("Idempotent-Replayed") == "true" and audits(office, "HoldReleased") == 1
 
 
-def test_a_possible_duplicate_is_held_without_a_flag_and_released_from_its_review(office) -> None:  # noqa: ANN001
+def test_a_possible_duplicate_is_held_without_a_flag_and_released_from_its_review(office: Office) -> None:
     at_stage(office, "checked_in", 0)
     second = at_stage(office, "intake_done", 1, a=applicant(0))  # the same NIK again
     assert second.stage is Stage.ON_HOLD
@@ -196,7 +202,7 @@ def test_a_possible_duplicate_is_held_without_a_flag_and_released_from_its_revie
     assert get(office, second.id).stage is Stage.INTAKE_DONE
 
 
-def test_dead_letters_are_shown_to_a_supervisor_and_retried_only_by_an_administrator(office) -> None:  # noqa: ANN001
+def test_dead_letters_are_shown_to_a_supervisor_and_retried_only_by_an_administrator(office: Office) -> None:
     app = at_stage(office, "interviewed")
     op = dead_letter(office, app.id)
     supervisor = as_role(office, "supervisor")
@@ -223,7 +229,7 @@ def test_dead_letters_are_shown_to_a_supervisor_and_retried_only_by_an_administr
     assert 'data-code="dead-letter-not-found"' in r.text
 
 
-def test_the_review_shows_the_photo_through_an_audited_read_and_every_clearance_decision(office) -> None:  # noqa: ANN001
+def test_the_review_shows_the_photo_through_an_audited_read_and_every_clearance_decision(office: Office) -> None:
     app = flagged_hold(office)
     c = as_role(office, "supervisor")
     page = c.get(f"/staff/supervisor/{app.id}").text

@@ -66,7 +66,7 @@ def capture_queue(office: Office, *, limit: int = QUEUE_LIMIT) -> Queue:
     with office.uow(readonly=True) as uow:
         apps = list(uow.session.scalars(
             select(Application).where(waiting)
-            .order_by(a.paid_at.is_(None), a.paid_at, a.updated_at, a.number).limit(limit)))
+            .order_by(a.paid_at.is_(None), a.paid_at, a.number).limit(limit)))
         total = uow.session.execute(select(func.count()).where(waiting)).scalar_one()
     return Queue(apps, total)
 

@@ -11,11 +11,11 @@ from kanim.store import tables as t
 
 
 def interview_queue(office: Office, *, limit: int = QUEUE_LIMIT) -> Queue:
-    """Captured applications, the longest waiting first."""
+    """Captured applications in the order they were made (the applicants' order of arrival)."""
     a = t.application.c
     waiting = a.stage == Stage.CAPTURED
     with office.uow(readonly=True) as uow:
         apps = list(uow.session.scalars(
-            select(Application).where(waiting).order_by(a.updated_at, a.number).limit(limit)))
+            select(Application).where(waiting).order_by(a.number).limit(limit)))
         total = uow.session.execute(select(func.count()).where(waiting)).scalar_one()
     return Queue(apps, total)

@@ -18,7 +18,8 @@ from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
 DEAD_LETTER_LIMIT = 50
-CLEARANCE_CHANGED = "ClearanceChanged"  # the event's name in the audit log (kanim.domain.events)
+# The events' names in the audit log (kanim.domain.events).
+CLEARANCE_CHANGED, PUT_ON_HOLD = "ClearanceChanged", "ApplicationPutOnHold"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Decision:
 class Held:
     application: Application
     decisions: list[Decision]  # newest first
+    held_at: datetime | None = None  # when it was last put on hold
     has_photo: bool = False  # an accepted face photo is stored (known only for one under review)
 
     @property
@@ -84,14 +86,15 @@ def approval_queue(office: Office, *, limit: int = QUEUE_LIMIT) -> Queue:
 
 
 def holds(office: Office, *, limit: int = QUEUE_LIMIT) -> Holds:
-    """Applications on hold, the longest held first, each with its clearance decisions."""
+    """Applications on hold in the order they were made, each with its clearance decisions and
+    when it was held."""
     a = t.application.c
     held = a.stage == Stage.ON_HOLD
     with office.uow(readonly=True) as uow:
-        apps = list(uow.session.scalars(select(Application).where(held).order_by(a.updated_at, a.number).limit(limit)))
+        apps = list(uow.session.scalars(select(Application).where(held).order_by(a.number).limit(limit)))
         total = uow.session.execute(select(func.count()).where(held)).scalar_one()
-        decisions = _decisions(uow, [app.id for app in apps])
-    return Holds([Held(app, decisions.get(app.id, [])) for app in apps], total)
+        decisions, held_at = _decisions(uow, [app.id for app in apps])
+    return Holds([Held(app, decisions.get(app.id, []), held_at.get(app.id)) for app in apps], total)
 
 
 def review(office: Office, application_id: str) -> Held:
@@ -99,24 +102,29 @@ def review(office: Office, application_id: str) -> Held:
     b = t.biometric.c
     with office.uow(readonly=True) as uow:
         app = uow.applications.get(application_id)
-        decisions = _decisions(uow, [app.id])
+        decisions, held_at = _decisions(uow, [app.id])
         photo = uow.session.execute(select(b.id).where(b.application_id == app.id, b.kind == capture.FACE,
                                                        b.file_ref.is_not(None)).limit(1)).first()
-    return Held(app, decisions.get(app.id, []), has_photo=photo is not None)
+    return Held(app, decisions.get(app.id, []), held_at.get(app.id), has_photo=photo is not None)
 
 
-def _decisions(uow: UnitOfWork, ids: list[str]) -> dict[str, list[Decision]]:
-    """Clearance changes of these applications, newest first: one query for the whole page."""
-    if not ids:
-        return {}
-    e = t.audit_event.c
-    rows = uow.session.execute(select(e.subject, e.at, e.detail).where(
-        e.subject.in_(ids), e.action == CLEARANCE_CHANGED).order_by(e.seq.desc()))
+def _decisions(uow: UnitOfWork, ids: list[str]) -> tuple[dict[str, list[Decision]], dict[str, datetime]]:
+    """Clearance changes of these applications, newest first, and when each was last put on
+    hold: one query for the whole page."""
     out: dict[str, list[Decision]] = defaultdict(list)
-    for subject, at, d in rows:
-        out[subject].append(Decision(at, d.get("kind", ""), d.get("new", ""), d.get("reason", ""),
-                                     d.get("source", "")))
-    return out
+    held_at: dict[str, datetime] = {}
+    if not ids:
+        return out, held_at
+    e = t.audit_event.c
+    rows = uow.session.execute(select(e.subject, e.at, e.action, e.detail).where(
+        e.subject.in_(ids), e.action.in_([CLEARANCE_CHANGED, PUT_ON_HOLD])).order_by(e.seq.desc()))
+    for subject, at, action, d in rows:
+        if action == PUT_ON_HOLD:
+            held_at.setdefault(subject, at)
+        else:
+            out[subject].append(Decision(at, d.get("kind", ""), d.get("new", ""), d.get("reason", ""),
+                                         d.get("source", "")))
+    return out, held_at
 
 
 def dead_letters(office: Office, *, limit: int = DEAD_LETTER_LIMIT) -> DeadLetters:

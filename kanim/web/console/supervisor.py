@@ -33,6 +33,9 @@ router = APIRouter(prefix=f"{PREFIX}/supervisor", route_class=Route, include_in_
 Desk = ConsoleStaff(Perm.ADJUDICATE)
 AppId = Annotated[str, Path(max_length=36)]
 OpId = Annotated[str, Path(max_length=36)]
+# How many rows each part of the desk shows: enough for a morning's work, small enough for the
+# page to stay light (the counts say how many wait in all; each list is oldest first).
+APPROVALS_SHOWN, HOLDS_SHOWN, DEAD_LETTERS_SHOWN = 25, 20, 20
 PROBLEM_WORDS = [N_("problem:flagged"), N_("problem:reason-missing"), N_("problem:dead-letter-not-found"),
                  N_("problem:application-not-found")]
 SOURCES = [N_("source:office"), N_("source:central")]  # who decided a clearance
@@ -47,9 +50,9 @@ DONE = {"approved": N_("%(number)s approved: it goes to the print room."),
 @router.get("")
 async def supervisor_desk(request: Request, user: Desk) -> Response:
     office = request.app.state.office
-    approvals = await run_in_threadpool(queries.approval_queue, office)
-    holds = await run_in_threadpool(queries.holds, office)
-    letters = await _dead_letters(request, user)
+    approvals = await run_in_threadpool(lambda: queries.approval_queue(office, limit=APPROVALS_SHOWN))
+    holds = await run_in_threadpool(lambda: queries.holds(office, limit=HOLDS_SHOWN))
+    letters = await _dead_letters(request, user, limit=DEAD_LETTERS_SHOWN)
     return page(request, "console/supervisor/desk.html", approvals=approvals, holds=holds, **letters)
 
 
@@ -139,12 +142,14 @@ async def _answer(request: Request, app: Application, done: str) -> Response:
 
 
 async def _approvals(request: Request, **done: object) -> Response:
-    queue = await run_in_threadpool(queries.approval_queue, request.app.state.office)
+    office = request.app.state.office
+    queue = await run_in_threadpool(lambda: queries.approval_queue(office, limit=APPROVALS_SHOWN))
     return page(request, "console/supervisor/_approvals.html", approvals=queue, **_done(done))
 
 
 async def _holds(request: Request, **done: object) -> Response:
-    held = await run_in_threadpool(queries.holds, request.app.state.office)
+    office = request.app.state.office
+    held = await run_in_threadpool(lambda: queries.holds(office, limit=HOLDS_SHOWN))
     return page(request, "console/supervisor/_holds.html", holds=held, **_done(done))
 
 
@@ -152,9 +157,10 @@ def _done(done: dict) -> dict:
     return {"done": done["done"], "done_app": done["app"], "done_words": DONE[done["done"]]} if done else {}
 
 
-async def _dead_letters(request: Request, user) -> dict:  # noqa: ANN001 - a StaffUser
+async def _dead_letters(request: Request, user, *, limit: int = queries.DEAD_LETTER_LIMIT) -> dict:  # noqa: ANN001
     """The dead letters for whoever may see them, and whether they may retry them."""
     if not allowed(user.role, Perm.VIEW_LINK):
         return {"letters": None, "may_retry": False}
-    letters = await run_in_threadpool(queries.dead_letters, request.app.state.office)
+    office = request.app.state.office
+    letters = await run_in_threadpool(lambda: queries.dead_letters(office, limit=limit))
     return {"letters": letters, "may_retry": allowed(user.role, Perm.MANAGE_LINK)}
