@@ -51,7 +51,9 @@
         files.items.add(new File([blob], "camera.jpg", { type: "image/jpeg" }));
         input.files = files.files;
         say("msgSending");
-        input.form.addEventListener("htmx:afterRequest", function () { say("msgLive"); }, { once: true });
+        take.disabled = true; // one still at a time: a double click sends one photo
+        input.form.addEventListener("htmx:afterRequest", function () { take.disabled = false; say("msgLive"); },
+                                    { once: true });
         input.form.requestSubmit();
       }, "image/jpeg", 0.92);
     });
