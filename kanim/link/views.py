@@ -101,12 +101,14 @@ def _held_back(uow: UnitOfWork, now: datetime) -> dict[str, Any]:
             "retrying": max(0, pending_n - sendable - dead_n), "retry_error": retry_error, "oldest_sendable": oldest}
 
 
-def dead_letters(office: Office) -> list[dict[str, Any]]:
+def dead_letters(office: Office, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """Dead letters in queue order; the first `limit` of them when a page shows them."""
     with office.uow() as uow:
         c = t.outbox.c
+        q = select(t.outbox).where(c.status == "dead").order_by(c.seq)
         return [dict(id=r.id, seq=r.seq, subject=r.subject, op=r.op, attempts=r.attempts, error=r.last_error,
                      created_at=r.created_at)
-                for r in uow.session.execute(select(t.outbox).where(c.status == "dead").order_by(c.seq))]
+                for r in uow.session.execute(q if limit is None else q.limit(limit))]
 
 
 def retry_dead_letter(office: Office, op_id: str, *, actor: str) -> bool:

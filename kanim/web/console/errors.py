@@ -23,6 +23,7 @@ FIELD_BY_CODE = {
     "contact-email": "contact_email", "contact-missing": "preferred_channel", "name": "full_name",
     "billing": "billing_code", "booklet-serial": "serial", "photo": "file", "fingerprint": "file",
     "upload": "file", "scan": "file", "recipient": "recipient_name", "password": "password", "slot": "slot",
+    "notes": "notes", "reason": "reason",
 }
 
 
