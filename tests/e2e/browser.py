@@ -1,5 +1,5 @@
 """A real browser for the console's tests: Debian's Chromium driven by Playwright for Python
-(never a browser Playwright downloads), a fake camera fed a face video, axe-core for
+(never a browser Playwright downloads), a fake camera fed a face video (tests/face_video.py), axe-core for
 accessibility, and screenshots at the desk screen's size (1366×768).
 
 Without /usr/bin/chromium (`.ci/run` installs it) the browser tests skip and say why; axe-core
@@ -31,28 +31,6 @@ REPO = Path(__file__).resolve().parents[2]
 def require_chromium() -> None:
     if not CHROMIUM.exists():
         pytest.skip(NO_CHROMIUM)
-
-
-def face_video(path: Path, seconds: int = 3, fps: int = 10) -> Path:
-    """A .y4m video of the passport photo that ships with kanim, for Chromium's fake camera: what
-    the desk's webcam would see of an applicant sitting still."""
-    import cv2
-    import numpy as np
-
-    face = cv2.imdecode(np.frombuffer((REPO / "kanim" / "seed_data" / "face.jpg").read_bytes(), np.uint8),
-                        cv2.IMREAD_COLOR)
-    height = 480
-    width = int(face.shape[1] * height / face.shape[0]) // 2 * 2
-    frame = cv2.resize(face, (width, height))
-    canvas = np.full((480, 640, 3), 255, np.uint8)  # a white wall behind, as at the office
-    x = (640 - width) // 2
-    canvas[:, x:x + width] = frame[:, : min(width, 640)]
-    yuv = cv2.cvtColor(canvas, cv2.COLOR_BGR2YUV_I420)
-    with open(path, "wb") as f:
-        f.write(f"YUV4MPEG2 W640 H480 F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(seconds * fps):
-            f.write(b"FRAME\n" + yuv.tobytes())
-    return path
 
 
 def axe_script() -> str:

@@ -26,7 +26,9 @@ from tests.e2e.browser import (
     screenshot,
     serious_violations,
 )
+from tests.e2e.browser import CAMERA_FLAGS
 from tests.e2e.demo_run import DemoRun
+from tests.face_video import write_face_y4m
 
 pytestmark = pytest.mark.timeout(300)
 OFFICE_ROLES = ("front_desk", "cashier", "biometric_operator", "interviewer", "supervisor", "print_operator",
@@ -44,14 +46,19 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
+def playwright() -> Iterator[object]:
     require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
-        yield browser
-        browser.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def chromium(playwright) -> Iterator[object]:  # noqa: ANN001
+    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+    yield browser
+    browser.close()
 
 
 @pytest.fixture
@@ -164,3 +171,29 @@ def test_every_desk_page_of_every_role_has_no_serious_accessibility_violation(de
     bad = {page: v for page, v in found.items() if v}
     assert not bad, dump(bad)
     assert "/staff/front-desk" in found
+
+
+def test_the_face_photo_is_taken_with_the_desks_camera_and_passes_the_checks(demo, playwright,  # noqa: ANN001
+                                                                              tmp_path_factory) -> None:
+    """Chromium's fake camera plays a face video; the operator starts the camera, takes the
+    still, and the server's checks accept it (one face, size, plain light background)."""
+    video = write_face_y4m(tmp_path_factory.mktemp("camera") / "face.y4m")
+    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                         args=FLAGS + CAMERA_FLAGS + [f"--use-file-for-fake-video-capture={video}"])
+    try:
+        context = browser.new_context(viewport=DESK_SCREEN)
+        context.grant_permissions(["camera"])
+        page = log_in(context, office(demo), "biometric_operator", password(demo, "biometric_operator"))
+        assert page.url.endswith("/staff/biometrics")
+        page.locator("[id^=capture-open-]").first.click()
+        page.wait_for_url("**/staff/biometrics/*")
+        page.click("#camera-start")
+        page.wait_for_function("document.querySelector('#camera-video').videoWidth > 0", timeout=15_000)
+        page.click("#camera-capture")
+        page.wait_for_selector("#photo-ok", timeout=20_000)
+        checks = page.inner_text("#photo-checks")
+        assert "✗" not in checks, checks
+        assert page.locator("#photo-image").is_visible()
+        screenshot(page, "biometrics-camera-photo")
+    finally:
+        browser.close()
