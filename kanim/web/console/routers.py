@@ -6,9 +6,9 @@ from fastapi import APIRouter
 
 
 def office_desks() -> list[APIRouter]:
-    from kanim.web.console import front_desk
+    from kanim.web.console import cashier, front_desk, intake
 
-    return [front_desk.router]
+    return [front_desk.router, intake.router, cashier.router]
 
 
 def central_desks() -> list[APIRouter]:
