@@ -318,7 +318,7 @@ def test_a_cashier_page_holds_no_full_nik(office, desk) -> None:  # noqa: ANN001
 def test_the_cashier_counts_every_payment_in_the_total_even_beyond_the_list(office, desk, monkeypatch) -> None:  # noqa: ANN001
     from kanim.office.queries import cashier as queries
 
-    monkeypatch.setattr(queries, "LIST_LIMIT", 1)
+    monkeypatch.setattr(queries, "PAID_LIMIT", 1)
     people = [("Siti Rahmawati", "3171014508900001", date(1990, 8, 5), "F"),
               ("Budi Santoso", "3578011203850002", date(1985, 3, 12), "M")]
     for name, nik, born, sex in people:

@@ -18,6 +18,7 @@ from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
 LIST_LIMIT = 100
+PAID_LIMIT = 50  # the latest payments; the day's totals count them all
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class CashierDay:
     now: datetime
     waiting: list[Application]  # today's applicants past intake, not yet paid: oldest first
     waiting_older: int  # applications of earlier days that also wait (opened by number)
-    paid: list[Application]  # paid today, latest first (at most LIST_LIMIT)
+    paid: list[Application]  # paid today, latest first (at most PAID_LIMIT)
     paid_count: int
     paid_total: int
     billed_count: int  # codes issued today (the code each application holds now)
@@ -86,7 +87,7 @@ def cashier_day(office: Office) -> CashierDay:
             select(func.count()).select_from(t.application).where(*unpaid, a.appointment_on < day))
         paid_today = (a.paid_at >= start, a.paid_at < end)
         paid = list(uow.session.scalars(
-            select(Application).where(*paid_today).order_by(a.paid_at.desc()).limit(LIST_LIMIT)))
+            select(Application).where(*paid_today).order_by(a.paid_at.desc()).limit(PAID_LIMIT)))
         paid_count, paid_total = uow.session.execute(
             select(func.count(), func.coalesce(func.sum(a.fee_total), 0)).where(*paid_today)).one()
         # A code is valid for a fixed time from its issue, so its expiry says when it was issued.
