@@ -166,6 +166,19 @@ def test_a_billing_code_issued_twice_with_one_key_is_one_code(office, desk) -> N
     assert field_error(r.text, "billing-form", "application") == "Kode billing sebelumnya masih berlaku."
 
 
+def test_the_billing_form_comes_back_with_a_fresh_key_for_the_next_application(office, desk) -> None:  # noqa: ANN001
+    first, second = past_intake(office), past_intake(office, full_name="Budi Santoso", nik="3578011203850002",
+                                                     birth_date=date(1985, 3, 12), sex="M")
+    page = desk.get("/staff/cashier").text
+    key = re.search(r'<form id="billing-form"[^>]*"Idempotency-Key": "([^"]+)"', page).group(1)
+    r = bill(desk, first.number, key=key)
+    assert r.status_code == 200
+    next_key = re.search(r'<form id="billing-form"[^>]*"Idempotency-Key": "([^"]+)"', r.text).group(1)
+    assert next_key != key
+    r = bill(desk, second.number, key=next_key)
+    assert r.status_code == 200 and code_of(r.text) == loaded(office, second.id).billing_code
+
+
 def test_billing_an_application_not_past_intake_or_unknown_is_refused_beside_the_field(office, desk) -> None:  # noqa: ANN001
     app = walk_in(office)  # checked in, intake not done
     r = bill(desk, app.number)
@@ -230,6 +243,8 @@ def test_a_payment_is_recorded_by_code_and_receipt_and_counts_in_the_days_taking
     stored = loaded(office, app.id)
     assert stored.paid_at is not None and stored.payment_receipt_ref == "BRI-0012345"
     assert stored.clearances.payment_confirmed.value == "provisional"
+    assert 'id="billing" hx-swap-oob="true"' in r.text and 'id="billing-paid"' in r.text  # the bill says paid
+    assert 'id="cashier-day" hx-swap-oob="true"' in r.text
     page = desk.get("/staff/cashier").text
     assert 'id="paid-count">1<' in page and 'id="paid-total">Rp650.000<' in page
     assert "BRI-0012345" in page.split('id="cashier-paid"')[1]

@@ -170,8 +170,11 @@ def test_a_scan_by_file_goes_through_upload_document_and_meets_its_line(office, 
     assert r.status_code == 200 and "KTP sudah dipindai." in r.text
     assert 'id="requirement-ktp" data-met="true"' in r.text and 'id="document-ktp" data-state="scanned"' in r.text
     assert 'id="requirement-kk" data-met="false"' in r.text
-    # The form comes back with the next document chosen, for the next scan.
+    # The form comes back with the next document chosen and a fresh key, for the next scan.
     assert re.search(r'<option value="kk" selected>', r.text)
+    keys = [re.search(r'<form id="scan-form"[^>]*"Idempotency-Key": "([^"]+)"', html).group(1)
+            for html in (desk.get(f"/staff/intake/{app.id}").text, r.text)]
+    assert keys[0] != keys[1]
     r = upload(desk, app.id, "birth_certificate", PDF, name="akta.pdf")
     assert 'id="requirement-identity_proof" data-met="true"' in r.text
     with office.uow() as uow:

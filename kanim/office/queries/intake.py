@@ -45,7 +45,7 @@ class NikCheck:
 class Document:
     kind: DocumentKind
     scan: dict | None  # the document_scan row (no file reference), when scanned
-    required: bool  # named by a line of the checklist
+    needed: bool  # it would meet a line of the checklist that is not met yet
 
 
 @dataclass(frozen=True)
@@ -97,9 +97,9 @@ def intake_file(office: Office, application_id: str, *, name_changed: bool = Fal
             select(Application).where(a.nik == app.nik, a.id != app.id)
             .order_by(a.created_at.desc()).limit(OTHERS_LIMIT)))
         now = uow.now()
-    required = [k for r in checklist["requirements"] for k in r["kinds"]]
-    kinds = list(dict.fromkeys([*required, *scans]))
-    docs = [Document(k, scans.get(k), k in required) for k in kinds]
+    named = [k for r in checklist["requirements"] for k in r["kinds"]]
+    needed = {k for r in checklist["requirements"] if not r["met"] for k in r["kinds"]}
+    docs = [Document(k, scans.get(k), k in needed) for k in dict.fromkeys([*named, *scans])]
     return IntakeFile(app, checklist["requirements"], checklist["missing"], docs, nik_check(app), others,
                       name_changed, now)
 

@@ -73,7 +73,7 @@ async def _bill(request: Request, application_id: str, *, issued: bool) -> Respo
     office = request.app.state.office
     bill = await run_in_threadpool(queries.bill, office, application_id)
     day = await run_in_threadpool(queries.cashier_day, office)
-    return page(request, "console/cashier/_bill.html", bill=bill, issued=issued, day=day)
+    return page(request, "console/cashier/_billing.html", bill=bill, issued=issued, day=day, with_lists=True)
 
 
 @router.post("/payments")
@@ -86,8 +86,9 @@ async def record_payment(request: Request, user: Desk) -> Response:
     except DomainError as e:  # beside the field it concerns: the receipt's, else the code's
         e.extra.setdefault("field", "receipt_ref" if e.code.startswith("receipt") else "billing_code")
         raise
+    bill = await run_in_threadpool(queries.bill, office, app.id)
     day = await run_in_threadpool(queries.cashier_day, office)
-    return page(request, "console/cashier/_payment.html", paid=app, day=day)
+    return page(request, "console/cashier/_payment.html", paid=app, bill=bill, day=day)
 
 
 @router.get("/slip/{application_id}")

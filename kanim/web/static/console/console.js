@@ -42,7 +42,7 @@
 // a camera only in a secure context (HTTPS, or the console on this very computer).
 (function () {
   "use strict";
-  var stream = null;
+  var stream = null, sending = false;
   function $(id) { return document.getElementById(id); }
   function say(text) { var el = $("camera-status"); if (el) el.textContent = text; }
   function buttons(on) {
@@ -82,6 +82,7 @@
       files.items.add(new File([blob], "camera.jpg", { type: "image/jpeg" }));
       form.querySelector("input[type=file]").files = files.files;
       say(btn.dataset.sent);
+      sending = true;
       form.requestSubmit();
     }, "image/jpeg", 0.92);
   }
@@ -92,6 +93,14 @@
     if (action === "start") start(btn);
     else if (action === "capture") capture(btn);
     else if (action === "stop") stop();
+  });
+  // Once the picture's upload is answered (the file swapped in, or the problem shown), the camera
+  // is ready for the next document.
+  document.addEventListener("htmx:afterSwap", function (e) {
+    if (!sending) return;
+    sending = false;
+    var start = $("camera-start");
+    say(start && e.detail.target.id === "intake-file" ? start.dataset.ready : "");
   });
   // Leaving the file, or intake closing (the camera's card is swapped out), turns the camera off.
   window.addEventListener("pagehide", stop);
