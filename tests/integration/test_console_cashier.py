@@ -138,7 +138,7 @@ def test_a_billing_code_shows_its_amount_in_rupiah_its_fee_line_and_a_countdown_
     assert "<th scope=\"row\">Paspor biasa, 10 tahun</th><td class=\"num\">Rp650.000</td>" in r.text
     assert 'id="billing-amount">Rp650.000<' in r.text
     expiry = stored.billing_expires_at.isoformat()
-    assert f'id="billing-countdown" class="countdown" data-countdown="{expiry}"' in r.text
+    assert f'id="billing-countdown" class="countdown" data-countdown="{expiry}" datetime="{expiry}">120:00<' in r.text
     assert "Bayar sebelum <strong>10:00 WIB</strong>" in r.text  # 08:00 WIB + 2 hours
     assert f'href="/staff/cashier/slip/{app.id}"' in r.text
     # The waiting list and the day's totals ride along, out of band.

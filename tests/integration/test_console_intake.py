@@ -329,3 +329,21 @@ def test_the_intake_desk_speaks_english_to_who_chose_it(office, desk) -> None:  
     assert "Checklist" in page and "Old passport" in page and "Daftar periksa" not in page
     r = complete(desk, app.id)  # no Indonesian words in English: the problem's own
     assert 'class="problem" data-code="documents-missing">documents missing: KTP (identity card)' in r.text
+
+
+def test_a_file_past_intake_says_so_and_an_unknown_one_answers_a_not_found_page(office, desk) -> None:  # noqa: ANN001
+    from kanim.office import payment
+
+    app = walk_in(office)
+    scan_all(office, app.id)
+    intake.complete_intake(office, application_id=app.id, actor="front_desk")
+    billed, _ = payment.issue_billing(office, application_id=app.id, actor="cashier")
+    payment.record_payment(office, billing_code=billed.billing_code, receipt_ref="BRI-1", actor="cashier")
+    with office.uow() as uow:  # on to the photo desk's stage, as if captured
+        uow.session.execute(update(t.application).where(t.application.c.id == app.id).values(stage=Stage.CAPTURED))
+        uow.session.commit()
+    page = desk.get(f"/staff/intake/{app.id}").text
+    assert 'data-outcome="past"' in page and 'id="scan-form"' not in page and 'id="camera"' not in page
+    assert 'id="clearance-payment_confirmed" data-state="provisional"' in page
+    r = desk.get("/staff/intake/00000000-0000-0000-0000-000000000000")
+    assert r.status_code == 404 and "Permohonan tidak ditemukan" in r.text and "Traceback" not in r.text
