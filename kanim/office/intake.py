@@ -70,15 +70,21 @@ def documents(uow: UnitOfWork, application_id: str) -> list[dict]:
 
 
 def checklist(office: Office, *, application_id: str, name_changed: bool = False) -> dict:
-    with office.uow() as uow:
-        app = uow.applications.get(application_id)
-        present = _present(uow, app.id)
-        minor = age_on(app.birth_date, today(office, uow)) < MINOR_AGE
-        reqs = requirements_for(app.app_type, name_changed=name_changed, minor=minor)
-        return {
-            "requirements": [{"description": r.description, "met": r.met_by(present)} for r in reqs],
-            "missing": missing_documents(app.app_type, present, name_changed=name_changed, minor=minor),
-        }
+    with office.uow(readonly=True) as uow:  # a desk re-reads it after every scan: no write lock
+        return checklist_for(office, uow, uow.applications.get(application_id), name_changed=name_changed)
+
+
+def checklist_for(office: Office, uow: UnitOfWork, app: Application, *, name_changed: bool = False) -> dict:
+    """The checklist of `app` inside the caller's unit of work (a desk's page reads it with the rest)."""
+    present = _present(uow, app.id)
+    minor = age_on(app.birth_date, today(office, uow)) < MINOR_AGE
+    reqs = requirements_for(app.app_type, name_changed=name_changed, minor=minor)
+    return {
+        # `key` and `kinds` let a desk name each line in its own words and offer its scans.
+        "requirements": [{"key": r.key, "description": r.description, "met": r.met_by(present),
+                          "kinds": [k for k in DocumentKind if k in r.any_of]} for r in reqs],
+        "missing": missing_documents(app.app_type, present, name_changed=name_changed, minor=minor),
+    }
 
 
 @retry_on_concurrent_change

@@ -43,7 +43,7 @@ def render_error(request: Request, status: int, code: str, detail: str, *, heade
         form = request.headers.get("X-Problem-Region") or request.headers.get("HX-Trigger") or "page"
         fields = _field_messages(lang, code, message, extra)
         return page(request, "console/_problem.html", status=status, form=form, code=code, message=message,
-                    fields=fields, reasons=extra.get("reasons") or [],
+                    detail=detail, fields=fields, reasons=extra.get("reasons") or [],
                     headers={**(headers or {}), "HX-Retarget": f"#{form}-problem", "HX-Reswap": "innerHTML"})
     return page(request, "console/error.html", status=status, code=code, message=message, headers=headers)
 

@@ -6,9 +6,9 @@ from fastapi import APIRouter
 
 
 def office_desks() -> list[APIRouter]:
-    from kanim.web.console import biometrics, front_desk, interview, supervisor
+    from kanim.web.console import biometrics, cashier, front_desk, intake, interview, supervisor
 
-    return [front_desk.router, biometrics.router, interview.router, supervisor.router]
+    return [front_desk.router, intake.router, cashier.router, biometrics.router, interview.router, supervisor.router]
 
 
 def central_desks() -> list[APIRouter]:

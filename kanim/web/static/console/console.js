@@ -34,3 +34,77 @@
   }
   window.kanim = { tick: tick };
 })();
+
+// -- desks-a: the intake desk's document camera -----------------------------------------------
+// getUserMedia gives a live preview; "take the picture" draws the frame on a <canvas>, makes a
+// JPEG of it and puts it in the scan form's file field, then sends the form: a picture from the
+// camera is uploaded exactly like a scanned file (same route, same checks). The browser offers
+// a camera only in a secure context (HTTPS, or the console on this very computer).
+(function () {
+  "use strict";
+  var stream = null, sending = false;
+  function $(id) { return document.getElementById(id); }
+  function say(text) { var el = $("camera-status"); if (el) el.textContent = text; }
+  function buttons(on) {
+    if ($("camera-start")) $("camera-start").disabled = on;
+    if ($("camera-capture")) $("camera-capture").disabled = !on;
+    if ($("camera-stop")) $("camera-stop").disabled = !on;
+  }
+  function start(btn) {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { say(btn.dataset.unavailable); return; }
+    navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1920 }, height: { ideal: 1080 } }, audio: false })
+      .then(function (s) {
+        stream = s;
+        var video = $("camera-preview");
+        video.srcObject = s;
+        video.play();
+        buttons(true);
+        say(btn.dataset.ready);
+      })
+      .catch(function (err) { say(btn.dataset.refused + " " + err.name); });
+  }
+  function stop() {
+    if (stream) stream.getTracks().forEach(function (t) { t.stop(); });
+    stream = null;
+    if ($("camera-preview")) $("camera-preview").srcObject = null;
+    buttons(false);
+    say("");
+  }
+  function capture(btn) {
+    var video = $("camera-preview"), form = $("scan-form"), still = $("camera-still");
+    if (!stream || !form || !video.videoWidth) return;
+    still.width = video.videoWidth;
+    still.height = video.videoHeight;
+    still.getContext("2d").drawImage(video, 0, 0);
+    still.hidden = false;
+    still.toBlob(function (blob) {
+      var files = new DataTransfer();
+      files.items.add(new File([blob], "camera.jpg", { type: "image/jpeg" }));
+      form.querySelector("input[type=file]").files = files.files;
+      say(btn.dataset.sent);
+      sending = true;
+      form.requestSubmit();
+    }, "image/jpeg", 0.92);
+  }
+  document.addEventListener("click", function (e) {
+    var btn = e.target.closest && e.target.closest("[data-camera]");
+    if (!btn) return;
+    var action = btn.dataset.camera;
+    if (action === "start") start(btn);
+    else if (action === "capture") capture(btn);
+    else if (action === "stop") stop();
+  });
+  // Once the picture's upload is answered (the file swapped in, or the problem shown), the camera
+  // is ready for the next document.
+  document.addEventListener("htmx:afterSwap", function (e) {
+    if (!sending) return;
+    sending = false;
+    var start = $("camera-start");
+    say(start && e.detail.target.id === "intake-file" ? start.dataset.ready : "");
+  });
+  // Leaving the file, or intake closing (the camera's card is swapped out), turns the camera off.
+  window.addEventListener("pagehide", stop);
+  ["htmx:afterSwap", "htmx:oobAfterSwap"].forEach(function (name) {
+    document.addEventListener(name, function () { if (stream && !$("camera-preview")) stop(); });
+  });
+})();
