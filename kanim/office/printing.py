@@ -134,13 +134,19 @@ def spoil_booklet(office: Office, *, serial: str, reason: str, note: str, actor:
 
 
 def accountability(office: Office) -> AccountabilityReport:
-    with office.uow() as uow:
-        received = uow.session.execute(select(func.coalesce(func.sum(t.booklet_batch.c["count"]), 0))).scalar_one()
-        by_status = dict(uow.session.execute(
-            select(t.booklet.c.status, func.count()).group_by(t.booklet.c.status)).all())
-        by_reason = dict(uow.session.execute(
-            select(t.booklet.c.spoil_reason, func.count()).where(t.booklet.c.spoil_reason.is_not(None))
-            .group_by(t.booklet.c.spoil_reason)).all())
+    with office.uow(readonly=True) as uow:
+        return accountability_in(uow)
+
+
+def accountability_in(uow: UnitOfWork) -> AccountabilityReport:
+    """The report inside the caller's unit of work, so that a page can show it beside the
+    batches and spoiled booklets it counts, all read at one moment."""
+    received = uow.session.execute(select(func.coalesce(func.sum(t.booklet_batch.c["count"]), 0))).scalar_one()
+    by_status = dict(uow.session.execute(
+        select(t.booklet.c.status, func.count()).group_by(t.booklet.c.status)).all())
+    by_reason = dict(uow.session.execute(
+        select(t.booklet.c.spoil_reason, func.count()).where(t.booklet.c.spoil_reason.is_not(None))
+        .group_by(t.booklet.c.spoil_reason)).all())
     return AccountabilityReport.from_counts(
         received=int(received), by_status={k.value: v for k, v in by_status.items()},
         by_reason={k.value: v for k, v in by_reason.items()})

@@ -6,9 +6,9 @@ from fastapi import APIRouter
 
 
 def office_desks() -> list[APIRouter]:
-    from kanim.web.console import front_desk
+    from kanim.web.console import admin, front_desk, pickup, print_room
 
-    return [front_desk.router]
+    return [front_desk.router, print_room.router, pickup.router, admin.router]
 
 
 def central_desks() -> list[APIRouter]:
