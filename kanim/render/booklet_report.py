@@ -62,6 +62,9 @@ def render_booklet_report_pdf(*, counts: AccountabilityReport, batches: list[dic
     when = local_time_text(at, timezone)
     pdf = _Report(f"{office_code} · {TITLE_EN} · {when}")
     pdf.set_title(f"{TITLE_ID} / {TITLE_EN}")
+    # The totals in the document's own metadata too: a filing system (or a test) reads them there.
+    pdf.set_subject(f"{office_code}: received {counts.received} = issued {counts.issued} + spoiled {counts.spoiled} "
+                    f"+ in stock {counts.in_stock} ({'balanced' if counts.balanced else 'NOT BALANCED'})")
     pdf.set_author(office_name)
     pdf.set_creator("kanim")
     pdf.set_creation_date(at)
@@ -78,14 +81,14 @@ def render_booklet_report_pdf(*, counts: AccountabilityReport, batches: list[dic
         _table(pdf, ("Alasan / Reason", "Jumlah / Count"), (120, None),
                [(REASONS.get(k, k), str(v)) for k, v in sorted(counts.spoiled_by_reason.items())])
     _heading(pdf, "Penerimaan", "Batches received")
-    _table(pdf, ("Nomor seri / Serials", "Jumlah / Count", "Diterima / Received", "Oleh / By"), (60, 25, 50, None),
+    _table(pdf, ("Nomor seri / Serials", "Jumlah / Count", "Diterima / Received", "Oleh / By"), (60, 32, 50, None),
            [(f"{b['first_serial']} – {b['last_serial']}", str(b["count"]), local_time_text(b["received_at"], timezone),
              b["received_by"]) for b in batches] or [("–", "0", "–", "–")])
     _heading(pdf, "Buku rusak", "Spoiled booklets")
     if counts.spoiled > len(spoiled):
         pdf.line_of(f"{len(spoiled)} terbaru dari {counts.spoiled} / the latest {len(spoiled)} of {counts.spoiled}",
                     size=8, color=MUTED, h=4)
-    _table(pdf, ("Nomor seri / Serial", "Alasan / Reason", "Catatan / Note", "Waktu / When"), (28, 52, None, 38),
+    _table(pdf, ("Nomor seri / Serial", "Alasan / Reason", "Catatan / Note", "Waktu / When"), (28, 52, None, 44),
            [(b.serial, REASONS.get(b.spoil_reason.value, b.spoil_reason.value) if b.spoil_reason else "–",
              b.spoil_note or "", local_time_text(b.spoiled_at, timezone) if b.spoiled_at else "–")
             for b in spoiled] or [("–", "–", "", "–")])
@@ -130,8 +133,9 @@ def _table(pdf: _Report, head: tuple[str, ...], widths: tuple[float | None, ...]
 
 
 def _signatures(pdf: _Report) -> None:
-    if pdf.get_y() > pdf.h - 60:
-        pdf.add_page()
+    block = 14 + 34  # the space above, the label, the room to sign, the line and its caption
+    if pdf.get_y() + block > pdf.h - pdf.b_margin:
+        pdf.add_page()  # both signatures on one page, never split by the automatic page break
     pdf.ln(14)
     y, half = pdf.get_y(), pdf.epw / 2
     for i, (who_id, who_en) in enumerate((("Dibuat oleh", "Prepared by"), ("Diperiksa oleh", "Checked by"))):
@@ -142,4 +146,5 @@ def _signatures(pdf: _Report) -> None:
         pdf.cell(half - 10, 5, pdf.text_for(f"{who_id} / {who_en}"))
         pdf.line(x, y + 28, x + half - 14, y + 28)
         pdf.set_xy(x, y + 29)
+        pdf.set_font(pdf.family_name, "", 7.5)
         pdf.cell(half - 10, 5, pdf.text_for("Nama, NIP, tanda tangan / Name, staff no., signature"))
