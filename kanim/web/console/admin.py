@@ -9,6 +9,7 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +20,7 @@ from kanim.security.roles import Perm, Role, allowed
 from kanim.web.console.actions import run
 from kanim.web.console.desks import N_
 from kanim.web.console.forms import read_form, validated
-from kanim.web.console.render import page
+from kanim.web.console.render import gettext, page
 from kanim.web.console.session import PREFIX, ConsoleStaff
 from kanim.web.contract import Route
 from kanim.web.schemas import FeeIn, HolidayIn, RequestBody, UserIn
@@ -119,7 +120,7 @@ async def fees(request: Request, user: Fees) -> Response:
 @router.post("/fees/{code}")
 async def set_fee(request: Request, code: FeeCode, user: Fees) -> Response:
     form = await request.form()
-    data = {"amount": _rupiah(str(form.get("amount", ""))), "description": str(form.get("description", ""))}
+    data = {"amount": _rupiah(str(form.get("amount", "")), request.state.lang), "description": str(form.get("description", ""))}
     body = validated(FeeIn, {k: v for k, v in data.items() if v is not None})
     await run(admin.set_fee, request.app.state.office, code=code, amount=body.amount, description=body.description,
               actor=user.username, fields={"fee": "amount"})
@@ -159,10 +160,13 @@ def _nav(user: object, current: str) -> dict:
             "current": current}
 
 
-def _rupiah(text: str) -> int | str | None:
+def _rupiah(text: str, lang: str) -> int | None:
     """An amount as staff write it: 650000, 650.000 or Rp650.000 (the dot groups thousands);
-    None when empty; anything else goes on to the API's rule, which refuses it beside the field."""
+    None when empty (the API's rule then says it is required); else refused beside the field."""
     plain = re.sub(r"[\s.]", "", text.strip().removeprefix("Rp").removeprefix("rp"))
     if not plain:
         return None
-    return int(plain) if re.fullmatch(r"[0-9]{1,19}", plain) else text
+    if not re.fullmatch(r"[0-9]{1,19}", plain):
+        raise RequestValidationError([{"loc": ("body", "amount"), "type": "rupiah",
+                                       "msg": gettext(lang, "Write the amount in digits, e.g. 650.000")}])
+    return int(plain)

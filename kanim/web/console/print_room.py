@@ -146,7 +146,9 @@ async def report_pdf(request: Request, user: Stockkeeper) -> Response:
 
 async def _work(request: Request, **context: object) -> Response:
     room = await run_in_threadpool(queries.print_room, request.app.state.office)
-    return page(request, "console/print_room/_work.html", room=room, **context)
+    # A print or a failed check moves a booklet: the stock beside the queue follows (out of band).
+    return page(request, "console/print_room/_work.html", room=room, spoil_reasons=list(SpoilReason),
+                oob_stock=request.method == "POST", **context)
 
 
 async def _stock(request: Request, **context: object) -> Response:
