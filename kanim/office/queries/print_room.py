@@ -16,8 +16,8 @@ from kanim.domain.clearances import Shortfall, print_gate_shortfalls
 from kanim.office.printing import accountability_in, guardrail_blockers
 from kanim.store import tables as t
 
-QUEUE_LIMIT = 50  # a print room prints a few hundred a day: the oldest first, the rest counted
-PRINTED_LIMIT = 50
+QUEUE_LIMIT = 25  # a print room prints a few hundred a day: the oldest first, the rest counted (and the page small)
+PRINTED_LIMIT = 25
 BATCH_LIMIT = 20
 SPOILED_LIMIT = 200
 
