@@ -103,3 +103,9 @@ def without_csrf(c: TestClient, office: Office, posts: Iterable[str], data: dict
         if r.status_code != 403 or "CSRF" not in r.text or audit_rows(office) != before:
             wrong.append(f"{url}: {r.status_code}")
     return wrong
+
+
+def in_english(c: TestClient, path: str) -> None:
+    """The staff member behind `c` chooses English (their own setting, kept with the account)."""
+    r = c.post("/staff/language", data={"language": "en"}, headers=htmx(csrf(c, path), "language"))
+    assert r.status_code == 204, r.text

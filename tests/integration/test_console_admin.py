@@ -187,13 +187,16 @@ def test_resetting_a_password_in_the_console_asks_for_it_twice(desk) -> None:  #
     form = c.get(f"{DESK}/users/cashier/password").text
     assert 'id="password-form"' in form and 'name="password_again"' in form
     token = csrf(c, DESK)
-    r = c.post(f"{DESK}/users/cashier/password", data={"password": "new-password-1", "password_again": "new-password-2"},
+    r = c.post(f"{DESK}/users/cashier/password",
+               data={"password": "new-password-1", "password_again": "new-password-2"},
                headers=htmx(token, "password-form"))
     assert r.status_code == 422 and 'id="password-form-err-password_again"' in r.text
     r = c.post(f"{DESK}/users/cashier/password", data={"password": "", "password_again": ""},
                headers=htmx(token, "password-form"))
-    assert r.status_code == 422 and 'id="password-form-err-password" class="field-error" hx-swap-oob="true">Kata' in r.text
-    r = c.post(f"{DESK}/users/cashier/password", data={"password": "new-password-1", "password_again": "new-password-1"},
+    assert r.status_code == 422
+    assert 'id="password-form-err-password" class="field-error" hx-swap-oob="true">Kata' in r.text
+    r = c.post(f"{DESK}/users/cashier/password",
+               data={"password": "new-password-1", "password_again": "new-password-1"},
                headers=htmx(token, "password-form"))
     assert r.status_code == 200 and "Kata sandi cashier diganti" in r.text
     assert log_in(browser(desk), "cashier", "new-password-1").status_code == 303
@@ -235,9 +238,11 @@ def test_a_holiday_is_added_and_listed_in_the_desks_language(desk) -> None:  # n
     token = csrf(c, f"{DESK}/holidays")
     r = c.post(f"{DESK}/holidays", data={"day": "2026-12-31", "name": ""}, headers=htmx(token, "holiday-form"))
     assert r.status_code == 422 and 'id="holiday-form-err-name"' in r.text
-    r = c.post(f"{DESK}/holidays", data={"day": "31-12-2026", "name": "Cuti bersama"}, headers=htmx(token, "holiday-form"))
+    r = c.post(f"{DESK}/holidays", data={"day": "31-12-2026", "name": "Cuti bersama"},
+               headers=htmx(token, "holiday-form"))
     assert r.status_code == 422 and 'id="holiday-form-err-day"' in r.text
-    r = c.post(f"{DESK}/holidays", data={"day": "2026-12-31", "name": "Cuti bersama"}, headers=htmx(token, "holiday-form"))
+    r = c.post(f"{DESK}/holidays", data={"day": "2026-12-31", "name": "Cuti bersama"},
+               headers=htmx(token, "holiday-form"))
     assert r.status_code == 200 and "31 Desember 2026" in r.text and "Cuti bersama" in r.text
     assert {h["day"]: h["name"] for h in admin.holidays(desk)} == {date(2026, 12, 31): "Cuti bersama"}
 
@@ -247,7 +252,8 @@ def test_the_settings_are_shown_read_only_without_secrets(desk) -> None:  # noqa
     assert "MND" in page and "Kantor Imigrasi Manado" in page and "Asia/Jakarta (WIB)" in page
     assert "08:00, 09:00, 10:00, 11:00, 13:00, 14:00, 15:00" in page and ">400<" in page
     assert "https://central.example:8443/x" in page
-    for secret in ("secret", "hub:", "k=1", "biometric.key", "office_ed25519", "sqlite:///", str(desk.settings.data_dir)):
+    for secret in ("secret", "hub:", "k=1", "biometric.key", "office_ed25519", "sqlite:///",
+                   str(desk.settings.data_dir)):
         assert secret not in page, secret
     assert "<form" not in page.split('id="settings"')[1]
 
@@ -261,7 +267,21 @@ def test_a_supervisor_may_set_fees_but_not_open_the_accounts(desk) -> None:  # n
 
 def test_the_password_reset_route_keeps_the_typed_password_out_of_every_answer(desk) -> None:  # noqa: ANN001
     c = browser(desk, "admin")
-    r = c.post(f"{DESK}/users/cashier/password", data={"password": "typed-secret-1", "password_again": "typed-secret-2"},
+    r = c.post(f"{DESK}/users/cashier/password",
+               data={"password": "typed-secret-1", "password_again": "typed-secret-2"},
                headers=htmx(csrf(c, DESK), "password-form"))
     assert "typed-secret" not in r.text
     assert not re.search(r"typed-secret", c.get(DESK).text)
+
+
+def test_the_admin_pages_speak_english_to_an_admin_who_chose_it(desk) -> None:  # noqa: ANN001
+    from tests.integration.console_desk_helpers import in_english
+
+    c = browser(desk, "admin")
+    in_english(c, DESK)
+    assert "Staff accounts" in c.get(DESK).text
+    assert "Passport: ordinary, 5 years" in c.get(f"{DESK}/fees").text
+    assert "Link to the central" in c.get(f"{DESK}/settings").text
+    r = c.post(f"{DESK}/fees/passport.ordinary.5y", data={"amount": "five"},
+               headers=htmx(csrf(c, f"{DESK}/fees"), "fee-passport-ordinary-5y"))
+    assert "Write the amount in digits, e.g. 650.000" in r.text

@@ -3,6 +3,7 @@ for each kind of recipient with the rule's words beside its field, the handover 
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import date
 
@@ -80,7 +81,7 @@ def post(c, app, data, key=None):  # noqa: ANN001, ANN201
 
 def beside(response, field: str) -> str:  # noqa: ANN001
     m = re.search(rf'id="handover-form-err-{field}" class="field-error" hx-swap-oob="true">([^<]*)<', response.text)
-    return m.group(1) if m else ""
+    return html.unescape(m.group(1)) if m else ""
 
 
 def test_every_pickup_route_is_listed_here_with_its_permission() -> None:
@@ -153,7 +154,8 @@ def test_a_family_member_needs_their_own_ktp_and_the_holders_kk(office, central)
     app = ready(office, central)
     c = browser(office, "pickup_desk")
     r = post(c, app, {**FAMILY, "recipient_kk_number": "7171011200000099"})
-    assert r.status_code == 409 and beside(r, "recipient_kk_number") == "Nomor KK anggota keluarga bukan nomor KK pemohon."
+    assert r.status_code == 409
+    assert beside(r, "recipient_kk_number") == "Nomor KK anggota keluarga bukan nomor KK pemohon."
     r = post(c, app, {**FAMILY, "id_nik": SITI.nik})
     assert 'data-code="recipient-nik-is-holder"' in r.text and beside(r, "id_nik")
     r = post(c, app, {**FAMILY, "id_nik": "12345"})
@@ -171,8 +173,10 @@ def test_an_attorney_needs_the_letter_and_the_post_a_tracking_number(office, cen
     app = ready(office, central)
     c = browser(office, "pickup_desk")
     r = post(c, app, {**FAMILY, "recipient_kind": "power_of_attorney", "recipient_kk_number": ""})
-    assert 'data-code="attorney-letter-missing"' in r.text and beside(r, "attorney_letter_ref") == "Nomor surat kuasa wajib diisi."
-    r = post(c, app, {"recipient_kind": "post", "recipient_name": "Siti Rahmawati", "post_address": "Jl. Sam Ratulangi 1"})
+    assert 'data-code="attorney-letter-missing"' in r.text
+    assert beside(r, "attorney_letter_ref") == "Nomor surat kuasa wajib diisi."
+    r = post(c, app, {"recipient_kind": "post", "recipient_name": "Siti Rahmawati",
+                      "post_address": "Jl. Sam Ratulangi 1"})
     assert 'data-code="post-details-missing"' in r.text and beside(r, "post_tracking")
     r = post(c, app, {"recipient_kind": "post", "recipient_name": "Siti Rahmawati", "post_tracking": "RR123456789ID",
                       "post_address": "Jl. Sam Ratulangi 1, Manado"})
@@ -206,3 +210,17 @@ def test_a_passport_not_ready_cannot_be_handed_over(office) -> None:  # noqa: AN
     assert r.status_code == 409 and 'data-code="handover-gate-closed"' in r.text
     assert "recorded_centrally is pending, needs confirmed" in r.text
     assert load(office, app.id).stage is Stage.QC_PASSED and handovers(office) == 0
+
+
+def test_the_pickup_desk_speaks_english_and_says_the_rule_in_its_own_words(office, central) -> None:  # noqa: ANN001
+    from tests.integration.console_desk_helpers import in_english
+
+    app = ready(office, central)
+    c = browser(office, "pickup_desk")
+    in_english(c, DESK)
+    assert "Ready to hand over" in c.get(DESK).text
+    form = c.get(f"{DESK}/handover/{app.id}").text
+    assert "Who collects it" in form and "a family member on the same KK" in form
+    r = post(c, app, {**HOLDER, "id_nik": "3174015010830011"})
+    assert beside(r, "id_nik") == "the NIK on the KTP shown is not the holder's NIK"
+    assert "the identity shown is not the holder's" in html.unescape(r.text)  # the problem's own detail, in English

@@ -33,8 +33,10 @@ PERMS = {
     ("GET", DESK): Perm.PRINT, ("GET", f"{DESK}/work"): Perm.PRINT,
     ("POST", f"{DESK}/print/{{application_id}}"): Perm.PRINT, ("GET", f"{DESK}/job/{{application_id}}"): Perm.PRINT,
     ("GET", f"{DESK}/data-page/{{application_id}}.png"): Perm.PRINT,
-    ("POST", f"{DESK}/qc/{{application_id}}/pass"): Perm.PRINT, ("POST", f"{DESK}/qc/{{application_id}}/fail"): Perm.PRINT,
-    ("POST", f"{DESK}/booklets/receive"): Perm.MANAGE_BOOKLETS, ("POST", f"{DESK}/booklets/spoil"): Perm.MANAGE_BOOKLETS,
+    ("POST", f"{DESK}/qc/{{application_id}}/pass"): Perm.PRINT,
+    ("POST", f"{DESK}/qc/{{application_id}}/fail"): Perm.PRINT,
+    ("POST", f"{DESK}/booklets/receive"): Perm.MANAGE_BOOKLETS,
+    ("POST", f"{DESK}/booklets/spoil"): Perm.MANAGE_BOOKLETS,
     ("GET", f"{DESK}/report"): Perm.MANAGE_BOOKLETS, ("GET", f"{DESK}/report.pdf"): Perm.MANAGE_BOOKLETS,
 }
 
@@ -143,7 +145,8 @@ def test_printing_takes_the_next_booklet_and_shows_the_data_page_whose_every_vie
     assert png.headers["cache-control"] == "no-store"
     with office.uow(readonly=True) as uow:
         a = t.audit_event.c
-        reads = uow.session.execute(select(a.actor, a.detail).where(a.subject == app.id, a.action == "BiometricRead")).all()
+        reads = uow.session.execute(select(a.actor, a.detail)
+                                    .where(a.subject == app.id, a.action == "BiometricRead")).all()
     assert [(actor, d["purpose"]) for actor, d in reads] == [("print_operator", "data page preview")]
 
 
@@ -186,7 +189,8 @@ def test_the_quality_check_passes_or_fails_with_a_reason_and_a_failure_spoils_th
     assert re.search(rf'id="qc-fail-{second.id}-err-reason" class="field-error" hx-swap-oob="true">Alasan', r.text)
     assert audit_rows(office) == before and load(office, second.id).stage is Stage.PRINTED
     serial = load(office, second.id).booklet_serial
-    r = c.post(f"{DESK}/qc/{second.id}/fail", data={"reason": "photo smeared"}, headers=htmx(token, f"qc-fail-{second.id}"))
+    r = c.post(f"{DESK}/qc/{second.id}/fail", data={"reason": "photo smeared"},
+               headers=htmx(token, f"qc-fail-{second.id}"))
     assert r.status_code == 200 and "gagal pemeriksaan mutu" in r.text
     assert load(office, second.id).stage is Stage.APPROVED
     b = booklet(office, serial)
@@ -211,7 +215,8 @@ def test_receiving_a_delivery_adds_the_range_and_a_wrong_serial_is_refused_besid
     c = browser(office, "print_operator")
     token = csrf(c, DESK)
     before = audit_rows(office)
-    r = c.post(f"{DESK}/booklets/receive", data={"first": "X2000001", "last": "X20"}, headers=htmx(token, "receive-form"))
+    r = c.post(f"{DESK}/booklets/receive", data={"first": "X2000001", "last": "X20"},
+               headers=htmx(token, "receive-form"))
     assert r.status_code == 422 and 'data-code="booklet-serial-format"' in r.text
     assert 'id="receive-form-err-last" class="field-error" hx-swap-oob="true">Nomor seri' in r.text
     assert 'id="receive-form-err-first"' not in r.text
@@ -233,7 +238,8 @@ def test_spoiling_a_booklet_from_stock_needs_a_reason_it_knows_and_refuses_an_is
     printing.print_passport(office, application_id=app.id, actor="print_operator")  # takes X1000001
     c = browser(office, "print_operator")
     token = csrf(c, DESK)
-    r = c.post(f"{DESK}/booklets/spoil", data={"serial": "X1000002", "reason": "stolen"}, headers=htmx(token, "spoil-form"))
+    r = c.post(f"{DESK}/booklets/spoil", data={"serial": "X1000002", "reason": "stolen"},
+               headers=htmx(token, "spoil-form"))
     assert r.status_code == 422 and 'id="spoil-form-err-reason"' in r.text
     r = c.post(f"{DESK}/booklets/spoil", data={"serial": "X1000001", "reason": "misprint"},
                headers=htmx(token, "spoil-form"))
@@ -263,3 +269,17 @@ def test_a_supervisor_may_read_the_report_but_not_print(office) -> None:  # noqa
     c = browser(office, "supervisor")
     assert c.get(f"{DESK}/report").status_code == 200
     assert c.get(DESK).status_code == 403
+
+
+def test_the_print_room_speaks_english_to_an_operator_who_chose_it(office) -> None:  # noqa: ANN001
+    from tests.integration.console_desk_helpers import in_english
+
+    app = approved(office)
+    printing.spoil_booklet(office, serial="X1000010", reason="damaged_in_stock", note="", actor="print_operator")
+    c = browser(office, "print_operator")
+    in_english(c, DESK)
+    page = c.get(DESK).text
+    assert "Print queue" in page and "blank booklets in stock" in page and "Antrean cetak" not in page
+    assert "Passport" in page and app.number in page
+    report = c.get(f"{DESK}/report").text
+    assert "Booklet accountability" in report and "damaged in stock" in report and "Balanced" in report

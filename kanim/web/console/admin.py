@@ -120,7 +120,8 @@ async def fees(request: Request, user: Fees) -> Response:
 @router.post("/fees/{code}")
 async def set_fee(request: Request, code: FeeCode, user: Fees) -> Response:
     form = await request.form()
-    data = {"amount": _rupiah(str(form.get("amount", "")), request.state.lang), "description": str(form.get("description", ""))}
+    data = {"amount": _rupiah(str(form.get("amount", "")), request.state.lang),
+            "description": str(form.get("description", ""))}
     body = validated(FeeIn, {k: v for k, v in data.items() if v is not None})
     await run(admin.set_fee, request.app.state.office, code=code, amount=body.amount, description=body.description,
               actor=user.username, fields={"fee": "amount"})
