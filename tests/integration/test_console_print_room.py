@@ -128,7 +128,8 @@ def test_stopped_provisional_printing_shows_the_guardrails_reason(office, clock)
     clock.advance(days=office.settings.watchlist_max_age_days + 1)
     page = browser(office, "print_operator").get(DESK).text
     assert 'id="guardrails"' in page and "Pencetakan sementara dihentikan" in page
-    assert "watch-list snapshot is 8.0 days old (limit 7.0 days)" in page
+    assert 'data-stop="snapshot_old"' in page
+    assert "Salinan daftar cekal sudah berumur 8,0 hari (batasnya 7,0 hari)." in page
     assert f'id="print-{app.id}"' not in page and "sedang dihentikan" in page
 
 

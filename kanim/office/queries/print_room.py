@@ -13,7 +13,8 @@ from kanim.bootstrap import Office
 from kanim.domain.application import Application, Stage
 from kanim.domain.booklet import AccountabilityReport, Booklet, BookletStatus
 from kanim.domain.clearances import Shortfall, print_gate_shortfalls
-from kanim.office.printing import accountability_in, guardrail_blockers
+from kanim.domain.guardrails import Guardrail
+from kanim.office.printing import accountability_in, guardrail_stops
 from kanim.store import tables as t
 
 QUEUE_LIMIT = 25  # a print room prints a few hundred a day: the oldest first, the rest counted (and the page small)
@@ -46,7 +47,7 @@ class Stock:
 class PrintRoom:
     jobs: list[Job]
     queued: int  # all approved, of which `jobs` are the first
-    guardrails: list[str]  # why provisional printing is stopped, office-wide
+    guardrails: list[Guardrail]  # why provisional printing is stopped, office-wide
     printed: list[Application]  # waiting for their quality check
     printed_count: int
     stock: Stock
@@ -65,7 +66,7 @@ def print_room(office: Office) -> PrintRoom:
     policy = office.print_policy
     c = t.application.c
     with office.uow(readonly=True) as uow:
-        rails = guardrail_blockers(office, uow)
+        rails = guardrail_stops(office, uow)
         approved = list(uow.session.scalars(select(Application).where(c.stage == Stage.APPROVED)
                                             .order_by(c.decided_at, c.number).limit(QUEUE_LIMIT)))
         printed = list(uow.session.scalars(select(Application).where(c.stage == Stage.PRINTED)

@@ -4,7 +4,11 @@ accountability report (received = issued + spoiled + in stock) as a page and a P
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated
+
+from babel.numbers import format_decimal
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
@@ -19,7 +23,7 @@ from kanim.security.roles import Perm
 from kanim.web.console.actions import run
 from kanim.web.console.desks import N_
 from kanim.web.console.forms import read_form
-from kanim.web.console.render import page
+from kanim.web.console.render import BABEL_LOCALES, gettext, page
 from kanim.web.console.session import PREFIX, ConsoleStaff
 from kanim.web.contract import Route
 from kanim.web.schemas import NOTE_MAX, BookletBatchIn, PrintIn, RequestBody, SpoilIn
@@ -60,7 +64,8 @@ class SpoilFormIn(SpoilIn):
 @router.get("")
 async def print_room(request: Request, user: Printer) -> Response:
     room = await run_in_threadpool(queries.print_room, request.app.state.office)
-    return page(request, "console/print_room/desk.html", room=room, spoil_reasons=list(SpoilReason))
+    return page(request, "console/print_room/desk.html", room=room, spoil_reasons=list(SpoilReason),
+                duration=_duration(request.state.lang))
 
 
 @router.get("/work")
@@ -148,9 +153,20 @@ async def _work(request: Request, **context: object) -> Response:
     room = await run_in_threadpool(queries.print_room, request.app.state.office)
     # A print or a failed check moves a booklet: the stock beside the queue follows (out of band).
     return page(request, "console/print_room/_work.html", room=room, spoil_reasons=list(SpoilReason),
-                oob_stock=request.method == "POST", **context)
+                oob_stock=request.method == "POST", duration=_duration(request.state.lang), **context)
 
 
 async def _stock(request: Request, **context: object) -> Response:
     stock = await run_in_threadpool(queries.stock, request.app.state.office)
     return page(request, "console/print_room/_stock.html", stock=stock, spoil_reasons=list(SpoilReason), **context)
+
+
+def _duration(lang: str) -> Callable[[timedelta], str]:
+    """8,0 hari / 8.0 days (or hours under a day): how old a guardrail's snapshot or work is."""
+
+    def duration(d: timedelta) -> str:
+        days = d.total_seconds() / 86400
+        n = format_decimal(round(days if days >= 1 else days * 24, 1), format="#,##0.0", locale=BABEL_LOCALES[lang])
+        return gettext(lang, "%(n)s days", n=n) if days >= 1 else gettext(lang, "%(n)s hours", n=n)
+
+    return duration
