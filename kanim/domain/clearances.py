@@ -107,15 +107,36 @@ class PrintPolicy:
         return cls(frozenset(ClearanceKind(n) for n in names), allow_provisional)
 
 
-def print_gate_blockers(c: Clearances, policy: PrintPolicy) -> list[str]:
-    """Reasons the print gate is closed; empty when printing may go ahead."""
-    reasons = [f"{k.value} is flagged by the central" for k in c.flagged()]
+@dataclass(frozen=True)
+class Shortfall:
+    """One clearance that holds the print gate shut: flagged by the central (`needs` None), or
+    below the state the policy needs. A desk shows it in its own words."""
+
+    kind: ClearanceKind
+    state: ClearanceState
+    needs: ClearanceState | None = None
+
+    @property
+    def reason(self) -> str:
+        if self.needs is None:
+            return f"{self.kind.value} is flagged by the central"
+        return f"{self.kind.value} is {self.state.value}, needs at least {self.needs.value}"
+
+
+def print_gate_shortfalls(c: Clearances, policy: PrintPolicy) -> list[Shortfall]:
+    """What holds the print gate shut, flags first; empty when printing may go ahead."""
+    out = [Shortfall(k, ClearanceState.FLAGGED) for k in c.flagged()]
     least = ClearanceState.PROVISIONAL if policy.allow_provisional else ClearanceState.CONFIRMED
     for kind in sorted(policy.required):
         state = c.state(kind)
         if state is not ClearanceState.FLAGGED and _RANK[state] < _RANK[least]:
-            reasons.append(f"{kind.value} is {state.value}, needs at least {least.value}")
-    return reasons
+            out.append(Shortfall(kind, state, least))
+    return out
+
+
+def print_gate_blockers(c: Clearances, policy: PrintPolicy) -> list[str]:
+    """Reasons the print gate is closed; empty when printing may go ahead."""
+    return [s.reason for s in print_gate_shortfalls(c, policy)]
 
 
 def handover_gate_blockers(c: Clearances) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 
 from kanim.bootstrap import Office
-from kanim.domain.errors import Conflict, DomainError, InvalidInput
+from kanim.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from kanim.office import throttle
 from kanim.office.throttle import LoginThrottled  # noqa: F401 - callers catch it from here
 from kanim.security.passwords import hash_password, needs_rehash, verify_password
@@ -60,6 +61,68 @@ def add_user(office: Office, *, username: str, full_name: str, role: str, passwo
         uow.audit(actor=actor, action="UserAdded", subject=user.id, detail={"username": username, "role": role_.value})
         uow.commit()
     return user
+
+
+def check_repeated(password: str, again: str) -> None:
+    """A password typed twice the same (a typo in a password nobody can read back locks its
+    owner out); InvalidInput `password-mismatch` beside the second field otherwise."""
+    if not hmac.compare_digest(password.encode(), again.encode()):
+        raise InvalidInput("the two passwords are not the same", code="password-mismatch", field="password_again")
+
+
+def disable_user(office: Office, *, username: str, actor: str) -> bool:
+    """Stop an account from logging in and end its sessions now (API and console). False if it
+    was disabled already. An admin cannot disable their own account: it could be the last one."""
+    with office.uow() as uow:
+        row = _account(uow, username)
+        if row.username == actor:
+            raise Conflict("you cannot disable your own account", code="user-self")
+        if not row.active:
+            return False
+        uow.session.execute(update(t.staff_user).where(t.staff_user.c.id == row.id).values(active=False))
+        ended = _end_sessions(uow, row.id)
+        uow.audit(actor=actor, action="UserDisabled", subject=row.id, detail={"sessions_ended": ended})
+        uow.commit()
+    return True
+
+
+def enable_user(office: Office, *, username: str, actor: str) -> bool:
+    """Let a disabled account log in again; False if it was not disabled."""
+    with office.uow() as uow:
+        row = _account(uow, username)
+        if row.active:
+            return False
+        uow.session.execute(update(t.staff_user).where(t.staff_user.c.id == row.id).values(active=True))
+        uow.audit(actor=actor, action="UserEnabled", subject=row.id)
+        uow.commit()
+    return True
+
+
+def reset_password(office: Office, *, username: str, password: str, password_again: str, actor: str) -> None:
+    """Give an account a new password, typed twice, that meets the password rule. Its sessions
+    end: a password is reset because someone else may know the old one."""
+    check_repeated(password, password_again)
+    try:
+        pw_hash = hash_password(password)
+    except ValueError as e:
+        raise InvalidInput(str(e), code="password-weak", field="password") from None
+    with office.uow() as uow:
+        row = _account(uow, username)
+        uow.session.execute(update(t.staff_user).where(t.staff_user.c.id == row.id).values(password_hash=pw_hash))
+        ended = _end_sessions(uow, row.id)
+        uow.audit(actor=actor, action="PasswordReset", subject=row.id, detail={"sessions_ended": ended})
+        uow.commit()
+
+
+def _account(uow, username: str):  # noqa: ANN001, ANN202
+    row = uow.session.execute(select(t.staff_user).where(t.staff_user.c.username == username)).first()
+    if row is None:
+        raise NotFound(f"no staff account {username}", code="user-unknown")
+    return row
+
+
+def _end_sessions(uow, user_id: str) -> int:  # noqa: ANN001
+    return uow.session.execute(delete(t.staff_session).where(t.staff_session.c.user_id == user_id)).rowcount
 
 
 def login(office: Office, *, username: str, password: str, address: str | None = None,

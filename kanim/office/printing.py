@@ -14,7 +14,7 @@ from kanim.bootstrap import Office
 from kanim.domain.application import Application
 from kanim.domain.booklet import AccountabilityReport, Booklet, SerialPattern, SpoilReason
 from kanim.domain.errors import Conflict, GateClosed, InvalidInput, NotFound
-from kanim.domain.guardrails import Guardrails, provisional_print_blockers
+from kanim.domain.guardrails import Guardrail, Guardrails, provisional_print_stops
 from kanim.domain.events import BookletSpoiled, BookletsReceived
 from kanim.domain.mrz import MrzInput, SingleNameStyle, split_name, td3
 from kanim.domain.names import printable_name
@@ -75,6 +75,11 @@ def print_passport(office: Office, *, application_id: str, actor: str, serial: s
 
 
 def guardrail_blockers(office: Office, uow: UnitOfWork) -> list[str]:
+    return [g.reason for g in guardrail_stops(office, uow)]
+
+
+def guardrail_stops(office: Office, uow: UnitOfWork) -> list[Guardrail]:
+    """Why provisional printing is stopped now, with the ages and limits (a desk's words)."""
     s = office.settings
     rails = Guardrails(watchlist_max_age=timedelta(days=s.watchlist_max_age_days),
                        unsynced_max_age=timedelta(days=s.unsynced_max_days))
@@ -84,8 +89,7 @@ def guardrail_blockers(office: Office, uow: UnitOfWork) -> list[str]:
     c = t.outbox.c
     oldest = uow.session.execute(select(func.min(func.coalesce(c.queued_at, c.created_at)))
                                  .where(c.status == "pending")).scalar()
-    return provisional_print_blockers(now=uow.now(), snapshot_taken_at=snapshot, oldest_unsynced_at=oldest,
-                                      rails=rails)
+    return provisional_print_stops(now=uow.now(), snapshot_taken_at=snapshot, oldest_unsynced_at=oldest, rails=rails)
 
 
 def check_guardrails(office: Office, uow: UnitOfWork) -> None:
@@ -134,13 +138,19 @@ def spoil_booklet(office: Office, *, serial: str, reason: str, note: str, actor:
 
 
 def accountability(office: Office) -> AccountabilityReport:
-    with office.uow() as uow:
-        received = uow.session.execute(select(func.coalesce(func.sum(t.booklet_batch.c["count"]), 0))).scalar_one()
-        by_status = dict(uow.session.execute(
-            select(t.booklet.c.status, func.count()).group_by(t.booklet.c.status)).all())
-        by_reason = dict(uow.session.execute(
-            select(t.booklet.c.spoil_reason, func.count()).where(t.booklet.c.spoil_reason.is_not(None))
-            .group_by(t.booklet.c.spoil_reason)).all())
+    with office.uow(readonly=True) as uow:
+        return accountability_in(uow)
+
+
+def accountability_in(uow: UnitOfWork) -> AccountabilityReport:
+    """The report inside the caller's unit of work, so that a page can show it beside the
+    batches and spoiled booklets it counts, all read at one moment."""
+    received = uow.session.execute(select(func.coalesce(func.sum(t.booklet_batch.c["count"]), 0))).scalar_one()
+    by_status = dict(uow.session.execute(
+        select(t.booklet.c.status, func.count()).group_by(t.booklet.c.status)).all())
+    by_reason = dict(uow.session.execute(
+        select(t.booklet.c.spoil_reason, func.count()).where(t.booklet.c.spoil_reason.is_not(None))
+        .group_by(t.booklet.c.spoil_reason)).all())
     return AccountabilityReport.from_counts(
         received=int(received), by_status={k.value: v for k, v in by_status.items()},
         by_reason={k.value: v for k, v in by_reason.items()})

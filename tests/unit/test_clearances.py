@@ -178,3 +178,15 @@ def test_the_handover_gate_is_closed_by_a_flag_or_a_pending_registry_record() ->
     c = every(CONFIRMED).with_state(C.WATCHLIST_CLEAR, FLAGGED).with_state(C.RECORDED_CENTRALLY, PENDING)
     assert handover_gate_blockers(c) == ["watchlist_clear is flagged, needs confirmed",
                                          "recorded_centrally is pending, needs confirmed"]
+
+
+def test_the_print_gates_shortfalls_name_each_clearance_its_state_and_what_it_needs() -> None:
+    from kanim.domain.clearances import Shortfall, print_gate_shortfalls
+
+    c = Clearances(nik_verified=ClearanceState.FLAGGED, payment_confirmed=ClearanceState.PROVISIONAL)
+    strict = PrintPolicy(allow_provisional=False)
+    got = print_gate_shortfalls(c, strict)
+    assert got[0] == Shortfall(ClearanceKind.NIK_VERIFIED, ClearanceState.FLAGGED)
+    assert Shortfall(ClearanceKind.PAYMENT_CONFIRMED, ClearanceState.PROVISIONAL, ClearanceState.CONFIRMED) in got
+    assert [s.reason for s in got] == print_gate_blockers(c, strict)
+    assert got[0].reason == "nik_verified is flagged by the central"

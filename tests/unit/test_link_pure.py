@@ -324,3 +324,21 @@ def test_a_key_file_readable_by_others_is_refused(tmp_path) -> None:  # noqa: AN
     path.chmod(0o644)
     with pytest.raises(KeyFileError, match="chmod 600"):  # one error for every key file (the CLI's one line)
         load_or_create_key(path)
+
+
+def test_each_guardrail_carries_its_figures_and_the_same_words_as_before() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from kanim.domain.guardrails import Stop, provisional_print_stops
+
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    rails = Guardrails(watchlist_max_age=timedelta(days=7), unsynced_max_age=timedelta(days=3))
+    stops = provisional_print_stops(now=now, snapshot_taken_at=now - timedelta(days=8),
+                                    oldest_unsynced_at=now - timedelta(hours=80), rails=rails)
+    assert [(g.stop, g.age, g.limit) for g in stops] == [
+        (Stop.SNAPSHOT_OLD, timedelta(days=8), timedelta(days=7)),
+        (Stop.UNSENT_OLD, timedelta(hours=80), timedelta(days=3))]
+    assert [g.reason for g in stops] == ["watch-list snapshot is 8.0 days old (limit 7.0 days)",
+                                         "work not yet sent to the central is 3.3 days old (limit 3.0 days)"]
+    none = provisional_print_stops(now=now, snapshot_taken_at=None, oldest_unsynced_at=None, rails=rails)
+    assert [g.reason for g in none] == ["no watch-list snapshot from the central"]

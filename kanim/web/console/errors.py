@@ -70,5 +70,7 @@ def _field_messages(lang: str, code: str, message: str, extra: dict[str, Any]) -
             if loc:
                 out.setdefault(str(loc[-1]), e.get("msg", ""))
         return out
+    if isinstance(extra.get("fields"), dict):  # a desk that names several fields at once
+        return {str(k): str(v) for k, v in extra["fields"].items()}
     field = extra.get("field") or next((f for prefix, f in FIELD_BY_CODE.items() if code.startswith(prefix)), None)
     return {field: message} if field else {}

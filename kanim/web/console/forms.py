@@ -18,6 +18,11 @@ async def read_form(request: Request, model: type[M], *, blank_is_missing: bool 
     """The form as `model`; an empty field counts as not given (the browser sends every field)."""
     form = await request.form()
     data = {k: v for k, v in form.items() if k != CSRF_FIELD and not (blank_is_missing and v == "")}
+    return validated(model, data)
+
+
+def validated(model: type[M], data: dict) -> M:
+    """`data` as `model`, or the API's `request-invalid` with each field named."""
     try:
         return model.model_validate(data)
     except ValidationError as e:

@@ -6,9 +6,11 @@ from fastapi import APIRouter
 
 
 def office_desks() -> list[APIRouter]:
-    from kanim.web.console import biometrics, cashier, front_desk, intake, interview, supervisor
+    from kanim.web.console import (admin, biometrics, cashier, front_desk, intake, interview, pickup, print_room,
+                                   supervisor)
 
-    return [front_desk.router, intake.router, cashier.router, biometrics.router, interview.router, supervisor.router]
+    return [front_desk.router, intake.router, cashier.router, biometrics.router, interview.router, supervisor.router,
+            print_room.router, pickup.router, admin.router]
 
 
 def central_desks() -> list[APIRouter]:
