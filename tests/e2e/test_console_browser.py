@@ -197,3 +197,113 @@ def test_the_face_photo_is_taken_with_the_desks_camera_and_passes_the_checks(dem
         screenshot(page, "biometrics-camera-photo")
     finally:
         browser.close()
+
+
+def test_one_application_goes_from_booking_to_handover_through_every_desk_in_the_browser(demo, chromium) -> None:  # noqa: ANN001
+    """An applicant books online (the booking site is the API's client), then every desk works
+    the application in the browser, each logged in as its own role; the real central confirms
+    the clearances through the link and the passport is handed over to its holder."""
+    import httpx
+
+    from kanim.seed import SEED_DATA
+
+    person = demo.spare_people()[1]
+    api = f"{office(demo)}/api/v1"
+    token = httpx.post(f"{api}/auth/token", json={"username": "front_desk", "password": password(demo, "front_desk")},
+                       timeout=30).json()["access_token"]
+    from datetime import date
+
+    booked = httpx.post(f"{api}/bookings", headers={"Authorization": f"Bearer {token}"}, timeout=30, json={
+        "account_ref": "online-journey", "day": date.today().isoformat(), "slot": "15:00",
+        "applicants": [person.body()]})
+    assert booked.status_code == 201, booked.text
+    app_id = booked.json()["applications"][0]["id"]
+
+    def desk(role: str):  # noqa: ANN202
+        ctx = chromium.new_context(viewport=DESK_SCREEN)
+        return ctx, log_in(ctx, office(demo), role, password(demo, role))
+
+    contexts = []
+    try:
+        ctx, page = desk("front_desk")  # the applicant arrives: check-in
+        contexts.append(ctx)
+        page.click(f"#check-in-{app_id}")
+        page.wait_for_selector(".notice")
+        page.goto(f"{office(demo)}/staff/intake/{app_id}")  # the counter: three scans, intake
+        for kind in ("ktp", "kk", "birth_certificate"):
+            page.select_option("#scan-form-kind", kind)
+            page.set_input_files("#scan-form-file", str(SEED_DATA / "face.jpg"))
+            page.click("#scan-upload")
+            page.wait_for_selector(f"#document-{kind}[data-state=scanned]")
+        page.click("#intake-complete")
+        page.wait_for_selector("#intake-outcome[data-outcome=done]")
+        screenshot(page, "journey-intake")
+
+        ctx, page = desk("cashier")  # the billing code, then the bank's receipt
+        contexts.append(ctx)
+        number = booked.json()["applications"][0]["number"]
+        page.fill("#billing-form-application", number)
+        page.click("#billing-issue")
+        code = page.wait_for_selector("#billing-code").inner_text().strip()
+        page.fill("#payment-form-billing_code", code)
+        page.fill("#payment-form-receipt_ref", "BRI-JOURNEY-1")
+        page.click("#payment-record")
+        page.wait_for_selector("#payment-recorded")
+        screenshot(page, "journey-cashier")
+
+        ctx, page = desk("biometric_operator")  # the photo and ten fingers, from files
+        contexts.append(ctx)
+        page.goto(f"{office(demo)}/staff/biometrics/{app_id}")
+        page.set_input_files("#photo-form-file", str(SEED_DATA / "face.jpg"))
+        page.click("#photo-form-submit")
+        page.wait_for_selector("#photo-ok")
+        for n in range(1, 11):
+            page.set_input_files(f"#finger-{n}-form-file", str(SEED_DATA / "finger.png"))
+            page.click(f"#finger-{n}-upload")
+            page.wait_for_selector(f"#finger-{n}[data-state=captured]")
+        page.click("#complete-capture")
+        page.wait_for_selector("#capture-done")
+        screenshot(page, "journey-biometrics")
+
+        ctx, page = desk("interviewer")
+        contexts.append(ctx)
+        page.goto(f"{office(demo)}/staff/interview/{app_id}")
+        page.fill("#interview-form-notes", "Purpose: family visit. Documents consistent.")
+        page.click("#interview-submit")
+        page.wait_for_selector("#interview-recorded")
+
+        ctx, page = desk("supervisor")
+        contexts.append(ctx)
+        page.goto(f"{office(demo)}/staff/supervisor/{app_id}")
+        page.click("#approve-form-submit")
+        page.wait_for_selector("#decision-done")
+
+        ctx, page = desk("print_operator")  # print on the next booklet, look at it, pass it
+        contexts.append(ctx)
+        page.wait_for_selector(f"#print-{app_id}-button")
+        page.click(f"#print-{app_id}-button")
+        page.wait_for_selector("#job-panel[data-stage=printed] img#data-page")
+        screenshot(page, "journey-print-room")
+        page.click(f"#qc-pass-{app_id}")
+        page.wait_for_selector(f"#job-{app_id}", state="detached")
+
+        ctx, page = desk("pickup_desk")  # the central's confirmations open the gate by themselves
+        contexts.append(ctx)
+        for _ in range(60):
+            if page.locator(f"#choose-{app_id}").count():
+                break
+            page.wait_for_timeout(500)
+            page.reload()
+        page.click(f"#choose-{app_id}")
+        page.check("#handover-form-kind-holder")
+        page.fill("#handover-form-recipient_name", person.full_name)
+        page.fill("#handover-form-id_nik", person.nik)
+        page.fill("#handover-form-id_checked", "KTP")
+        page.click("#handover-form-button")
+        page.wait_for_selector("#handover-done")
+        screenshot(page, "journey-handover")
+    finally:
+        for ctx in contexts:
+            ctx.close()
+    r = httpx.get(f"{api}/applications/{app_id}", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert r.json()["stage"] == "handed_over", r.json()
