@@ -6,10 +6,12 @@ from fastapi import APIRouter
 
 
 def office_desks() -> list[APIRouter]:
-    from kanim.web.console import front_desk
+    from kanim.web.console import dashboard, front_desk
 
-    return [front_desk.router]
+    return [front_desk.router, dashboard.router]
 
 
 def central_desks() -> list[APIRouter]:
-    return []
+    from kanim.web.console import national
+
+    return [national.router]
