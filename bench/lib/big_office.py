@@ -64,8 +64,10 @@ def populate(db: Path, *, office_code: str, older: int, today_n: int, now: datet
         con.execute("BEGIN")
         _names(con)
         today = now.astimezone(ZoneInfo(tz)).date()
-        _older(con, office_code, older, today, now)
-        _day(con, office_code, today_n, today, now, outage_hours)
+        if older > 0:
+            _older(con, office_code, older, today, now)
+        if today_n > 0:
+            _day(con, office_code, today_n, today, now, outage_hours)
         _incidents(con, now, outage_hours)
         con.execute("COMMIT")
         con.execute("ANALYZE")  # what `kanim db` leaves is unanalysed; the planner must not need it, but
