@@ -70,10 +70,8 @@ def populate(db: Path, *, office_code: str, older: int, today_n: int, now: datet
             _day(con, office_code, today_n, today, now, outage_hours)
         _incidents(con, now, outage_hours)
         con.execute("COMMIT")
-        con.execute("ANALYZE")  # what `kanim db` leaves is unanalysed; the planner must not need it, but
-        # a real office's database, months old, has been analysed by nobody either: undo it.
-        con.execute("DELETE FROM sqlite_stat1")
-        con.commit()
+        # No ANALYZE: nothing runs it at a real office either, so the planner must choose well
+        # without statistics (the dashboard's queries are written for that).
         counts = con.execute("SELECT count(*), sum(status = 'pending') FROM outbox").fetchone()
     finally:
         con.close()
@@ -122,7 +120,8 @@ def _older(con: sqlite3.Connection, code: str, n: int, today: date, now: datetim
         FROM n JOIN fn ON fn.k = i % 20 JOIN ln ON ln.k = (i / 20) % 19""", {"n": n, "code": code,
                                                                            "start": _ts(start)[:19]})
     # Every operation sent a second after it was made.
-    made, sent = f"datetime({created}, '+' || (k * 600) || ' seconds')", f"datetime({created}, '+' || (k * 600 + 1) || ' seconds')"
+    made = f"datetime({created}, '+' || (k * 600) || ' seconds')"
+    sent = f"datetime({created}, '+' || (k * 600 + 1) || ' seconds')"
     con.execute(f"""{seq}, j(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM j WHERE k < {OPS_PER_OLDER - 1})
         INSERT INTO outbox (id, subject, op, payload, priority, created_at, queued_at, status, attempts, sent_at)
         SELECT printf('o%07x-%04x-4000-8000-000000000000', i, k), printf('a0%06x-0000-4000-8000-%012x', i, i),
@@ -137,7 +136,8 @@ def _day(con: sqlite3.Connection, code: str, n: int, today: date, now: datetime,
     stages = [s for s, w in DAY_STAGES for _ in range(w)]
     con.execute("CREATE TEMP TABLE day_stage (k INTEGER PRIMARY KEY, stage TEXT, step INTEGER)")
     order = [s for s, _ in DAY_STAGES]
-    con.executemany("INSERT INTO day_stage VALUES (?, ?, ?)", [(k, s, order.index(s) + 1) for k, s in enumerate(stages)])
+    con.executemany("INSERT INTO day_stage VALUES (?, ?, ?)",
+                    [(k, s, order.index(s) + 1) for k, s in enumerate(stages)])
     seq = "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < :n - 1)"
     walk_in = "(i % 8 = 7)"
     booked_at = _ts(now - timedelta(days=3))[:19]
@@ -169,13 +169,13 @@ def _day(con: sqlite3.Connection, code: str, n: int, today: date, now: datetime,
     # One operation per step reached, spread over the last 8 hours in order; the last
     # `outage_hours` of them still queued, with the application's drain rank.
     cut = TS.format(f"datetime(:now, '-{int(outage_hours * 3600)} seconds')")
+    spread = "datetime(:now, '-' || CAST((total - r + 1) * 28800.0 / total AS INTEGER) || ' seconds')"
     rank = "CASE a.priority WHEN 'medical' THEN 3000 WHEN 'hajj_umrah' THEN 2000 WHEN 'travel' THEN 1040 ELSE 0 END"
     con.execute(f"""WITH RECURSIVE j(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM j WHERE k < 10),
         ops AS (SELECT a.id AS subject, j.k AS k, {rank} AS rank,
                        row_number() OVER (ORDER BY j.k, a.id) AS r, count(*) OVER () AS total
                 FROM application a JOIN j ON j.k <= a.version WHERE a.id LIKE 'a1%'),
-        timed AS (SELECT *, {TS.format("datetime(:now, '-' || CAST((total - r + 1) * 28800.0 / total AS INTEGER) || ' seconds')")}
-                         AS at FROM ops)
+        timed AS (SELECT *, {TS.format(spread)} AS at FROM ops)
         INSERT INTO outbox (id, subject, op, payload, priority, created_at, queued_at, status, attempts, sent_at)
         SELECT printf('o1%06x-%04x-4000-8000-000000000000', r, k), subject, 'Step' || k,
                json_object('application_id', subject, 'step', k), rank, at, at,

@@ -131,6 +131,19 @@ def test_incidents_that_follow_one_another_are_one_outage(office, clock) -> None
     assert [p.state for p in newest.phases] == ["degraded"] and newest.ended_at is not None
 
 
+def test_an_outage_through_restarts_of_the_server_is_one_outage_from_its_first_incident(office, clock) -> None:  # noqa: ANN001
+    began = clock.now()
+    for _ in range(4):  # each restart: a fresh breaker, degraded and then down again
+        record_state_change(office, LinkState.DEGRADED, "connection refused")
+        clock.advance(seconds=2)
+        record_state_change(office, LinkState.DOWN, "connection refused")
+        clock.advance(minutes=20)
+    (outage,) = queries.outages(office)
+    assert outage.started_at == began and len(outage.phases) == 8 and outage.ended_at is None
+    assert [p.state for p in outage.states] == ["degraded", "down"]
+    assert queries.burn_down(office).outage.started_at == began
+
+
 # -- the queue -----------------------------------------------------------------------------------
 
 def _queued_by_group(office) -> dict[str, int]:  # noqa: ANN001

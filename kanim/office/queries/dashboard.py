@@ -116,6 +116,15 @@ class Outage:
     def duration(self, now: datetime) -> timedelta:
         return (self.ended_at or now) - self.started_at
 
+    @property
+    def states(self) -> list[Phase]:
+        """The first phase of each state it went through, in order (degraded, then down): what
+        a person reads, without the repeats a restart of the server records."""
+        seen: dict[str, Phase] = {}
+        for p in self.phases:
+            seen.setdefault(p.state, p)
+        return list(seen.values())
+
 
 @dataclass(frozen=True)
 class BurnDown:
@@ -206,12 +215,14 @@ def _guardrails(office: Office, uow: UnitOfWork) -> list[Guardrail]:
 
 # -- incidents -----------------------------------------------------------------------------------
 
-def outages(office: Office, *, limit: int = 20) -> list[Outage]:
-    """The last `limit` outages, newest first, from the link's incidents (its breaker's every
-    change): an incident that starts when the one before it ended belongs to the same outage."""
+def outages(office: Office, *, limit: int = 20, scan: int = 500) -> list[Outage]:
+    """The last `limit` outages, newest first, from the link's newest `scan` incidents (its
+    breaker's every change): an incident that starts when the one before it ended belongs to
+    the same outage. A restart of the server during an outage adds two (its fresh breaker goes
+    degraded, then down again), so an outage is many incidents, and `scan` is generous."""
     i = t.link_incident.c
     with office.uow(readonly=True) as uow:
-        rows = uow.session.execute(select(t.link_incident).order_by(i.id.desc()).limit(limit * 4)).all()
+        rows = uow.session.execute(select(t.link_incident).order_by(i.id.desc()).limit(scan)).all()
     found: list[Outage] = []
     for r in reversed(rows):  # oldest first
         phase = Phase(r.state, r.started_at, r.ended_at, r.reason)

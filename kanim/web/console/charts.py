@@ -97,7 +97,8 @@ def time_ticks(start: datetime, end: datetime, tz: str, label: Callable[[datetim
                axes: Axes) -> list[Tick]:
     """Ticks at round local times (whole hours, local midnights...), at most MAX_TICKS."""
     span = end - start
-    step = next((i for i in INTERVALS if span / i <= MAX_TICKS - 1), INTERVALS[-1] * math.ceil(span / INTERVALS[-1] / 6))
+    longest = INTERVALS[-1] * math.ceil(span / INTERVALS[-1] / (MAX_TICKS - 1))  # beyond 28 days: whole months
+    step = next((i for i in INTERVALS if span / i <= MAX_TICKS - 1), longest)
     zone = ZoneInfo(tz)
     local = start.astimezone(zone)
     if step >= timedelta(days=1):

@@ -27,7 +27,7 @@ from kanim.web.contract import Route
 
 router = APIRouter(prefix=PREFIX, route_class=Route, include_in_schema=False)
 Viewer = ConsoleStaff(Perm.NATIONAL_VIEW)
-POLL_SECONDS = 2
+POLL_SECONDS = 5  # the national view reads the whole registry; the office dashboard is the one to watch by the second
 Window = IntEnum("Window", {f"hours_{h}": h for h in national.WINDOWS_HOURS})  # ?hours=24
 Hours = Annotated[Window, Query(description="the history's window, in hours")]
 
