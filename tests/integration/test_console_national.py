@@ -94,6 +94,17 @@ def test_a_history_window_that_is_not_offered_is_refused_with_its_words(node) ->
     assert c.get("/staff/national", params={"hours": "72"}).status_code == 200
 
 
+def test_the_central_console_keeps_each_staff_members_language_and_logs_out(node) -> None:  # noqa: ANN001
+    c, _ = log_in(node, "watchlist")
+    token = re.search(r'"X-CSRF-Token": "([^"]+)"', c.get("/staff/national").text).group(1)
+    headers = {"HX-Request": "true", "X-CSRF-Token": token}
+    assert c.post("/staff/language", data={"language": "en"}, headers=headers).status_code == 204
+    page = c.get("/staff/national").text
+    assert "National view" in page and "Central hub" in page and "Pantauan nasional" not in page
+    assert c.post("/staff/logout", headers=headers).headers.get("HX-Redirect") == "/staff/login"
+    assert c.get("/staff/national", follow_redirects=False).status_code == 303
+
+
 # -- what it shows -------------------------------------------------------------------------------
 
 def test_the_national_view_shows_each_office_link_contact_backlog_oldest_and_drain(tmp_path, clock, node) -> None:  # noqa: ANN001

@@ -71,13 +71,13 @@ def context(request: Request, view: dict[str, Any]) -> dict[str, Any]:
         number=fig.count, title=gettext(lang, "Open applications in the national registry"),
         description=gettext(lang, "Over the last %(hours)s hours: %(first)s open at the start, %(last)s now.",
                             hours=view["hours"], first=fig.count(first), last=fig.count(last)))
+    total = fig.count(sum(v for _, v in h.received))
     received = bar_chart(
         "national-received-chart", h.received, start=h.start, end=h.end, width=h.width, tz=tz,
         time_label=fig.tick, number=fig.count,
         title=gettext(lang, "Operations received from the offices, per %(width)s", width=fig.duration(h.width)),
-        description=gettext(lang, "%(n)s operations received in the last %(hours)s hours; a gap is a time no "
-                                  "office reached the central.", n=fig.count(sum(v for _, v in h.received)),
-                            hours=view["hours"]))
+        description=gettext(lang, "%(n)s operations received in the last %(hours)s hours; a gap is a time no office "
+                            "reached the central.", n=total, hours=view["hours"]))
     return {**view, "fig": fig, "totals": totals, "backlog_chart": backlog, "received_chart": received,
             "poll_seconds": POLL_SECONDS, "silent": lambda at: fig.duration(view["now"] - at) if at else "–",
             "recent_minutes": int(national.RECENT / timedelta(minutes=1))}
