@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Security
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from fastapi.security import APIKeyHeader
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
@@ -22,7 +22,8 @@ from kanim.central.auth import OFFICE_SCOPE_KEY, SignedLink
 from kanim.domain.clearances import ClearanceKind
 from kanim.link.signing import H_DATE, H_LINK_STATE, H_NONCE, H_OFFICE, H_SIGNATURE
 from kanim.security.roles import Perm
-from kanim.web import contract, problems
+from kanim.web import console, contract, problems
+from kanim.web.console.routers import central_desks
 from kanim.web.contract import Route, errors
 from kanim.web.wire import SERIAL
 from kanim.web.limits import BodyLimit
@@ -294,5 +295,13 @@ def create_central_app(node: CentralNode) -> FastAPI:
     @app.get(f"{API}/health", tags=["health"], response_model=HealthOut)
     def health() -> dict:
         return {"status": "ok", "role": "central"}
+
+    # The central's staff console: the national view and the payment mismatches. Its sessions,
+    # logins and language work as at an office, on the central's own accounts (app.state.office).
+    console.install(app, node="central", routers=central_desks())
+
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/staff/")
 
     return app

@@ -30,7 +30,7 @@ central_operation = Table(
     Column("subject", String(64), nullable=False),
     Column("op", String(48), nullable=False),
     Column("office_seq", BigId, nullable=False),
-    Column("received_at", UTCDateTime, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False, index=True),  # the national view's history
     Column("ok", Boolean, nullable=False),
     Column("error", Text),
     Column("size_bytes", Integer, nullable=False, default=0),
@@ -59,8 +59,8 @@ registry_application = Table(
     Column("passport_kind", String(16), nullable=False),
     Column("stage", String(16), nullable=False, index=True),
     Column("booklet_serial", String(9)),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("updated_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),  # the national view's history
+    Column("updated_at", UTCDateTime, nullable=False, index=True),
     Column("last_office_seq", BigId, nullable=False, default=0),
     Index("ix_registry_application_office_stage", "office_code", "stage"),
 )

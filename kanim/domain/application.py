@@ -80,6 +80,17 @@ def drain_priority(priority: Priority, travel_date: date | None, today: date) ->
     return max(base, _PRIORITY_BASE[Priority.TRAVEL]) + TRAVEL_HORIZON_DAYS - max(days, 0)
 
 
+def priority_group(rank: int) -> Priority | None:
+    """The group a queued operation's drain rank (drain_priority) falls in: its application's
+    priority, or travel where a near travel date lifted it. None for the link's own operations
+    that go before any application's (an allocation re-sent for a rebuild)."""
+    for priority in (Priority.MEDICAL, Priority.HAJJ_UMRAH, Priority.TRAVEL):
+        base = _PRIORITY_BASE[priority]
+        if base <= rank <= base + TRAVEL_HORIZON_DAYS:
+            return priority
+    return Priority.NONE if rank < _PRIORITY_BASE[Priority.TRAVEL] else None
+
+
 class RecipientKind(StrEnum):
     """Who may collect a passport (handover, "penyerahan")."""
 

@@ -18,15 +18,24 @@ from kanim.store.uow import UnitOfWork
 NO_RELAY_AFTER = timedelta(minutes=2)  # sendable work this old with no relay holding the link: stalled
 
 
-def status(office: Office) -> dict[str, Any]:
+def status(office: Office, *, count_sent: bool = True) -> dict[str, Any]:
     """The link as staff need to see it: the breaker's state, or `stalled` when work is queued
     but not moving (held back behind dead letters or retries, no relay running, the central's
-    feed waiting on an event that does not verify), with the counts and the reason."""
+    feed waiting on an event that does not verify), with the counts and the reason.
+
+    Every figure but `sent` costs in proportion to what is queued, not to the office's history;
+    `sent` counts every operation ever sent (1.2 million rows after a year: 40 ms on SQLite), so
+    the recovery dashboard, which asks every second, leaves it out (count_sent=False: None)."""
     with office.uow(readonly=True) as uow:
         s, c, now = uow.session, t.outbox.c, uow.now()
-        counts = dict(s.execute(select(c.status, func.count()).group_by(c.status)).all())
-        oldest = s.execute(select(func.min(c.created_at)).where(c.status != "sent")).scalar()
-        recent = s.execute(select(func.count()).where(c.status == "sent", c.sent_at >= now - timedelta(seconds=60))).scalar_one()
+        unsent = c.status.in_(("pending", "dead"))
+        counts = dict(s.execute(select(c.status, func.count()).where(unsent).group_by(c.status)).all())
+        if count_sent:
+            counts["sent"] = s.execute(select(func.count()).where(c.status == "sent")).scalar_one()
+        oldest = s.execute(select(func.min(c.created_at)).where(unsent)).scalar()
+        # Only a sent row has a sent_at (a rebuild that queues it again clears it): the index on
+        # sent_at alone finds the last minute's, where one on status would read every sent row.
+        recent = s.execute(select(func.count()).where(c.sent_at >= now - timedelta(seconds=60))).scalar_one()
         i = t.link_incident.c
         incident = s.execute(select(t.link_incident).where(i.ended_at.is_(None)).order_by(i.id.desc()).limit(1)).first()
         held = _held_back(uow, now)
@@ -46,7 +55,7 @@ def status(office: Office) -> dict[str, Any]:
         "held_back": {"behind_dead_letters": held["behind_dead"], "waiting_for_retry": held["retrying"],
                       "applications": held["applications"]},
         "dead_letters": counts.get("dead", 0),
-        "sent": counts.get("sent", 0),
+        "sent": counts.get("sent", 0) if count_sent else None,
         "oldest_unsent_at": oldest,
         "drain_rate_per_s": round(rate, 2),
         "eta_seconds": round(held["sendable"] / rate) if rate > 0 else None,

@@ -333,6 +333,14 @@ allocated_range = Table(
 Index("ix_outbox_queue", outbox.c.status, outbox.c.priority.desc(), outbox.c.seq)
 # The relay asks, per queued row, whether an earlier row of its application holds it back.
 Index("ix_outbox_subject_seq", outbox.c.subject, outbox.c.seq)
+# The dashboard and the desks at a year's size (migration 0007, measured in bench/desk_pages.py):
+# the drain rate and the backlog's history read the rows sent, and queued, since a moment; a
+# name search reads the newest applications first and checks names in the index; the front
+# desk's day finds each booking's applications.
+Index("ix_outbox_sent_at", outbox.c.sent_at)
+Index("ix_outbox_queued_at", outbox.c.queued_at)
+Index("ix_application_booking_id", application.c.booking_id)
+Index("ix_application_created_name", application.c.created_at, application.c.full_name)
 
 # Idempotency-Key claims (kanim/store/idempotency.py): one per staff user and key, with the
 # first answer once it is known, kept at least KANIM_IDEMPOTENCY_HOURS.

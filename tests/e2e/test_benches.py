@@ -33,9 +33,24 @@ def _drain(r: dict[str, Any]) -> None:
     assert r["ratio"] > 0 and r["copy"]
 
 
+def _desk_pages(r: dict[str, Any]) -> None:
+    assert r["benchmark"] == "desk_pages" and r["errors"] == [], r["errors"]
+    assert r["office"]["older"] == 2000 and r["office"]["outbox_rows"] > 2000 * 12, r["office"]
+    timed = {p["path"] for p in r["pages"]}
+    assert {"/staff/front-desk", "/staff/dashboard", "/staff/dashboard/live"} <= timed, timed
+    assert sum(1 for p in timed if p.startswith("/staff/front-desk/search?q=")) == 7, timed
+    for p in r["pages"]:
+        assert p["statuses"] == [200] and 0 < p["p50_ms"] <= p["p95_ms"] <= p["max_ms"], p
+    for p in (p for p in r["pages"] if "weight" in p):
+        assert p["weight"]["total_bytes"] > p["weight"]["html_bytes"] > 0 and p["weight"]["assets"], p
+    assert r["reference"]["p95_ms"] > 0
+
+
 # name → (smoke-size arguments, what its result must say, why it may not run here)
 SMOKE: dict[str, tuple[list[str], Callable[[dict[str, Any]], None], Callable[[], str | None]]] = {
     "office_day": (["--applications", "4", "--concurrency", "2", "--reference-seconds", "0.2"], _office_day,
+                   lambda: None),
+    "desk_pages": (["--older", "2000", "--today", "40", "--requests", "10", "--warmup", "1"], _desk_pages,
                    lambda: None),
     "drain": (["--applications", "8", "--templates", "1", "--vault-sets", "1"], _drain,
               lambda: None if os.environ.get("KANIM_TEST_POSTGRES_URL") else

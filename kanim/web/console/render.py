@@ -120,8 +120,11 @@ def page(request: Request, template: str, *, status: int = 200, headers: dict[st
     settings = request.app.state.office.settings
     tz = settings.timezone
     env = environment(lang)
+    # The central has no office name of its own (its settings carry the default's).
+    central = getattr(request.app.state, "console_node", "office") == "central"
+    name = gettext(lang, "Central hub") if central else settings.office_name
     html = env.get_template(template).render(
         request=request, user=getattr(state, "user", None), csrf=getattr(state, "csrf", ""),
-        desks=getattr(state, "desks", []), office_name=settings.office_name, new_key=new_key, tz=tz,
+        desks=getattr(state, "desks", []), office_name=name, new_key=new_key, tz=tz,
         clock=lambda at: clock_time(at, lang, tz), when=lambda at: date_time(at, lang, tz), **context)
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})})

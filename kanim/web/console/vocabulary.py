@@ -18,3 +18,7 @@ PRIORITIES = [N_("priority:none"), N_("priority:travel"), N_("priority:hajj_umra
 CLEARANCE_KINDS = [N_("nik_verified"), N_("watchlist_clear"), N_("not_duplicate"), N_("payment_confirmed"),
                    N_("recorded_centrally")]
 CLEARANCE_STATES = [N_("pending"), N_("provisional"), N_("confirmed"), N_("flagged")]
+LINK_STATES = [N_("link:up"), N_("link:degraded"), N_("link:down"), N_("link:stalled"), N_("link:unlinked"),
+               N_("link:never")]
+GUARDRAILS = [N_("guardrail:watchlist_snapshot"), N_("guardrail:unsent_work")]
+PAYMENT_ISSUES = [N_("payment:amount"), N_("payment:unknown_code"), N_("payment:paid_twice")]
