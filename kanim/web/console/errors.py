@@ -45,7 +45,8 @@ def render_error(request: Request, status: int, code: str, detail: str, *, heade
         return page(request, "console/_problem.html", status=status, form=form, code=code, message=message,
                     detail=detail, fields=fields, reasons=extra.get("reasons") or [],
                     headers={**(headers or {}), "HX-Retarget": f"#{form}-problem", "HX-Reswap": "innerHTML"})
-    return page(request, "console/error.html", status=status, code=code, message=message, headers=headers)
+    return page(request, "console/error.html", status=status, code=code, message=message, detail=detail,
+                headers=headers)
 
 
 def _visitor_language(request: Request) -> str:
