@@ -1,0 +1,51 @@
+"""What a message to an applicant is for, and the states it goes through.
+
+The states are GOV.UK Notify's, so that an operator who knows one knows the other: a message is
+`created` in the transaction of the event that caused it, `sending` while a worker holds it,
+`sent` once the channel accepted it, `delivered` when a receipt says so; `temporary-failure` is
+retried with backoff, `permanent-failure` (a number that does not exist, an opt-out) and
+`technical-failure` (retries used up, the channel misconfigured) are final for that channel and
+fall back to the applicant's next one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Purpose(StrEnum):
+    BOOKING_CONFIRMED = "booking_confirmed"  # day, slot, what to bring
+    BILLING_ISSUED = "billing_issued"  # billing code, amount, expiry
+    BILLING_REMINDER = "billing_reminder"  # the code expires soon and is unpaid
+    PAYMENT_RECEIVED = "payment_received"
+    PRINTED_WAITING = "printed_waiting"  # the delay notice: printed, waits for the central
+    READY = "ready"  # ready, with the applicant's own pickup slot
+    PICKUP_REMINDER = "pickup_reminder"  # the day before the pickup slot
+    ON_HOLD = "on_hold"  # a hold or a central flag: please contact the office
+    RESCHEDULED = "rescheduled"  # a new pickup slot, asked for or after a no-show
+    NO_SHOW = "no_show"  # missed the pickup slot, moved to the next free one
+
+    @property
+    def urgent(self) -> bool:
+        """Urgent notices go out in quiet hours too: a hold stops a journey, and a code about to
+        expire is worth waking for less than losing the booking is."""
+        return self in (Purpose.ON_HOLD, Purpose.BILLING_REMINDER)
+
+
+class State(StrEnum):
+    CREATED = "created"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    PERMANENT_FAILURE = "permanent-failure"
+    TEMPORARY_FAILURE = "temporary-failure"
+    TECHNICAL_FAILURE = "technical-failure"
+
+    @property
+    def final(self) -> bool:
+        return self in (State.DELIVERED, State.PERMANENT_FAILURE, State.TECHNICAL_FAILURE, State.SENT)
+
+
+# The order in which a message falls back when a channel fails for good: the applicant's
+# preferred channel first, then the rest of this list that they have a contact for.
+FALLBACK_ORDER = ("whatsapp", "sms", "email")
