@@ -17,6 +17,7 @@ from kanim.office.ports import Central
 from kanim.security.filemodes import private_dir
 from kanim.security.vault import Vault
 from kanim.store.db import make_engine
+from kanim.store.fanout import Subscriber
 from kanim.store.mapping import start_mappers
 from kanim.store.uow import UnitOfWork
 
@@ -31,14 +32,24 @@ class Office:
     central: Central | None
     photo_policy: PhotoPolicy = field(default_factory=PhotoPolicy)
     fingerprint_policy: FingerprintPolicy = field(default_factory=FingerprintPolicy)
+    # Who gets each domain event, in its transaction (kanim/store/fanout.py, docs/events.md).
+    subscribers: tuple[Subscriber, ...] = field(default_factory=lambda: default_subscribers())
 
     def uow(self, *, readonly: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, self.clock, readonly=readonly)
+        return UnitOfWork(self.session_factory, self.clock, readonly=readonly, subscribers=self.subscribers)
 
     @property
     def print_policy(self) -> PrintPolicy:
         return PrintPolicy.from_names(self.settings.print_requires,
                                       allow_provisional=self.settings.print_on_provisional)
+
+
+def default_subscribers() -> tuple[Subscriber, ...]:
+    """The office's consumers of domain events: the relay's outbox, and the notifications."""
+    from kanim.link.outbox import CentralOutbox
+    from kanim.office.notify import CONSUMER
+
+    return (CentralOutbox(), CONSUMER)
 
 
 def bootstrap(

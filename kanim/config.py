@@ -23,6 +23,7 @@ class Settings(BaseSettings):
 
     office_code: str = Field(default="DEMO", pattern=r"^[A-Z0-9]{2,8}$")
     office_name: str = "Kantor Imigrasi Demo"
+    office_phone: str = ""  # told to applicants: where to call (a hold, a question)
     timezone: str = "Asia/Jakarta"
 
     daily_quota: int = Field(default=400, ge=1)  # appointments per day, all slots together
@@ -68,6 +69,30 @@ class Settings(BaseSettings):
     watchlist_refresh_minutes: float = Field(default=60, gt=0)
     unsynced_max_days: float = Field(default=3, gt=0)  # guardrail: oldest unsent work
 
+    # Telling applicants (docs/notifications.md). Each channel is an Apprise URL; a channel with
+    # no URL is not used (its messages fall back to the next channel).
+    notify: bool = True  # run the notification worker inside `kanim serve`
+    notify_whatsapp_url: str | None = None  # kanimwa://TOKEN@PHONE_NUMBER_ID (WhatsApp Cloud API)
+    notify_sms_url: str | None = None  # the office's SMS gateway
+    notify_email_url: str | None = None  # mailto://user:pass@smtp.host?from=...
+    notify_webhook_secret: str | None = None  # the Meta app secret: X-Hub-Signature-256 of receipts
+    notify_verify_token: str | None = None  # Meta's webhook verification handshake
+    public_url: str | None = None  # where applicants reach this office's public pages (links)
+    notify_interval: float = Field(default=1.0, gt=0)  # seconds between worker rounds when idle
+    notify_concurrency: int = Field(default=4, ge=1, le=64)  # sends in flight (the duplicate bound)
+    notify_retry_minutes: float = Field(default=240, gt=0)  # a temporary failure is retried this long
+    notify_rate_per_second: float = Field(default=50, gt=0)  # per channel
+    notify_daily_cap: int = Field(default=20000, ge=1)  # per channel, per local day
+    notify_recipient_hourly_cap: int = Field(default=6, ge=1)  # phone networks block floods to one number
+    notify_quiet_start: time = time(21, 0)  # local time: only urgent notices from here...
+    notify_quiet_end: time = time(7, 0)  # ...to here
+    # Staged pickup (kanim/domain/pickup.py): the pickup desk's capacity.
+    pickup_slot_times: list[time] = Field(
+        default_factory=lambda: [time(h, 0) for h in (9, 10, 11, 13, 14, 15)]
+    )
+    pickup_seats_per_slot: int = Field(default=20, ge=1)
+    pickup_reminder_hour: int = Field(default=16, ge=0, le=23)  # the day before, local time
+
     # The central hub.
     central_office_rate: float = Field(default=1000, gt=0)  # operations/s per office (429 beyond)
     central_treasury: str = Field(default="table", pattern=r"^(table|trusting)$")
@@ -94,7 +119,7 @@ class Settings(BaseSettings):
             raise ValueError("KANIM_LOGIN_LOCK_AFTER must be at least KANIM_LOGIN_FREE_FAILURES")
         return self
 
-    @field_validator("slot_times")
+    @field_validator("slot_times", "pickup_slot_times")
     @classmethod
     def _sorted(cls, v: list[time]) -> list[time]:
         return sorted(v)

@@ -34,3 +34,13 @@ def check_channel(channel: Channel | None, *, phone: str | None, email: str | No
     if channel is Channel.EMAIL and not email:
         raise InvalidInput("the preferred channel email needs an email address (contact_email)",
                            code="contact-missing", channel=channel.value, needs="contact_email")
+
+
+def masked(address: str | None) -> str:
+    """+62812•••••890, s•••@example.com: staff tell two contacts apart without reading them."""
+    if not address:
+        return "–"
+    if "@" in address:
+        local, _, domain = address.partition("@")
+        return f"{local[:1]}•••@{domain}"
+    return address[:6] + "•" * max(len(address) - 9, 1) + address[-3:]

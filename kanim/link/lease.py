@@ -33,8 +33,9 @@ class Lease:
     renewed by compare-and-swap, so two relays (threads, processes, hosts on one PostgreSQL)
     agree on one holder without any lock held between rounds."""
 
-    def __init__(self, office: Office, holder: str | None = None) -> None:
+    def __init__(self, office: Office, holder: str | None = None, *, name: str = LEASE) -> None:
         self.office = office
+        self.name = name  # the relay's, or another single worker's (the notification worker)
         self.holder = holder or f"{_HOST}:{os.getpid()}:{_MACHINE}:{uuid.uuid4().hex[:8]}"
         self.until: datetime | None = None
         self._lock = threading.Lock()  # the relay's loop and its keeper both renew
@@ -64,12 +65,12 @@ class Lease:
             return None  # renewed recently enough: no write on every round
         try:
             with self.office.uow() as uow:
-                current = inbox.get_state(uow, LEASE)
+                current = inbox.get_state(uow, self.name)
                 other = _live_holder(current, now)
                 if other is not None and other != self.holder:
                     return other
                 value = f"{self.holder} {(now + timedelta(seconds=LEASE_SECONDS)).isoformat()}"
-                if not _swap(uow, current, value):
+                if not _swap(uow, self.name, current, value):
                     return "another relay (it took the lease just now)"
                 uow.session.commit()  # bookkeeping: no audit row per renewal
         except (IntegrityError, OperationalError, StaleDataError):
@@ -79,9 +80,9 @@ class Lease:
 
     def release(self) -> None:
         with self._lock, self.office.uow() as uow:
-            current = inbox.get_state(uow, LEASE)
+            current = inbox.get_state(uow, self.name)
             if current and current.split(" ", 1)[0] == self.holder:
-                uow.session.execute(delete(t.link_cursor).where(t.link_cursor.c.name == LEASE,
+                uow.session.execute(delete(t.link_cursor).where(t.link_cursor.c.name == self.name,
                                                                 t.link_cursor.c.value == current))
                 uow.session.commit()
             self.until = None
@@ -132,14 +133,14 @@ def _machine() -> str:
 _MACHINE = _machine()
 
 
-def _swap(uow: UnitOfWork, current: str | None, value: str) -> bool:
+def _swap(uow: UnitOfWork, name: str, current: str | None, value: str) -> bool:
     c = t.link_cursor.c
     if current is None:
-        uow.session.execute(t.link_cursor.insert().values(name=LEASE, value=value))  # IntegrityError if raced
+        uow.session.execute(t.link_cursor.insert().values(name=name, value=value))  # IntegrityError if raced
         return True
-    return uow.session.execute(update(t.link_cursor).where(c.name == LEASE, c.value == current)
+    return uow.session.execute(update(t.link_cursor).where(c.name == name, c.value == current)
                                .values(value=value)).rowcount == 1
 
 
-def relay_holder(uow: UnitOfWork, now: datetime) -> str | None:
-    return _live_holder(inbox.get_state(uow, LEASE), now)
+def relay_holder(uow: UnitOfWork, now: datetime, name: str = LEASE) -> str | None:
+    return _live_holder(inbox.get_state(uow, name), now)

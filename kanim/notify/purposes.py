@@ -5,7 +5,9 @@ The states are GOV.UK Notify's, so that an operator who knows one knows the othe
 `sent` once the channel accepted it, `delivered` when a receipt says so; `temporary-failure` is
 retried with backoff, `permanent-failure` (a number that does not exist, an opt-out) and
 `technical-failure` (retries used up, the channel misconfigured) are final for that channel and
-fall back to the applicant's next one.
+fall back to the applicant's next one. kanim adds `cancelled`: a message that was no longer true
+when its moment came (a reminder for a code already paid) or whose address opted out; it is
+kept, with its reason, so that nothing disappears silently.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ class State(StrEnum):
     PERMANENT_FAILURE = "permanent-failure"
     TEMPORARY_FAILURE = "temporary-failure"
     TECHNICAL_FAILURE = "technical-failure"
+    CANCELLED = "cancelled"
 
     @property
-    def final(self) -> bool:
-        return self in (State.DELIVERED, State.PERMANENT_FAILURE, State.TECHNICAL_FAILURE, State.SENT)
+    def waiting(self) -> bool:
+        """Still to be sent by a worker."""
+        return self in (State.CREATED, State.TEMPORARY_FAILURE)
 
 
 # The order in which a message falls back when a channel fails for good: the applicant's

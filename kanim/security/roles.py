@@ -38,6 +38,9 @@ class Perm(StrEnum):
     MANAGE_WATCHLIST = "manage_watchlist"
     VIEW_LINK = "view_link"
     MANAGE_LINK = "manage_link"
+    VIEW_NOTIFY = "view_notify"  # the messages to applicants: queue, failures, history
+    MANAGE_NOTIFY = "manage_notify"  # switch rules, retry, preview templates
+    MANAGE_PICKUP = "manage_pickup"  # open extra pickup service, move a slot
     # central hub
     MANAGE_CENTRAL_WATCHLIST = "manage_central_watchlist"
     MANAGE_OFFICES = "manage_offices"
@@ -67,6 +70,9 @@ GRANTS: dict[Perm, frozenset[Role]] = {
     Perm.MANAGE_WATCHLIST: frozenset({R.SUPERVISOR}),
     Perm.VIEW_LINK: frozenset({R.SUPERVISOR, R.ADMIN}),
     Perm.MANAGE_LINK: frozenset({R.ADMIN}),
+    Perm.VIEW_NOTIFY: frozenset({R.SUPERVISOR, R.ADMIN, R.PICKUP_DESK}),
+    Perm.MANAGE_NOTIFY: frozenset({R.SUPERVISOR}),
+    Perm.MANAGE_PICKUP: frozenset({R.SUPERVISOR}),
     Perm.MANAGE_CENTRAL_WATCHLIST: frozenset({R.WATCHLIST}),
     Perm.MANAGE_OFFICES: frozenset({R.ADMIN}),
     Perm.NATIONAL_VIEW: frozenset({R.ADMIN, R.SUPERVISOR, R.WATCHLIST}),

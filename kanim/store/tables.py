@@ -56,6 +56,7 @@ booking = Table(
     Column("contact_phone", String(32)),
     Column("contact_email", String(254)),
     Column("preferred_channel", String(16)),
+    Column("language", String(5), nullable=False, server_default="id"),  # the applicant's: id | en
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_booking_day_slot", "appointment_on", "slot"),
 )
@@ -356,4 +357,117 @@ idempotency_key = Table(
     Column("status", Integer),
     Column("headers", JSON),
     Column("body", LargeBinary),
+)
+
+
+# -- domain events fanned out (kanim/store/fanout.py, docs/events.md) ---------------------------
+# A consumer that works after the commit (notifications today; the status page and the complaint
+# desk next) gets a row here in the event's own transaction, and the row leaves in the
+# transaction that does the consumer's work: a crash can neither lose nor repeat it. The relay's
+# queue is `outbox`, written by the same fan-out, with the link's own columns.
+event_queue = Table(
+    "event_queue", metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("consumer", String(32), nullable=False),
+    Column("event_id", String(36), nullable=False),  # one id per event, shared by its consumers
+    Column("name", String(48), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("last_error", Text),  # the exception's type and problem code: never its personal data
+    Column("dead", Boolean, nullable=False, default=False),
+    UniqueConstraint("consumer", "event_id", name="uq_event_queue_consumer_event"),
+)
+Index("ix_event_queue_consumer_seq", event_queue.c.consumer, event_queue.c.seq)
+Index("ix_event_queue_consumer_subject", event_queue.c.consumer, event_queue.c.subject, event_queue.c.seq)
+
+# -- notifications (kanim/notify, kanim/office/notify.py, docs/notifications.md) -----------------
+# An office's switches over the rules: a purpose with no row is on.
+notify_rule = Table(
+    "notify_rule", metadata,
+    Column("purpose", String(24), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(64), nullable=False),
+)
+
+# One message per (purpose, scope, recipient): `key` is their digest and unique, so a rule run
+# twice for one event, or a worker that died after writing, never makes a second message.
+notify_message = Table(
+    "notify_message", metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),  # the order messages wait in
+    Column("id", String(36), nullable=False, unique=True),
+    Column("key", String(64), nullable=False, unique=True),
+    Column("purpose", String(24), nullable=False),
+    Column("application_id", String(36), index=True),
+    Column("booking_id", String(36)),
+    Column("channel", String(16), nullable=False),  # the channel it is on now
+    Column("address", String(254), nullable=False),  # E.164 or email: contact data, never logged
+    Column("fallbacks", JSON, nullable=False),  # [[channel, address], ...] still to try
+    Column("language", String(5), nullable=False),
+    Column("params", JSON, nullable=False),  # what the template is rendered with (no NIK, no full name)
+    Column("template", String(64)),  # the template and version it was (last) rendered from
+    Column("version", Integer),
+    Column("state", String(20), nullable=False),
+    Column("urgent", Boolean, nullable=False, default=False),
+    Column("attempts", Integer, nullable=False, default=0),  # on the current channel
+    Column("not_before", UTCDateTime),  # a reminder waits for its moment
+    Column("next_attempt_at", UTCDateTime),
+    Column("claimed_by", String(64)),  # the worker holding it while `sending`
+    Column("provider_ref", String(128), index=True),  # WhatsApp's wamid: receipts find it by this
+    Column("reason", String(120)),  # why it failed last: a code, never contact data
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("first_failed_at", UTCDateTime),  # when its channel first failed (retries stop after a while)
+    Column("sent_at", UTCDateTime),
+    Column("delivered_at", UTCDateTime),
+    Column("read_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_notify_message_state_seq", notify_message.c.state, notify_message.c.seq)
+
+# Every try of a message, on whichever channel: the message's history in the console.
+notify_attempt = Table(
+    "notify_attempt", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), nullable=False, index=True),
+    Column("channel", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("outcome", String(20), nullable=False),  # accepted | temporary | permanent | technical | receipt:*
+    Column("reason", String(120), nullable=False, default=""),
+    Column("provider_ref", String(128)),
+)
+
+# Addresses that asked to hear nothing more (a reply STOP / BERHENTI, or the link).
+notify_optout = Table(
+    "notify_optout", metadata,
+    Column("address", String(254), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("how", String(16), nullable=False),  # reply | link | staff
+)
+
+# -- staged pickup (kanim/domain/pickup.py, kanim/office/pickup_slots.py) ------------------------
+pickup_assignment = Table(
+    "pickup_assignment", metadata,
+    Column("application_id", String(36), ForeignKey("application.id"), primary_key=True),
+    Column("booking_id", String(36)),
+    Column("day", Date, nullable=False),
+    Column("slot", String(5), nullable=False),
+    Column("state", String(12), nullable=False),  # offered | confirmed | collected
+    Column("assigned_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    Column("moves", Integer, nullable=False, default=0),  # asked for another slot, or missed one
+    Index("ix_pickup_assignment_day_slot", "day", "slot"),
+)
+
+# Extra pickup service a supervisor opened (a Saturday): the waiting queue fills it.
+pickup_extra = Table(
+    "pickup_extra", metadata,
+    Column("day", Date, primary_key=True),
+    Column("slots", JSON, nullable=False),  # ["08:00", "09:00", ...]
+    Column("seats", Integer, nullable=False),  # per slot
+    Column("opened_by", String(64), nullable=False),
+    Column("opened_at", UTCDateTime, nullable=False),
 )

@@ -1,26 +1,24 @@
 """The unit of work: one transaction per request.
 
-On commit it writes, in the same transaction as the change, one outbox row per domain event
-(for the central) and one audit row per event or explicit audit entry. It rolls back unless
+On commit it hands the domain events to its subscribers, in the same transaction as the change
+(kanim/store/fanout.py: the outbox for the central, each other consumer's queue), and writes one
+audit row per event or explicit audit entry. It rolls back unless
 told to commit (cosmicpython), so an exception anywhere leaves nothing half-written.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from kanim.clock import Clock
-from kanim.domain.application import drain_priority
 from kanim.domain.events import Event
 from kanim.security import audit
-from kanim.store import tables as t
+from kanim.store import fanout
 from kanim.store.db import READONLY
 from kanim.store.repositories import ApplicationRepository, BookletRepository
 
@@ -32,10 +30,12 @@ joining: ContextVar[Callable[[Session], None] | None] = ContextVar("kanim_uow_jo
 
 
 class UnitOfWork:
-    def __init__(self, session_factory: Callable[[], Session], clock: Clock, *, readonly: bool = False) -> None:
+    def __init__(self, session_factory: Callable[[], Session], clock: Clock, *, readonly: bool = False,
+                 subscribers: Sequence[fanout.Subscriber] = ()) -> None:
         self.session_factory = session_factory
         self.clock = clock
         self.readonly = readonly
+        self.subscribers = subscribers
 
     def __enter__(self) -> UnitOfWork:
         self.session = self.session_factory()
@@ -62,13 +62,13 @@ class UnitOfWork:
         self._events.append(event)
 
     def audit(self, *, actor: str, action: str, subject: str, detail: dict[str, Any] | None = None) -> None:
-        """An audit row with no outbox row: reads of biometric data, logins, account changes."""
+        """An audit row with no event: reads of biometric data, logins, account changes."""
         self._audit.append(audit.AuditEntry(self.now(), actor, action, subject, detail or {}))
 
     def checkpoint(self) -> tuple[dict[int, int], int, int]:
         """What this unit of work holds in memory now (domain events, audit entries), so that
         `rewind` can take back what a rolled-back savepoint recorded: its rows are gone, and its
-        events must not become outbox rows at commit."""
+        events must not reach the subscribers at commit."""
         return ({id(a): len(a.events) for a in self.applications.seen}, len(self._events), len(self._audit))
 
     def rewind(self, mark: tuple[dict[int, int], int, int]) -> None:
@@ -82,7 +82,7 @@ class UnitOfWork:
         if self.readonly:
             raise RuntimeError("a read-only unit of work cannot commit")
         events = self._take_events()
-        self._write_outbox(events)
+        fanout.publish(self, self.subscribers, events)
         entries = [audit.AuditEntry(e.at, e.actor, e.name, e.subject, e.payload()) for e in events]
         audit.append(self.session, entries + self._audit)
         self._audit.clear()
@@ -100,29 +100,3 @@ class UnitOfWork:
             events.extend(app.events)
             app.events.clear()
         return sorted(events, key=lambda e: e.at)
-
-    def _write_outbox(self, events: list[Event]) -> None:
-        if not events:
-            return
-        today = self.now().date()
-        priorities = {a.id: drain_priority(a.priority, a.travel_date, today) for a in self.applications.seen}
-        now = self.now()
-        # An application's priority can only grow (its travel date nears); its earlier unsent
-        # rows are raised with it, or the relay would pick later rows it may not send yet.
-        for subject, p in priorities.items():
-            if p == 0:
-                continue  # nothing ranks below the lowest priority: no statement on the usual path
-            c = t.outbox.c
-            self.session.execute(update(t.outbox).where(c.subject == subject, c.status != "sent", c.priority < p)
-                                 .values(priority=p))
-        self.session.execute(
-            t.outbox.insert(),
-            [
-                dict(id=str(uuid.uuid4()), subject=e.order_key, op=e.name,
-                     payload={"subject": e.subject, "at": e.at.isoformat(), "actor": e.actor, **e.payload()},
-                     priority=max(priorities.get(e.order_key, 0), e.link_priority), created_at=now, queued_at=now,
-                     status="pending",
-                     attempts=0)
-                for e in events
-            ],
-        )

@@ -1,0 +1,364 @@
+"""The notification worker: takes the `notify` consumer's events through the rules, gives ready
+passports their pickup slots, and sends the messages that are due (docs/notifications.md).
+
+One worker per office (a lease, as the relay has), in a thread of `kanim serve` or on its own
+(`kanim notify run`). A round:
+
+1. the rules run on the queued events (kanim/office/notify.py), each event exactly once;
+2. ready passports without a pickup slot get one (kanim/office/pickup_slots.py), and their
+   "ready" messages are written with it;
+3. due messages are sent, oldest first: each is claimed (`sending`) and committed before its
+   send, and its outcome is committed as soon as the channel answers.
+
+Where at-least-once remains: a worker killed after a channel accepted a message and before the
+outcome's commit leaves it `sending`; the next worker to take the lease sends it again. At most
+`notify_concurrency` messages are in flight, so a kill duplicates at most that many, and each of
+them at most once per kill. (Email carries a Message-ID derived from the message, so a mail
+client shows the copy as one message.)
+
+Delivery rules kept here, because Apprise does not: retries with backoff while the provider
+answers "later" (5xx, 429), for `notify_retry_minutes`; a channel that cannot be reached at all
+(the office has no internet) is paused and its messages wait, in order, without using up their
+retries; per-channel rate and daily cap; a per-recipient hourly cap; quiet hours in the office's
+zone except for urgent notices; fallback to the applicant's next channel when one fails for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time as _time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, or_, select, update
+
+from kanim.bootstrap import Office
+from kanim.domain.contact import Channel
+from kanim.link.lease import Lease
+from kanim.notify.purposes import Purpose, State
+from kanim.office import notify
+from kanim.store import fanout
+from kanim.store import tables as t
+from kanim.store.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+LEASE = "notify_lease"
+BATCH = 200
+RETRY_STEPS = (30, 60, 120, 300)  # seconds; then every 5 minutes, as GOV.UK Notify does
+PAUSE_MAX = 300.0  # an unreachable channel is tried again at least this often
+# Transport reasons that mean the channel itself was not reached (no internet, gateway off):
+# nothing is wrong with the message, so waiting costs it none of its retries.
+UNREACHABLE = ("unreachable", "timeout", "connection", "dns")
+
+
+@dataclass
+class RoundResult:
+    events: int = 0
+    scheduled: int = 0
+    sent: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.events or self.scheduled or self.sent or self.failed or self.cancelled)
+
+
+@dataclass
+class _Limits:
+    """The worker's counters, in memory: rebuilt from the database when a worker starts."""
+
+    tokens: dict[str, float] = field(default_factory=dict)
+    refilled: dict[str, float] = field(default_factory=dict)
+    today: dict[tuple[str, str], int] = field(default_factory=dict)
+    recent: dict[str, deque[datetime]] = field(default_factory=dict)
+    paused: dict[str, tuple[datetime, float]] = field(default_factory=dict)  # channel -> (until, last wait)
+
+
+def transport_for(office: Office):  # noqa: ANN201 - a kanim.notify.transport.Transport
+    from kanim.notify.transport import AppriseTransport
+
+    s = office.settings
+    urls = {Channel.WHATSAPP: s.notify_whatsapp_url, Channel.SMS: s.notify_sms_url, Channel.EMAIL: s.notify_email_url}
+    return AppriseTransport({c: u for c, u in urls.items() if u})
+
+
+class Worker:
+    def __init__(self, office: Office, transport: Any = None, *, holder: str | None = None,
+                 schedule: Callable[[Office], int] | None = None) -> None:
+        self.office = office
+        self.settings = office.settings
+        self.transport = transport if transport is not None else transport_for(office)
+        self.handle = notify.handler(office.settings)
+        self.lease = Lease(office, holder, name=LEASE)
+        self.limits = _Limits()
+        self.schedule = schedule if schedule is not None else _default_schedule
+        self.pool = ThreadPoolExecutor(office.settings.notify_concurrency, thread_name_prefix="kanim-notify-send")
+        self.recovered = False
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event) -> None:
+        self.lease.keep(stop)
+        try:
+            while not stop.is_set():
+                other = self.lease.hold()
+                if other is not None:
+                    stop.wait(min(self.settings.notify_interval * 5, 10))
+                    continue
+                try:
+                    r = self.run_once()
+                except Exception:  # noqa: BLE001 - a round's failure (the database away) is retried
+                    log.exception("notification round failed")
+                    r = RoundResult()
+                if not r.busy:
+                    stop.wait(self.settings.notify_interval)
+        finally:
+            self.pool.shutdown(wait=True)
+            self.lease.release()
+
+    def run_once(self) -> RoundResult:
+        if not self.recovered:
+            recover_interrupted(self.office, self.lease.holder)
+            self.recovered = True
+        r = RoundResult()
+        r.events = fanout.take(self.office.uow, notify.CONSUMER.name, self.handle)
+        r.scheduled = self.schedule(self.office)
+        self._send_due(r)
+        return r
+
+    def drain(self, *, rounds: int = 10_000) -> RoundResult:
+        """Rounds until nothing is due (tests, the demo's scenario, the bench)."""
+        total = RoundResult()
+        for _ in range(rounds):
+            r = self.run_once()
+            for k in ("events", "scheduled", "sent", "failed", "cancelled"):
+                setattr(total, k, getattr(total, k) + getattr(r, k))
+            if not r.busy:
+                break
+        return total
+
+    # -- sending -------------------------------------------------------------------------------
+
+    def _send_due(self, r: RoundResult) -> None:
+        with self.office.uow() as uow:
+            now = uow.now()
+            rows = self._due(uow, now)
+            jobs = [job for row in rows if (job := self._prepare(uow, row, now, r)) is not None]
+            uow.commit()
+        futures: list[tuple[dict[str, Any], Future]] = []
+        for job in jobs:
+            self._take_token(job["channel"])
+            futures.append((job, self.pool.submit(self._send, job)))
+        for job, fut in futures:
+            self._record(job, fut.result(), r)
+
+    def _due(self, uow: UnitOfWork, now: datetime) -> list[Any]:
+        m = t.notify_message.c
+        stmt = (select(m.id, m.purpose, m.application_id, m.channel, m.address, m.fallbacks, m.language, m.params,
+                       m.attempts, m.urgent, m.first_failed_at)
+                .where(m.state.in_((State.CREATED.value, State.TEMPORARY_FAILURE.value)),
+                       or_(m.not_before.is_(None), m.not_before <= now),
+                       or_(m.next_attempt_at.is_(None), m.next_attempt_at <= now))
+                .order_by(m.seq).limit(BATCH))
+        paused = [c for c, (until, _) in self.limits.paused.items() if until > now]
+        if paused:
+            stmt = stmt.where(m.channel.not_in(paused))
+        if self._quiet(now):
+            stmt = stmt.where(m.urgent.is_(True))
+        return list(uow.session.execute(stmt))
+
+    def _quiet(self, now: datetime) -> bool:
+        local = now.astimezone(ZoneInfo(self.settings.timezone)).time()
+        start, end = self.settings.notify_quiet_start, self.settings.notify_quiet_end
+        return (start <= local or local < end) if start > end else (start <= local < end)
+
+    def _prepare(self, uow: UnitOfWork, row: Any, now: datetime, r: RoundResult) -> dict[str, Any] | None:
+        """Claim one due message for sending, or settle it here: cancelled (no longer true,
+        opted out), deferred (a cap), or moved to its next channel (it cannot be rendered)."""
+        purpose = Purpose(row.purpose)
+        why = notify.still_true(uow, purpose, row.application_id, row.params)
+        if why is None and notify.opted_out(uow, row.address):
+            why = "opted-out"
+        if why is not None:
+            _set(uow, row.id, now, state=State.CANCELLED.value, reason=why)
+            r.cancelled += 1
+            return None
+        if (until := self._capped(uow, row.channel, row.address, now)) is not None:
+            _set(uow, row.id, now, next_attempt_at=until)
+            return None
+        try:
+            rendered = _render(purpose, row.channel, row.language, row.params)
+        except (ValueError, KeyError) as exc:  # a text too long for two SMS, a template missing
+            self._give_up(uow, row, now, State.TECHNICAL_FAILURE, f"render-{type(exc).__name__}"[:120], r)
+            return None
+        _set(uow, row.id, now, state=State.SENDING.value, claimed_by=self.lease.holder,
+             template=rendered.template, version=rendered.version)
+        self._count(row.channel, row.address, now)
+        return {"id": row.id, "channel": row.channel, "address": row.address, "rendered": rendered, "row": row}
+
+    def _send(self, job: dict[str, Any]) -> Any:
+        from kanim.notify.transport import Outcome, SendResult
+
+        try:
+            return self.transport.send(Channel(job["channel"]), job["address"], job["rendered"], message_id=job["id"])
+        except Exception as exc:  # noqa: BLE001 - a transport that raises is a technical failure, not a crash
+            return SendResult(Outcome.TECHNICAL, None, f"transport-{type(exc).__name__}")
+
+    def _record(self, job: dict[str, Any], result: Any, r: RoundResult) -> None:
+        from kanim.notify.transport import Outcome
+
+        row = job["row"]
+        with self.office.uow() as uow:
+            now = uow.now()
+            _attempt(uow, row.id, row.channel, now, result.outcome.value, result.reason, result.provider_ref)
+            if result.outcome is Outcome.ACCEPTED:
+                _set(uow, row.id, now, state=State.SENT.value, sent_at=now, provider_ref=result.provider_ref,
+                     attempts=row.attempts + 1, claimed_by=None, reason=None)
+                self._resume(row.channel)
+                r.sent += 1
+            elif result.outcome is Outcome.TEMPORARY:
+                self._retry(uow, row, now, result.reason, r)
+            else:
+                final = State.PERMANENT_FAILURE if result.outcome is Outcome.PERMANENT else State.TECHNICAL_FAILURE
+                self._give_up(uow, row, now, final, result.reason, r)
+            uow.session.commit()  # bookkeeping of a send: the message's own history is its audit
+
+    def _retry(self, uow: UnitOfWork, row: Any, now: datetime, reason: str, r: RoundResult) -> None:
+        unreachable = reason.startswith(UNREACHABLE)
+        attempts = row.attempts if unreachable else row.attempts + 1
+        wait = RETRY_STEPS[min(attempts, len(RETRY_STEPS)) - 1] if attempts else RETRY_STEPS[0]
+        first = row.first_failed_at or now
+        if not unreachable and now - first >= timedelta(minutes=self.settings.notify_retry_minutes):
+            self._give_up(uow, row, now, State.TECHNICAL_FAILURE, f"retries-exhausted:{reason}"[:120], r)
+            return
+        until = self._pause(row.channel, now, float(wait))
+        _set(uow, row.id, now, state=State.TEMPORARY_FAILURE.value, attempts=attempts, reason=reason,
+             first_failed_at=first, next_attempt_at=until, claimed_by=None)
+        r.failed += 1
+
+    def _give_up(self, uow: UnitOfWork, row: Any, now: datetime, final: State, reason: str, r: RoundResult) -> None:
+        """This channel is done with the message: on to the applicant's next channel, or final."""
+        r.failed += 1
+        if row.fallbacks:
+            (channel, address), rest = row.fallbacks[0], row.fallbacks[1:]
+            if notify.opted_out(uow, address):
+                rest = []
+            _set(uow, row.id, now, state=State.CREATED.value, channel=channel, address=address, fallbacks=rest,
+                 attempts=0, first_failed_at=None, next_attempt_at=None, claimed_by=None,
+                 reason=f"fallback-from-{row.channel}:{reason}"[:120])
+            return
+        _set(uow, row.id, now, state=final.value, reason=reason, claimed_by=None)
+
+    # -- limits --------------------------------------------------------------------------------
+
+    def _pause(self, channel: str, now: datetime, wait: float) -> datetime:
+        _, last = self.limits.paused.get(channel, (now, 0.0))
+        wait = min(max(wait, last * 2 if last else wait), PAUSE_MAX)
+        until = now + timedelta(seconds=wait)
+        self.limits.paused[channel] = (until, wait)
+        return until
+
+    def _resume(self, channel: str) -> None:
+        self.limits.paused.pop(channel, None)
+
+    def _capped(self, uow: UnitOfWork, channel: str, address: str, now: datetime) -> datetime | None:
+        """When the message may go at the earliest, if a cap stops it now."""
+        day = now.astimezone(ZoneInfo(self.settings.timezone)).date().isoformat()
+        if (channel, day) not in self.limits.today:
+            self.limits.today[(channel, day)] = _sent_since(uow, channel, _local_midnight(now, self.settings.timezone))
+        if self.limits.today[(channel, day)] >= self.settings.notify_daily_cap:
+            return _local_midnight(now, self.settings.timezone) + timedelta(days=1)
+        recent = self.limits.recent.get(address)
+        if recent is None:
+            recent = self.limits.recent[address] = deque(sorted(_sent_to_since(uow, address, now - timedelta(hours=1))))
+        while recent and recent[0] <= now - timedelta(hours=1):
+            recent.popleft()
+        if len(recent) >= self.settings.notify_recipient_hourly_cap:
+            return recent[0] + timedelta(hours=1)
+        return None
+
+    def _count(self, channel: str, address: str, now: datetime) -> None:
+        day = now.astimezone(ZoneInfo(self.settings.timezone)).date().isoformat()
+        self.limits.today[(channel, day)] = self.limits.today.get((channel, day), 0) + 1
+        self.limits.recent.setdefault(address, deque()).append(now)
+
+    def _take_token(self, channel: str) -> None:
+        """Per-channel rate: a token bucket of one second's worth; waits when it is empty."""
+        rate = self.settings.notify_rate_per_second
+        while True:
+            clock = _time.monotonic()
+            tokens = min(rate, self.limits.tokens.get(channel, rate) + (clock - self.limits.refilled.get(channel, clock)) * rate)
+            self.limits.refilled[channel] = clock
+            if tokens >= 1:
+                self.limits.tokens[channel] = tokens - 1
+                return
+            self.limits.tokens[channel] = tokens
+            _time.sleep((1 - tokens) / rate)
+
+
+def _default_schedule(office: Office) -> int:
+    from kanim.office import pickup_slots
+
+    return pickup_slots.schedule(office)
+
+
+def _render(purpose: Purpose, channel: str, language: str, params: dict[str, Any]) -> Any:
+    from kanim.notify.render import render
+
+    return render(purpose, Channel(channel), language, notify.decode_params(params))
+
+
+def _set(uow: UnitOfWork, message_id: str, now: datetime, **values: Any) -> None:
+    uow.session.execute(update(t.notify_message).where(t.notify_message.c.id == message_id)
+                        .values(updated_at=now, **values))
+
+
+def _attempt(uow: UnitOfWork, message_id: str, channel: str, at: datetime, outcome: str, reason: str,
+             provider_ref: str | None) -> None:
+    uow.session.execute(t.notify_attempt.insert().values(message_id=message_id, channel=channel, at=at,
+                                                         outcome=outcome, reason=reason or "",
+                                                         provider_ref=provider_ref))
+
+
+def _local_midnight(now: datetime, tz: str) -> datetime:
+    local = now.astimezone(ZoneInfo(tz))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _sent_since(uow: UnitOfWork, channel: str, since: datetime) -> int:
+    a = t.notify_attempt.c
+    return uow.session.scalar(select(func.count()).where(a.channel == channel, a.at >= since,
+                                                         a.outcome == "accepted")) or 0
+
+
+def _sent_to_since(uow: UnitOfWork, address: str, since: datetime) -> list[datetime]:
+    m = t.notify_message.c
+    return list(uow.session.scalars(select(m.sent_at).where(m.address == address, m.sent_at >= since)))
+
+
+def recover_interrupted(office: Office, holder: str) -> int:
+    """Messages a previous worker claimed and never settled (it was killed mid-send) go back
+    in line: the one place where a message may reach its applicant twice (see the docstring)."""
+    m = t.notify_message.c
+    with office.uow() as uow:
+        now = uow.now()
+        ids = list(uow.session.scalars(select(m.id).where(m.state == State.SENDING.value,
+                                                          or_(m.claimed_by.is_(None), m.claimed_by != holder))))
+        for i in ids:
+            channel = uow.session.scalar(select(m.channel).where(m.id == i))
+            _attempt(uow, i, channel, now, "interrupted", "worker-stopped-mid-send", None)
+        if ids:
+            uow.session.execute(update(t.notify_message).where(and_(m.id.in_(ids)))
+                                .values(state=State.CREATED.value, claimed_by=None, updated_at=now))
+        uow.session.commit()
+    if ids:
+        log.warning("notification worker: %d message(s) interrupted mid-send go out again", len(ids))
+    return len(ids)

@@ -1,0 +1,130 @@
+"""Messages to applicants over HTTP: the queue's status and a message's history for staff, the
+rules' switches, and the WhatsApp Cloud API's webhook (delivery receipts and replies), which
+Meta calls without a staff login and proves itself with `X-Hub-Signature-256`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse
+
+from kanim.domain.errors import DomainError, NotFound
+from kanim.notify.purposes import Purpose
+from kanim.office import notify
+from kanim.office.queries import notify as notify_views
+from kanim.security.roles import Perm
+from kanim.web.contract import Route, errors
+from kanim.web.deps import OfficeDep, Staff
+from kanim.web.replies import MessageOut, NotifyRuleIn, NotifyRuleOut, NotifyStatusOut, WebhookOut
+
+router = APIRouter(prefix="/notify", tags=["notify"], route_class=Route)
+
+
+class WebhookRefused(DomainError):
+    code = "webhook-signature-invalid"
+    status = 401
+
+
+class VerifyTokenWrong(DomainError):
+    code = "webhook-verify-token-wrong"
+    status = 403
+
+
+class WebhookOff(DomainError):
+    code = "webhook-not-configured"
+    status = 404
+
+
+@router.get("/status", response_model=NotifyStatusOut)
+def status(office: OfficeDep, user: Staff(Perm.VIEW_NOTIFY)) -> dict:
+    """Messages by state and channel, the events waiting for the rules, the latest failures."""
+    return notify_views.status(office).as_dict()
+
+
+@router.get("/applications/{application_id}/messages", response_model=list[MessageOut],
+            responses=errors({404: "`application-not-found`"}))
+def messages(application_id: str, office: OfficeDep, user: Staff(Perm.VIEW_NOTIFY)) -> list[dict]:
+    """Every message to the application's applicant, with each attempt (addresses masked)."""
+    with office.uow(readonly=True) as uow:
+        if notify.load_facts(uow, application_id) is None:
+            raise NotFound(f"no application {application_id}", code="application-not-found")
+    return notify_views.history(office, application_id=application_id)
+
+
+@router.get("/rules", response_model=list[NotifyRuleOut])
+def rules(office: OfficeDep, user: Staff(Perm.VIEW_NOTIFY)) -> list[dict]:
+    with office.uow(readonly=True) as uow:
+        return [{"purpose": p.value, "enabled": on} for p, on in notify.rules(uow).items()]
+
+
+@router.put("/rules/{purpose}", response_model=NotifyRuleOut)
+def set_rule(purpose: Purpose, body: NotifyRuleIn, office: OfficeDep, user: Staff(Perm.MANAGE_NOTIFY)) -> dict:
+    """Switch one rule on or off for this office (audited)."""
+    with office.uow() as uow:
+        notify.set_rule(uow, purpose, enabled=body.enabled, actor=user.username)
+        uow.commit()
+    return {"purpose": purpose.value, "enabled": body.enabled}
+
+
+@router.get("/whatsapp/webhook", response_class=PlainTextResponse,
+            responses=errors({403: "`webhook-verify-token-wrong`", 404: "`webhook-not-configured`"}))
+def verify_webhook(office: OfficeDep,
+                   mode: Annotated[str, Query(alias="hub.mode", max_length=32)] = "",
+                   token: Annotated[str, Query(alias="hub.verify_token", max_length=256)] = "",
+                   challenge: Annotated[str, Query(alias="hub.challenge", max_length=256)] = "") -> str:
+    """Meta's handshake when the webhook is registered: echo the challenge for our token."""
+    expected = office.settings.notify_verify_token
+    if not expected:
+        raise WebhookOff("no WhatsApp webhook is configured at this office (KANIM_NOTIFY_VERIFY_TOKEN)")
+    if mode != "subscribe" or not _same(token, expected):
+        raise VerifyTokenWrong("the verify token does not match this office's (KANIM_NOTIFY_VERIFY_TOKEN)")
+    return challenge
+
+
+@router.post("/whatsapp/webhook", response_model=WebhookOut,
+             responses=errors({401: "`webhook-signature-invalid`", 404: "`webhook-not-configured`",
+                               422: "`webhook-malformed`"}))
+async def whatsapp_webhook(request: Request, office: OfficeDep) -> dict:
+    """Delivery receipts (sent, delivered, read, failed) and replies (STOP / BERHENTI opts out,
+    YA confirms a pickup slot, GANTI asks for another), signed by Meta with the app secret."""
+    from kanim.notify.receipts import parse_inbound, parse_statuses, verify_signature
+
+    secret = office.settings.notify_webhook_secret
+    if not secret:
+        raise WebhookOff("no WhatsApp webhook is configured at this office (KANIM_NOTIFY_WEBHOOK_SECRET)")
+    body = await request.body()
+    if not verify_signature(body, request.headers.get("x-hub-signature-256"), secret):
+        raise WebhookRefused("the X-Hub-Signature-256 header does not sign this body with the app secret")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise DomainError("the body is not JSON", code="webhook-malformed") from None
+    if not isinstance(payload, dict):
+        raise DomainError("the body is not a JSON object", code="webhook-malformed")
+    return inbound_from_whatsapp(office, parse_statuses(payload), parse_inbound(payload))
+
+
+def inbound_from_whatsapp(office, receipts, replies) -> dict:  # noqa: ANN001
+    from kanim.office import pickup_slots
+
+    matched = 0
+    with office.uow() as uow:
+        for r in receipts:
+            matched += notify.record_receipt(uow, provider_ref=r.provider_ref, status=r.status, at=r.at,
+                                             error_code=r.error_code)
+        for m in replies:
+            intent = notify.reply_intent(m.text)
+            if intent == "opt_out":
+                notify.opt_out(uow, m.from_number, how="reply")
+            elif intent in ("confirm", "change"):
+                pickup_slots.answer(office, uow, address=m.from_number, intent=intent)
+        uow.commit()
+    return {"receipts": len(receipts), "matched": matched, "replies": len(replies)}
+
+
+def _same(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a.encode(), b.encode())
