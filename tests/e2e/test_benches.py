@@ -46,12 +46,21 @@ def _desk_pages(r: dict[str, Any]) -> None:
     assert r["reference"]["p95_ms"] > 0
 
 
+def _pickup_schedule(r: dict[str, Any]) -> None:
+    assert r["benchmark"] == "pickup_schedule" and [run["waiting"] for run in r["runs"]] == [200], r["runs"]
+    (run,) = r["runs"]
+    assert all(run["checks"].values()) and run["unplaced"] == 0 and run["seats_used"] == 200, run
+    assert run["days_used"] > 0 and run["assign"]["best_s"] > 0 and run["reference"]["best_s"] > 0, run
+    assert run["ratio_to_sorted"] > 0
+
+
 # name → (smoke-size arguments, what its result must say, why it may not run here)
 SMOKE: dict[str, tuple[list[str], Callable[[dict[str, Any]], None], Callable[[], str | None]]] = {
     "office_day": (["--applications", "4", "--concurrency", "2", "--reference-seconds", "0.2"], _office_day,
                    lambda: None),
     "desk_pages": (["--older", "2000", "--today", "40", "--requests", "10", "--warmup", "1"], _desk_pages,
                    lambda: None),
+    "pickup_schedule": (["--waiting", "200", "--repeat", "2"], _pickup_schedule, lambda: None),
     "drain": (["--applications", "8", "--templates", "1", "--vault-sets", "1"], _drain,
               lambda: None if os.environ.get("KANIM_TEST_POSTGRES_URL") else
               "bench/drain.py measures against PostgreSQL: set KANIM_TEST_POSTGRES_URL"),
