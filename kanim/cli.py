@@ -34,6 +34,10 @@ app.add_typer(vault_app, name="vault")
 link_app = typer.Typer(help="The office's link to the central hub.", no_args_is_help=True)
 central_app = typer.Typer(help="The central hub (run with KANIM_ROLE=central).", no_args_is_help=True)
 app.add_typer(link_app, name="link")
+notify_app = typer.Typer(help="Messages to applicants: queue, worker, rules.", no_args_is_help=True)
+app.add_typer(notify_app, name="notify")
+pickup_app = typer.Typer(help="Staged pickup: the desk's day, extra service.", no_args_is_help=True)
+app.add_typer(pickup_app, name="pickup")
 app.add_typer(central_app, name="central")
 central_office_app = typer.Typer(help="Offices linked to this central.", no_args_is_help=True)
 central_registry_app = typer.Typer(help="The civil registry (Dukcapil) extract.", no_args_is_help=True)
@@ -288,6 +292,126 @@ def worker() -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     out.print(f"relay for office {office.settings.office_code} → {office.settings.central_url or office.settings.central}")
     Relay(office, office.central).run_forever(stop)
+
+
+@notify_app.command("status")
+def notify_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Messages by state and channel, events waiting for the rules, the worker, the latest
+    failures (addresses masked).
+
+    Example: kanim notify status
+    """
+    from kanim.office.queries.notify import status
+
+    st = status(_office())
+    if as_json:
+        import json
+
+        out.print_json(json.dumps(st.as_dict(), default=str))
+        return
+    table = Table(title="messages to applicants", show_header=False)
+    table.add_row("waiting", str(st.waiting))
+    for state, n in sorted(st.by_state.items()):
+        table.add_row(state, str(n))
+    table.add_row("events for the rules", f"{st.events_queued} ({st.events_dead} dead)")
+    table.add_row("oldest waiting", str(st.oldest_waiting_at or "-"))
+    table.add_row("worker", st.worker or "none running")
+    out.print(table)
+    if st.failures:
+        failed = Table(title="latest failures")
+        for col in ("number", "purpose", "channel", "to", "state", "reason"):
+            failed.add_column(col)
+        for f in st.failures:
+            failed.add_row(f["number"] or "-", f["purpose"], f["channel"], f["to"], f["state"], f["reason"] or "")
+        out.print(failed)
+
+
+@notify_app.command("run")
+def notify_run() -> None:
+    """Run the notification worker on its own (when `kanim serve` runs with KANIM_NOTIFY=false).
+
+    Example: kanim notify run
+    """
+    import signal
+    import threading
+
+    from kanim import logs
+    from kanim.notify.worker import Worker
+
+    logs.configure()
+    office = _office()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    out.print(f"notification worker for office {office.settings.office_code}")
+    Worker(office).run_forever(stop)
+
+
+@notify_app.command("rule")
+def notify_rule(purpose: str, enabled: Annotated[bool, typer.Option("--on/--off")] = True,
+                actor: Annotated[str, typer.Option(help="who switches it (audited)")] = "cli") -> None:
+    """Switch one rule on or off (purposes: booking_confirmed, billing_issued, billing_reminder,
+    payment_received, printed_waiting, ready, pickup_reminder, on_hold, rescheduled, no_show).
+
+    Example: kanim notify rule billing_reminder --off
+    """
+    from kanim.notify.purposes import Purpose
+    from kanim.office import notify
+
+    try:
+        p = Purpose(purpose)
+    except ValueError:
+        err.print(f"error: unknown purpose {purpose!r}; one of: {', '.join(x.value for x in Purpose)}")
+        raise typer.Exit(2) from None
+    office = _office()
+    with office.uow() as uow:
+        notify.set_rule(uow, p, enabled=enabled, actor=actor)
+        uow.commit()
+    out.print(f"{p.value}: {'on' if enabled else 'off'}")
+
+
+@pickup_app.command("day")
+def pickup_day(day: Annotated[str, typer.Argument(help="YYYY-MM-DD")]) -> None:
+    """The pickup desk's day by slot: who comes and who confirmed.
+
+    Example: kanim pickup day 2026-12-02
+    """
+    from kanim.office.pickup_slots import day_view
+
+    rows = day_view(_office(), _iso_day(day))
+    table = Table(title=f"pickup on {day}")
+    for col in ("slot", "number", "state"):
+        table.add_column(col)
+    for slot in rows:
+        for p in slot["people"]:
+            table.add_row(slot["slot"], p["number"], "collected" if p["collected"] else p["state"])
+    out.print(table)
+
+
+@pickup_app.command("extra")
+def pickup_extra(day: Annotated[str, typer.Argument(help="YYYY-MM-DD")],
+                 slots: Annotated[str, typer.Option(help="comma-separated times")] = "09:00,10:00,11:00",
+                 seats: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+                 actor: Annotated[str, typer.Option(help="who opens it (audited)")] = "cli") -> None:
+    """Open extra pickup service (a Saturday): passports waiting for a slot fill it.
+
+    Example: kanim pickup extra 2026-12-05 --slots 08:00,09:00,10:00 --seats 30
+    """
+    from kanim.office.pickup_slots import open_extra
+
+    open_extra(_office(), day=_iso_day(day), slots=[s.strip() for s in slots.split(",") if s.strip()],
+               seats=seats, actor=actor)
+    out.print(f"extra pickup service on {day}: {slots}, {seats} seats each")
+
+
+def _iso_day(text: str):  # noqa: ANN202
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        err.print(f"error: {text!r} is not a date like 2026-12-02")
+        raise typer.Exit(2) from None
 
 
 @link_app.command("status")

@@ -12,6 +12,7 @@ from kanim.bootstrap import Office
 from kanim.domain.application import Application, Priority, Stage
 from kanim.domain.booking import check_booking, parse_slot, slot_capacity
 from kanim.domain.contact import Channel
+from kanim.domain.errors import InvalidInput
 from kanim.domain.mrz import name_field, split_name
 from kanim.domain.names import PLACE_MAX_LENGTH, printable_name, printable_text
 from kanim.domain.nik import check_nik_matches
@@ -40,9 +41,11 @@ class Applicant:
 
 def book(office: Office, *, account_ref: str, day: date, slot: str, applicants: list[Applicant],
          actor: str, contact_phone: str | None = None, contact_email: str | None = None,
-         preferred_channel: Channel | str | None = None) -> list[Application]:
+         preferred_channel: Channel | str | None = None, language: str = "id") -> list[Application]:
     """Book one slot for a family; the phone is stored in E.164 and the channel must have its
-    contact (`kanim.office.contact`)."""
+    contact (`kanim.office.contact`); `language` is the applicant's, for their messages."""
+    if language not in ("id", "en"):
+        raise InvalidInput(f"language {language!r}: id or en", code="language-unknown")
     slot_time = parse_slot(slot, office.settings.slot_times)
     reach = contact(phone=contact_phone, email=contact_email, channel=preferred_channel)
     applicants = [check_applicant(a) for a in applicants]
@@ -54,7 +57,8 @@ def book(office: Office, *, account_ref: str, day: date, slot: str, applicants: 
         uow.session.execute(t.booking.insert().values(
             id=booking_id, account_ref=account_ref, appointment_on=day, slot=slot_time.strftime("%H:%M"),
             contact_phone=reach.phone, contact_email=reach.email,
-            preferred_channel=reach.channel.value if reach.channel else None, created_at=uow.now(),
+            preferred_channel=reach.channel.value if reach.channel else None, language=language,
+            created_at=uow.now(),
         ))
         apps = [_new_application(office, uow, a, booking_id=booking_id, day=day, actor=actor)
                 for a in applicants]

@@ -11,7 +11,7 @@ from kanim.bootstrap import Office
 from kanim.web import console, contract, problems
 from kanim.web.console.routers import office_desks
 from kanim.web.limits import BodyLimit
-from kanim.web.routers import applications, auth, booking, link
+from kanim.web.routers import applications, auth, booking, link, notify
 from kanim.web.routers import office as office_router
 
 API = "/api/v1"
@@ -30,7 +30,8 @@ def create_app(office: Office) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=office.settings.max_upload_bytes)
     problems.install(app)  # after the other middleware: its catch-all is the outermost
     contract.install(app)
-    for r in (auth.router, booking.router, applications.router, office_router.router, link.router):
+    for r in (auth.router, booking.router, applications.router, office_router.router, link.router, notify.router,
+              notify.pickup_router):
         app.include_router(r, prefix=API)
     console.install(app, node="office", routers=office_desks())
 

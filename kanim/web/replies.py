@@ -196,3 +196,92 @@ class IncidentOut(BaseModel):
     reason: str
     started_at: datetime
     ended_at: datetime | None
+
+
+class NotifyChannelCountOut(BaseModel):
+    channel: str
+    state: str
+    count: int
+
+
+class NotifyFailureOut(BaseModel):
+    id: str
+    number: str | None
+    purpose: str
+    channel: str
+    to: str = Field(description="the address, masked")
+    state: str
+    reason: str | None
+    at: datetime | None
+
+
+class NotifyStatusOut(BaseModel):
+    by_state: dict[str, int] = Field(description="messages per state (GOV.UK Notify's, and `cancelled`)")
+    by_channel: list[NotifyChannelCountOut]
+    waiting: int = Field(description="messages still to send (created or temporary-failure)")
+    events_queued: int = Field(description="domain events the rules have not read yet")
+    events_dead: int = Field(description="events whose rules kept failing: they hold their application's later events")
+    oldest_event_at: datetime | None
+    oldest_waiting_at: datetime | None
+    worker: str | None = Field(description="the notification worker holding the office's lease, if any")
+    failures: list[NotifyFailureOut]
+
+
+class MessageAttemptOut(BaseModel):
+    channel: str
+    at: datetime | None
+    outcome: str
+    reason: str
+
+
+class MessageOut(BaseModel):
+    id: str
+    purpose: str
+    channel: str
+    to: str = Field(description="the address, masked")
+    state: str
+    reason: str | None
+    template: str | None
+    version: int | None
+    language: str
+    created_at: datetime | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    not_before: datetime | None
+    attempts: list[MessageAttemptOut]
+
+
+class NotifyRuleOut(BaseModel):
+    purpose: str
+    enabled: bool
+
+
+class WebhookOut(BaseModel):
+    receipts: int
+    matched: int = Field(description="receipts that concern a message of this office")
+    replies: int
+
+
+class PickupSlotPersonOut(BaseModel):
+    application_id: str
+    number: str
+    name: str
+    state: str = Field(json_schema_extra={"enum": ["offered", "confirmed", "collected"]})
+    collected: bool
+
+
+class PickupSlotOut(BaseModel):
+    slot: str
+    people: list[PickupSlotPersonOut]
+
+
+class PickupExtraOut(BaseModel):
+    day: date
+    slots: list[str]
+    seats: int
+
+
+class PickupAnswerOut(BaseModel):
+    answer: str
+    slots: int = Field(description="the pickup slots the answer touched")

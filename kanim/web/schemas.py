@@ -71,6 +71,8 @@ class BookingIn(RequestBody):
     contact_email: str | None = Field(default=None, max_length=254, examples=["siti@example.co.id"])
     preferred_channel: Channel | None = Field(
         default=None, description="whatsapp and sms need contact_phone (a mobile number), email contact_email")
+    language: str = Field(default="id", pattern=r"^(id|en)$",
+                          description="the applicant's language for their messages: id (Indonesian) or en")
 
 
 class ApplicationOut(BaseModel):
@@ -216,3 +218,17 @@ class WatchlistSnapshotIn(RequestBody):
     taken_at: IsoMoment
     source: str = Field(default="manual", max_length=64)
     orders: list[WatchlistOrderIn] = Field(default_factory=list, max_length=100_000)
+
+
+class NotifyRuleIn(RequestBody):
+    enabled: bool
+
+
+class PickupExtraIn(RequestBody):
+    day: date
+    slots: list[str] = Field(min_length=1, max_length=24, examples=[["09:00", "10:00", "11:00"]])
+    seats: int = Field(ge=1, le=1000, examples=[20])
+
+
+class PickupAnswerIn(RequestBody):
+    answer: str = Field(pattern=r"^(confirm|change)$", examples=["confirm"])

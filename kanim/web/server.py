@@ -69,6 +69,19 @@ def start_relay(office: Office) -> RelayThread | None:
     return RelayThread(stop, thread)
 
 
+def start_notifier(office: Office) -> RelayThread | None:
+    """The notification worker in a thread of the server (`kanim notify run` runs it alone);
+    off with KANIM_NOTIFY=false."""
+    if not office.settings.notify:
+        return None
+    from kanim.notify.worker import Worker
+
+    stop = threading.Event()
+    thread = threading.Thread(target=Worker(office).run_forever, args=(stop,), daemon=True, name="kanim-notify")
+    thread.start()
+    return RelayThread(stop, thread)
+
+
 def office_app() -> object:
     """The ASGI app of one worker process (`--workers` > 1): settings come from the environment
     the workers inherit, and the relay stays in the parent (one relay per office)."""
@@ -83,6 +96,7 @@ def run(settings: Settings, *, host: str, port: int, relay: bool = True, workers
     office = bootstrap(settings)
     upgrade(office.engine)
     relay_thread = start_relay(office) if relay else None
+    notify_thread = start_notifier(office)
     try:
         if workers > 1:
             # Python runs one thread at a time per process: on a multi-core server, several
@@ -92,8 +106,9 @@ def run(settings: Settings, *, host: str, port: int, relay: bool = True, workers
         else:
             uvicorn.run(create_app(office), host=host, port=port, **uvicorn_options(settings, access_log=access_log))
     finally:
-        if relay_thread:
-            relay_thread.shut_down()
+        for background in (relay_thread, notify_thread):
+            if background:
+                background.shut_down()
 
 
 def central_app() -> object:

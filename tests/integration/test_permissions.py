@@ -73,15 +73,23 @@ PERMS: dict[tuple[str, str], Perm] = {
     ("GET", "/link/dead-letters"): Perm.VIEW_LINK,
     ("POST", "/link/dead-letters/{op_id}/retry"): Perm.MANAGE_LINK,
     ("GET", "/link/incidents"): Perm.VIEW_LINK,
+    ("GET", "/notify/status"): Perm.VIEW_NOTIFY,
+    ("GET", "/notify/applications/{application_id}/messages"): Perm.VIEW_NOTIFY,
+    ("GET", "/notify/rules"): Perm.VIEW_NOTIFY,
+    ("PUT", "/notify/rules/{purpose}"): Perm.MANAGE_NOTIFY,
+    ("GET", "/pickup/day"): Perm.HANDOVER,
+    ("POST", "/pickup/extra"): Perm.MANAGE_PICKUP,
 }
 # Any logged-in staff member, whatever the role.
 AUTH_ONLY = {("GET", "/auth/me"), ("POST", "/auth/logout")}
-# No login at all.
-PUBLIC = {("POST", "/auth/token"), ("GET", "/health")}
+# No login at all: Meta's webhook proves itself with its signature, an applicant's pickup
+# answer with the office's signed token (tests/integration/test_notify_*.py).
+PUBLIC = {("POST", "/auth/token"), ("GET", "/health"), ("GET", "/notify/whatsapp/webhook"),
+          ("POST", "/notify/whatsapp/webhook"), ("POST", "/pickup/answers/{token}")}
 
 PATH_PARAMS = {"application_id": APP_ID, "kind": "ktp", "position": "1", "serial": "X1000001",
                "code": "passport.ordinary.5y", "op_id": "00000000-0000-4000-8000-000000000001",
-               "username": "front_desk"}
+               "username": "front_desk", "purpose": "ready", "token": "x.y"}
 APPLICANT = {"full_name": "Siti Rahmawati", "nik": "3171014508900001", "birth_date": "1990-08-05", "sex": "F"}
 # A minimal body that passes validation, so that a role holding the permission gets past it.
 JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
@@ -97,6 +105,8 @@ JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/applications/{application_id}/handover"): {"recipient_kind": "holder", "recipient_name": "Siti",
                                                           "id_checked": "KTP", "id_nik": "3171014508900001"},
     ("POST", "/payments"): {"billing_code": "812345678901234", "receipt_ref": "R1"},
+    ("PUT", "/notify/rules/{purpose}"): {"enabled": True},
+    ("POST", "/pickup/extra"): {"day": "2030-01-05", "slots": ["09:00"], "seats": 5},
     ("POST", "/booklets/batches"): {"first": "X1000001", "last": "X1000002"},
     ("POST", "/booklets/{serial}/spoil"): {"reason": "damaged_in_stock"},
     ("PUT", "/fees/{code}"): {"amount": 350_000},
@@ -105,7 +115,7 @@ JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {
                          "password": PASSWORD},
     ("POST", "/watchlist/snapshots"): {"taken_at": "2026-11-30T00:00:00Z", "orders": []},
 }
-QUERY = {("GET", "/bookings/availability"): {"day": "2026-11-30"}}
+QUERY = {("GET", "/bookings/availability"): {"day": "2026-11-30"}, ("GET", "/pickup/day"): {"day": "2026-11-30"}}
 
 
 def _dependency_names(dependant: Any) -> Iterator[str]:  # noqa: ANN401

@@ -31,7 +31,7 @@ def book(body: BookingIn, office: OfficeDep, user: Staff(Perm.BOOK)) -> BookingO
         office, account_ref=body.account_ref, day=body.day, slot=body.slot,
         applicants=[_applicant(a) for a in body.applicants], actor=user.username,
         contact_phone=body.contact_phone, contact_email=body.contact_email,
-        preferred_channel=body.preferred_channel,
+        preferred_channel=body.preferred_channel, language=body.language,
     )
     return BookingOut(booking_id=apps[0].booking_id, applications=[ApplicationOut.of(a) for a in apps])
 

@@ -5,19 +5,29 @@ Meta calls without a staff login and proves itself with `X-Hub-Signature-256`.""
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from kanim.domain.errors import DomainError, NotFound
 from kanim.notify.purposes import Purpose
-from kanim.office import notify
+from kanim.office import notify, pickup_slots
 from kanim.office.queries import notify as notify_views
 from kanim.security.roles import Perm
 from kanim.web.contract import Route, errors
 from kanim.web.deps import OfficeDep, Staff
-from kanim.web.replies import MessageOut, NotifyRuleIn, NotifyRuleOut, NotifyStatusOut, WebhookOut
+from kanim.web.replies import (
+    MessageOut,
+    NotifyRuleOut,
+    NotifyStatusOut,
+    PickupAnswerOut,
+    PickupExtraOut,
+    PickupSlotOut,
+    WebhookOut,
+)
+from kanim.web.schemas import NotifyRuleIn, PickupAnswerIn, PickupExtraIn
 
 router = APIRouter(prefix="/notify", tags=["notify"], route_class=Route)
 
@@ -107,8 +117,6 @@ async def whatsapp_webhook(request: Request, office: OfficeDep) -> dict:
 
 
 def inbound_from_whatsapp(office, receipts, replies) -> dict:  # noqa: ANN001
-    from kanim.office import pickup_slots
-
     matched = 0
     with office.uow() as uow:
         for r in receipts:
@@ -128,3 +136,34 @@ def _same(a: str, b: str) -> bool:
     import hmac
 
     return hmac.compare_digest(a.encode(), b.encode())
+
+
+pickup_router = APIRouter(prefix="/pickup", tags=["pickup"], route_class=Route)
+
+
+@pickup_router.get("/day", response_model=list[PickupSlotOut])
+def pickup_day(office: OfficeDep, user: Staff(Perm.HANDOVER), day: date) -> list[dict]:
+    """The pickup desk's day by slot: who comes, who confirmed, who collected."""
+    return pickup_slots.day_view(office, day)
+
+
+@pickup_router.post("/extra", response_model=PickupExtraOut, status_code=201,
+                    responses=errors(409, 422))
+def open_extra(body: PickupExtraIn, office: OfficeDep, user: Staff(Perm.MANAGE_PICKUP)) -> dict:
+    """Open extra pickup service (a Saturday): the passports still waiting for a slot fill it."""
+    pickup_slots.open_extra(office, day=body.day, slots=body.slots, seats=body.seats, actor=user.username)
+    return {"day": body.day, "slots": sorted(body.slots), "seats": body.seats}
+
+
+@pickup_router.post("/answers/{token}", response_model=PickupAnswerOut,
+                    responses=errors({404: "`pickup-link-unknown`"}))
+def answer_by_link(token: Annotated[str, Path(max_length=100)], body: PickupAnswerIn, office: OfficeDep) -> dict:
+    """An applicant's answer through the link in their message: confirm the slot, or ask for
+    the next free one. The token is the application's, signed by this office."""
+    application_id = pickup_slots.application_of(office, token)
+    if application_id is None:
+        raise NotFound("this pickup link is not one of this office's", code="pickup-link-unknown")
+    with office.uow() as uow:
+        n = pickup_slots.answer(office, uow, application_id=application_id, intent=body.answer)
+        uow.commit()
+    return {"answer": body.answer, "slots": n}

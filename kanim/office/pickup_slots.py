@@ -1,0 +1,257 @@
+"""Staged pickup at the office: ready passports get pickup slots within the desk's capacity
+(the rules are kanim/domain/pickup.py), and each applicant is told their own slot.
+
+`schedule` runs in every round of the notification worker: it places the ready passports that
+have no slot yet, moves the no-shows of past days to the next free slot, and writes each
+applicant's message ("ready, come on ... at ...", or "you missed ..., your new slot is ...")
+and the reminder for the day before, in the same transaction as the slot. An applicant answers
+by reply (YA confirms, GANTI asks for another slot) or by the link in the message; a supervisor
+opens extra service (a Saturday) and the waiting queue fills it in the next round.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, exists, func, select, update
+
+from kanim.bootstrap import Office
+from kanim.domain.application import Stage
+from kanim.domain.calendar import is_working_day
+from kanim.domain.errors import Conflict, InvalidInput
+from kanim.domain.pickup import Capacity, Slot, Waiting, assign, next_free, pickup_calendar
+from kanim.notify.purposes import Purpose
+from kanim.office import notify
+from kanim.office.common import holidays, today
+from kanim.security.keyfiles import load_or_create
+from kanim.store import tables as t
+from kanim.store.uow import UnitOfWork
+
+HORIZON_MIN_DAYS = 20  # working days always opened ahead, beyond what the backlog needs
+
+
+def schedule(office: Office) -> int:
+    """Place what waits for a slot; returns how many applications got one (new or moved)."""
+    with office.uow() as uow:
+        waiting = _waiting(uow)
+        missed = _no_shows(office, uow)
+        if not waiting and not missed:
+            return 0
+        calendar = _calendar(office, uow, len(waiting) + len(missed))
+        placed = _place(office, uow, waiting, calendar)
+        moved = _move_no_shows(office, uow, missed, calendar)
+        uow.commit()
+    return placed + moved
+
+
+def _waiting(uow: UnitOfWork) -> list[Waiting]:
+    a, p = t.application.c, t.pickup_assignment.c
+    rows = uow.session.execute(
+        select(a.id, a.booking_id, a.updated_at, a.priority, a.travel_date, a.created_at)
+        .where(a.stage == Stage.READY, ~exists().where(p.application_id == a.id))).all()
+    return [Waiting(r.id, r.booking_id, r.updated_at or r.created_at, r.priority, r.travel_date) for r in rows]
+
+
+def _first_day(office: Office, uow: UnitOfWork) -> date:
+    """The first day an applicant can still be told about: the next working day (today's
+    desk is already busy with those who came)."""
+    day, closed = today(office, uow) + timedelta(days=1), holidays(uow)
+    while not is_working_day(day, closed) and not _extra_on(uow, day):
+        day += timedelta(days=1)
+    return day
+
+
+def _extra_on(uow: UnitOfWork, day: date) -> bool:
+    return uow.session.scalar(select(t.pickup_extra.c.day).where(t.pickup_extra.c.day == day)) is not None
+
+
+def _calendar(office: Office, uow: UnitOfWork, needed: int) -> list[Capacity]:
+    s = office.settings
+    start = _first_day(office, uow)
+    per_day = max(1, len(s.pickup_slot_times) * s.pickup_seats_per_slot)
+    days = HORIZON_MIN_DAYS + math.ceil((needed + _taken_total(uow, start)) / per_day)
+    e = t.pickup_extra.c
+    extra = {r.day: (r.slots, r.seats) for r in uow.session.execute(select(e.day, e.slots, e.seats).where(e.day >= start))}
+    return pickup_calendar(start, days, slot_times=[x.strftime("%H:%M") for x in s.pickup_slot_times],
+                           seats_per_slot=s.pickup_seats_per_slot, holidays=holidays(uow), extra=extra,
+                           taken=_taken(uow, start))
+
+
+def _taken(uow: UnitOfWork, start: date) -> dict[Slot, int]:
+    p = t.pickup_assignment.c
+    rows = uow.session.execute(select(p.day, p.slot, func.count()).where(p.day >= start).group_by(p.day, p.slot))
+    return {Slot(d, s): n for d, s, n in rows}
+
+
+def _taken_total(uow: UnitOfWork, start: date) -> int:
+    p = t.pickup_assignment.c
+    return uow.session.scalar(select(func.count()).where(p.day >= start)) or 0
+
+
+def _place(office: Office, uow: UnitOfWork, waiting: list[Waiting], calendar: list[Capacity]) -> int:
+    if not waiting:
+        return 0
+    plan = assign(waiting, calendar, today=today(office, uow))
+    now = uow.now()
+    for a in plan.assignments:
+        uow.session.execute(t.pickup_assignment.insert().values(
+            application_id=a.application_id, booking_id=a.booking_id, day=a.slot.day, slot=a.slot.time,
+            state="offered", assigned_at=now, moves=0))
+        _tell(office, uow, a.application_id, Purpose.READY, a.slot)
+    _consume(calendar, plan.seats_taken())
+    return len(plan.assignments)
+
+
+def _consume(calendar: list[Capacity], used: dict[Slot, int]) -> None:
+    """The seats just given are no longer free for the no-shows moved in the same round."""
+    for i, c in enumerate(calendar):
+        if used.get(c.slot):
+            calendar[i] = Capacity(c.slot, max(0, c.seats - used[c.slot]))
+
+
+def _tell(office: Office, uow: UnitOfWork, application_id: str, purpose: Purpose, slot: Slot) -> None:
+    facts = notify.load_facts(uow, application_id)
+    if facts is None:
+        return
+    params = {"pickup_day": slot.day, "pickup_slot": slot.time, **links(office, application_id)}
+    notify.create(uow, office.settings, facts, purpose, scope=f"{application_id}:{slot.day}:{slot.time}", params=params)
+    notify.create(uow, office.settings, facts, Purpose.PICKUP_REMINDER, scope=f"{application_id}:{slot.day}:{slot.time}",
+                  params=params, not_before=max(_eve(office, slot.day), uow.now()))
+
+
+def _eve(office: Office, day: date) -> datetime:
+    """The reminder's moment: the afternoon before the pickup day, in the office's zone."""
+    zone = ZoneInfo(office.settings.timezone)
+    return datetime.combine(day - timedelta(days=1), time(office.settings.pickup_reminder_hour), tzinfo=zone)
+
+
+def links(office: Office, application_id: str) -> dict[str, Any]:
+    """The confirm / change links of a message, when the office has public pages; else None
+    and the applicant replies instead."""
+    base = office.settings.public_url
+    if not base:
+        return {"confirm_url": None, "change_url": None}
+    token = link_token(office, application_id)
+    return {"confirm_url": f"{base.rstrip('/')}/pickup/{token}?a=confirm",
+            "change_url": f"{base.rstrip('/')}/pickup/{token}?a=change"}
+
+
+def link_token(office: Office, application_id: str) -> str:
+    """`<application id>.<mac>`: a link an applicant can follow, that nobody can make for
+    another application (the key never leaves the node)."""
+    mac = hmac.new(_link_key(office), application_id.encode(), hashlib.sha256).hexdigest()[:24]
+    return f"{application_id}.{mac}"
+
+
+def application_of(office: Office, token: str) -> str | None:
+    """The application a link's token was made for, or None for a forged or mangled one."""
+    application_id, _, _mac = token.partition(".")
+    if not application_id or len(token) > 100:
+        return None
+    return application_id if hmac.compare_digest(link_token(office, application_id), token) else None
+
+
+def _link_key(office: Office) -> bytes:
+    return load_or_create(office.settings.data_dir / "keys" / "links.key", lambda: secrets.token_bytes(32))
+
+
+# -- no-shows and answers ------------------------------------------------------------------------
+
+def _no_shows(office: Office, uow: UnitOfWork) -> list[Any]:
+    """Slots of past days whose passport is still at the desk."""
+    a, p = t.application.c, t.pickup_assignment.c
+    return list(uow.session.execute(
+        select(p.application_id, p.booking_id, p.day, p.slot)
+        .select_from(t.pickup_assignment.join(t.application, a.id == p.application_id))
+        .where(p.day < today(office, uow), p.state.in_(("offered", "confirmed")), a.stage == Stage.READY)
+        .order_by(p.day, p.slot)))
+
+
+def _move_no_shows(office: Office, uow: UnitOfWork, missed: list[Any], calendar: list[Capacity]) -> int:
+    moved = 0
+    for row in missed:
+        if _move(office, uow, row.application_id, calendar, after=Slot(_first_day(office, uow) - timedelta(days=1), "23:59"),
+                 purpose=Purpose.NO_SHOW):
+            moved += 1
+    return moved
+
+
+def _move(office: Office, uow: UnitOfWork, application_id: str, calendar: list[Capacity], *, after: Slot,
+          purpose: Purpose) -> Slot | None:
+    slot = next_free(calendar, after)
+    if slot is None:
+        return None
+    p = t.pickup_assignment.c
+    uow.session.execute(update(t.pickup_assignment).where(p.application_id == application_id).values(
+        day=slot.day, slot=slot.time, state="offered", confirmed_at=None, assigned_at=uow.now(), moves=p.moves + 1))
+    _consume(calendar, {slot: 1})
+    _tell(office, uow, application_id, purpose, slot)
+    return slot
+
+
+def answer(office: Office, uow: UnitOfWork, *, address: str | None = None, application_id: str | None = None,
+           intent: str) -> int:
+    """An applicant's answer to their slot: 'confirm' it, or 'change' it for the next free
+    one. By the contact that replied (every open slot of that contact) or by a link (one
+    application). Returns how many slots it touched."""
+    p, b = t.pickup_assignment.c, t.booking.c
+    stmt = select(p.application_id, p.day, p.slot).where(p.state.in_(("offered", "confirmed")))
+    if application_id is not None:
+        stmt = stmt.where(p.application_id == application_id)
+    elif address is not None:
+        stmt = stmt.join(t.booking, b.id == p.booking_id).where((b.contact_phone == address) | (b.contact_email == address))
+    else:
+        raise InvalidInput("an answer needs the application or the contact that sent it", code="pickup-answer-whom")
+    rows = uow.session.execute(stmt.order_by(p.day, p.slot)).all()
+    if intent == "confirm":
+        for r in rows:
+            uow.session.execute(update(t.pickup_assignment).where(p.application_id == r.application_id)
+                                .values(state="confirmed", confirmed_at=uow.now()))
+        return len(rows)
+    if intent == "change":
+        calendar = _calendar(office, uow, len(rows))
+        return sum(1 for r in rows if _move(office, uow, r.application_id, calendar, after=Slot(r.day, r.slot),
+                                            purpose=Purpose.RESCHEDULED))
+    raise InvalidInput(f"unknown answer {intent!r}: confirm or change", code="pickup-answer-unknown")
+
+
+def open_extra(office: Office, *, day: date, slots: list[str], seats: int, actor: str) -> None:
+    """A supervisor opens extra pickup service (a Saturday): the waiting queue fills it."""
+    if seats < 1 or not slots:
+        raise InvalidInput("extra service needs at least one slot and one seat", code="pickup-extra-empty")
+    for s in slots:
+        Slot(day, s)  # the format check
+    with office.uow() as uow:
+        if day <= today(office, uow):
+            raise InvalidInput("extra service opens on a later day", code="pickup-extra-past")
+        if _extra_on(uow, day):
+            raise Conflict(f"extra service is already open on {day}", code="pickup-extra-exists")
+        uow.session.execute(t.pickup_extra.insert().values(day=day, slots=sorted(slots), seats=seats, opened_by=actor,
+                                                           opened_at=uow.now()))
+        uow.audit(actor=actor, action="pickup_extra_opened", subject=day.isoformat(),
+                  detail={"slots": sorted(slots), "seats": seats})
+        # Those placed later than the new day could come sooner: only the still waiting fill
+        # it (moving people who were told a day already would confuse more than it helps).
+        uow.commit()
+
+
+def day_view(office: Office, day: date) -> list[dict[str, Any]]:
+    """The pickup desk's day by slot: who comes, and who confirmed."""
+    a, p = t.application.c, t.pickup_assignment.c
+    with office.uow(readonly=True) as uow:
+        rows = uow.session.execute(
+            select(p.slot, p.state, p.application_id, a.number, a.full_name, a.stage)
+            .select_from(t.pickup_assignment.join(t.application, a.id == p.application_id))
+            .where(and_(p.day == day)).order_by(p.slot, a.number)).all()
+    slots: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        slots[r.slot].append({"application_id": r.application_id, "number": r.number, "name": r.full_name,
+                              "state": r.state, "collected": r.stage == Stage.HANDED_OVER})
+    return [{"slot": s, "people": people} for s, people in sorted(slots.items())]
