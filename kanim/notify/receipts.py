@@ -1,0 +1,125 @@
+"""What the WhatsApp Cloud API tells the office after a send: delivery and read receipts, and
+what applicants write back (a reply "STOP"/"BERHENTI" opts out, "1"/"YA" confirms).
+
+Both arrive as webhooks (`POST` from Meta, shape `entry[].changes[].value`), signed with the
+app's secret in `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body>`. The route checks
+the signature on the raw bytes before parsing anything (`verify_signature`), then hands the
+JSON here. Parsing is pure and forgiving: Meta adds fields and sends kinds of change kanim does
+not use (templates' quality, account updates), so an entry kanim cannot read is skipped and the
+rest kept, rather than one odd entry losing a batch of receipts (Meta does not resend a webhook
+that was answered 200).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+SIGNATURE_PREFIX = "sha256="
+
+
+class ReceiptStatus(StrEnum):
+    SENT = "sent"  # WhatsApp's servers have it
+    DELIVERED = "delivered"  # on the applicant's phone
+    READ = "read"  # opened (only when the applicant has read receipts on)
+    FAILED = "failed"  # not delivered; `error_code` says why (131047, 131026, …)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    provider_ref: str  # the wamid the send returned
+    status: ReceiptStatus
+    at: datetime
+    error_code: int | None = None
+
+
+@dataclass(frozen=True)
+class Inbound:
+    from_number: str  # E.164, as kanim stores applicants' numbers
+    text: str  # what they wrote, or a tapped button's label; "" for a photo, a sticker, …
+    at: datetime
+
+
+def verify_signature(body: bytes, header: str | None, app_secret: str) -> bool:
+    """Whether `header` is Meta's signature of exactly these bytes. An empty secret verifies
+    nothing: anyone can compute an HMAC with an empty key."""
+    if not header or not app_secret or not header.startswith(SIGNATURE_PREFIX):
+        return False
+    expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+    given = header[len(SIGNATURE_PREFIX):].strip().lower()
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
+
+
+def parse_statuses(payload: Any) -> list[Receipt]:
+    """Every status in a webhook; entries without an id, a known status or a time are skipped."""
+    receipts = (_receipt(item) for value in _values(payload) for item in _dicts(value.get("statuses")))
+    return [r for r in receipts if r is not None]
+
+
+def parse_inbound(payload: Any) -> list[Inbound]:
+    """Every message applicants sent in a webhook; entries without a sender or time are skipped."""
+    messages = (_inbound(item) for value in _values(payload) for item in _dicts(value.get("messages")))
+    return [m for m in messages if m is not None]
+
+
+def _values(payload: Any) -> Iterator[dict[str, Any]]:
+    if not isinstance(payload, dict):
+        raise ValueError("a WhatsApp webhook must be a JSON object")
+    for entry in _dicts(payload.get("entry")):
+        for change in _dicts(entry.get("changes")):
+            if isinstance(change.get("value"), dict):
+                yield change["value"]
+
+
+def _dicts(items: Any) -> list[dict[str, Any]]:
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
+
+
+def _receipt(item: dict[str, Any]) -> Receipt | None:
+    ref, at = item.get("id"), _time(item.get("timestamp"))
+    try:
+        status = ReceiptStatus(item.get("status"))
+    except ValueError:  # "deleted", "warning", or a status Meta adds later
+        return None
+    if not (isinstance(ref, str) and ref and at):
+        return None
+    return Receipt(ref, status, at, _error_code(item))
+
+
+def _error_code(item: dict[str, Any]) -> int | None:
+    errors = _dicts(item.get("errors"))
+    code = errors[0].get("code") if errors else None
+    return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def _inbound(item: dict[str, Any]) -> Inbound | None:
+    sender, at = item.get("from"), _time(item.get("timestamp"))
+    if not (isinstance(sender, str) and sender.isdigit() and at):
+        return None
+    return Inbound("+" + sender, _text(item), at)  # Meta writes the number without its "+"
+
+
+def _text(item: dict[str, Any]) -> str:
+    """The words in a message: typed text, a quick-reply button's text, or an interactive
+    reply's title (template buttons "Ya" / "Berhenti" arrive as the latter two)."""
+    kind = item.get("type")
+    section = item.get(kind) if isinstance(kind, str) else None
+    if kind == "interactive" and isinstance(section, dict):
+        section = next((v for k, v in section.items() if k.endswith("_reply") and isinstance(v, dict)), None)
+    if not isinstance(section, dict):
+        return ""
+    text = section.get("body", section.get("text", section.get("title")))
+    return text.strip() if isinstance(text, str) else ""
+
+
+def _time(value: Any) -> datetime | None:
+    """A unix time as Meta sends it (a string of seconds)."""
+    try:
+        return datetime.fromtimestamp(int(value), UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
