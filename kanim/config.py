@@ -23,7 +23,7 @@ class Settings(BaseSettings):
 
     office_code: str = Field(default="DEMO", pattern=r"^[A-Z0-9]{2,8}$")
     office_name: str = "Kantor Imigrasi Demo"
-    office_phone: str = ""  # told to applicants: where to call (a hold, a question)
+    office_phone: str = ""  # told to applicants: where to call; messages need it (render-... failures without)
     timezone: str = "Asia/Jakarta"
 
     daily_quota: int = Field(default=400, ge=1)  # appointments per day, all slots together
@@ -72,9 +72,10 @@ class Settings(BaseSettings):
     # Telling applicants (docs/notifications.md). Each channel is an Apprise URL; a channel with
     # no URL is not used (its messages fall back to the next channel).
     notify: bool = True  # run the notification worker inside `kanim serve`
-    notify_whatsapp_url: str | None = None  # kanimwa://TOKEN@PHONE_NUMBER_ID (WhatsApp Cloud API)
-    notify_sms_url: str | None = None  # the office's SMS gateway
-    notify_email_url: str | None = None  # mailto://user:pass@smtp.host?from=...
+    notify_whatsapp_url: str | None = None  # whatsapp://TOKEN@FROM_PHONE_ID/ (WhatsApp Cloud API)
+    notify_sms_url: str | None = None  # smseagles://TOKEN@gateway.lan/ (an SMSEagle gateway on the LAN)
+    notify_email_url: str | None = None  # mailtos://USER:PASS@mail.host:587/?from=noreply@office.example
+    notify_timeout: float = Field(default=10, gt=0)  # seconds a channel may take to answer one send
     notify_webhook_secret: str | None = None  # the Meta app secret: X-Hub-Signature-256 of receipts
     notify_verify_token: str | None = None  # Meta's webhook verification handshake
     public_url: str | None = None  # where applicants reach this office's public pages (links)

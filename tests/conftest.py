@@ -59,6 +59,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 def make_office(tmp_path, backend: str, clock: FakeClock, central, **settings) -> tuple[Office, callable]:  # noqa: ANN001
     s = Settings(data_dir=tmp_path / "data", office_code="MND", office_name="Kantor Imigrasi Manado",
+                 office_phone="(0431) 863 000",
                  **settings)
     cleanup = lambda: None  # noqa: E731
     if backend == "postgresql":

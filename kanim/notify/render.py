@@ -21,7 +21,8 @@ day            date                    booking_confirmed: the appointment's day
 slot           str "HH:MM"             booking_confirmed: its slot, office time
 what_to_bring  list of str, or str     document keys (`ktp`, `kk`, `birth_certificate`,
                                        `marriage_certificate`, `diploma`, `baptism_letter`,
-                                       `old_passport`, `name_change_decree`, `billing_receipt`)
+                                       `old_passport`, `name_change_decree`, `billing_receipt`,
+                                       `identity_proof`, `damaged_passport`, `police_report`)
                                        or the office's own words
 billing_code   str (15 digits)         the kode billing to pay
 amount         int (rupiah)            the fee, or what was paid

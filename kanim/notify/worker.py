@@ -40,6 +40,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from kanim.bootstrap import Office
 from kanim.domain.contact import Channel
+from kanim.domain.errors import InvalidInput
 from kanim.link.lease import Lease
 from kanim.notify.purposes import Purpose, State
 from kanim.office import notify
@@ -87,7 +88,7 @@ def transport_for(office: Office):  # noqa: ANN201 - a kanim.notify.transport.Tr
 
     s = office.settings
     urls = {Channel.WHATSAPP: s.notify_whatsapp_url, Channel.SMS: s.notify_sms_url, Channel.EMAIL: s.notify_email_url}
-    return AppriseTransport({c: u for c, u in urls.items() if u})
+    return AppriseTransport({c: u for c, u in urls.items() if u}, timeout=s.notify_timeout)
 
 
 class Worker:
@@ -196,8 +197,9 @@ class Worker:
             return None
         try:
             rendered = _render(purpose, row.channel, row.language, row.params)
-        except (ValueError, KeyError) as exc:  # a text too long for two SMS, a template missing
-            self._give_up(uow, row, now, State.TECHNICAL_FAILURE, f"render-{type(exc).__name__}"[:120], r)
+        except (ValueError, KeyError, InvalidInput) as exc:  # too long for two SMS, a setting missing
+            why = getattr(exc, "code", None) or type(exc).__name__
+            self._give_up(uow, row, now, State.TECHNICAL_FAILURE, f"render-{why}"[:120], r)
             return None
         _set(uow, row.id, now, state=State.SENDING.value, claimed_by=self.lease.holder,
              template=rendered.template, version=rendered.version)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from kanim.config import Settings
 from kanim.domain.application import Stage
@@ -197,9 +197,13 @@ def _booked(uow: UnitOfWork, settings: Settings, facts: AppFacts, e: QueuedEvent
         return  # a walk-in is at the desk already
     minor = age_on(facts.birth_date, facts.appointment_on) < MINOR_AGE
     bring = [r.key for r in requirements_for(facts.app_type, minor=minor)]
-    # One message per booking: a family's booking is one appointment.
+    # One message per booking: a family's booking is one appointment, named by its first
+    # application's number (whichever of the family's events the rules read first).
+    first = uow.session.scalar(select(func.min(t.application.c.number))
+                               .where(t.application.c.booking_id == facts.booking_id))
     create(uow, settings, facts, Purpose.BOOKING_CONFIRMED, scope=facts.booking_id,
-           params={"day": facts.appointment_on, "slot": facts.slot, "what_to_bring": bring})
+           params={"number": first or facts.number, "day": facts.appointment_on, "slot": facts.slot,
+                   "what_to_bring": bring})
 
 
 def _billing(uow: UnitOfWork, settings: Settings, facts: AppFacts, e: QueuedEvent) -> None:
@@ -229,7 +233,7 @@ def _checked(uow: UnitOfWork, settings: Settings, facts: AppFacts, e: QueuedEven
 def _held(uow: UnitOfWork, settings: Settings, facts: AppFacts, e: QueuedEvent) -> None:
     # The reason stays inside the office (it may name a watch list): the applicant is asked to
     # contact the office, nothing more.
-    create(uow, settings, facts, Purpose.ON_HOLD, scope=f"{facts.id}:{e.id}", params={"reason_code": "contact_office"})
+    create(uow, settings, facts, Purpose.ON_HOLD, scope=f"{facts.id}:{e.id}", params={"reason_code": "verification"})
 
 
 def _handed_over(uow: UnitOfWork, settings: Settings, facts: AppFacts, e: QueuedEvent) -> None:
