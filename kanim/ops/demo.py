@@ -46,6 +46,7 @@ from kanim.ops.cluster import (
 )
 
 OFFICE_CODE, OFFICE_NAME = "DEMO", "Kantor Imigrasi Demo"
+OFFICE_PHONE = "(021) 555 0100"  # told to applicants in every message
 MARKER, SEEDED, EXTRACT = ".kanim-demo", "seeded", "dukcapil-extract.csv"
 BOOKLETS = ("X1000001", "X1000500")
 LINK_INTERVAL = "1"  # seconds between the office's link rounds when idle
@@ -75,7 +76,7 @@ class Demo:
     def office(self) -> OfficeSpec:
         return OfficeSpec(OFFICE_CODE, self.root / "office", self.port, self.central().url, host=self.host,
                           central_public_key=self._central_public_key(),
-                          extra={"office_name": OFFICE_NAME, "link_interval": LINK_INTERVAL})
+                          extra={"office_name": OFFICE_NAME, "office_phone": OFFICE_PHONE, "link_interval": LINK_INTERVAL})
 
     def _central_public_key(self) -> str:
         """The key the office verifies the central's feed and snapshots with ("" until provisioned)."""
