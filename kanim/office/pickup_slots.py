@@ -11,8 +11,7 @@ opens extra service (a Saturday) and the waiting queue fills it in the next roun
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import base64
 import math
 import secrets
 from collections import defaultdict
@@ -30,7 +29,6 @@ from kanim.domain.pickup import Capacity, Slot, Waiting, assign, next_free, pick
 from kanim.notify.purposes import Purpose
 from kanim.office import notify
 from kanim.office.common import holidays, today
-from kanim.security.keyfiles import load_or_create
 from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
@@ -103,7 +101,7 @@ def _place(office: Office, uow: UnitOfWork, waiting: list[Waiting], calendar: li
     for a in plan.assignments:
         uow.session.execute(t.pickup_assignment.insert().values(
             application_id=a.application_id, booking_id=a.booking_id, day=a.slot.day, slot=a.slot.time,
-            state="offered", assigned_at=now, moves=0))
+            state="offered", assigned_at=now, moves=0, code=new_code()))
         _tell(office, uow, a.application_id, Purpose.READY, a.slot)
     _consume(calendar, plan.seats_taken())
     return len(plan.assignments)
@@ -120,7 +118,7 @@ def _tell(office: Office, uow: UnitOfWork, application_id: str, purpose: Purpose
     facts = notify.load_facts(uow, application_id)
     if facts is None:
         return
-    params = {"pickup_day": slot.day, "pickup_slot": slot.time, **links(office, application_id)}
+    params = {"pickup_day": slot.day, "pickup_slot": slot.time, **links(office, uow, application_id)}
     notify.create(uow, office.settings, facts, purpose, scope=f"{application_id}:{slot.day}:{slot.time}", params=params)
     notify.create(uow, office.settings, facts, Purpose.PICKUP_REMINDER, scope=f"{application_id}:{slot.day}:{slot.time}",
                   params=params, not_before=max(_eve(office, slot.day), uow.now()))
@@ -132,34 +130,28 @@ def _eve(office: Office, day: date) -> datetime:
     return datetime.combine(day - timedelta(days=1), time(office.settings.pickup_reminder_hour), tzinfo=zone)
 
 
-def links(office: Office, application_id: str) -> dict[str, Any]:
+def links(office: Office, uow: UnitOfWork, application_id: str) -> dict[str, Any]:
     """The confirm / change links of a message, when the office has public pages; else None
-    and the applicant replies instead."""
+    and the applicant replies (YA / GANTI) instead. Short, for an SMS: `<public url>/p/<code>`."""
     base = office.settings.public_url
-    if not base:
+    code = uow.session.scalar(select(t.pickup_assignment.c.code)
+                              .where(t.pickup_assignment.c.application_id == application_id))
+    if not base or not code:
         return {"confirm_url": None, "change_url": None}
-    token = link_token(office, application_id)
-    return {"confirm_url": f"{base.rstrip('/')}/pickup/{token}?a=confirm",
-            "change_url": f"{base.rstrip('/')}/pickup/{token}?a=change"}
+    return {"confirm_url": f"{base.rstrip('/')}/p/{code}", "change_url": f"{base.rstrip('/')}/p/{code}/g"}
 
 
-def link_token(office: Office, application_id: str) -> str:
-    """`<application id>.<mac>`: a link an applicant can follow, that nobody can make for
-    another application (the key never leaves the node)."""
-    mac = hmac.new(_link_key(office), application_id.encode(), hashlib.sha256).hexdigest()[:24]
-    return f"{application_id}.{mac}"
+def new_code() -> str:
+    """10 characters of base32 (50 random bits): not guessable, and readable over a phone."""
+    return base64.b32encode(secrets.token_bytes(10)).decode()[:10].lower()
 
 
-def application_of(office: Office, token: str) -> str | None:
-    """The application a link's token was made for, or None for a forged or mangled one."""
-    application_id, _, _mac = token.partition(".")
-    if not application_id or len(token) > 100:
+def application_of(uow: UnitOfWork, code: str) -> str | None:
+    """The application a link's code was given to, or None."""
+    if not code or len(code) > 12:
         return None
-    return application_id if hmac.compare_digest(link_token(office, application_id), token) else None
-
-
-def _link_key(office: Office) -> bytes:
-    return load_or_create(office.settings.data_dir / "keys" / "links.key", lambda: secrets.token_bytes(32))
+    p = t.pickup_assignment.c
+    return uow.session.scalar(select(p.application_id).where(p.code == code.lower()))
 
 
 # -- no-shows and answers ------------------------------------------------------------------------

@@ -459,6 +459,8 @@ pickup_assignment = Table(
     Column("assigned_at", UTCDateTime, nullable=False),
     Column("confirmed_at", UTCDateTime),
     Column("moves", Integer, nullable=False, default=0),  # asked for another slot, or missed one
+    # The applicant's link (`<public url>/p/<code>`): random, short enough for an SMS.
+    Column("code", String(12), nullable=False, unique=True),
     Index("ix_pickup_assignment_day_slot", "day", "slot"),
 )
 

@@ -389,12 +389,31 @@ def test_an_applicant_confirms_or_changes_their_slot_by_reply(office, central) -
     assert (after.day, after.slot) > (before.day, before.slot) and after.state == "offered"
     w.drain()
     assert "rescheduled" in [x[2] for x in rec.sent]
-    token = pickup_slots.link_token(office, app.id)
-    assert pickup_slots.application_of(office, token) == app.id
-    assert pickup_slots.application_of(office, token[:-1] + ("0" if token[-1] != "0" else "1")) is None
+    with office.uow() as uow:
+        code = uow.session.scalar(select(p.code))
+        assert len(code) == 10 and pickup_slots.application_of(uow, code) == app.id
+        assert pickup_slots.application_of(uow, "a" * 10) is None
 
 
 @pytest.mark.parametrize("word,intent", [("STOP", "opt_out"), ("Berhenti.", "opt_out"), ("ya", "confirm"),
                                          ("GANTI", "change"), ("kapan paspor saya?", None)])
 def test_short_replies_are_understood(word: str, intent: str | None) -> None:
     assert notify.reply_intent(word) == intent
+
+
+@pytest.mark.parametrize("public_url,linked", [("https://mdo.imigrasi.id", True),
+                                               ("https://kantor-imigrasi-manado.imigrasi.go.id/layanan-publik", False)])
+def test_a_ready_sms_carries_the_slots_link_when_it_fits_in_two_segments(office, central, public_url, linked) -> None:  # noqa: ANN001
+    office.settings.public_url = public_url
+    printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
+    app = book(office, channel="sms")[0]
+    advance(office, app.id, "printed", app_type=app.app_type)
+    printing.quality_check(office, application_id=app.id, passed=True, actor="printer")
+    sync_once(office, central)
+    rec = Recorder()
+    worker(office, rec).drain()
+    ready = [text for c, _, p, text in rec.sent if p == "ready"]
+    assert len(ready) == 1 and rec.sent[-1][0] == "sms"
+    with office.uow() as uow:
+        code = uow.session.scalar(select(t.pickup_assignment.c.code))
+    assert (f"{public_url}/p/{code}" in ready[0]) is linked, "a link too long for two segments is left out"

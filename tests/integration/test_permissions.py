@@ -85,11 +85,11 @@ AUTH_ONLY = {("GET", "/auth/me"), ("POST", "/auth/logout")}
 # No login at all: Meta's webhook proves itself with its signature, an applicant's pickup
 # answer with the office's signed token (tests/integration/test_notify_*.py).
 PUBLIC = {("POST", "/auth/token"), ("GET", "/health"), ("GET", "/notify/whatsapp/webhook"),
-          ("POST", "/notify/whatsapp/webhook"), ("POST", "/pickup/answers/{token}")}
+          ("POST", "/notify/whatsapp/webhook"), ("POST", "/pickup/answers/{code}")}
 
 PATH_PARAMS = {"application_id": APP_ID, "kind": "ktp", "position": "1", "serial": "X1000001",
                "code": "passport.ordinary.5y", "op_id": "00000000-0000-4000-8000-000000000001",
-               "username": "front_desk", "purpose": "ready", "token": "x.y"}
+               "username": "front_desk", "purpose": "ready", "code": "abc"}
 APPLICANT = {"full_name": "Siti Rahmawati", "nik": "3171014508900001", "birth_date": "1990-08-05", "sex": "F"}
 # A minimal body that passes validation, so that a role holding the permission gets past it.
 JSON_BODIES: dict[tuple[str, str], dict[str, Any]] = {

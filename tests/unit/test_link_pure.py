@@ -299,8 +299,10 @@ def test_a_document_signed_by_another_key_does_not_verify() -> None:
         verify_document(PUB, SNAPSHOT, sign_document(OTHER, SNAPSHOT))
 
 
-@pytest.mark.parametrize("bad_key", ["", "not base64!", "QUJD", public_b64(KEY)[:-4]])
+@pytest.mark.parametrize("bad_key", ["", "not base64!", "QUJD", "truncated"])
 def test_a_malformed_public_key_is_a_signature_error(bad_key: str) -> None:
+    if bad_key == "truncated":  # a random key: built here, so the test's id is the same in every process
+        bad_key = public_b64(KEY)[:-4]
     with pytest.raises(SignatureError):
         verify_document(bad_key, SNAPSHOT, sign_document(KEY, SNAPSHOT))
 

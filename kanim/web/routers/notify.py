@@ -155,15 +155,16 @@ def open_extra(body: PickupExtraIn, office: OfficeDep, user: Staff(Perm.MANAGE_P
     return {"day": body.day, "slots": sorted(body.slots), "seats": body.seats}
 
 
-@pickup_router.post("/answers/{token}", response_model=PickupAnswerOut,
+@pickup_router.post("/answers/{code}", response_model=PickupAnswerOut,
                     responses=errors({404: "`pickup-link-unknown`"}))
-def answer_by_link(token: Annotated[str, Path(max_length=100)], body: PickupAnswerIn, office: OfficeDep) -> dict:
+def answer_by_link(code: Annotated[str, Path(max_length=12, pattern=r"^[a-z2-7]+$")], body: PickupAnswerIn,
+                   office: OfficeDep) -> dict:
     """An applicant's answer through the link in their message: confirm the slot, or ask for
-    the next free one. The token is the application's, signed by this office."""
-    application_id = pickup_slots.application_of(office, token)
-    if application_id is None:
-        raise NotFound("this pickup link is not one of this office's", code="pickup-link-unknown")
+    the next free one. The code is the one in the link (random, given with the slot)."""
     with office.uow() as uow:
+        application_id = pickup_slots.application_of(uow, code)
+        if application_id is None:
+            raise NotFound("this pickup link is not one of this office's", code="pickup-link-unknown")
         n = pickup_slots.answer(office, uow, application_id=application_id, intent=body.answer)
         uow.commit()
     return {"answer": body.answer, "slots": n}

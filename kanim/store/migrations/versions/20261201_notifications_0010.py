@@ -124,8 +124,10 @@ def upgrade() -> None:
     sa.Column('assigned_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('moves', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=12), nullable=False),
     sa.ForeignKeyConstraint(['application_id'], ['application.id'], name=op.f('fk_pickup_assignment_application_id_application')),
-    sa.PrimaryKeyConstraint('application_id', name=op.f('pk_pickup_assignment'))
+    sa.PrimaryKeyConstraint('application_id', name=op.f('pk_pickup_assignment')),
+    sa.UniqueConstraint('code', name=op.f('uq_pickup_assignment_code'))
     )
     with op.batch_alter_table('pickup_assignment', schema=None) as batch_op:
         batch_op.create_index('ix_pickup_assignment_day_slot', ['day', 'slot'], unique=False)
