@@ -49,6 +49,16 @@ def schedule(office: Office) -> int:
     return placed + moved
 
 
+def anything_to_place(office: Office, uow: UnitOfWork) -> bool:
+    """A ready passport without a slot, or a slot of a past day still uncollected."""
+    a, p = t.application.c, t.pickup_assignment.c
+    unplaced = uow.session.scalar(select(a.id).where(a.stage == Stage.READY, ~exists().where(p.application_id == a.id))
+                                  .limit(1))
+    missed = uow.session.scalar(select(p.application_id).where(p.day < today(office, uow),
+                                                                p.state.in_(("offered", "confirmed"))).limit(1))
+    return unplaced is not None or (missed is not None and bool(_no_shows(office, uow)))
+
+
 def _waiting(uow: UnitOfWork) -> list[Waiting]:
     a, p = t.application.c, t.pickup_assignment.c
     rows = uow.session.execute(
