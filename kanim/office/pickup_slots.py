@@ -224,6 +224,22 @@ def answer(office: Office, uow: UnitOfWork, *, address: str | None = None, appli
     raise InvalidInput(f"unknown answer {intent!r}: confirm or change", code="pickup-answer-unknown")
 
 
+def slot_of(office: Office, code: str) -> dict[str, Any] | None:
+    """What an applicant's link shows: the application number, the slot, its state and the
+    booking's language; None for a code that is not one of this office's."""
+    a, p, b = t.application.c, t.pickup_assignment.c, t.booking.c
+    if not code or len(code) > 12:
+        return None
+    with office.uow(readonly=True) as uow:
+        row = uow.session.execute(
+            select(a.number, p.day, p.slot, p.state, b.language)
+            .select_from(t.pickup_assignment.join(t.application, a.id == p.application_id)
+                         .outerjoin(t.booking, b.id == a.booking_id))
+            .where(p.code == code.lower())).one_or_none()
+    return None if row is None else {"number": row.number, "day": row.day, "slot": row.slot, "state": row.state,
+                                     "language": row.language or "id"}
+
+
 def open_extra(office: Office, *, day: date, slots: list[str], seats: int, actor: str) -> None:
     """A supervisor opens extra pickup service (a Saturday): the waiting queue fills it."""
     if seats < 1 or not slots:

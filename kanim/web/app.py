@@ -8,7 +8,7 @@ from fastapi_offline import FastAPIOffline
 
 import kanim
 from kanim.bootstrap import Office
-from kanim.web import console, contract, problems
+from kanim.web import console, contract, problems, public
 from kanim.web.console.routers import office_desks
 from kanim.web.limits import BodyLimit
 from kanim.web.routers import applications, auth, booking, link, notify
@@ -34,6 +34,7 @@ def create_app(office: Office) -> FastAPI:
               notify.pickup_router):
         app.include_router(r, prefix=API)
     console.install(app, node="office", routers=office_desks())
+    app.include_router(public.router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:
