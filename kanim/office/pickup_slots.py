@@ -15,6 +15,7 @@ import base64
 import math
 import secrets
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -262,14 +263,112 @@ def open_extra(office: Office, *, day: date, slots: list[str], seats: int, actor
 
 def day_view(office: Office, day: date) -> list[dict[str, Any]]:
     """The pickup desk's day by slot: who comes, and who confirmed."""
-    a, p = t.application.c, t.pickup_assignment.c
     with office.uow(readonly=True) as uow:
-        rows = uow.session.execute(
-            select(p.slot, p.state, p.application_id, a.number, a.full_name, a.stage)
-            .select_from(t.pickup_assignment.join(t.application, a.id == p.application_id))
-            .where(and_(p.day == day)).order_by(p.slot, a.number)).all()
+        slots = _people(uow, day)
+    return [{"slot": s, "people": people} for s, people in sorted(slots.items())]
+
+
+def _people(uow: UnitOfWork, day: date) -> dict[str, list[dict[str, Any]]]:
+    a, p = t.application.c, t.pickup_assignment.c
+    rows = uow.session.execute(
+        select(p.slot, p.state, p.application_id, a.number, a.full_name, a.stage)
+        .select_from(t.pickup_assignment.join(t.application, a.id == p.application_id))
+        .where(and_(p.day == day)).order_by(p.slot, a.number)).all()
     slots: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         slots[r.slot].append({"application_id": r.application_id, "number": r.number, "name": r.full_name,
                               "state": r.state, "collected": r.stage == Stage.HANDED_OVER})
-    return [{"slot": s, "people": people} for s, people in sorted(slots.items())]
+    return slots
+
+
+# -- what the console reads ----------------------------------------------------------------------
+
+PICKUP_STATES = ("offered", "confirmed", "collected")
+
+
+def shown_state(person: dict[str, Any]) -> str:
+    """offered | confirmed | collected: a passport handed over counts as collected even before
+    the rules have marked its slot (they run on the handover's event, a moment later)."""
+    return "collected" if person["collected"] else person["state"]
+
+
+@dataclass(frozen=True)
+class SlotDay:
+    slot: str  # "HH:MM", office time
+    seats: int  # the slot's seats that day (the office's own plus extra service); 0 if it is not open
+    people: list[dict[str, Any]]  # as day_view gives them
+
+    @property
+    def counts(self) -> dict[str, int]:
+        shown = [shown_state(p) for p in self.people]
+        return {state: shown.count(state) for state in PICKUP_STATES}
+
+
+@dataclass(frozen=True)
+class PickupDay:
+    day: date
+    today: date
+    open: bool  # a working day, or a day of extra service
+    slots: list[SlotDay]  # every open slot, and any slot someone holds outside them
+    next_day: date | None  # the first later day anyone is placed on (the desk looks ahead)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {state: sum(s.counts[state] for s in self.slots) for state in PICKUP_STATES}
+
+
+def pickup_day(office: Office, day: date | None = None) -> PickupDay:
+    """The pickup desk's day (today when none is given) by slot, with each slot's seats."""
+    with office.uow(readonly=True) as uow:
+        now = today(office, uow)
+        day = day or now
+        seats = _seats_on(office, uow, day)
+        people = _people(uow, day)
+        later = uow.session.scalar(select(func.min(t.pickup_assignment.c.day)).where(t.pickup_assignment.c.day > day))
+    times = sorted(seats.keys() | people.keys())
+    return PickupDay(day, now, bool(seats), [SlotDay(s, seats.get(s, 0), people.get(s, [])) for s in times], later)
+
+
+def _seats_on(office: Office, uow: UnitOfWork, day: date) -> dict[str, int]:
+    """The seats of each slot on `day`, by the same calendar the scheduler fills."""
+    s, e, closed = office.settings, t.pickup_extra.c, holidays(uow)
+    rows = uow.session.execute(select(e.day, e.slots, e.seats).where(e.day == day))
+    extra = {r.day: (r.slots, r.seats) for r in rows}
+    calendar = pickup_calendar(day, 1 if is_working_day(day, closed) else 0,
+                               slot_times=[x.strftime("%H:%M") for x in s.pickup_slot_times],
+                               seats_per_slot=s.pickup_seats_per_slot, holidays=closed, extra=extra)
+    return {c.slot.time: c.seats for c in calendar}
+
+
+@dataclass(frozen=True)
+class ExtraDay:
+    day: date
+    slots: list[str]
+    seats: int  # per slot
+    taken: int  # applicants placed on it so far
+    opened_by: str
+    opened_at: datetime
+
+
+@dataclass(frozen=True)
+class ExtraService:
+    """What a supervisor weighs before opening a Saturday."""
+
+    waiting: int  # ready passports with no pickup slot yet (the next round places them)
+    furthest: date | None  # the latest pickup day anyone has been given
+    days: list[ExtraDay]  # extra service from today on
+
+
+def extra_service(office: Office) -> ExtraService:
+    a, p, e = t.application.c, t.pickup_assignment.c, t.pickup_extra.c
+    with office.uow(readonly=True) as uow:
+        start = today(office, uow)
+        waiting = uow.session.scalar(select(func.count()).select_from(t.application).where(
+            a.stage == Stage.READY, ~exists().where(p.application_id == a.id))) or 0
+        furthest = uow.session.scalar(select(func.max(p.day)).where(p.day >= start))
+        taken = dict(uow.session.execute(select(p.day, func.count()).join(t.pickup_extra, e.day == p.day)
+                                         .where(p.day >= start).group_by(p.day)).all())
+        rows = uow.session.execute(select(e.day, e.slots, e.seats, e.opened_by, e.opened_at)
+                                   .where(e.day >= start).order_by(e.day)).all()
+    return ExtraService(waiting, furthest, [ExtraDay(r.day, list(r.slots), r.seats, taken.get(r.day, 0), r.opened_by,
+                                                     r.opened_at) for r in rows])

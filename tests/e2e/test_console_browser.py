@@ -33,6 +33,16 @@ from tests.face_video import write_face_y4m
 pytestmark = pytest.mark.timeout(300)
 OFFICE_ROLES = ("front_desk", "cashier", "biometric_operator", "interviewer", "supervisor", "print_operator",
                 "pickup_desk", "admin")
+# Pages a desk reaches from its own page rather than from the menu: (screenshot name, path).
+# What is not a path is a link on the page before it (the first failure's history, the next day
+# with pickups), followed: the demo's data decides where it leads.
+SUB_PAGES = {
+    "supervisor": [("notifications", "/staff/notifications"), ("failure-history", "#failures a"),
+                   ("notifications-rules", "/staff/notifications/rules"),
+                   ("notifications-preview-email",
+                    "/staff/notifications/preview?purpose=ready&channel=email&language=id")],
+    "pickup_desk": [("pickup-day", "/staff/pickup/day"), ("pickup-day-next", "#day-next")],
+}
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +151,9 @@ def test_the_language_switch_changes_the_console_to_english_and_back(demo, conte
 
 
 def test_every_desk_page_of_every_role_has_no_serious_accessibility_violation(demo, chromium) -> None:  # noqa: ANN001
-    """For each role, its landing desk and every desk its menu offers: axe-core finds nothing
-    serious or critical, and a screenshot of each page is written."""
+    """For each role, its landing desk, every desk its menu offers and the pages its desks lead
+    to (SUB_PAGES): axe-core finds nothing serious or critical, and a screenshot of each page is
+    written."""
     script = axe_script()
     found: dict[str, list[dict]] = {}
     seen: set[str] = set()
@@ -166,11 +177,32 @@ def test_every_desk_page_of_every_role_has_no_serious_accessibility_violation(de
                 assert response.status == 200, (role, href, response.status)
                 found[href] = serious_violations(page, script)
                 screenshot(page, Path(href).name or "home")
+            for name, where in SUB_PAGES.get(role, []):
+                href = where if where.startswith("/") else page.get_attribute(where, "href")
+                assert href, (role, f"no {where} link on {page.url}")
+                response = page.goto(f"{office(demo)}{href}")
+                assert response.status == 200, (role, href, response.status)
+                if href not in seen:
+                    seen.add(href)
+                    found[href] = serious_violations(page, script)
+                    screenshot(page, name)
     finally:
         context.close()
     bad = {page: v for page, v in found.items() if v}
     assert not bad, dump(bad)
     assert "/staff/front-desk" in found
+
+
+def test_a_template_preview_follows_the_choice_of_channel_without_a_reload(demo, context) -> None:  # noqa: ANN001
+    """The preview form answers with the message alone (htmx): an SMS shows its segments, a
+    WhatsApp message its approved template and parameters."""
+    page = log_in(context, office(demo), "supervisor", password(demo, "supervisor"))
+    page.goto(f"{office(demo)}/staff/notifications/preview")
+    assert page.locator("#preview-result[data-channel=whatsapp] #preview-whatsapp-name").is_visible()
+    page.select_option("#preview-form-channel", "sms")
+    page.wait_for_selector("#preview-result[data-channel=sms] #preview-segments")
+    assert page.url.endswith("/staff/notifications/preview"), "the page itself stays"
+    screenshot(page, "notifications-preview-sms")
 
 
 def test_the_face_photo_is_taken_with_the_desks_camera_and_passes_the_checks(demo, playwright,  # noqa: ANN001

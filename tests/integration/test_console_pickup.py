@@ -37,7 +37,7 @@ DESK = "/staff/pickup"
 PERMS = {("GET", DESK): Perm.HANDOVER, ("GET", f"{DESK}/lists"): Perm.HANDOVER,
          ("GET", f"{DESK}/handover/{{application_id}}"): Perm.HANDOVER,
          ("POST", f"{DESK}/handover/{{application_id}}"): Perm.HANDOVER,
-         ("GET", f"{DESK}/receipt/{{application_id}}"): Perm.HANDOVER}
+         ("GET", f"{DESK}/receipt/{{application_id}}"): Perm.HANDOVER, ("GET", f"{DESK}/day"): Perm.HANDOVER}
 BUDI = booking.Applicant(full_name="Budi Santoso", nik="3578011203850002", birth_date=date(1985, 3, 12), sex=Sex.M,
                          app_type=ApplicationType.NEW, passport_kind=PassportKind.ORDINARY)
 HOLDER = {"recipient_kind": "holder", "recipient_name": "Siti Rahmawati", "id_checked": "KTP", "id_nik": SITI.nik}

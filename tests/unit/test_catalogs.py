@@ -10,8 +10,13 @@ from babel.messages.pofile import read_po
 
 from kanim.domain.application import Priority, Stage
 from kanim.domain.clearances import ClearanceKind, ClearanceState
+from kanim.domain.contact import Channel
 from kanim.domain.passport import ApplicationType, PassportKind
 from kanim.domain.people import Sex
+from kanim.notify.purposes import Purpose, State
+from kanim.notify.receipts import ReceiptStatus
+from kanim.notify.transport import Outcome
+from kanim.office.pickup_slots import PICKUP_STATES
 from kanim.ops.catalogs import LOCALE, extract
 from kanim.security.roles import Role
 from kanim.web.console import vocabulary
@@ -47,6 +52,20 @@ def test_the_vocabulary_names_every_value_the_console_shows() -> None:
               | {k.value for k in PassportKind} | {f"sex:{s.value}" for s in Sex}
               | {f"priority:{p.value}" for p in Priority} | {k.value for k in ClearanceKind}
               | {s.value for s in ClearanceState})
+    assert values <= listed, sorted(values - listed)
+
+
+def test_the_vocabulary_names_every_value_of_the_messages_to_applicants() -> None:
+    """The notifications desk writes a state's hyphen as an underscore, and a receipt's attempt
+    (`receipt:delivered`) as `outcome:receipt_delivered`."""
+    listed = {w for words in vars(vocabulary).values() if isinstance(words, list) for w in words}
+    from kanim.web.console import pickup
+
+    listed |= set(pickup.SLOT_STATES)
+    values = ({f"purpose:{p.value}" for p in Purpose} | {f"message:{s.value.replace('-', '_')}" for s in State}
+              | {f"channel:{c.value}" for c in Channel} | {f"outcome:{o.value}" for o in Outcome}
+              | {"outcome:interrupted"} | {f"outcome:receipt_{r.value}" for r in ReceiptStatus}
+              | {f"pickup:{s}" for s in PICKUP_STATES})
     assert values <= listed, sorted(values - listed)
 
 

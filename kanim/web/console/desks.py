@@ -37,6 +37,7 @@ DESKS: tuple[Desk, ...] = (
     Desk("pickup", N_("Pickup desk"), Perm.HANDOVER, frozenset({R.PICKUP_DESK})),
     Desk("admin", N_("Administration"), Perm.MANAGE_USERS, frozenset({R.ADMIN})),
     Desk("dashboard", N_("Recovery dashboard"), Perm.VIEW_LINK),
+    Desk("notifications", N_("Notifications"), Perm.VIEW_NOTIFY),
     Desk("national", N_("National view"), Perm.NATIONAL_VIEW, frozenset({R.ADMIN, R.SUPERVISOR, R.WATCHLIST}),
          node="central"),
     Desk("payments", N_("Payment mismatches"), Perm.NATIONAL_VIEW, node="central"),

@@ -1,6 +1,7 @@
 """The pickup desk (penyerahan paspor): the passports ready to hand over and the ones printed but
 still waiting (so the desk can tell an applicant why), the identity check for each kind of
-recipient, the handover itself and its printable receipt.
+recipient, the handover itself and its printable receipt; and the day by pickup slot (staged
+pickup, kanim.office.pickup_slots): who is due in each slot and who confirmed their slot.
 
 Who may collect (kanim.domain.application `Handover`): the holder with their KTP (its NIK and
 name must be the holder's); a family member on the same family card (KK) with their own KTP and
@@ -8,15 +9,17 @@ the KK; someone with a power of attorney (surat kuasa) with their own KTP; or th
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from kanim.domain.application import Handover, RecipientKind
 from kanim.domain.errors import DomainError
-from kanim.office import handover
+from kanim.office import handover, pickup_slots
 from kanim.office.queries import pickup as queries
 from kanim.security.roles import Perm
 from kanim.web.console.actions import run
@@ -40,6 +43,7 @@ FIELDS = {"nik": "id_nik", "recipient-nik": "id_nik", "recipient-missing": "reci
 # each beside the field it concerns and in the desk's language.
 NOT_HOLDER = {N_("the NIK on the KTP shown is not the holder's NIK"): "id_nik",
               N_("the recipient's name is not the holder's name"): "recipient_name"}
+SLOT_STATES = [N_("pickup:offered"), N_("pickup:confirmed"), N_("pickup:collected")]  # pickup_slots.PICKUP_STATES
 KINDS = [N_("recipient:holder"), N_("recipient:family_same_kk"), N_("recipient:power_of_attorney"),
          N_("recipient:post")]
 PROBLEMS = [
@@ -64,6 +68,24 @@ async def lists(request: Request, user: Desk, q: Search = "") -> Response:
     """The ready and waiting lists alone, narrowed by number or name as the officer types."""
     desk = await run_in_threadpool(queries.pickup_desk, request.app.state.office, q)
     return page(request, "console/pickup/_lists.html", desk=desk)
+
+
+@router.get("/day")
+async def day_by_slot(request: Request, user: Desk, day: Annotated[str, Query(max_length=10)] = "") -> Response:
+    """The day's pickup slots (today unless another day is picked), each with its people."""
+    shown = await run_in_threadpool(pickup_slots.pickup_day, request.app.state.office, _day(day))
+    return page(request, "console/pickup/day.html", d=shown)
+
+
+def _day(text: str) -> date | None:
+    """The date picker's value; empty is today."""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise RequestValidationError([{"loc": ("query", "day"), "type": "date_from_datetime_parsing",
+                                       "msg": f"{text!r} is not a day written YYYY-MM-DD"}]) from None
 
 
 @router.get("/handover/{application_id}")

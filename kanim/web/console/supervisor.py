@@ -2,6 +2,10 @@
 reason), the holds with their reasons (the office's and the central's) and releasing a hold
 once nothing is flagged, and the link's dead letters with retry (kanim.link.views).
 
+Extra pickup service (a Saturday) is opened here too (Perm.MANAGE_PICKUP): the ready passports
+still waiting for a slot fill it in the notification worker's next round
+(kanim.office.pickup_slots).
+
 The same action answers the part of the page it was sent from: htmx names that part in the
 `HX-Target` header (`approvals` or `holds` on the desk, `decision` on one application's
 review), and the action re-renders it with its outcome.
@@ -9,6 +13,7 @@ review), and the action re-renders it with its outcome.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
@@ -18,16 +23,17 @@ from starlette.concurrency import run_in_threadpool
 from kanim.domain.application import Application
 from kanim.domain.errors import NotFound
 from kanim.link import views
-from kanim.office import adjudication
+from kanim.office import adjudication, pickup_slots
 from kanim.office.queries import supervisor as queries
 from kanim.security.roles import Perm, allowed
+from kanim.web.console.actions import run
 from kanim.web.console.biometrics import photo_response
 from kanim.web.console.desks import N_
-from kanim.web.console.forms import read_form
+from kanim.web.console.forms import read_form, validated
 from kanim.web.console.render import page
 from kanim.web.console.session import PREFIX, ConsoleStaff
 from kanim.web.contract import Route
-from kanim.web.schemas import ReasonIn
+from kanim.web.schemas import PickupExtraIn, ReasonIn
 
 router = APIRouter(prefix=f"{PREFIX}/supervisor", route_class=Route, include_in_schema=False)
 Desk = ConsoleStaff(Perm.ADJUDICATE)
@@ -37,7 +43,11 @@ OpId = Annotated[str, Path(max_length=36)]
 # page to stay light (the counts say how many wait in all; each list is oldest first).
 APPROVALS_SHOWN, HOLDS_SHOWN, DEAD_LETTERS_SHOWN = 25, 20, 20
 PROBLEM_WORDS = [N_("problem:flagged"), N_("problem:reason-missing"), N_("problem:dead-letter-not-found"),
-                 N_("problem:application-not-found")]
+                 N_("problem:application-not-found"), N_("problem:pickup-extra-past"),
+                 N_("problem:pickup-extra-exists"), N_("problem:pickup-extra-empty"), N_("problem:pickup-slot-format")]
+# Where open_extra's refusals go on the extra-service form (kanim/web/console/actions.py).
+EXTRA_FIELDS = {"pickup-extra-past": "day", "pickup-extra-exists": "day", "pickup-extra-empty": "seats",
+                "pickup-slot": "slots"}
 SOURCES = [N_("source:office"), N_("source:central")]  # who decided a clearance
 DONE = {"approved": N_("%(number)s approved: it goes to the print room."),
         "rejected": N_("%(number)s rejected."),
@@ -53,7 +63,8 @@ async def supervisor_desk(request: Request, user: Desk) -> Response:
     approvals = await run_in_threadpool(lambda: queries.approval_queue(office, limit=APPROVALS_SHOWN))
     holds = await run_in_threadpool(lambda: queries.holds(office, limit=HOLDS_SHOWN))
     letters = await _dead_letters(request, user, limit=DEAD_LETTERS_SHOWN)
-    return page(request, "console/supervisor/desk.html", approvals=approvals, holds=holds, **letters)
+    service = await _pickup_service(request, user)
+    return page(request, "console/supervisor/desk.html", approvals=approvals, holds=holds, **letters, **service)
 
 
 @router.get("/approvals")
@@ -82,6 +93,39 @@ async def retry_dead_letter(request: Request, op_id: OpId, user: ConsoleStaff(Pe
         raise NotFound(f"{op_id} is not a dead letter", code="dead-letter-not-found")
     letters = await _dead_letters(request, user)
     return page(request, "console/supervisor/_dead_letters.html", retried=op_id, **letters)
+
+
+# -- extra pickup service -----------------------------------------------------------------------
+
+@router.post("/pickup-extra")
+async def open_pickup_extra(request: Request, user: ConsoleStaff(Perm.MANAGE_PICKUP)) -> Response:
+    """Open extra pickup service on a later day, as the API's POST /pickup/extra does."""
+    form = await request.form()
+    fields = {"day": form.get("day"), "slots": slot_times(str(form.get("slots", ""))), "seats": form.get("seats")}
+    body = validated(PickupExtraIn, {k: v for k, v in fields.items() if v not in (None, "")})
+    await run(pickup_slots.open_extra, request.app.state.office, day=body.day, slots=body.slots, seats=body.seats,
+              actor=user.username, fields=EXTRA_FIELDS)
+    service = await _pickup_service(request, user)
+    return page(request, "console/supervisor/_pickup_extra.html", opened=body.day, **service)
+
+
+def slot_times(text: str) -> list[str]:
+    """'8:00, 09:00 10:00' -> ['08:00', '09:00', '10:00']: commas or spaces between, an hour
+    written with one digit padded, a time given twice kept once (a repeated slot would stop the
+    pickup calendar); what is still not HH:MM is left for the rule to refuse by name."""
+    times = [re.sub(r"^(\d):", r"0\1:", part) for part in re.split(r"[\s,;]+", text.strip()) if part]
+    return sorted(set(times))
+
+
+async def _pickup_service(request: Request, user) -> dict:  # noqa: ANN001
+    """The extra-service card for whoever may open it; nothing for the others."""
+    if not allowed(user.role, Perm.MANAGE_PICKUP):
+        return {"service": None}
+    office = request.app.state.office
+    service = await run_in_threadpool(pickup_slots.extra_service, office)
+    s = office.settings
+    return {"service": service, "default_slots": ", ".join(x.strftime("%H:%M") for x in s.pickup_slot_times),
+            "default_seats": s.pickup_seats_per_slot}
 
 
 # -- one application ---------------------------------------------------------------------------

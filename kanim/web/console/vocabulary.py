@@ -22,3 +22,16 @@ LINK_STATES = [N_("link:up"), N_("link:degraded"), N_("link:down"), N_("link:sta
                N_("link:never")]
 GUARDRAILS = [N_("guardrail:watchlist_snapshot"), N_("guardrail:unsent_work")]
 PAYMENT_ISSUES = [N_("payment:amount"), N_("payment:unknown_code"), N_("payment:paid_twice")]
+# The messages to applicants (kanim.notify.purposes): a purpose, a message's state (a hyphen in
+# the value is an underscore in the message id), a channel, and an attempt's outcome (the
+# worker's, or a channel's receipt: `receipt:delivered` is `outcome:receipt_delivered`).
+PURPOSES = [N_("purpose:booking_confirmed"), N_("purpose:billing_issued"), N_("purpose:billing_reminder"),
+            N_("purpose:payment_received"), N_("purpose:printed_waiting"), N_("purpose:ready"),
+            N_("purpose:pickup_reminder"), N_("purpose:on_hold"), N_("purpose:rescheduled"), N_("purpose:no_show")]
+MESSAGE_STATES = [N_("message:created"), N_("message:sending"), N_("message:sent"), N_("message:delivered"),
+                  N_("message:permanent_failure"), N_("message:temporary_failure"), N_("message:technical_failure"),
+                  N_("message:cancelled")]
+CHANNELS = [N_("channel:whatsapp"), N_("channel:sms"), N_("channel:email")]
+ATTEMPT_OUTCOMES = [N_("outcome:accepted"), N_("outcome:temporary"), N_("outcome:permanent"), N_("outcome:technical"),
+                    N_("outcome:interrupted"), N_("outcome:receipt_sent"), N_("outcome:receipt_delivered"),
+                    N_("outcome:receipt_read"), N_("outcome:receipt_failed")]
