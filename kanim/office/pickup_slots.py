@@ -247,6 +247,9 @@ def open_extra(office: Office, *, day: date, slots: list[str], seats: int, actor
         raise InvalidInput("extra service needs at least one slot and one seat", code="pickup-extra-empty")
     for s in slots:
         Slot(day, s)  # the format check
+    if len(set(slots)) != len(slots):
+        raise InvalidInput("each slot time once: a time given twice would make the day unreadable",
+                           code="pickup-slot-repeated")
     with office.uow() as uow:
         if day <= today(office, uow):
             raise InvalidInput("extra service opens on a later day", code="pickup-extra-past")
