@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
+from kanim.domain.zones import INDONESIAN_ZONES
 from kanim.office import pickup_slots
 from kanim.web.console.render import DEFAULT_LANGUAGE, LANGUAGES, environment, long_date
 
@@ -27,7 +28,7 @@ def _page(request: Request, lang: str, template: str, *, status: int = 200, **co
     office = request.app.state.office
     html = environment(lang).get_template(template).render(
         office_name=office.settings.office_name, office_phone=office.settings.office_phone, lang=lang,
-        day=lambda d: long_date(d, lang), **context)
+        day=lambda d: long_date(d, lang), zone=INDONESIAN_ZONES.get(office.settings.timezone, ""), **context)
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store",
                                                            "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer"})
 
