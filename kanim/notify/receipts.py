@@ -43,6 +43,7 @@ class Inbound:
     from_number: str  # E.164, as kanim stores applicants' numbers
     text: str  # what they wrote, or a tapped button's label; "" for a photo, a sticker, …
     at: datetime
+    id: str | None = None  # the channel's message id: a webhook delivered twice is acted on once
 
 
 def verify_signature(body: bytes, header: str | None, app_secret: str) -> bool:
@@ -86,7 +87,7 @@ def _receipt(item: dict[str, Any]) -> Receipt | None:
         status = ReceiptStatus(item.get("status"))
     except ValueError:  # "deleted", "warning", or a status Meta adds later
         return None
-    if not (isinstance(ref, str) and ref and at):
+    if not (isinstance(ref, str) and ref and len(ref) <= 128 and at):
         return None
     return Receipt(ref, status, at, _error_code(item))
 
@@ -94,14 +95,17 @@ def _receipt(item: dict[str, Any]) -> Receipt | None:
 def _error_code(item: dict[str, Any]) -> int | None:
     errors = _dicts(item.get("errors"))
     code = errors[0].get("code") if errors else None
-    return code if isinstance(code, int) and not isinstance(code, bool) else None
+    ok = isinstance(code, int) and not isinstance(code, bool) and 0 <= code < 2**53
+    return code if ok else None
 
 
 def _inbound(item: dict[str, Any]) -> Inbound | None:
-    sender, at = item.get("from"), _time(item.get("timestamp"))
-    if not (isinstance(sender, str) and sender.isdigit() and at):
+    sender, at, ref = item.get("from"), _time(item.get("timestamp")), item.get("id")
+    # E.164 has at most 15 digits: anything longer is not a phone number (and would not fit).
+    if not (isinstance(sender, str) and sender.isascii() and sender.isdigit() and len(sender) <= 15 and at):
         return None
-    return Inbound("+" + sender, _text(item), at)  # Meta writes the number without its "+"
+    ref = ref if isinstance(ref, str) and 0 < len(ref) <= 128 else None
+    return Inbound("+" + sender, _text(item), at, ref)  # Meta writes the number without its "+"
 
 
 def _text(item: dict[str, Any]) -> str:

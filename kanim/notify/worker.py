@@ -30,7 +30,8 @@ import threading
 import time as _time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -112,6 +113,7 @@ class Worker:
             while not stop.is_set():
                 other = self.lease.hold()
                 if other is not None:
+                    self.recovered = False  # whoever holds it now may be killed: look again when ours
                     stop.wait(min(self.settings.notify_interval * 5, 10))
                     continue
                 try:
@@ -153,47 +155,90 @@ class Worker:
         takes it not at all, rather than three times a second."""
         from kanim.office.pickup_slots import anything_to_place
 
-        q, m = t.event_queue.c, t.notify_message.c
         with self.office.uow(readonly=True) as uow:
             now = uow.now()
-            events = uow.session.scalar(select(q.seq).where(q.consumer == notify.CONSUMER.name, q.dead.is_(False),
-                                                            or_(q.next_attempt_at.is_(None), q.next_attempt_at <= now))
-                                        .limit(1))
-            due = uow.session.scalar(select(m.seq).where(
-                m.state.in_((State.CREATED.value, State.TEMPORARY_FAILURE.value)),
-                or_(m.not_before.is_(None), m.not_before <= now),
-                or_(m.next_attempt_at.is_(None), m.next_attempt_at <= now)).limit(1))
-            return events is None and due is None and not anything_to_place(self.office, uow)
+            events = fanout.due(uow, notify.CONSUMER.name, 1)
+            due = uow.session.execute(self._due_stmt(now).limit(1)).first()
+            return not events and due is None and not anything_to_place(self.office, uow)
 
     # -- sending -------------------------------------------------------------------------------
 
     def _send_due(self, r: RoundResult) -> None:
+        """Settle what can be settled without a send (cancelled, deferred, unrenderable) in one
+        transaction; then send the rest through a window of `notify_concurrency` sends: each
+        claimed just before its send and recorded as soon as its channel answers, so that a
+        kill finds at most that many messages `sending`. One message per address is in flight
+        at a time, and a channel that answers "later" sends nothing more this round: nothing
+        overtakes a message that waits."""
         with self.office.uow() as uow:
             now = uow.now()
-            rows = self._due(uow, now)
-            jobs = [job for row in rows if (job := self._prepare(uow, row, now, r)) is not None]
+            jobs = [job for row in self._due(uow, now) if (job := self._prepare(uow, row, now, r)) is not None]
             uow.commit()
-        futures: list[tuple[dict[str, Any], Future]] = []
+        window = self.settings.notify_concurrency
+        in_flight: dict[Future, dict[str, Any]] = {}
+        busy_addresses: set[str] = set()
+        held_channels: set[str] = set()
         for job in jobs:
+            if job["channel"] in held_channels or job["address"] in busy_addresses:
+                continue  # stays `created`, first in line next round
+            while len(in_flight) >= window:
+                self._settle(in_flight, busy_addresses, held_channels, r, wait=FIRST_COMPLETED)
+            if job["channel"] in held_channels or not self._claim(job):
+                continue
             self._take_token(job["channel"])
-            futures.append((job, self.pool.submit(self._send, job)))
-        for job, fut in futures:
-            self._record(job, fut.result(), r)
+            busy_addresses.add(job["address"])
+            in_flight[self.pool.submit(self._send, job)] = job
+        while in_flight:
+            self._settle(in_flight, busy_addresses, held_channels, r, wait=FIRST_COMPLETED)
+
+    def _settle(self, in_flight: dict[Future, dict[str, Any]], busy: set[str], held: set[str], r: RoundResult,
+                *, wait: str) -> None:
+        from kanim.notify.transport import Outcome
+
+        done, _ = futures_wait(list(in_flight), return_when=wait)
+        for fut in done:
+            job = in_flight.pop(fut)
+            result = fut.result()
+            busy.discard(job["address"])
+            if result.outcome is Outcome.TEMPORARY:
+                held.add(job["channel"])
+            self._record(job, result, r)
+
+    def _claim(self, job: dict[str, Any]) -> bool:
+        """`sending`, committed before the send: the message a kill may leave behind."""
+        m = t.notify_message.c
+        with self.office.uow() as uow:
+            now = uow.now()
+            rendered = job["rendered"]
+            claimed = uow.session.execute(
+                update(t.notify_message)
+                .where(m.id == job["id"], m.state.in_((State.CREATED.value, State.TEMPORARY_FAILURE.value)))
+                .values(state=State.SENDING.value, claimed_by=self.lease.holder, template=rendered.template,
+                        version=rendered.version, updated_at=now)).rowcount
+            uow.session.commit()  # bookkeeping of a send: the message's own history is its audit
+        if claimed:
+            self._count(job["channel"], job["address"], now, +1)
+        return bool(claimed)
 
     def _due(self, uow: UnitOfWork, now: datetime) -> list[Any]:
+        return list(uow.session.execute(self._due_stmt(now).limit(BATCH)))
+
+    def _due_stmt(self, now: datetime):  # noqa: ANN202 - a Select
+        """The messages a round may send now, oldest first: due, on a channel not paused, and
+        in quiet hours only the urgent ones."""
         m = t.notify_message.c
         stmt = (select(m.id, m.purpose, m.application_id, m.channel, m.address, m.fallbacks, m.language, m.params,
                        m.attempts, m.urgent, m.first_failed_at)
                 .where(m.state.in_((State.CREATED.value, State.TEMPORARY_FAILURE.value)),
                        or_(m.not_before.is_(None), m.not_before <= now),
                        or_(m.next_attempt_at.is_(None), m.next_attempt_at <= now))
-                .order_by(m.seq).limit(BATCH))
+                .order_by(m.seq))
         paused = [c for c, (until, _) in self.limits.paused.items() if until > now]
         if paused:
             stmt = stmt.where(m.channel.not_in(paused))
         if self._quiet(now):
             stmt = stmt.where(m.urgent.is_(True))
-        return list(uow.session.execute(stmt))
+        return stmt
 
     def _quiet(self, now: datetime) -> bool:
         local = now.astimezone(ZoneInfo(self.settings.timezone)).time()
@@ -201,7 +246,7 @@ class Worker:
         return (start <= local or local < end) if start > end else (start <= local < end)
 
     def _prepare(self, uow: UnitOfWork, row: Any, now: datetime, r: RoundResult) -> dict[str, Any] | None:
-        """Claim one due message for sending, or settle it here: cancelled (no longer true,
+        """Render one due message for sending, or settle it here: cancelled (no longer true,
         opted out), deferred (a cap), or moved to its next channel (it cannot be rendered)."""
         purpose = Purpose(row.purpose)
         why = notify.still_true(uow, purpose, row.application_id, row.params)
@@ -220,9 +265,6 @@ class Worker:
             why = getattr(exc, "code", None) or type(exc).__name__
             self._give_up(uow, row, now, State.TECHNICAL_FAILURE, f"render-{why}"[:120], r)
             return None
-        _set(uow, row.id, now, state=State.SENDING.value, claimed_by=self.lease.holder,
-             template=rendered.template, version=rendered.version)
-        self._count(row.channel, row.address, now)
         return {"id": row.id, "channel": row.channel, "address": row.address, "rendered": rendered, "row": row}
 
     def _send(self, job: dict[str, Any]) -> Any:
@@ -243,11 +285,15 @@ class Worker:
             if result.outcome is Outcome.ACCEPTED:
                 _set(uow, row.id, now, state=State.SENT.value, sent_at=now, provider_ref=result.provider_ref,
                      attempts=row.attempts + 1, claimed_by=None, reason=None)
+                if result.provider_ref:
+                    notify.apply_early_receipts(uow, result.provider_ref)
                 self._resume(row.channel)
                 r.sent += 1
             elif result.outcome is Outcome.TEMPORARY:
+                self._count(row.channel, row.address, now, -1)
                 self._retry(uow, row, now, result.reason, r)
             else:
+                self._count(row.channel, row.address, now, -1)
                 final = State.PERMANENT_FAILURE if result.outcome is Outcome.PERMANENT else State.TECHNICAL_FAILURE
                 self._give_up(uow, row, now, final, result.reason, r)
             uow.session.commit()  # bookkeeping of a send: the message's own history is its audit
@@ -256,7 +302,9 @@ class Worker:
         unreachable = reason.startswith(UNREACHABLE)
         attempts = row.attempts if unreachable else row.attempts + 1
         wait = RETRY_STEPS[min(attempts, len(RETRY_STEPS)) - 1] if attempts else RETRY_STEPS[0]
-        first = row.first_failed_at or now
+        # The retry window measures how long the provider kept saying "later"; time without any
+        # connection is not its answer, and counts for nothing.
+        first = row.first_failed_at if unreachable else (row.first_failed_at or now)
         if not unreachable and now - first >= timedelta(minutes=self.settings.notify_retry_minutes):
             self._give_up(uow, row, now, State.TECHNICAL_FAILURE, f"retries-exhausted:{reason}"[:120], r)
             return
@@ -306,10 +354,16 @@ class Worker:
             return recent[0] + timedelta(hours=1)
         return None
 
-    def _count(self, channel: str, address: str, now: datetime) -> None:
+    def _count(self, channel: str, address: str, now: datetime, step: int) -> None:
+        """The caps count what was sent: a claim counts at once (sends in flight are not
+        over-booked), a send the channel did not accept is taken back."""
         day = now.astimezone(ZoneInfo(self.settings.timezone)).date().isoformat()
-        self.limits.today[(channel, day)] = self.limits.today.get((channel, day), 0) + 1
-        self.limits.recent.setdefault(address, deque()).append(now)
+        self.limits.today[(channel, day)] = self.limits.today.get((channel, day), 0) + step
+        recent = self.limits.recent.setdefault(address, deque())
+        if step > 0:
+            recent.append(now)
+        elif recent:
+            recent.pop()
 
     def _take_token(self, channel: str) -> None:
         """Per-channel rate: a token bucket of one second's worth; waits when it is empty."""

@@ -15,13 +15,15 @@ with its reason, by `still_true`.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from kanim.config import Settings
 from kanim.domain.application import Stage
@@ -29,6 +31,7 @@ from kanim.domain.contact import Channel
 from kanim.domain.passport import age_on, requirements_for
 from kanim.office.intake import MINOR_AGE
 from kanim.notify.purposes import FALLBACK_ORDER, Purpose, State
+from kanim.security.keyfiles import load_or_create
 from kanim.store import tables as t
 from kanim.store.fanout import QueuedConsumer, QueuedEvent
 from kanim.store.uow import UnitOfWork
@@ -292,11 +295,18 @@ def record_receipt(uow: UnitOfWork, *, provider_ref: str, status: str, at: datet
     row = uow.session.execute(select(m.id, m.channel, m.state, m.fallbacks, m.delivered_at)
                               .where(m.provider_ref == provider_ref)).one_or_none()
     if row is None:
+        # Perhaps ours, its send's answer not yet recorded (the webhook outran the worker's
+        # commit): kept a day and applied when the wamid is stored (`apply_early_receipts`).
+        now = uow.now()
+        e = t.notify_receipt_early.c
+        uow.session.execute(delete(t.notify_receipt_early).where(e.received_at < now - timedelta(days=1)))
+        uow.session.execute(t.notify_receipt_early.insert().values(
+            provider_ref=provider_ref[:128], status=str(status)[:16], at=at, error_code=error_code, received_at=now))
         return False
     now = uow.now()
     uow.session.execute(t.notify_attempt.insert().values(
         message_id=row.id, channel=row.channel, at=at, outcome=f"receipt:{status}"[:20],
-        reason=f"code-{error_code}" if error_code else "", provider_ref=provider_ref))
+        reason=(f"code-{error_code}" if error_code else "")[:120], provider_ref=provider_ref))
     values: dict[str, Any] = {}
     if status in ("delivered", "read") and row.state in (State.SENT.value, State.DELIVERED.value):
         values = {"state": State.DELIVERED.value, "delivered_at": row.delivered_at or at}
@@ -315,7 +325,36 @@ def record_receipt(uow: UnitOfWork, *, provider_ref: str, status: str, at: datet
     return True
 
 
-def opt_out(uow: UnitOfWork, address: str, *, how: str) -> bool:
+def apply_early_receipts(uow: UnitOfWork, provider_ref: str) -> int:
+    """The receipts that came for `provider_ref` before its send was recorded, applied now."""
+    e = t.notify_receipt_early.c
+    early = list(uow.session.execute(select(e.id, e.status, e.at, e.error_code)
+                                     .where(e.provider_ref == provider_ref).order_by(e.at, e.id)))
+    for r in early:
+        record_receipt(uow, provider_ref=provider_ref, status=r.status, at=r.at, error_code=r.error_code)
+    if early:
+        uow.session.execute(delete(t.notify_receipt_early).where(e.provider_ref == provider_ref))
+    return len(early)
+
+
+def first_time(uow: UnitOfWork, inbound_id: str | None) -> bool:
+    """False for a reply already acted on (the webhook delivered again)."""
+    if inbound_id is None:
+        return True
+    if uow.session.scalar(select(t.notify_inbound.c.id).where(t.notify_inbound.c.id == inbound_id)) is not None:
+        return False
+    uow.session.execute(t.notify_inbound.insert().values(id=inbound_id, received_at=uow.now()))
+    return True
+
+
+def address_digest(settings: Settings, address: str) -> str:
+    """What the audit names instead of an address: a keyed digest (an unkeyed one of a phone
+    number is undone by trying every number)."""
+    key = load_or_create(settings.data_dir / "keys" / "digest.key", lambda: secrets.token_bytes(32))
+    return hmac.new(key, address.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def opt_out(uow: UnitOfWork, address: str, *, how: str, settings: Settings) -> bool:
     """No more messages to `address`; those waiting for it are cancelled. False if it had opted
     out already."""
     if opted_out(uow, address):
@@ -326,7 +365,7 @@ def opt_out(uow: UnitOfWork, address: str, *, how: str) -> bool:
     uow.session.execute(update(t.notify_message)
                         .where(m.address == address, m.state.in_((State.CREATED.value, State.TEMPORARY_FAILURE.value)))
                         .values(state=State.CANCELLED.value, reason="opted-out", updated_at=now))
-    uow.audit(actor="applicant", action="notify_opt_out", subject=hashlib.sha256(address.encode()).hexdigest()[:16],
+    uow.audit(actor="applicant", action="notify_opt_out", subject=address_digest(settings, address),
               detail={"how": how})
     return True
 

@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, select, text, update
 
 from kanim.bootstrap import Office
 from kanim.domain.application import Stage
@@ -39,6 +39,7 @@ HORIZON_MIN_DAYS = 20  # working days always opened ahead, beyond what the backl
 def schedule(office: Office) -> int:
     """Place what waits for a slot; returns how many applications got one (new or moved)."""
     with office.uow() as uow:
+        lock(uow)
         waiting = _waiting(uow)
         missed = _no_shows(office, uow)
         if not waiting and not missed:
@@ -147,7 +148,9 @@ def links(office: Office, uow: UnitOfWork, application_id: str) -> dict[str, Any
     base = office.settings.public_url
     code = uow.session.scalar(select(t.pickup_assignment.c.code)
                               .where(t.pickup_assignment.c.application_id == application_id))
-    if not base or not code:
+    if not base or not code or not base.startswith("https://") or len(base) > 100:
+        # Applicants are told never to trust a link that is not the office's https address
+        # (the directorate's warning about WhatsApp scams): without one they reply instead.
         return {"confirm_url": None, "change_url": None}
     return {"confirm_url": f"{base.rstrip('/')}/p/{code}", "change_url": f"{base.rstrip('/')}/p/{code}/g"}
 
@@ -178,51 +181,71 @@ def _no_shows(office: Office, uow: UnitOfWork) -> list[Any]:
 
 
 def _move_no_shows(office: Office, uow: UnitOfWork, missed: list[Any], calendar: list[Capacity]) -> int:
-    moved = 0
-    for row in missed:
-        if _move(office, uow, row.application_id, calendar, after=Slot(_first_day(office, uow) - timedelta(days=1), "23:59"),
-                 purpose=Purpose.NO_SHOW):
-            moved += 1
-    return moved
+    after = Slot(_first_day(office, uow) - timedelta(days=1), "23:59")
+    return sum(_move(office, uow, ids, calendar, after=after, purpose=Purpose.NO_SHOW)
+               for ids in _families(missed).values())
 
 
-def _move(office: Office, uow: UnitOfWork, application_id: str, calendar: list[Capacity], *, after: Slot,
-          purpose: Purpose) -> Slot | None:
-    slot = next_free(calendar, after)
+def _families(rows: list[Any]) -> dict[tuple[str, date, str], list[str]]:
+    """Rows of one booking in one slot move together: a family is never split."""
+    groups: dict[tuple[str, date, str], list[str]] = defaultdict(list)
+    for r in rows:
+        groups[(r.booking_id or r.application_id, r.day, r.slot)].append(r.application_id)
+    return groups
+
+
+def _move(office: Office, uow: UnitOfWork, application_ids: list[str], calendar: list[Capacity], *, after: Slot,
+          purpose: Purpose) -> int:
+    """Move a family to the first slot after `after` with a seat for each; returns how many
+    moved (0 when no such slot is open yet: they keep theirs, and the next round tries again)."""
+    slot = next_free(calendar, after, seats_needed=len(application_ids))
     if slot is None:
-        return None
+        return 0
     p = t.pickup_assignment.c
-    uow.session.execute(update(t.pickup_assignment).where(p.application_id == application_id).values(
+    uow.session.execute(update(t.pickup_assignment).where(p.application_id.in_(application_ids)).values(
         day=slot.day, slot=slot.time, state="offered", confirmed_at=None, assigned_at=uow.now(), moves=p.moves + 1))
-    _consume(calendar, {slot: 1})
-    _tell(office, uow, application_id, purpose, slot)
-    return slot
+    _consume(calendar, {slot: len(application_ids)})
+    for application_id in application_ids:
+        _tell(office, uow, application_id, purpose, slot)
+    return len(application_ids)
+
+
+def lock(uow: UnitOfWork) -> None:
+    """One writer of pickup slots at a time: the worker's round, an applicant's answer and a
+    supervisor's extra day all count free seats before they take one. SQLite's write lock
+    already serialises them; PostgreSQL's READ COMMITTED would not."""
+    if uow.session.get_bind().dialect.name == "postgresql":
+        uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('kanim.pickup'))"))
 
 
 def answer(office: Office, uow: UnitOfWork, *, address: str | None = None, application_id: str | None = None,
            intent: str) -> int:
     """An applicant's answer to their slot: 'confirm' it, or 'change' it for the next free
     one. By the contact that replied (every open slot of that contact) or by a link (one
-    application). Returns how many slots it touched."""
+    application, with its family in the same slot). Returns how many slots it touched."""
+    if intent not in ("confirm", "change"):
+        raise InvalidInput(f"unknown answer {intent!r}: confirm or change", code="pickup-answer-unknown")
+    lock(uow)
     p, b = t.pickup_assignment.c, t.booking.c
-    stmt = select(p.application_id, p.day, p.slot).where(p.state.in_(("offered", "confirmed")))
+    stmt = select(p.application_id, p.booking_id, p.day, p.slot).where(p.state.in_(("offered", "confirmed")))
     if application_id is not None:
-        stmt = stmt.where(p.application_id == application_id)
+        mine = uow.session.execute(select(p.booking_id, p.day, p.slot).where(p.application_id == application_id)).one_or_none()
+        if mine is None:
+            return 0
+        same = (p.booking_id == mine.booking_id) if mine.booking_id else (p.application_id == application_id)
+        stmt = stmt.where(same, p.day == mine.day, p.slot == mine.slot)
     elif address is not None:
         stmt = stmt.join(t.booking, b.id == p.booking_id).where((b.contact_phone == address) | (b.contact_email == address))
     else:
         raise InvalidInput("an answer needs the application or the contact that sent it", code="pickup-answer-whom")
     rows = uow.session.execute(stmt.order_by(p.day, p.slot)).all()
     if intent == "confirm":
-        for r in rows:
-            uow.session.execute(update(t.pickup_assignment).where(p.application_id == r.application_id)
-                                .values(state="confirmed", confirmed_at=uow.now()))
+        uow.session.execute(update(t.pickup_assignment).where(p.application_id.in_([r.application_id for r in rows]))
+                            .values(state="confirmed", confirmed_at=uow.now()))
         return len(rows)
-    if intent == "change":
-        calendar = _calendar(office, uow, len(rows))
-        return sum(1 for r in rows if _move(office, uow, r.application_id, calendar, after=Slot(r.day, r.slot),
-                                            purpose=Purpose.RESCHEDULED))
-    raise InvalidInput(f"unknown answer {intent!r}: confirm or change", code="pickup-answer-unknown")
+    calendar = _calendar(office, uow, len(rows))
+    return sum(_move(office, uow, ids, calendar, after=Slot(day, slot), purpose=Purpose.RESCHEDULED)
+               for (_, day, slot), ids in _families(rows).items())
 
 
 def slot_of(office: Office, code: str) -> dict[str, Any] | None:
@@ -251,6 +274,7 @@ def open_extra(office: Office, *, day: date, slots: list[str], seats: int, actor
         raise InvalidInput("each slot time once: a time given twice would make the day unreadable",
                            code="pickup-slot-repeated")
     with office.uow() as uow:
+        lock(uow)
         if day <= today(office, uow):
             raise InvalidInput("extra service opens on a later day", code="pickup-extra-past")
         if _extra_on(uow, day):

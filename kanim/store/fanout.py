@@ -97,7 +97,7 @@ def take(uow_factory: Callable[[], UnitOfWork], consumer: str, handler: Handler,
     rolled back (a savepoint) and its row retried later with backoff. Returns how many rows
     were taken (handled or failed), 0 when nothing is due."""
     with uow_factory() as uow:
-        rows = _due(uow, consumer, limit)
+        rows = due(uow, consumer, limit)
         if not rows:
             return 0
         failed_subjects: set[str] = set()
@@ -110,7 +110,8 @@ def take(uow_factory: Callable[[], UnitOfWork], consumer: str, handler: Handler,
         return len(rows)
 
 
-def _due(uow: UnitOfWork, consumer: str, limit: int) -> list[QueuedEvent]:
+def due(uow: UnitOfWork, consumer: str, limit: int) -> list[QueuedEvent]:
+    """The consumer's next rows in order: due, not dead, none behind an earlier row of its subject."""
     q, earlier = t.event_queue.c, aliased(t.event_queue)
     now = uow.now()
     held = exists().where(earlier.c.consumer == consumer, earlier.c.subject == q.subject, earlier.c.seq < q.seq)

@@ -440,6 +440,26 @@ notify_attempt = Table(
     Column("provider_ref", String(128)),
 )
 
+# WhatsApp receipts that came before the send's answer was recorded (the webhook can outrun the
+# worker's commit): kept a day, applied when the message's wamid is stored.
+notify_receipt_early = Table(
+    "notify_receipt_early", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("provider_ref", String(128), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("error_code", BigInteger),
+    Column("received_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Replies already acted on, by the channel's message id: Meta delivers a webhook at least once,
+# and a GANTI delivered twice must not move a slot twice.
+notify_inbound = Table(
+    "notify_inbound", metadata,
+    Column("id", String(128), primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
 # Addresses that asked to hear nothing more (a reply STOP / BERHENTI, or the link).
 notify_optout = Table(
     "notify_optout", metadata,

@@ -221,7 +221,7 @@ def test_a_reply_stop_opts_out_and_cancels_what_waits(office) -> None:  # noqa: 
     app = book(office)[0]
     with office.uow() as uow:
         assert notify.reply_intent(" berhenti ") == "opt_out"
-        notify.opt_out(uow, PHONE, how="reply")
+        notify.opt_out(uow, PHONE, how="reply", settings=office.settings)
         uow.commit()
     rec = Recorder()
     worker(office, rec).drain()
@@ -417,3 +417,101 @@ def test_a_ready_sms_carries_the_slots_link_when_it_fits_in_two_segments(office,
     with office.uow() as uow:
         code = uow.session.scalar(select(t.pickup_assignment.c.code))
     assert (f"{public_url}/p/{code}" in ready[0]) is linked, "a link too long for two segments is left out"
+
+
+# -- found by review: each once failed ------------------------------------------------------------
+
+def test_a_kill_can_leave_at_most_the_concurrency_bound_sending(office) -> None:  # noqa: ANN001
+    office.settings.notify_concurrency = 3
+    for i in range(12):
+        book(office, phone=f"+62812999900{i:02d}", applicants=[person(nik=f"317101450890{i + 1:04d}")])
+    seen = []
+
+    def answer(channel: str, address: str) -> SendResult:
+        with office.uow(readonly=True) as uow:  # what a kill now would leave behind
+            seen.append(uow.session.scalar(select(func.count()).where(t.notify_message.c.state == State.SENDING.value)))
+        return SendResult(Outcome.ACCEPTED, None, "")
+
+    worker(office, Recorder(answer)).drain()
+    assert len(seen) == 12 and max(seen) <= 3
+
+
+def test_a_receipt_that_outruns_the_sends_record_is_applied_when_it_lands(office) -> None:  # noqa: ANN001
+    book(office)
+
+    def answer(channel: str, address: str) -> SendResult:
+        if channel != "whatsapp":
+            return SendResult(Outcome.ACCEPTED, None, "")
+        with office.uow() as uow:  # Meta's webhook, before the worker commits the wamid
+            assert not notify.record_receipt(uow, provider_ref="wamid.early", status="failed",
+                                             at=office.clock.now(), error_code=131026)
+            uow.commit()
+        return SendResult(Outcome.ACCEPTED, "wamid.early", "")
+
+    worker(office, Recorder(answer)).drain()
+    msg = messages(office)[0]
+    assert msg.channel == "sms", "the failed receipt moved it to the next channel"
+
+
+def test_failed_sends_do_not_use_up_the_daily_cap(office, clock) -> None:  # noqa: ANN001
+    office.settings.notify_daily_cap = 2
+    up = {"v": False}
+    rec = Recorder(lambda c, a: SendResult(Outcome.ACCEPTED, None, "") if up["v"]
+                   else SendResult(Outcome.TEMPORARY, None, "connection-refused"))
+    book(office)
+    book(office, phone="+6281299990000")
+    w = worker(office, rec)
+    for _ in range(6):
+        clock.advance(minutes=6)
+        w.run_once()
+    up["v"] = True
+    clock.advance(minutes=6)
+    w.drain()
+    assert [m.state for m in messages(office)] == [State.SENT.value] * 2
+
+
+def test_a_family_asking_for_another_slot_moves_together(office, central) -> None:  # noqa: ANN001
+    office.settings.pickup_seats_per_slot = 2
+    printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
+    family = book(office, applicants=[person(), person("Budi Santoso", "3171010508900002", Sex.M)])
+    for a in family:
+        advance(office, a.id, "printed", app_type=a.app_type)
+        printing.quality_check(office, application_id=a.id, passed=True, actor="printer")
+    sync_once(office, central)
+    w = worker(office)
+    w.drain()
+    p = t.pickup_assignment.c
+    with office.uow() as uow:
+        assert pickup_slots.answer(office, uow, address=PHONE, intent="change") == 2
+        uow.commit()
+    with office.uow() as uow:
+        slots = set(uow.session.execute(select(p.day, p.slot)))
+    assert len(slots) == 1, "a family is never split"
+
+
+def test_a_reply_delivered_twice_moves_the_slot_once(office, central) -> None:  # noqa: ANN001
+    from kanim.notify.receipts import Inbound
+    from kanim.web.routers.notify import inbound_from_whatsapp
+
+    printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
+    app = book(office)[0]
+    advance(office, app.id, "printed", app_type=app.app_type)
+    printing.quality_check(office, application_id=app.id, passed=True, actor="printer")
+    sync_once(office, central)
+    worker(office).drain()
+    reply = Inbound(PHONE, "GANTI", office.clock.now(), "wamid.reply-1")
+    inbound_from_whatsapp(office, [], [reply])
+    inbound_from_whatsapp(office, [], [reply])
+    with office.uow() as uow:
+        assert uow.session.scalar(select(t.pickup_assignment.c.moves)) == 1
+
+
+def test_a_plain_http_public_address_leaves_the_links_out_rather_than_failing(office, central) -> None:  # noqa: ANN001
+    office.settings.public_url = "http://kanim.lan"
+    printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
+    app = book(office)[0]
+    advance(office, app.id, "printed", app_type=app.app_type)
+    printing.quality_check(office, application_id=app.id, passed=True, actor="printer")
+    sync_once(office, central)
+    worker(office).drain()
+    assert messages(office, purpose=Purpose.READY.value)[0].state == State.SENT.value

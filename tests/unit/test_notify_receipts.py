@@ -124,7 +124,7 @@ def test_a_payload_that_is_not_an_object_is_a_clear_error(payload: object) -> No
 
 
 def test_a_reply_is_read_with_the_sender_in_e164() -> None:
-    assert parse_inbound(inbound_payload("6281234567890", " BERHENTI ", AT)) == [Inbound("+6281234567890", "BERHENTI", AT)]
+    assert parse_inbound(inbound_payload("6281234567890", " BERHENTI ", AT)) == [Inbound("+6281234567890", "BERHENTI", AT, "wamid.HBgNinbound")]
 
 
 def test_a_status_webhook_has_no_inbound_messages_and_a_reply_has_no_statuses() -> None:
@@ -148,7 +148,7 @@ def test_a_photo_is_a_message_without_text() -> None:
     message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
     message.pop("text")
     message.update(type="image", image={"id": "1234", "mime_type": "image/jpeg"})
-    assert parse_inbound(payload) == [Inbound("+6281234567890", "", AT)]
+    assert parse_inbound(payload) == [Inbound("+6281234567890", "", AT, "wamid.HBgNinbound")]
 
 
 def test_a_message_without_a_sender_or_time_is_skipped() -> None:
@@ -158,3 +158,8 @@ def test_a_message_without_a_sender_or_time_is_skipped() -> None:
     assert parse_inbound(payload) == []
     message.update(timestamp="1796000000", **{"from": "+62 812"})
     assert parse_inbound(payload) == []
+
+
+def test_a_sender_that_is_no_phone_number_is_skipped() -> None:
+    assert parse_inbound(inbound_payload("6" * 16, "STOP", AT)) == []
+    assert parse_inbound(inbound_payload("٦٢٨١٢", "STOP", AT)) == [], "digits, but not ASCII ones"

@@ -109,8 +109,8 @@ async def whatsapp_webhook(request: Request, office: OfficeDep) -> dict:
         raise WebhookRefused("the X-Hub-Signature-256 header does not sign this body with the app secret")
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise DomainError("the body is not JSON", code="webhook-malformed") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past Python's stack
+        raise DomainError("the body is not JSON kanim can read", code="webhook-malformed") from None
     if not isinstance(payload, dict):
         raise DomainError("the body is not a JSON object", code="webhook-malformed")
     return inbound_from_whatsapp(office, parse_statuses(payload), parse_inbound(payload))
@@ -123,9 +123,11 @@ def inbound_from_whatsapp(office, receipts, replies) -> dict:  # noqa: ANN001
             matched += notify.record_receipt(uow, provider_ref=r.provider_ref, status=r.status, at=r.at,
                                              error_code=r.error_code)
         for m in replies:
+            if not notify.first_time(uow, m.id):
+                continue  # Meta delivered this reply before: acted on once
             intent = notify.reply_intent(m.text)
             if intent == "opt_out":
-                notify.opt_out(uow, m.from_number, how="reply")
+                notify.opt_out(uow, m.from_number, how="reply", settings=office.settings)
             elif intent in ("confirm", "change"):
                 pickup_slots.answer(office, uow, address=m.from_number, intent=intent)
         uow.commit()

@@ -94,6 +94,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_notify_message_provider_ref'), ['provider_ref'], unique=False)
         batch_op.create_index('ix_notify_message_state_seq', ['state', 'seq'], unique=False)
 
+    op.create_table('notify_receipt_early',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('provider_ref', sa.String(length=128), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('error_code', sa.BigInteger(), nullable=True),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notify_receipt_early'))
+    )
+    with op.batch_alter_table('notify_receipt_early', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_notify_receipt_early_provider_ref'), ['provider_ref'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notify_receipt_early_received_at'), ['received_at'], unique=False)
+
+    op.create_table('notify_inbound',
+    sa.Column('id', sa.String(length=128), nullable=False),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notify_inbound'))
+    )
     op.create_table('notify_optout',
     sa.Column('address', sa.String(length=254), nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
@@ -148,6 +166,12 @@ def downgrade() -> None:
     op.drop_table('pickup_extra')
     op.drop_table('notify_rule')
     op.drop_table('notify_optout')
+    op.drop_table('notify_inbound')
+    with op.batch_alter_table('notify_receipt_early', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notify_receipt_early_received_at'))
+        batch_op.drop_index(batch_op.f('ix_notify_receipt_early_provider_ref'))
+
+    op.drop_table('notify_receipt_early')
     with op.batch_alter_table('notify_message', schema=None) as batch_op:
         batch_op.drop_index('ix_notify_message_state_seq')
         batch_op.drop_index(batch_op.f('ix_notify_message_provider_ref'))
