@@ -103,7 +103,6 @@ class Worker:
         self.limits = _Limits()
         self.schedule = schedule if schedule is not None else _default_schedule
         self.pool = ThreadPoolExecutor(office.settings.notify_concurrency, thread_name_prefix="kanim-notify-send")
-        self.recovered = False
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -113,7 +112,6 @@ class Worker:
             while not stop.is_set():
                 other = self.lease.hold()
                 if other is not None:
-                    self.recovered = False  # whoever holds it now may be killed: look again when ours
                     stop.wait(min(self.settings.notify_interval * 5, 10))
                     continue
                 try:
@@ -128,9 +126,10 @@ class Worker:
             self.lease.release()
 
     def run_once(self) -> RoundResult:
-        if not self.recovered:
+        # Only the lease's holder sends, so a message `sending` under another name was left by a
+        # worker that stopped holding it (killed, or it lost the lease): back in line, every round.
+        if self._stale_claims():
             recover_interrupted(self.office, self.lease.holder)
-            self.recovered = True
         r = RoundResult()
         if self._idle():
             return r
@@ -149,6 +148,13 @@ class Worker:
             if not r.busy:
                 break
         return total
+
+    def _stale_claims(self) -> bool:
+        m = t.notify_message.c
+        with self.office.uow(readonly=True) as uow:
+            return uow.session.execute(select(m.seq).where(
+                m.state == State.SENDING.value, or_(m.claimed_by.is_(None), m.claimed_by != self.lease.holder))
+                .limit(1)).first() is not None
 
     def _idle(self) -> bool:
         """Nothing for any step, read without SQLite's write lock: an idle office's worker
