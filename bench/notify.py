@@ -45,7 +45,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -81,41 +80,49 @@ def office_settings(root: Path, args: argparse.Namespace, whatsapp_url: str) -> 
 
 def seed(office: Any, n: int, rng: random.Random) -> dict[str, Any]:
     """n ready passports without a pickup slot, in families (bulk inserts, one transaction)."""
-    from kanim.domain.application import Priority, Stage
-    from kanim.domain.passport import ApplicationType, PassportKind
-    from kanim.domain.people import Sex
     from kanim.store import tables as t
 
     now = datetime.now(UTC)
-    bookings, apps, i = [], [], 0
-    while i < n:
-        size = min(n - i, rng.choices(FAMILY_SIZES, FAMILY_WEIGHTS)[0])
-        booking_id = str(uuid.uuid4())
-        bookings.append({"id": booking_id, "account_ref": f"online-{len(bookings)}", "appointment_on": now.date() - timedelta(days=20),
-                         "slot": "09:00", "contact_phone": f"+62813{len(bookings):08d}", "preferred_channel": "whatsapp",
-                         "language": "en" if rng.random() < 0.1 else "id", "created_at": now - timedelta(days=30)})
+    bookings: list[dict[str, Any]] = []
+    apps: list[dict[str, Any]] = []
+    while len(apps) < n:
+        size = min(n - len(apps), rng.choices(FAMILY_SIZES, FAMILY_WEIGHTS)[0])
+        bookings.append(_booking(len(bookings), now, english=rng.random() < 0.1))
         ready = now - timedelta(days=rng.randrange(1, 8), minutes=rng.randrange(480))
-        for k in range(size):
-            sex = Sex.F if (i + k) % 2 else Sex.M
-            born = datetime(1960, 1, 1) + timedelta(days=(i + k) * 7 % 16000)
-            apps.append({"id": str(uuid.uuid4()), "number": f"TPR-{(ready.date()):%Y%m%d}-{i + k + 1:05d}",
-                         "office_code": "TPR", "booking_id": booking_id,
-                         "full_name": f"{GIVEN[(i + k) % len(GIVEN)]} {FAMILY[(i + k) // 7 % len(FAMILY)]}",
-                         "nik": f"3578{born.day + (40 if sex is Sex.F else 0):02d}{born:%m%y}{(i + k) % 10000:04d}"[:16].ljust(16, "0"),
-                         "birth_date": born.date(), "birth_place": "Surabaya", "sex": sex, "kk_number": "",
-                         "app_type": ApplicationType.NEW, "passport_kind": PassportKind.ORDINARY,
-                         "priority": Priority.TRAVEL if rng.random() < 0.1 else Priority.NONE, "travel_date": None,
-                         "stage": Stage.READY, **{c: "confirmed" for c in ("nik_verified", "watchlist_clear",
-                                                                           "not_duplicate", "payment_confirmed",
-                                                                           "recorded_centrally")},
-                         "fee_total": 650000, "created_at": ready - timedelta(days=10), "updated_at": ready + timedelta(minutes=k),
-                         "version": 1})
-        i += size
+        travel = rng.random() < 0.1
+        apps += [_application(len(apps) + k, bookings[-1]["id"], ready + timedelta(minutes=k), travel)
+                 for k in range(size)]
     with office.engine.begin() as conn:
         conn.execute(t.booking.insert(), bookings)
         conn.execute(t.application.insert(), apps)
     sizes = Counter(Counter(a["booking_id"] for a in apps).values())
-    return {"applications": len(apps), "bookings": len(bookings), "family_sizes": {str(k): sizes[k] for k in sorted(sizes)}}
+    return {"applications": len(apps), "bookings": len(bookings),
+            "family_sizes": {str(k): sizes[k] for k in sorted(sizes)}}
+
+
+def _booking(i: int, now: datetime, *, english: bool) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "account_ref": f"online-{i}", "appointment_on": now.date() - timedelta(days=20),
+            "slot": "09:00", "contact_phone": f"+62813{i:08d}", "preferred_channel": "whatsapp",
+            "language": "en" if english else "id", "created_at": now - timedelta(days=30)}
+
+
+def _application(i: int, booking_id: str, ready: datetime, travel: bool) -> dict[str, Any]:
+    from kanim.domain.application import Priority, Stage
+    from kanim.domain.passport import ApplicationType, PassportKind
+    from kanim.domain.people import Sex
+
+    sex = Sex.F if i % 2 else Sex.M
+    born = datetime(1960, 1, 1) + timedelta(days=i * 7 % 16000)
+    nik = f"357801{born.day + (40 if sex is Sex.F else 0):02d}{born:%m%y}{i % 10000:04d}"  # Surabaya, DDMMYY, serial
+    confirmed = {c: "confirmed" for c in ("nik_verified", "watchlist_clear", "not_duplicate", "payment_confirmed",
+                                          "recorded_centrally")}
+    return {"id": str(uuid.uuid4()), "number": f"TPR-{ready:%Y%m%d}-{i + 1:05d}", "office_code": "TPR",
+            "booking_id": booking_id, "full_name": f"{GIVEN[i % len(GIVEN)]} {FAMILY[i // 7 % len(FAMILY)]}",
+            "nik": nik, "birth_date": born.date(), "birth_place": "Surabaya", "sex": sex, "kk_number": "",
+            "app_type": ApplicationType.NEW, "passport_kind": PassportKind.ORDINARY,
+            "priority": Priority.TRAVEL if travel else Priority.NONE, "travel_date": None, "stage": Stage.READY,
+            **confirmed, "fee_total": 650000, "created_at": ready - timedelta(days=10), "updated_at": ready,
+            "version": 1}
 
 
 # -- the sink, in its own process ----------------------------------------------------------------
@@ -202,7 +209,8 @@ def tally(office: Any, received: list[Received]) -> dict[str, Any]:
                                                           for p in sorted({r.purpose for r in rows})},
             "sent": len(sent), "received": sum(got.values()),
             "lost": sum(1 for k in wanted if k not in got), "doubled": sum(n - 1 for n in got.values() if n > 1),
-            "unexpected": sum(n for k, n in got.items() if k not in wanted), "not_distinct": sum(wanted.values()) - len(wanted),
+            "unexpected": sum(n for k, n in got.items() if k not in wanted),
+            "not_distinct": sum(wanted.values()) - len(wanted),
             "pickup_slots_given": placed, "pickup_days_used": days}
 
 
@@ -274,7 +282,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--messages", type=int, default=10_000, help="ready passports, one notice each")
     p.add_argument("--concurrency", type=int, default=4, help="KANIM_NOTIFY_CONCURRENCY (its default: 4)")
     p.add_argument("--rate", type=float, default=1e6, help="KANIM_NOTIFY_RATE_PER_SECOND (default: out of the way)")
@@ -288,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(r, indent=2, default=str))
     k, ref = r["kanim"], r["reference"]
-    print(f"{r['ready_messages']} ready notices ({r['backlog']['bookings']} bookings) and "
-          f"{r['sent'] - r['ready_states'].get('sent', 0)} reminders due at once: {r['sent']} messages in {k['seconds']} s "
+    reminders = r["sent"] - r["ready_states"].get("sent", 0)
+    print(f"{r['ready_messages']} ready notices ({r['backlog']['bookings']} bookings) and {reminders} reminders "
+          f"due at once: {r['sent']} messages in {k['seconds']} s "
           f"(schedule {k['schedule_s']} s, send {k['send_s']} s) = {k['messages_per_s']} messages/s "
           f"at concurrency {args.concurrency}; lost {r['lost']}, doubled {r['doubled']}; pickup over "
           f"{r['pickup_days_used']} days")

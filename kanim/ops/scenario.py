@@ -27,12 +27,11 @@ The report (`run_outage`'s return value, `--json`):
   duplicated: ids, office sequence numbers, application numbers, NIKs, passports or clearance
   decisions held or applied more than once, at the central or the office;
 - link_incidents: the office's breaker changes (GET /api/v1/link/incidents), oldest first;
-- notifications: what the applicants were told, counted where it arrived (a local stand-in of the
-  WhatsApp Cloud API and of an SMS gateway that the drill runs itself): per affected applicant
-  the messages they got (the delay notice, the ready notice with their pickup slot), counts by
-  channel and state, lost and duplicated, and the pickup schedule (kanim/ops/outage_notices.py);
-- ok: nothing lost or duplicated (operations and messages), every printed passport ready, no
-  desk error, no dead letter.
+- notifications: what each affected applicant was told (the delay notice, the ready notice with
+  their slot), counted where it arrived, by channel and state, lost and duplicated, and the
+  pickup schedule (kanim/ops/outage_notices.py, with the drill's local WhatsApp/SMS stand-in);
+- ok: nothing lost or duplicated (operations, messages), every printed passport ready, no desk
+  error, no dead letter.
 """
 
 from __future__ import annotations
@@ -112,7 +111,7 @@ class OfficeView:
 def prepare(root: Path, people: list[Person], notify: dict[str, str] | None = None) -> tuple[CentralSpec, OfficeSpec]:
     """Keys, registration, booklets and staff accounts (`provision`), plus what a national
     central holds before the day: the applicants in the civil registry, one watch-list order.
-    `notify`: the office's KANIM_NOTIFY_* settings (where its channels send)."""
+    `notify`: the office's KANIM_NOTIFY_* (where its channels send)."""
     from kanim.central.node import bootstrap_central
     from kanim.central.service import Order, add_watchlist_order, load_civil_registry
     from kanim.config import Settings
@@ -367,8 +366,7 @@ class _Run:
             wait_for("the handovers to reach the central",
                      lambda: self.office.get("/link/status")["queue_depth"] == 0, SETTLE_TIMEOUT, every=0.3)
         self._wait_for_notices()
-        self.say(f"the applicants' messages: {len(self.sink.received)} received by the local WhatsApp and SMS "
-                 f"stand-in")
+        self.say(f"the applicants' messages: {len(self.sink.received)} received by the local WhatsApp/SMS stand-in")
 
     def _wait_for_notices(self) -> None:
         with contextlib.suppress(ScenarioError):

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from kanim.bootstrap import Office, bootstrap
+from kanim.bootstrap import bootstrap
 from kanim.config import Settings
 from kanim.domain.contact import Channel
 from kanim.domain.passport import ApplicationType, PassportKind
