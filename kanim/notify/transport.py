@@ -7,6 +7,11 @@ The office configures one Apprise URL per channel (suggested settings in bracket
 - WhatsApp [KANIM_NOTIFY_WHATSAPP_URL]: the Cloud API, `whatsapp://TOKEN@FROM_PHONE_ID/`. Every
   message goes as an approved template (name, language, body parameters from `rendered`): the
   office writes first, nearly always outside the 24-hour window in which free text is allowed.
+  `?api=https://wa-proxy.lan/graph` sends to that base instead of `https://graph.facebook.com`
+  (an on-premises proxy, a BSP's Cloud API endpoint, a local stand-in in drills and tests): the
+  path `/{version}/{phone id}/messages` is appended to it. Apprise has no such option (its
+  plugin's endpoint is the class attribute `NotifyWhatsApp.notify_url`), so kanim sets it on
+  each plugin instance it builds; another process's transport cannot be monkeypatched.
 - SMS [KANIM_NOTIFY_SMS_URL]: an SMSEagle hardware gateway on the office LAN,
   `smseagles://TOKEN@gateway.lan/` (`smseagle://` for plain HTTP). It needs no internet, which an
   office that keeps working through an outage values most, and its host is the office's own;
@@ -45,6 +50,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 from apprise import Apprise, AppriseAsset, NotifyFormat
@@ -514,6 +520,7 @@ class AppriseTransport:
         self._timeout = timeout
         self._asset = AppriseAsset()
         self._parsed = {Channel(channel): _parse(Channel(channel), url) for channel, url in urls.items() if url}
+        self._endpoints = {c: e for c, parsed in self._parsed.items() if (e := _endpoint(c, parsed)) is not None}
 
     def send(self, channel: Channel, address: str, rendered: Rendered, *, message_id: str) -> SendResult:
         result = self._send(Channel(channel), address, rendered, message_id)
@@ -538,9 +545,12 @@ class AppriseTransport:
         settings = {**copy.deepcopy(self._parsed[channel]), **arguments, "rto": self._timeout,
                     "cto": self._timeout, "retry": 0, "optional": False, "store": False}
         try:
-            return Apprise.instantiate(settings, asset=self._asset, suppress_exceptions=False)
+            plugin = Apprise.instantiate(settings, asset=self._asset, suppress_exceptions=False)
         except (AppriseException, TypeError, ValueError):  # their messages quote the arguments
             return None
+        if plugin is not None and channel in self._endpoints:
+            plugin.notify_url = self._endpoints[channel]  # this instance only: the class keeps Meta's
+        return plugin
 
     def _notify(self, plugin: Any, body: dict[str, Any], trace: _Trace) -> AppriseResultStatus:
         apprise = Apprise(asset=self._asset)
@@ -552,6 +562,22 @@ class AppriseTransport:
             _TRACE.reset(token)
         statuses = [service.status for service in result]
         return statuses[0] if statuses else result.status
+
+
+def _endpoint(channel: Channel, parsed: dict[str, Any]) -> str | None:
+    """The WhatsApp plugin's `notify_url` for the URL's `?api=` base, or None for Meta's own.
+    Taken out of the arguments, so Apprise never sees a key it does not know."""
+    base = parsed.get("qsd", {}).pop("api", None)
+    if base is None:
+        return None
+    if channel is not Channel.WHATSAPP:
+        raise ValueError(f"the {channel.value} notification URL takes no api= argument (WhatsApp's does)")
+    split = urlsplit(base)
+    plain = not (split.query or split.fragment or "{" in base or "}" in base)  # `}` would break format()
+    if split.scheme not in ("http", "https") or not split.hostname or not plain:
+        raise ValueError("the whatsapp notification URL's api= must be an http(s) base URL without query or "
+                         "fragment (api=https://wa-proxy.lan/graph)")
+    return base.rstrip("/") + "/{fb_ver}/{phone_id}/messages"
 
 
 def _parse(channel: Channel, url: str) -> dict[str, Any]:

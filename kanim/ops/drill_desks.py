@@ -46,6 +46,8 @@ class Person:
     walk_in: bool
     app_type: str
     passport_kind: str
+    phone: str = "+6281234567890"  # the booking's contact: the applicant's messages go there
+    channel: str = "whatsapp"  # the booking's preferred channel (whatsapp or sms)
 
     def body(self) -> dict[str, Any]:
         return {"full_name": self.full_name, "nik": self.nik, "birth_date": self.birth_date.isoformat(),
@@ -55,7 +57,8 @@ class Person:
 
 def day_of_applicants(n: int) -> list[Person]:
     """Adults of Manado (region 71 71 01) with NIKs that agree with sex and birth date and are
-    unique by their serial; a third walk in, a quarter renew an old passport."""
+    unique by their serial; a third walk in, a quarter renew an old passport; each has a mobile
+    number of their own, and one in five prefers SMS to WhatsApp."""
     people = []
     for i in range(n):
         sex = "F" if i % 2 else "M"
@@ -65,7 +68,8 @@ def day_of_applicants(n: int) -> list[Person]:
         name = f"{GIVEN[i % len(GIVEN)]} {family}".strip() if family else GIVEN[(i * 7) % len(GIVEN)]
         people.append(Person(name, nik, born, sex, f"7171011{i + 1:09d}", walk_in=i % 3 == 2,
                              app_type="renewal" if i % 4 == 1 else "new",
-                             passport_kind="electronic" if i % 3 == 0 else "ordinary"))
+                             passport_kind="electronic" if i % 3 == 0 else "ordinary",
+                             phone=f"+62813{4000_0000 + i:08d}", channel="sms" if i % 5 == 3 else "whatsapp"))
     return people
 
 
@@ -170,7 +174,7 @@ def walk(desks: Desks, p: Person, day: date, slot: str, tally: Tally) -> None:
     else:
         booked = call("front_desk", "POST", "/bookings", 201, json={
             "account_ref": f"online-{p.nik}", "day": day.isoformat(), "slot": slot,
-            "applicants": [p.body()], "contact_phone": "+6281234567890"})
+            "applicants": [p.body()], "contact_phone": p.phone, "preferred_channel": p.channel})
         app = booked["applications"][0]
     a = app["id"]
     tally.mark(tally.taken, a)

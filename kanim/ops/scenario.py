@@ -27,7 +27,11 @@ The report (`run_outage`'s return value, `--json`):
   duplicated: ids, office sequence numbers, application numbers, NIKs, passports or clearance
   decisions held or applied more than once, at the central or the office;
 - link_incidents: the office's breaker changes (GET /api/v1/link/incidents), oldest first;
-- ok: nothing lost or duplicated, every printed passport ready, no desk error, no dead letter.
+- notifications: what each affected applicant was told (the delay notice, the ready notice with
+  their slot), counted where it arrived, by channel and state, lost and duplicated, and the
+  pickup schedule (kanim/ops/outage_notices.py, with the drill's local WhatsApp/SMS stand-in);
+- ok: nothing lost or duplicated (operations, messages), every printed passport ready, no desk
+  error, no dead letter.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from kanim.ops import outage_notices as notices
 from kanim.ops.cluster import CentralSpec, NodeProcess, OfficeSpec, free_port, provision
 from kanim.ops.cluster import isolated as _isolated
 from kanim.ops.cluster import sigterm_as_interrupt as _sigterm_as_interrupt
@@ -103,16 +108,17 @@ class OfficeView:
         return {a for a, stage in self.stages().items() if stage in stages}
 
 
-def prepare(root: Path, people: list[Person]) -> tuple[CentralSpec, OfficeSpec]:
+def prepare(root: Path, people: list[Person], notify: dict[str, str] | None = None) -> tuple[CentralSpec, OfficeSpec]:
     """Keys, registration, booklets and staff accounts (`provision`), plus what a national
-    central holds before the day: the applicants in the civil registry, one watch-list order."""
+    central holds before the day: the applicants in the civil registry, one watch-list order.
+    `notify`: the office's KANIM_NOTIFY_* (where its channels send)."""
     from kanim.central.node import bootstrap_central
     from kanim.central.service import Order, add_watchlist_order, load_civil_registry
     from kanim.config import Settings
 
     central = CentralSpec(root / "central", free_port(), treasury="trusting")
     office = OfficeSpec(OFFICE_CODE, root / "office", free_port(), central.url,
-                        extra={"office_name": OFFICE_NAME, "link_interval": "0.3"})
+                        extra={"office_name": OFFICE_NAME, "link_interval": "0.3", **(notify or {})})
     provision(central, [office], booklets_per_office=max(100, len(people) * 2), staff_password=PASSWORD)
     csv_path = root / "dukcapil-extract.csv"
     csv_path.write_text("nik,full_name,birth_date,sex,kk_number\n" + "".join(
@@ -212,6 +218,7 @@ class _Run:
         self.tally = Tally()
         self.stop = threading.Event()
         self.nodes: list[NodeProcess] = []
+        self.sink = notices.NotifySink(not_on_whatsapp=notices.not_on_whatsapp(self.people))
         self.central_error: str | None = None
         self.report: dict[str, Any] = {"scenario": "outage", "office": OFFICE_CODE, "applicants": applicants}
         self.t0 = time.monotonic()
@@ -221,7 +228,8 @@ class _Run:
 
     def start(self) -> None:
         self.say("provisioning a central and the office MND (keys, booklets, staff, civil registry)")
-        self.central_spec, self.office_spec = prepare(self.root, self.people)
+        self.sink.start()
+        self.central_spec, self.office_spec = prepare(self.root, self.people, notices.office_settings(self.sink))
         self.central = self.central_spec.process()
         self.office_node = self.office_spec.process()
         self.nodes = [self.central, self.office_node]
@@ -337,6 +345,7 @@ class _Run:
 
         with contextlib.suppress(ScenarioError):
             wait_for("every printed passport ready and the outbox empty", settled, SETTLE_TIMEOUT, every=0.3)
+        self._wait_for_notices()  # they come once told their slot
         desks = Desks(self.office_spec.url, self.tokens)
         handed = []
         try:
@@ -356,6 +365,13 @@ class _Run:
         with contextlib.suppress(ScenarioError):
             wait_for("the handovers to reach the central",
                      lambda: self.office.get("/link/status")["queue_depth"] == 0, SETTLE_TIMEOUT, every=0.3)
+        self._wait_for_notices()
+        self.say(f"the applicants' messages: {len(self.sink.received)} received by the local WhatsApp/SMS stand-in")
+
+    def _wait_for_notices(self) -> None:
+        with contextlib.suppress(ScenarioError):
+            wait_for("the notification worker to send everything due",
+                     lambda: notices.settled(self.office_spec.data_dir / "kanim.db"), SETTLE_TIMEOUT, every=0.3)
 
     def conclude(self) -> dict[str, Any]:
         t, r = self.tally, self.report
@@ -366,6 +382,11 @@ class _Run:
         audit = audit_central(self.central_spec.data_dir / "kanim.db", self.office_spec.data_dir / "kanim.db",
                               set(stages))
         registry = audit.pop("registry_stages")
+        start, end = t.outage_from or 0.0, t.outage_to or float("inf")
+        with t.lock:  # printed while the central was down and not handed over at once (cleared before it)
+            affected = {a for a, at in t.printed.items() if start <= at < end} - set(t.handed_over) | set(t.gate_waits)
+        told = notices.audit(self.office_spec.data_dir / "kanim.db", self.sink.received, affected, self.people,
+                             seats_per_slot=self.office_spec.office_settings().pickup_seats_per_slot)
         incidents = [{"state": i["state"], "reason": i["reason"], "started_at": i["started_at"],
                       "ended_at": i["ended_at"], "seconds": _seconds(i["started_at"], i["ended_at"])}
                      for i in reversed(self.office.get("/link/incidents"))]
@@ -386,9 +407,11 @@ class _Run:
             "dead_letters": status["dead_letters"],
             "link_incidents": incidents,
             "desk_errors": t.errors,
+            "notifications": told,
         })
         r["timing"]["total_seconds"] = round(time.monotonic() - self.t0, 1)
         r["ok"] = (r["lost"] == 0 and r["duplicated"] == 0 and r["all_ready"] and not t.errors
+                   and told["lost"] == 0 and told["duplicated"] == 0
                    and r["dead_letters"] == 0 and not r["operations_unknown_to_office"]
                    and not r["central_stage_differs"])
         return r
@@ -398,6 +421,8 @@ class _Run:
         for node in self.nodes:
             with contextlib.suppress(Exception):
                 node.stop(timeout=5)
+        with contextlib.suppress(Exception):
+            self.sink.close()
 
 
 def run_outage(*, applicants: int = DEFAULT_APPLICANTS, workers: int = DEFAULT_WORKERS, data_dir: Path | None = None,
@@ -460,6 +485,8 @@ def render(report: dict[str, Any], console: Console) -> None:
     ]
     for k, v in rows:
         table.add_row(k, "-" if v is None else str(v))
+    for k, v in (notices.render_rows(report["notifications"]) if report.get("notifications") else []):
+        table.add_row(k, v)
     for i in report.get("link_incidents") or []:
         table.add_row(f"link incident: {i['state']}", f"{i['seconds']} s ({(i['reason'] or '')[:60]})")
     for e in (report.get("desk_errors") or [])[:5]:

@@ -54,6 +54,14 @@ def _pickup_schedule(r: dict[str, Any]) -> None:
     assert run["ratio_to_sorted"] > 0
 
 
+def _notify(r: dict[str, Any]) -> None:
+    assert r["benchmark"] == "notify" and r["ok"] is True, r
+    assert r["ready_messages"] == r["ready_states"].get("sent") == r["pickup_slots_given"] == 200, r
+    assert (r["lost"], r["doubled"], r["unexpected"]) == (0, 0, 0), r
+    assert r["received"] == r["sent"] >= 200, r
+    assert r["kanim"]["messages_per_s"] > 0 and r["reference"][0]["messages_per_s"] > 0 and r["ratio"] > 0
+
+
 # name → (smoke-size arguments, what its result must say, why it may not run here)
 SMOKE: dict[str, tuple[list[str], Callable[[dict[str, Any]], None], Callable[[], str | None]]] = {
     "office_day": (["--applications", "4", "--concurrency", "2", "--reference-seconds", "0.2"], _office_day,
@@ -61,6 +69,7 @@ SMOKE: dict[str, tuple[list[str], Callable[[dict[str, Any]], None], Callable[[],
     "desk_pages": (["--older", "2000", "--today", "40", "--requests", "10", "--warmup", "1"], _desk_pages,
                    lambda: None),
     "pickup_schedule": (["--waiting", "200", "--repeat", "2"], _pickup_schedule, lambda: None),
+    "notify": (["--messages", "200", "--reference-messages", "50"], _notify, lambda: None),
     "drain": (["--applications", "8", "--templates", "1", "--vault-sets", "1"], _drain,
               lambda: None if os.environ.get("KANIM_TEST_POSTGRES_URL") else
               "bench/drain.py measures against PostgreSQL: set KANIM_TEST_POSTGRES_URL"),

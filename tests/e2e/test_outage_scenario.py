@@ -1,7 +1,8 @@
 """The outage drill end to end: `python -m kanim demo --scenario outage --json` as a real
 subprocess, which itself runs a central and an office as real processes, kills the central with
-SIGKILL mid-day and brings it back. Only the JSON report on stdout is looked at, as a CI job or
-an operator's script would."""
+SIGKILL mid-day and brings it back; the office's notification worker tells the applicants
+through Apprise to a local WhatsApp and SMS stand-in that the drill runs itself. Only the JSON
+report on stdout is looked at, as a CI job or an operator's script would."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from tests.e2e.processes import nodes_left_running
 
 APPLICANTS = 16
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 240.0  # the drill bounds itself well below this; a hung one is stopped with SIGTERM
 
 
@@ -22,6 +24,8 @@ def _run_drill(workdir: Path) -> tuple[int, str, str]:
     # No KANIM_* of whoever runs the tests, and temporary folders under this test's own.
     env = {k: v for k, v in os.environ.items() if not k.startswith("KANIM_")}
     env["TMPDIR"] = str(workdir)
+    # This checkout's kanim, in the drill and in the nodes it starts (they inherit it).
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     cmd = [sys.executable, "-m", "kanim", "demo", "--scenario", "outage", "--json", "--applicants", str(APPLICANTS)]
     proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -65,6 +69,26 @@ def test_an_office_prints_through_a_central_outage_and_nothing_is_lost_or_double
     states = [i["state"] for i in report["link_incidents"]]
     assert "down" in states, report["link_incidents"]
     assert all(i["ended_at"] for i in report["link_incidents"]), report["link_incidents"]
+
+    # What the applicants were told, counted where it arrived: nothing lost, nothing twice.
+    n = report["notifications"]
+    assert (n["lost"], n["duplicated"]) == (0, 0), n["lost_detail"]
+    assert n["received"].get("whatsapp", 0) > 0 and n["received"].get("sms", 0) > 0, n["received"]
+    assert sum(n["received"].values()) == sum(s.get("sent", 0) + s.get("delivered", 0)
+                                              for s in n["by_channel"].values()), n
+    assert n["fell_back_to_sms"] > 0, "an applicant without WhatsApp is told by SMS"
+    told = [a for a in n["per_applicant"] if a["contact"]]
+    assert told and n["affected_without_contact"] == len(n["per_applicant"]) - len(told), n["per_applicant"]
+    for a in told:  # each affected applicant who left a number: their own pickup slot, once
+        assert a["ready_with_slot"], a
+        assert [m["received"] for m in a["messages"] if m["purpose"] == "ready"] == [1], a
+        assert all(m["received"] <= 1 for m in a["messages"]), a
+    assert any(a["delay_notice"] for a in told), "printed while the central was down: told to wait"
+    assert all(a["messages"] == [] for a in n["per_applicant"] if not a["contact"])
+    # The pickup schedule holds every ready passport, within the desk's capacity.
+    p = n["pickup"]
+    assert p["placed"] >= len(told) and p["days_used"] >= 1 and 1 <= p["slots_filled"], p
+    assert sum(p["by_day"].values()) == p["placed"] and p["slots_full"] <= p["slots_filled"], p
 
     # Both nodes were stopped and the successful drill cleaned up after itself.
     assert nodes_left_running(tmp_path) == []

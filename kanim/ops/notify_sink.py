@@ -1,0 +1,219 @@
+"""A local stand-in for the providers behind the notification channels, for drills and benches
+on one machine (`kanim demo --scenario outage`, bench/notify.py): nothing leaves 127.0.0.1.
+
+One HTTP server answers both:
+
+- the WhatsApp Cloud API's send, `POST /{version}/{phone id}/messages` with the bearer token:
+  answered with a wamid, as Meta does; a number in `not_on_whatsapp` is refused with Meta's
+  error 131026 (not on WhatsApp), so the office falls back to SMS;
+- an SMSEagle gateway's JSON-RPC send, `POST /jsonrpc/sms` with the access token: answered with
+  a message id, as the gateway does.
+
+It keeps what each send carried (channel, recipient, the WhatsApp template's name and
+parameters, the SMS text) in memory, and `GET /_sink/received` returns that as JSON for a sink in
+another process. It is a stand-in, not a test double with a script (tests/notify_sinks.py has
+those): it accepts every well-formed send at once.
+
+The office points its channels at it (`NotifySink.whatsapp_url`, `.sms_url`):
+
+    KANIM_NOTIFY_WHATSAPP_URL=whatsapp://TOKEN@PHONE_ID/?api=http://127.0.0.1:PORT
+    KANIM_NOTIFY_SMS_URL=smseagle://TOKEN@127.0.0.1:PORT/
+
+    python -m kanim.ops.notify_sink --port 0      # prints the port it listens on, serves until killed
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import re
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TOKEN = "kanimlocalsinktoken"  # Apprise wants letters and digits only
+PHONE_ID = "100000000000001"
+_WHATSAPP_PATH = re.compile(r"^/v[0-9.]+/([0-9]+)/messages$")
+
+
+@dataclass(frozen=True)
+class Received:
+    channel: str  # whatsapp | sms
+    to: str  # as the provider got it: E.164 with "+" (WhatsApp), the digits Apprise sends (SMS)
+    template: str | None  # WhatsApp's template name
+    params: tuple[str, ...]  # WhatsApp's body parameters, in order
+    text: str | None  # the SMS text
+    ref: str  # the wamid or gateway message id it was answered with
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        status, answer = self.server.sink.answer(self.path, self.headers.get("Authorization", ""), body)
+        self._send(status, answer)
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path != "/_sink/received":
+            self._send(404, {"error": "not found"})
+            return
+        self._send(200, [asdict(r) for r in self.server.sink.received])
+
+    def _send(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the paths name nobody, but say nothing
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # a worker's concurrent sends, each on its own connection
+
+    def __init__(self, sink: NotifySink, port: int) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.sink = sink
+
+
+class NotifySink:
+    """The stand-in, serving from a thread of this process while in its `with` block."""
+
+    def __init__(self, *, port: int = 0, not_on_whatsapp: Iterable[str] = ()) -> None:
+        self.not_on_whatsapp = frozenset(not_on_whatsapp)
+        self._received: list[Received] = []
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._server = _Server(self, port)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), daemon=True,
+                                        name="kanim-notify-sink")
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def whatsapp_url(self) -> str:
+        return f"whatsapp://{TOKEN}@{PHONE_ID}/?api={self.base_url}"
+
+    @property
+    def sms_url(self) -> str:
+        return f"smseagle://{TOKEN}@127.0.0.1:{self.port}/"
+
+    @property
+    def received(self) -> list[Received]:
+        with self._lock:
+            return list(self._received)
+
+    def start(self) -> NotifySink:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+        self._server.server_close()
+
+    def __enter__(self) -> NotifySink:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def answer(self, path: str, authorization: str, body: Any) -> tuple[int, Any]:
+        if _WHATSAPP_PATH.match(path):
+            return self._whatsapp(authorization, body)
+        if path == "/jsonrpc/sms":
+            return self._sms(body)
+        return 404, {"error": "not found"}
+
+    def _whatsapp(self, authorization: str, body: Any) -> tuple[int, Any]:
+        if authorization != f"Bearer {TOKEN}":
+            return _graph_error(401, 190, "Error validating access token")
+        if not isinstance(body, dict) or not isinstance(body.get("to"), str) or body.get("type") != "template":
+            return _graph_error(400, 100, "Invalid parameter")
+        to = body["to"]
+        if to in self.not_on_whatsapp:
+            return _graph_error(400, 131026, "Message undeliverable")
+        template = body.get("template") or {}
+        components = template.get("components") or [{}]
+        params = tuple(p.get("text", "") for p in components[0].get("parameters", []))
+        ref = f"wamid.kanim-sink-{next(self._ids):08d}"
+        self._keep(Received("whatsapp", to, template.get("name"), params, None, ref))
+        return 200, {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
+                     "messages": [{"id": ref, "message_status": "accepted"}]}
+
+    def _sms(self, body: Any) -> tuple[int, Any]:
+        params = body.get("params") if isinstance(body, dict) else None
+        if not isinstance(params, dict) or params.get("access_token") != TOKEN:
+            return 200, {"result": {"error_text": "Invalid login or password", "status": "error"}}
+        ref = str(next(self._ids))
+        self._keep(Received("sms", str(params.get("to", "")), None, (), str(params.get("message", "")), ref))
+        return 200, {"result": {"message_id": ref, "status": "ok"}}
+
+    def _keep(self, r: Received) -> None:
+        with self._lock:
+            self._received.append(r)
+
+
+def key(r: Received) -> tuple:
+    """What identifies one message as it arrived: a copy of it has the same key."""
+    if r.channel == "whatsapp":
+        return ("whatsapp", _digits(r.to), r.template, r.params)
+    return ("sms", _digits(r.to), r.text)
+
+
+def expected_key(channel: str, address: str, rendered: Any) -> tuple:
+    """The key of a message kanim rendered (kanim.notify.render.Rendered) and sent to `address`."""
+    if channel == "whatsapp":
+        return ("whatsapp", _digits(address), rendered.whatsapp_template, tuple(rendered.whatsapp_params))
+    return ("sms", _digits(address), rendered.text)
+
+
+def _digits(number: str) -> str:
+    return "".join(c for c in number if c.isdigit())
+
+
+def _graph_error(status: int, code: int, title: str) -> tuple[int, Any]:
+    return status, {"error": {"message": f"(#{code}) {title}", "type": "OAuthException", "code": code,
+                              "fbtrace_id": "kanim-local-sink"}}
+
+
+def fetch_received(base_url: str) -> list[Received]:
+    """What a sink in another process has received."""
+    import httpx
+
+    rows = httpx.get(f"{base_url}/_sink/received", timeout=60).json()
+    return [Received(r["channel"], r["to"], r["template"], tuple(r["params"]), r["text"], r["ref"]) for r in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="A local WhatsApp Cloud API and SMSEagle stand-in.")
+    parser.add_argument("--port", type=int, default=0, help="0: a free port, printed on stdout")
+    args = parser.parse_args(argv)
+    with NotifySink(port=args.port) as sink:
+        print(sink.port, flush=True)
+        threading.Event().wait()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
