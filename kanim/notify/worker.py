@@ -55,6 +55,7 @@ LEASE = "notify_lease"
 BATCH = 200
 RETRY_STEPS = (30, 60, 120, 300)  # seconds; then every 5 minutes, as GOV.UK Notify does
 PAUSE_MAX = 300.0  # an unreachable channel is tried again at least this often
+UNREACHABLE_PROBE = 5.0  # the first look again at a channel not reached at all (costs nothing to try)
 # Transport reasons that mean the channel itself was not reached (no internet, gateway off):
 # nothing is wrong with the message, so waiting costs it none of its retries.
 UNREACHABLE = ("unreachable", "timeout", "connection", "dns")
@@ -184,47 +185,71 @@ class Worker:
         in_flight: dict[Future, dict[str, Any]] = {}
         busy_addresses: set[str] = set()
         held_channels: set[str] = set()
-        for job in jobs:
-            if job["channel"] in held_channels or job["address"] in busy_addresses:
-                continue  # stays `created`, first in line next round
-            while len(in_flight) >= window:
-                self._settle(in_flight, busy_addresses, held_channels, r, wait=FIRST_COMPLETED)
-            if job["channel"] in held_channels or not self._claim(job):
-                continue
-            self._take_token(job["channel"])
-            busy_addresses.add(job["address"])
-            in_flight[self.pool.submit(self._send, job)] = job
-        while in_flight:
-            self._settle(in_flight, busy_addresses, held_channels, r, wait=FIRST_COMPLETED)
+        queue = list(jobs)
+        while queue or in_flight:
+            batch = self._next(queue, window - len(in_flight), busy_addresses, held_channels)
+            for job in self._claim(batch):
+                self._take_token(job["channel"])
+                busy_addresses.add(job["address"])
+                in_flight[self.pool.submit(self._send, job)] = job
+            if not in_flight:
+                break  # what is left waits behind a held channel or a busy address: next round
+            self._settle(in_flight, busy_addresses, held_channels, r)
 
-    def _settle(self, in_flight: dict[Future, dict[str, Any]], busy: set[str], held: set[str], r: RoundResult,
-                *, wait: str) -> None:
+    def _next(self, queue: list[dict[str, Any]], room: int, busy: set[str], held: set[str]) -> list[dict[str, Any]]:
+        """Up to `room` jobs off the front of the queue that may go now, in order; a job on a
+        held channel, or to an address that reached its hourly cap in this round, is dropped
+        for this round (it stays `created`, first in line next time; the next round defers it
+        to its moment), one for an address already in flight waits for it."""
+        batch: list[dict[str, Any]] = []
+        cap = self.settings.notify_recipient_hourly_cap
+        i = 0
+        while i < len(queue) and len(batch) < room:
+            job = queue[i]
+            if job["channel"] in held or len(self.limits.recent.get(job["address"], ())) >= cap:
+                queue.pop(i)
+            elif job["address"] in busy or any(j["address"] == job["address"] for j in batch):
+                i += 1
+            else:
+                batch.append(queue.pop(i))
+        return batch
+
+    def _settle(self, in_flight: dict[Future, dict[str, Any]], busy: set[str], held: set[str], r: RoundResult) -> None:
+        """Record every send that has answered, in one transaction, as soon as one has."""
         from kanim.notify.transport import Outcome
 
-        done, _ = futures_wait(list(in_flight), return_when=wait)
+        done, _ = futures_wait(list(in_flight), return_when=FIRST_COMPLETED)
+        finished = []
         for fut in done:
             job = in_flight.pop(fut)
             result = fut.result()
             busy.discard(job["address"])
             if result.outcome is Outcome.TEMPORARY:
                 held.add(job["channel"])
-            self._record(job, result, r)
+            finished.append((job, result))
+        self._record(finished, r)
 
-    def _claim(self, job: dict[str, Any]) -> bool:
-        """`sending`, committed before the send: the message a kill may leave behind."""
+    def _claim(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`sending`, committed before the sends: the messages a kill may leave behind (never
+        more than the window)."""
+        if not jobs:
+            return []
         m = t.notify_message.c
+        claimed = []
         with self.office.uow() as uow:
             now = uow.now()
-            rendered = job["rendered"]
-            claimed = uow.session.execute(
-                update(t.notify_message)
-                .where(m.id == job["id"], m.state.in_((State.CREATED.value, State.TEMPORARY_FAILURE.value)))
-                .values(state=State.SENDING.value, claimed_by=self.lease.holder, template=rendered.template,
-                        version=rendered.version, updated_at=now)).rowcount
+            for job in jobs:
+                rendered = job["rendered"]
+                if uow.session.execute(
+                        update(t.notify_message)
+                        .where(m.id == job["id"], m.state.in_((State.CREATED.value, State.TEMPORARY_FAILURE.value)))
+                        .values(state=State.SENDING.value, claimed_by=self.lease.holder, template=rendered.template,
+                                version=rendered.version, updated_at=now)).rowcount:
+                    claimed.append(job)
             uow.session.commit()  # bookkeeping of a send: the message's own history is its audit
-        if claimed:
+        for job in claimed:
             self._count(job["channel"], job["address"], now, +1)
-        return bool(claimed)
+        return claimed
 
     def _due(self, uow: UnitOfWork, now: datetime) -> list[Any]:
         return list(uow.session.execute(self._due_stmt(now).limit(BATCH)))
@@ -281,33 +306,36 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - a transport that raises is a technical failure, not a crash
             return SendResult(Outcome.TECHNICAL, None, f"transport-{type(exc).__name__}")
 
-    def _record(self, job: dict[str, Any], result: Any, r: RoundResult) -> None:
-        from kanim.notify.transport import Outcome
-
-        row = job["row"]
+    def _record(self, finished: list[tuple[dict[str, Any], Any]], r: RoundResult) -> None:
         with self.office.uow() as uow:
             now = uow.now()
-            _attempt(uow, row.id, row.channel, now, result.outcome.value, result.reason, result.provider_ref)
-            if result.outcome is Outcome.ACCEPTED:
-                _set(uow, row.id, now, state=State.SENT.value, sent_at=now, provider_ref=result.provider_ref,
-                     attempts=row.attempts + 1, claimed_by=None, reason=None)
-                if result.provider_ref:
-                    notify.apply_early_receipts(uow, result.provider_ref)
-                self._resume(row.channel)
-                r.sent += 1
-            elif result.outcome is Outcome.TEMPORARY:
-                self._count(row.channel, row.address, now, -1)
-                self._retry(uow, row, now, result.reason, r)
-            else:
-                self._count(row.channel, row.address, now, -1)
-                final = State.PERMANENT_FAILURE if result.outcome is Outcome.PERMANENT else State.TECHNICAL_FAILURE
-                self._give_up(uow, row, now, final, result.reason, r)
-            uow.session.commit()  # bookkeeping of a send: the message's own history is its audit
+            for job, result in finished:
+                self._outcome(uow, job["row"], result, now, r)
+            uow.session.commit()  # bookkeeping of sends: each message's own history is its audit
+
+    def _outcome(self, uow: UnitOfWork, row: Any, result: Any, now: datetime, r: RoundResult) -> None:
+        from kanim.notify.transport import Outcome
+
+        _attempt(uow, row.id, row.channel, now, result.outcome.value, result.reason, result.provider_ref)
+        if result.outcome is Outcome.ACCEPTED:
+            _set(uow, row.id, now, state=State.SENT.value, sent_at=now, provider_ref=result.provider_ref,
+                 attempts=row.attempts + 1, claimed_by=None, reason=None)
+            if result.provider_ref:
+                notify.apply_early_receipts(uow, result.provider_ref)
+            self._resume(row.channel)
+            r.sent += 1
+            return
+        self._count(row.channel, row.address, now, -1)
+        if result.outcome is Outcome.TEMPORARY:
+            self._retry(uow, row, now, result.reason, r)
+        else:
+            final = State.PERMANENT_FAILURE if result.outcome is Outcome.PERMANENT else State.TECHNICAL_FAILURE
+            self._give_up(uow, row, now, final, result.reason, r)
 
     def _retry(self, uow: UnitOfWork, row: Any, now: datetime, reason: str, r: RoundResult) -> None:
         unreachable = reason.startswith(UNREACHABLE)
         attempts = row.attempts if unreachable else row.attempts + 1
-        wait = RETRY_STEPS[min(attempts, len(RETRY_STEPS)) - 1] if attempts else RETRY_STEPS[0]
+        wait = UNREACHABLE_PROBE if unreachable else RETRY_STEPS[min(attempts, len(RETRY_STEPS)) - 1]
         # The retry window measures how long the provider kept saying "later"; time without any
         # connection is not its answer, and counts for nothing.
         first = row.first_failed_at if unreachable else (row.first_failed_at or now)
@@ -335,7 +363,11 @@ class Worker:
     # -- limits --------------------------------------------------------------------------------
 
     def _pause(self, channel: str, now: datetime, wait: float) -> datetime:
-        _, last = self.limits.paused.get(channel, (now, 0.0))
+        """Pause a channel that said "later" (or did not answer): doubling per round it keeps
+        failing, up to PAUSE_MAX; several failures of one round pause it once."""
+        until, last = self.limits.paused.get(channel, (now, 0.0))
+        if until > now:
+            return until
         wait = min(max(wait, last * 2 if last else wait), PAUSE_MAX)
         until = now + timedelta(seconds=wait)
         self.limits.paused[channel] = (until, wait)

@@ -108,11 +108,15 @@ def message_key(purpose: Purpose, scope: str, address: str) -> str:
 
 
 def enabled(uow: UnitOfWork, purpose: Purpose) -> bool:
-    on = uow.session.scalar(select(t.notify_rule.c.enabled).where(t.notify_rule.c.purpose == purpose.value))
-    return True if on is None else bool(on)
+    """Read once per transaction: a round writes thousands of messages after an outage."""
+    cached = uow.session.info.get("kanim_notify_rules")
+    if cached is None:
+        cached = uow.session.info["kanim_notify_rules"] = rules(uow)
+    return cached[purpose]
 
 
 def set_rule(uow: UnitOfWork, purpose: Purpose, *, enabled: bool, actor: str) -> None:
+    uow.session.info.pop("kanim_notify_rules", None)
     r = t.notify_rule.c
     changed = uow.session.execute(update(t.notify_rule).where(r.purpose == purpose.value)
                                   .values(enabled=enabled, updated_at=uow.now(), updated_by=actor)).rowcount

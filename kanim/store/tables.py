@@ -427,6 +427,8 @@ notify_message = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 Index("ix_notify_message_state_seq", notify_message.c.state, notify_message.c.seq)
+# The per-recipient hourly cap reads what went to an address in the last hour.
+Index("ix_notify_message_address_sent", notify_message.c.address, notify_message.c.sent_at)
 
 # Every try of a message, on whichever channel: the message's history in the console.
 notify_attempt = Table(

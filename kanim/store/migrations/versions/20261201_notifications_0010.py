@@ -93,6 +93,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_notify_message_application_id'), ['application_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_notify_message_provider_ref'), ['provider_ref'], unique=False)
         batch_op.create_index('ix_notify_message_state_seq', ['state', 'seq'], unique=False)
+        batch_op.create_index('ix_notify_message_address_sent', ['address', 'sent_at'], unique=False)
 
     op.create_table('notify_receipt_early',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -173,6 +174,7 @@ def downgrade() -> None:
 
     op.drop_table('notify_receipt_early')
     with op.batch_alter_table('notify_message', schema=None) as batch_op:
+        batch_op.drop_index('ix_notify_message_address_sent')
         batch_op.drop_index('ix_notify_message_state_seq')
         batch_op.drop_index(batch_op.f('ix_notify_message_provider_ref'))
         batch_op.drop_index(batch_op.f('ix_notify_message_application_id'))
