@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from kanim.domain.application import Application, Priority, RecipientKind, Stage
 from kanim.domain.booklet import SpoilReason
@@ -221,12 +223,13 @@ class WatchlistSnapshotIn(RequestBody):
 
 
 class NotifyRuleIn(RequestBody):
-    enabled: bool
+    enabled: StrictBool  # true or false: 0, "yes" and "on" are not switches
 
 
 class PickupExtraIn(RequestBody):
     day: date
-    slots: list[str] = Field(min_length=1, max_length=24, examples=[["09:00", "10:00", "11:00"]])
+    slots: list[Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]] = Field(
+        min_length=1, max_length=24, examples=[["09:00", "10:00", "11:00"]])
     seats: int = Field(ge=1, le=1000, examples=[20])
 
 

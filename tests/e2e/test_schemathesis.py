@@ -46,6 +46,8 @@ SKIPPED_CHECKS: dict[tuple[str, str], dict[str, str]] = {
                                    "(billing-code-check-digit): a pattern cannot compute it"},
     ("POST", "/api/v1/booklets/batches"): {ACCEPTS: "first and last must be one series, in order, at most 5,000 apart "
                                            "(booklet-range): relations between two fields"},
+    ("POST", "/api/v1/pickup/extra"): {ACCEPTS: "extra service opens on a later day than today, once per day "
+                                       "(pickup-extra-past, pickup-extra-exists): the office's calendar"},
     ("POST", "/api/v1/watchlist/snapshots"): {ACCEPTS: "an order may not end before it starts (watchlist-dates): a "
                                               "relation between two fields"},
     ("PUT", "/api/v1/applications/{application_id}/documents/{kind}"): {
