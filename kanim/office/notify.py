@@ -151,6 +151,8 @@ def create(uow: UnitOfWork, settings: Settings, facts: AppFacts, purpose: Purpos
     if opted_out(uow, address):
         state, reason = State.CANCELLED, "opted-out"
     message_id = str(uuid.uuid4())
+    if (link := optout_url(settings, message_id)) is not None:
+        params = {**params, "optout_url": link}
     uow.session.execute(t.notify_message.insert().values(
         id=message_id, key=key, purpose=purpose.value, application_id=facts.id, booking_id=facts.booking_id,
         channel=channel, address=address, fallbacks=[list(f) for f in fallbacks], language=facts.language,
@@ -354,8 +356,33 @@ def first_time(uow: UnitOfWork, inbound_id: str | None) -> bool:
 def address_digest(settings: Settings, address: str) -> str:
     """What the audit names instead of an address: a keyed digest (an unkeyed one of a phone
     number is undone by trying every number)."""
-    key = load_or_create(settings.data_dir / "keys" / "digest.key", lambda: secrets.token_bytes(32))
-    return hmac.new(key, address.encode(), hashlib.sha256).hexdigest()[:24]
+    return hmac.new(_digest_key(settings), address.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def optout_url(settings: Settings, message_id: str) -> str | None:
+    """The email's unsubscribe link (`<public url>/o/<message id>.<mac>`), when the office has an
+    https public address short enough for the template's link limit."""
+    base = (settings.public_url or "").rstrip("/")
+    if not base.startswith("https://") or len(base) > 60:
+        return None
+    return f"{base}/o/{optout_token(settings, message_id)}"
+
+
+def optout_token(settings: Settings, message_id: str) -> str:
+    mac = hmac.new(_digest_key(settings), f"optout:{message_id}".encode(), hashlib.sha256).hexdigest()[:16]
+    return f"{message_id}.{mac}"
+
+
+def address_of_token(uow: UnitOfWork, settings: Settings, token: str) -> str | None:
+    """The address an unsubscribe link was made for, or None for a forged or mangled one."""
+    message_id, _, _ = token.partition(".")
+    if len(token) > 80 or not hmac.compare_digest(optout_token(settings, message_id), token):
+        return None
+    return uow.session.scalar(select(t.notify_message.c.address).where(t.notify_message.c.id == message_id))
+
+
+def _digest_key(settings: Settings) -> bytes:
+    return load_or_create(settings.data_dir / "keys" / "digest.key", lambda: secrets.token_bytes(32))
 
 
 def opt_out(uow: UnitOfWork, address: str, *, how: str, settings: Settings) -> bool:

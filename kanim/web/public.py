@@ -16,7 +16,8 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from kanim.domain.zones import INDONESIAN_ZONES
-from kanim.office import pickup_slots
+from kanim.domain.contact import masked
+from kanim.office import notify, pickup_slots
 from kanim.web.console.render import DEFAULT_LANGUAGE, LANGUAGES, environment, long_date
 
 router = APIRouter(include_in_schema=False)
@@ -64,3 +65,32 @@ def pickup_answer(request: Request, code: CODE, answer: Annotated[str, Form(patt
     slot = pickup_slots.slot_of(office, code)
     return _page(request, _lang(lang, slot), "public/pickup.html", slot=slot, code=code, change=False,
                  answered=answer if touched else "none")
+
+
+TOKEN = Annotated[str, Path(max_length=80, pattern=r"^[0-9a-f-]{36}\.[0-9a-f]{16}$")]
+
+
+@router.get("/o/{token}", response_class=HTMLResponse)
+def optout_page(request: Request, token: TOKEN, lang: Annotated[str | None, Query(max_length=2)] = None) -> HTMLResponse:
+    """The email's unsubscribe link: says which address, and asks (a GET changes nothing)."""
+    office = request.app.state.office
+    with office.uow(readonly=True) as uow:
+        address = notify.address_of_token(uow, office.settings, token)
+        done = address is not None and notify.opted_out(uow, address)
+    language = _lang(lang, None)
+    if address is None:
+        return _page(request, language, "public/pickup_unknown.html", status=404)
+    return _page(request, language, "public/optout.html", token=token, to=masked(address), done=done)
+
+
+@router.post("/o/{token}", response_class=HTMLResponse)
+def optout(request: Request, token: TOKEN, lang: Annotated[str | None, Query(max_length=2)] = None) -> HTMLResponse:
+    office = request.app.state.office
+    language = _lang(lang, None)
+    with office.uow() as uow:
+        address = notify.address_of_token(uow, office.settings, token)
+        if address is None:
+            return _page(request, language, "public/pickup_unknown.html", status=404)
+        notify.opt_out(uow, address, how="link", settings=office.settings)
+        uow.commit()
+    return _page(request, language, "public/optout.html", token=token, to=masked(address), done=True)

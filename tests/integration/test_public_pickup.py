@@ -61,3 +61,25 @@ def test_an_unknown_or_malformed_code_is_a_page_that_says_so(sqlite_office) -> N
     assert "Link" in client.post("/p/abcdefghij", data={"answer": "confirm"}).text
     assert client.post("/p/abcdefghij", data={"answer": "steal"}).status_code == 422
     assert client.get("/p/" + "a" * 50).status_code in (404, 422)
+
+
+def test_the_emails_unsubscribe_link_asks_then_stops_every_message_to_that_address(sqlite_office) -> None:  # noqa: ANN001
+    from tests.integration.test_notify_flow import EMAIL, messages
+
+    sqlite_office.settings.public_url = "https://mdo.imigrasi.id"
+    book(sqlite_office, channel="email")
+    worker(sqlite_office, Recorder()).drain()
+    link = messages(sqlite_office)[0].params["optout_url"]
+    path = link.removeprefix("https://mdo.imigrasi.id")
+    client = TestClient(create_app(sqlite_office))
+    page = client.get(path)
+    assert page.status_code == 200 and EMAIL not in page.text and "s•••@example.co.id" in page.text
+    with sqlite_office.uow() as uow:
+        from kanim.office import notify
+
+        assert not notify.opted_out(uow, EMAIL), "a GET changes nothing"
+    assert 'id="done"' in client.post(path).text
+    with sqlite_office.uow() as uow:
+        assert notify.opted_out(uow, EMAIL)
+    forged = path[:-1] + ("0" if path[-1] != "0" else "1")
+    assert client.get(forged).status_code == 404 and client.post(forged).status_code == 404
