@@ -228,8 +228,9 @@ class NotifyRuleIn(RequestBody):
 
 class PickupExtraIn(RequestBody):
     day: date
-    slots: list[Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]] = Field(
-        min_length=1, max_length=24, examples=[["09:00", "10:00", "11:00"]])
+    slots: list[Annotated[str, Field(max_length=5)]] = Field(
+        min_length=1, max_length=24, examples=[["09:00", "10:00", "11:00"]],
+        description='slot times "HH:MM", each once (pickup-slot-format, pickup-slot-repeated)')
     seats: int = Field(ge=1, le=1000, examples=[20])
 
 

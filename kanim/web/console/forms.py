@@ -18,13 +18,15 @@ async def read_form(request: Request, model: type[M], *, blank_is_missing: bool 
     """The form as `model`; an empty field counts as not given (the browser sends every field)."""
     form = await request.form()
     data = {k: v for k, v in form.items() if k != CSRF_FIELD and not (blank_is_missing and v == "")}
-    return validated(model, data)
+    return validated(model, data, strings=True)
 
 
-def validated(model: type[M], data: dict) -> M:
-    """`data` as `model`, or the API's `request-invalid` with each field named."""
+def validated(model: type[M], data: dict, *, strings: bool = False) -> M:
+    """`data` as `model`, or the API's `request-invalid` with each field named. A form's
+    fields are text: `strings` reads them as JSON's strings would be ("true" a true boolean,
+    which a strict field refuses from a JSON client)."""
     try:
-        return model.model_validate(data)
+        return model.model_validate_strings(data) if strings else model.model_validate(data)
     except ValidationError as e:
         raise RequestValidationError([{**err, "loc": ("body", *err["loc"])}
                                       for err in e.errors(include_input=False, include_url=False)]) from None
