@@ -66,6 +66,20 @@ def messages(office, **where) -> list:  # noqa: ANN001
         return list(uow.session.execute(q))
 
 
+def checked(office, apps, central=None) -> None:  # noqa: ANN001
+    """Print and pass the quality check of `apps` (booklets received once); with `central`, sync:
+    the central confirms them, and they are ready."""
+    with office.uow(readonly=True) as uow:
+        stocked = uow.session.scalar(select(func.count()).select_from(t.booklet))
+    if not stocked:
+        printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
+    for a in apps:
+        advance(office, a.id, "printed", app_type=a.app_type)
+        printing.quality_check(office, application_id=a.id, passed=True, actor="printer")
+    if central is not None:
+        sync_once(office, central)
+
+
 def worker(office, recorder: Recorder | None = None) -> Worker:  # noqa: ANN001
     return Worker(office, recorder or Recorder(), holder="test-worker")
 
@@ -125,10 +139,8 @@ def test_a_failing_rule_is_retried_later_and_holds_back_nobody_else(office, cloc
 
 def test_a_printed_passport_waiting_for_the_central_gets_the_delay_notice_then_its_pickup_slot(
         office, central) -> None:  # noqa: ANN001
-    printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
     app = book(office)[0]
-    advance(office, app.id, "printed", app_type=app.app_type)
-    printing.quality_check(office, application_id=app.id, passed=True, actor="printer")
+    checked(office, [app])
     rec = Recorder()
     w = worker(office, rec)
     w.drain()
@@ -329,13 +341,9 @@ def test_staged_pickup_spreads_a_backlog_over_the_desks_capacity_and_tells_each_
         office, central) -> None:  # noqa: ANN001
     office.settings.pickup_seats_per_slot = 1
     office.settings.pickup_slot_times = office.settings.pickup_slot_times[:2]
-    printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
     apps = [book(office, phone=f"+62812999900{i:02d}", applicants=[person(nik=f"317101450890{i + 1:04d}")])[0]
             for i in range(5)]
-    for a in apps:
-        advance(office, a.id, "printed", app_type=a.app_type)
-        printing.quality_check(office, application_id=a.id, passed=True, actor="printer")
-    sync_once(office, central)
+    checked(office, apps, central)
     rec = Recorder()
     worker(office, rec).drain()
     with office.uow() as uow:
@@ -347,11 +355,8 @@ def test_staged_pickup_spreads_a_backlog_over_the_desks_capacity_and_tells_each_
 
 
 def test_a_no_show_is_moved_to_the_next_free_slot_and_told(office, central, clock) -> None:  # noqa: ANN001
-    printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
     app = book(office)[0]
-    advance(office, app.id, "printed", app_type=app.app_type)
-    printing.quality_check(office, application_id=app.id, passed=True, actor="printer")
-    sync_once(office, central)
+    checked(office, [app], central)
     rec = Recorder()
     w = worker(office, rec)
     w.drain()
@@ -367,11 +372,8 @@ def test_a_no_show_is_moved_to_the_next_free_slot_and_told(office, central, cloc
 
 
 def test_an_applicant_confirms_or_changes_their_slot_by_reply(office, central) -> None:  # noqa: ANN001
-    printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
     app = book(office)[0]
-    advance(office, app.id, "printed", app_type=app.app_type)
-    printing.quality_check(office, application_id=app.id, passed=True, actor="printer")
-    sync_once(office, central)
+    checked(office, [app], central)
     rec = Recorder()
     w = worker(office, rec)
     w.drain()
@@ -405,11 +407,8 @@ def test_short_replies_are_understood(word: str, intent: str | None) -> None:
                                                ("https://kantor-imigrasi-manado.imigrasi.go.id/layanan-publik", False)])
 def test_a_ready_sms_carries_the_slots_link_when_it_fits_in_two_segments(office, central, public_url, linked) -> None:  # noqa: ANN001
     office.settings.public_url = public_url
-    printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
     app = book(office, channel="sms")[0]
-    advance(office, app.id, "printed", app_type=app.app_type)
-    printing.quality_check(office, application_id=app.id, passed=True, actor="printer")
-    sync_once(office, central)
+    checked(office, [app], central)
     rec = Recorder()
     worker(office, rec).drain()
     ready = [text for c, _, p, text in rec.sent if p == "ready"]
@@ -472,12 +471,8 @@ def test_failed_sends_do_not_use_up_the_daily_cap(office, clock) -> None:  # noq
 
 def test_a_family_asking_for_another_slot_moves_together(office, central) -> None:  # noqa: ANN001
     office.settings.pickup_seats_per_slot = 2
-    printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
     family = book(office, applicants=[person(), person("Budi Santoso", "3171010508900002", Sex.M)])
-    for a in family:
-        advance(office, a.id, "printed", app_type=a.app_type)
-        printing.quality_check(office, application_id=a.id, passed=True, actor="printer")
-    sync_once(office, central)
+    checked(office, family, central)
     w = worker(office)
     w.drain()
     p = t.pickup_assignment.c
@@ -493,11 +488,8 @@ def test_a_reply_delivered_twice_moves_the_slot_once(office, central) -> None:  
     from kanim.notify.receipts import Inbound
     from kanim.web.routers.notify import inbound_from_whatsapp
 
-    printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
     app = book(office)[0]
-    advance(office, app.id, "printed", app_type=app.app_type)
-    printing.quality_check(office, application_id=app.id, passed=True, actor="printer")
-    sync_once(office, central)
+    checked(office, [app], central)
     worker(office).drain()
     reply = Inbound(PHONE, "GANTI", office.clock.now(), "wamid.reply-1")
     inbound_from_whatsapp(office, [], [reply])
@@ -508,10 +500,7 @@ def test_a_reply_delivered_twice_moves_the_slot_once(office, central) -> None:  
 
 def test_a_plain_http_public_address_leaves_the_links_out_rather_than_failing(office, central) -> None:  # noqa: ANN001
     office.settings.public_url = "http://kanim.lan"
-    printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
     app = book(office)[0]
-    advance(office, app.id, "printed", app_type=app.app_type)
-    printing.quality_check(office, application_id=app.id, passed=True, actor="printer")
-    sync_once(office, central)
+    checked(office, [app], central)
     worker(office).drain()
     assert messages(office, purpose=Purpose.READY.value)[0].state == State.SENT.value

@@ -7,20 +7,14 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from kanim.link.relay import sync_once
-from kanim.office import printing
-from kanim.seed import advance
 from kanim.store import tables as t
 from kanim.web.app import create_app
-from tests.integration.test_notify_flow import PHONE, Recorder, book, worker
+from tests.integration.test_notify_flow import PHONE, Recorder, book, checked, worker
 
 
 def ready_with_slot(office, central):  # noqa: ANN001, ANN201
-    printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
     app = book(office, language="en")[0]
-    advance(office, app.id, "printed", app_type=app.app_type)
-    printing.quality_check(office, application_id=app.id, passed=True, actor="printer")
-    sync_once(office, central)
+    checked(office, [app], central)
     worker(office, Recorder()).drain()
     with office.uow() as uow:
         row = uow.session.execute(select(t.pickup_assignment)).one()
