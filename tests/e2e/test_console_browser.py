@@ -337,6 +337,9 @@ def test_one_application_goes_from_booking_to_handover_through_every_desk_in_the
         page.wait_for_selector(f"#print-{app_id}-button")
         page.click(f"#print-{app_id}-button")
         page.wait_for_selector("#job-panel[data-stage=printed] img#data-page")
+        # The preview itself, not only its element: the page a print operator compares with.
+        page.wait_for_function("() => { const i = document.querySelector('img#data-page');"
+                               " return i && i.complete && i.naturalWidth > 0; }")
         screenshot(page, "journey-print-room")
         page.click(f"#qc-pass-{app_id}")
         page.wait_for_selector(f"#job-{app_id}", state="detached")
