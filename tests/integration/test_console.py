@@ -96,6 +96,16 @@ def test_the_login_form_needs_its_own_csrf_token(office) -> None:  # noqa: ANN00
     assert r.status_code == 403
 
 
+def test_a_login_form_stays_valid_when_another_tab_of_the_browser_opens_the_login_page(office) -> None:  # noqa: ANN001
+    c = client(office)
+    form = c.get("/staff/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    c.get("/staff/login")  # a polling page whose session ended, redirected here
+    r = c.post("/staff/login", data={"username": "front_desk", "password": PASSWORD, "csrf_token": token},
+               follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/staff/front-desk"
+
+
 def test_a_wrong_password_is_said_on_the_page_and_the_api_throttles_count_it(office) -> None:  # noqa: ANN001
     c = client(office)
     r = log_in(c, password="wrong-password-1")

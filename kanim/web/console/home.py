@@ -39,7 +39,11 @@ def _safe_next(value: str | None) -> str:
 def login_page(request: Request, next: str | None = None, lang: str | None = None) -> Response:  # noqa: A002
     visitor = lang if lang in LANGUAGES else language_of_visitor(request)
     request.state.lang = visitor
-    token = new_login_csrf()
+    # The browser's login token is kept while it has one: another tab left open (a dashboard
+    # whose session ended, polling) lands here too, and a new token would expire the form a
+    # colleague is filling in at this browser.
+    kept = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    token = kept if 20 <= len(kept) <= 64 else new_login_csrf()
     response = page(request, "console/login.html", login_csrf=token, next=_safe_next(next), error=None)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, **cookie_options(request))
     if lang in LANGUAGES:
