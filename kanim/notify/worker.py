@@ -40,6 +40,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select, update
 
 from kanim.bootstrap import Office
+from kanim.clock import local_date
 from kanim.domain.contact import Channel
 from kanim.domain.errors import InvalidInput
 from kanim.link.lease import Lease
@@ -129,10 +130,11 @@ class Worker:
     def run_once(self) -> RoundResult:
         # Only the lease's holder sends, so a message `sending` under another name was left by a
         # worker that stopped holding it (killed, or it lost the lease): back in line, every round.
-        if self._stale_claims():
+        stale, idle = self._look()
+        if stale:
             recover_interrupted(self.office, self.lease.holder)
         r = RoundResult()
-        if self._idle():
+        if idle and not stale:
             return r
         r.events = fanout.take(self.office.uow, notify.CONSUMER.name, self.handle)
         r.scheduled = self.schedule(self.office)
@@ -150,23 +152,20 @@ class Worker:
                 break
         return total
 
-    def _stale_claims(self) -> bool:
-        m = t.notify_message.c
-        with self.office.uow(readonly=True) as uow:
-            return uow.session.execute(select(m.seq).where(
-                m.state == State.SENDING.value, or_(m.claimed_by.is_(None), m.claimed_by != self.lease.holder))
-                .limit(1)).first() is not None
-
-    def _idle(self) -> bool:
-        """Nothing for any step, read without SQLite's write lock: an idle office's worker
-        takes it not at all, rather than three times a second."""
+    def _look(self) -> tuple[bool, bool]:
+        """(messages left `sending` by another worker, nothing for any step), in one read
+        without SQLite's write lock: an idle office's worker takes that lock not at all."""
         from kanim.office.pickup_slots import anything_to_place
 
+        m = t.notify_message.c
         with self.office.uow(readonly=True) as uow:
             now = uow.now()
+            stale = uow.session.execute(select(m.seq).where(
+                m.state == State.SENDING.value, or_(m.claimed_by.is_(None), m.claimed_by != self.lease.holder))
+                .limit(1)).first() is not None
             events = fanout.due(uow, notify.CONSUMER.name, 1)
             due = uow.session.execute(self._due_stmt(now).limit(1)).first()
-            return not events and due is None and not anything_to_place(self.office, uow)
+            return stale, not events and due is None and not anything_to_place(self.office, uow)
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -378,7 +377,7 @@ class Worker:
 
     def _capped(self, uow: UnitOfWork, channel: str, address: str, now: datetime) -> datetime | None:
         """When the message may go at the earliest, if a cap stops it now."""
-        day = now.astimezone(ZoneInfo(self.settings.timezone)).date().isoformat()
+        day = local_date(now, self.settings.timezone).isoformat()
         if (channel, day) not in self.limits.today:
             self.limits.today[(channel, day)] = _sent_since(uow, channel, _local_midnight(now, self.settings.timezone))
         if self.limits.today[(channel, day)] >= self.settings.notify_daily_cap:
@@ -395,7 +394,7 @@ class Worker:
     def _count(self, channel: str, address: str, now: datetime, step: int) -> None:
         """The caps count what was sent: a claim counts at once (sends in flight are not
         over-booked), a send the channel did not accept is taken back."""
-        day = now.astimezone(ZoneInfo(self.settings.timezone)).date().isoformat()
+        day = local_date(now, self.settings.timezone).isoformat()
         self.limits.today[(channel, day)] = self.limits.today.get((channel, day), 0) + step
         recent = self.limits.recent.setdefault(address, deque())
         if step > 0:
@@ -472,11 +471,11 @@ def recover_interrupted(office: Office, holder: str) -> int:
     m = t.notify_message.c
     with office.uow() as uow:
         now = uow.now()
-        ids = list(uow.session.scalars(select(m.id).where(m.state == State.SENDING.value,
-                                                          or_(m.claimed_by.is_(None), m.claimed_by != holder))))
-        for i in ids:
-            channel = uow.session.scalar(select(m.channel).where(m.id == i))
-            _attempt(uow, i, channel, now, "interrupted", "worker-stopped-mid-send", None)
+        rows = uow.session.execute(select(m.id, m.channel).where(
+            m.state == State.SENDING.value, or_(m.claimed_by.is_(None), m.claimed_by != holder))).all()
+        ids = [r.id for r in rows]
+        for r in rows:
+            _attempt(uow, r.id, r.channel, now, "interrupted", "worker-stopped-mid-send", None)
         if ids:
             uow.session.execute(update(t.notify_message).where(and_(m.id.in_(ids)))
                                 .values(state=State.CREATED.value, claimed_by=None, updated_at=now))

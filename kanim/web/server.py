@@ -45,18 +45,19 @@ def _allow_open_files(needed: int) -> None:
 
 
 @dataclass
-class RelayThread:
+class BackgroundThread:
     stop: threading.Event
     thread: threading.Thread
 
     def shut_down(self, timeout: float = 10.0) -> None:
-        """Stop the relay and wait for it: it hands its lease back, so a server started again
-        at once (or a `kanim worker`) takes the link without waiting for the lease to run out."""
+        """Stop the relay (or the notification worker) and wait for it: it hands its lease back,
+        so a server started again at once (or a `kanim worker`) takes over without waiting for
+        the lease to run out."""
         self.stop.set()
         self.thread.join(timeout)
 
 
-def start_relay(office: Office) -> RelayThread | None:
+def start_relay(office: Office) -> BackgroundThread | None:
     """The relay in a thread of the server (`kanim worker` runs it as its own process)."""
     if office.central is None:
         return None
@@ -66,10 +67,10 @@ def start_relay(office: Office) -> RelayThread | None:
     thread = threading.Thread(target=Relay(office, office.central).run_forever, args=(stop,), daemon=True,
                               name="kanim-relay")
     thread.start()
-    return RelayThread(stop, thread)
+    return BackgroundThread(stop, thread)
 
 
-def start_notifier(office: Office) -> RelayThread | None:
+def start_notifier(office: Office) -> BackgroundThread | None:
     """The notification worker in a thread of the server (`kanim notify run` runs it alone);
     off with KANIM_NOTIFY=false."""
     if not office.settings.notify:
@@ -79,7 +80,7 @@ def start_notifier(office: Office) -> RelayThread | None:
     stop = threading.Event()
     thread = threading.Thread(target=Worker(office).run_forever, args=(stop,), daemon=True, name="kanim-notify")
     thread.start()
-    return RelayThread(stop, thread)
+    return BackgroundThread(stop, thread)
 
 
 def office_app() -> object:
