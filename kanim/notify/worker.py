@@ -44,6 +44,7 @@ from kanim.clock import local_date
 from kanim.domain.contact import Channel
 from kanim.domain.errors import InvalidInput
 from kanim.link.lease import Lease
+from kanim.notify import alerts
 from kanim.notify.purposes import Purpose, State
 from kanim.office import notify
 from kanim.store import fanout
@@ -69,10 +70,11 @@ class RoundResult:
     sent: int = 0
     failed: int = 0
     cancelled: int = 0
+    alerts: int = 0  # alerts to the office's staff, sent or settled
 
     @property
     def busy(self) -> bool:
-        return bool(self.events or self.scheduled or self.sent or self.failed or self.cancelled)
+        return bool(self.events or self.scheduled or self.sent or self.failed or self.cancelled or self.alerts)
 
 
 @dataclass
@@ -84,6 +86,7 @@ class _Limits:
     today: dict[tuple[str, str], int] = field(default_factory=dict)
     recent: dict[str, deque[datetime]] = field(default_factory=dict)
     paused: dict[str, tuple[datetime, float]] = field(default_factory=dict)  # channel -> (until, last wait)
+    unreachable_since: dict[str, datetime] = field(default_factory=dict)  # channel -> its first miss
 
 
 def transport_for(office: Office):  # noqa: ANN201 - a kanim.notify.transport.Transport
@@ -91,7 +94,8 @@ def transport_for(office: Office):  # noqa: ANN201 - a kanim.notify.transport.Tr
 
     s = office.settings
     urls = {Channel.WHATSAPP: s.notify_whatsapp_url, Channel.SMS: s.notify_sms_url, Channel.EMAIL: s.notify_email_url}
-    return AppriseTransport({c: u for c, u in urls.items() if u}, timeout=s.notify_timeout)
+    return AppriseTransport({c: u for c, u in urls.items() if u}, office_url=s.notify_office_url,
+                            timeout=s.notify_timeout)
 
 
 class Worker:
@@ -139,6 +143,7 @@ class Worker:
         r.events = fanout.take(self.office.uow, notify.CONSUMER.name, self.handle)
         r.scheduled = self.schedule(self.office)
         self._send_due(r)
+        self._send_alerts(r)
         return r
 
     def drain(self, *, rounds: int = 10_000) -> RoundResult:
@@ -146,7 +151,7 @@ class Worker:
         total = RoundResult()
         for _ in range(rounds):
             r = self.run_once()
-            for k in ("events", "scheduled", "sent", "failed", "cancelled"):
+            for k in ("events", "scheduled", "sent", "failed", "cancelled", "alerts"):
                 setattr(total, k, getattr(total, k) + getattr(r, k))
             if not r.busy:
                 break
@@ -165,7 +170,8 @@ class Worker:
                 .limit(1)).first() is not None
             events = fanout.due(uow, notify.CONSUMER.name, 1)
             due = uow.session.execute(self._due_stmt(now).limit(1)).first()
-            return stale, not events and due is None and not anything_to_place(self.office, uow)
+            alert = uow.session.execute(alerts.due_stmt(now).limit(1)).first()
+            return stale, not events and due is None and alert is None and not anything_to_place(self.office, uow)
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -266,14 +272,9 @@ class Worker:
         paused = [c for c, (until, _) in self.limits.paused.items() if until > now]
         if paused:
             stmt = stmt.where(m.channel.not_in(paused))
-        if self._quiet(now):
+        if in_quiet_hours(self.settings, now):
             stmt = stmt.where(m.urgent.is_(True))
         return stmt
-
-    def _quiet(self, now: datetime) -> bool:
-        local = now.astimezone(ZoneInfo(self.settings.timezone)).time()
-        start, end = self.settings.notify_quiet_start, self.settings.notify_quiet_end
-        return (start <= local or local < end) if start > end else (start <= local < end)
 
     def _prepare(self, uow: UnitOfWork, row: Any, now: datetime, r: RoundResult) -> dict[str, Any] | None:
         """Render one due message for sending, or settle it here: cancelled (no longer true,
@@ -322,6 +323,8 @@ class Worker:
             if result.provider_ref:
                 notify.apply_early_receipts(uow, result.provider_ref)
             self._resume(row.channel)
+            if self.limits.unreachable_since.pop(row.channel, None) is not None:
+                alerts.raise_back(uow, row.channel)
             r.sent += 1
             return
         self._count(row.channel, row.address, now, -1)
@@ -342,6 +345,8 @@ class Worker:
             self._give_up(uow, row, now, State.TECHNICAL_FAILURE, f"retries-exhausted:{reason}"[:120], r)
             return
         until = self._pause(row.channel, now, float(wait))
+        if unreachable:
+            self._unreachable(uow, row.channel, reason, now)
         _set(uow, row.id, now, state=State.TEMPORARY_FAILURE.value, attempts=attempts, reason=reason,
              first_failed_at=first, next_attempt_at=until, claimed_by=None)
         r.failed += 1
@@ -349,6 +354,8 @@ class Worker:
     def _give_up(self, uow: UnitOfWork, row: Any, now: datetime, final: State, reason: str, r: RoundResult) -> None:
         """This channel is done with the message: on to the applicant's next channel, or final."""
         r.failed += 1
+        if final is State.TECHNICAL_FAILURE:  # the office's setup, not the applicant's address: staff must act
+            alerts.raise_alert(uow, alerts.Kind.CHANNEL_REFUSED, row.channel, {"channel": row.channel, "reason": reason})
         if row.fallbacks:
             (channel, address), rest = row.fallbacks[0], row.fallbacks[1:]
             if notify.opted_out(uow, address):
@@ -358,6 +365,38 @@ class Worker:
                  reason=f"fallback-from-{row.channel}:{reason}"[:120])
             return
         _set(uow, row.id, now, state=final.value, reason=reason, claimed_by=None)
+
+    def _unreachable(self, uow: UnitOfWork, channel: str, reason: str, now: datetime) -> None:
+        """Staff hear of a channel not reached for a couple of minutes (a blip is not news)."""
+        since = self.limits.unreachable_since.setdefault(channel, now)
+        if now - since >= alerts.UNREACHABLE_ALERT_AFTER:
+            local = since.astimezone(ZoneInfo(self.settings.timezone))
+            alerts.raise_alert(uow, alerts.Kind.CHANNEL_UNREACHABLE, channel,
+                               {"channel": channel, "reason": reason, "since": f"{local:%H:%M} ({local:%d-%m-%Y})"})
+
+    # -- the office's own alerts ----------------------------------------------------------------
+
+    def _send_alerts(self, r: RoundResult) -> None:
+        """Alerts to the office's staff, one at a time (a handful a day), each recorded as it is
+        answered; without an office URL each is settled `not-configured` (the console lists it)."""
+        with self.office.uow(readonly=True) as uow:
+            due = list(uow.session.execute(alerts.due_stmt(uow.now()).limit(20)))
+        for row in due:
+            text = alerts.text(row.kind, row.params, self.settings.office_name)
+            send_office = getattr(self.transport, "send_office", None)
+            try:
+                result = send_office(text.title, text.body, message_id=row.id) if send_office else None
+            except Exception as exc:  # noqa: BLE001 - a transport that raises is a technical failure
+                result = None
+                reason = f"transport-{type(exc).__name__}"
+            else:
+                reason = result.reason if result is not None else "not-configured"
+            outcome = result.outcome.value if result is not None else "technical"
+            with self.office.uow() as uow:
+                alerts.record(uow, row.id, attempts=row.attempts, created_at=row.created_at, outcome=outcome,
+                              reason=reason)
+                uow.session.commit()  # bookkeeping of a send, as the applicants' messages
+            r.alerts += 1
 
     # -- limits --------------------------------------------------------------------------------
 
@@ -414,6 +453,13 @@ class Worker:
                 return
             self.limits.tokens[channel] = tokens
             _time.sleep((1 - tokens) / rate)
+
+
+def in_quiet_hours(settings: Any, now: datetime) -> bool:
+    """The office's quiet hours, in its own zone (start == end: never quiet)."""
+    local = now.astimezone(ZoneInfo(settings.timezone)).time()
+    start, end = settings.notify_quiet_start, settings.notify_quiet_end
+    return (start <= local or local < end) if start > end else (start <= local < end)
 
 
 def _default_schedule(office: Office) -> int:

@@ -470,6 +470,26 @@ notify_optout = Table(
     Column("how", String(16), nullable=False),  # reply | link | staff
 )
 
+# What the office's own staff are told through its office URL (kanim/notify/alerts.py): a
+# channel whose setup the provider refused, a channel not reached at all.
+notify_alert = Table(
+    "notify_alert", metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(64), nullable=False),  # a channel name: never contact data
+    Column("params", JSON, nullable=False),
+    Column("state", String(20), nullable=False),  # created | temporary-failure | sent | technical-failure
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("reason", String(120)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_notify_alert_kind_subject", notify_alert.c.kind, notify_alert.c.subject, notify_alert.c.created_at)
+Index("ix_notify_alert_state_seq", notify_alert.c.state, notify_alert.c.seq)
+
 # -- staged pickup (kanim/domain/pickup.py, kanim/office/pickup_slots.py) ------------------------
 pickup_assignment = Table(
     "pickup_assignment", metadata,

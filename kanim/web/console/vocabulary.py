@@ -32,6 +32,8 @@ MESSAGE_STATES = [N_("message:created"), N_("message:sending"), N_("message:sent
                   N_("message:permanent_failure"), N_("message:temporary_failure"), N_("message:technical_failure"),
                   N_("message:cancelled")]
 CHANNELS = [N_("channel:whatsapp"), N_("channel:sms"), N_("channel:email")]
+# Alerts to the office's own staff (kanim.notify.alerts.Kind).
+ALERT_KINDS = [N_("alert:channel_refused"), N_("alert:channel_unreachable"), N_("alert:channel_back"), N_("alert:test")]
 ATTEMPT_OUTCOMES = [N_("outcome:accepted"), N_("outcome:temporary"), N_("outcome:permanent"), N_("outcome:technical"),
                     N_("outcome:interrupted"), N_("outcome:receipt_sent"), N_("outcome:receipt_delivered"),
                     N_("outcome:receipt_read"), N_("outcome:receipt_failed")]
