@@ -44,6 +44,7 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -141,10 +142,26 @@ class _ModuleTap:
         return getattr(self._real, name)
 
 
+_SESSIONS = threading.local()
+
+
+def _session() -> requests.Session:
+    """One keep-alive session per sending thread: a backlog of thousands of messages to one
+    provider reuses its connections (and TLS sessions) instead of opening one per message.
+    Per thread, because a `requests.Session` is not safe to share between threads."""
+    session = getattr(_SESSIONS, "session", None)
+    if session is None:
+        session = _SESSIONS.session = requests.Session()
+        session.trust_env = False  # proxies as Apprise gives them, not from the environment per call
+    return session
+
+
 def _traced_post(*args: Any, **kwargs: Any) -> requests.Response:
     trace = _TRACE.get()
     try:
-        response = requests.post(*args, **kwargs)
+        # Only kanim's own sends (a trace is set) take the kept-alive session; anything else
+        # calling the plugin goes through plain `requests.post`, as Apprise meant.
+        response = (_session().post if trace is not None else requests.post)(*args, **kwargs)
     except requests.RequestException as exc:
         if trace is not None:
             trace.failure = exc
