@@ -409,6 +409,25 @@ def notify_sink(port: Annotated[int, typer.Option(help="0: a free port, printed 
             pass
 
 
+@notify_app.command("retry-dead")
+def notify_retry_dead(actor: Annotated[str, typer.Option(help="who retries them (audited)")] = "cli") -> None:
+    """Put the events whose rules kept failing back in the queue, once the cause is fixed: each
+    dead event holds back its application's later ones until then.
+
+    Example: kanim notify retry-dead
+    """
+    from kanim.office.notify import CONSUMER
+    from kanim.store import fanout
+
+    office = _office()
+    with office.uow() as uow:
+        n = fanout.retry_dead(uow, CONSUMER.name)
+        if n:
+            uow.audit(actor=actor, action="notify_events_retried", subject=CONSUMER.name, detail={"events": n})
+        uow.commit()
+    out.print(f"{n} dead event(s) back in the queue" if n else "no dead events")
+
+
 @notify_app.command("rule")
 def notify_rule(purpose: str, enabled: Annotated[bool, typer.Option("--on/--off")] = True,
                 actor: Annotated[str, typer.Option(help="who switches it (audited)")] = "cli") -> None:

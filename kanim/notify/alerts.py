@@ -40,6 +40,7 @@ class Kind(StrEnum):
     CHANNEL_REFUSED = "channel_refused"  # a final technical failure: token, template, sender, setup
     CHANNEL_UNREACHABLE = "channel_unreachable"  # not reached at all for UNREACHABLE_ALERT_AFTER
     CHANNEL_BACK = "channel_back"  # reached again after an unreachable alert
+    TEMPLATE_FAILED = "template_failed"  # a message could not be rendered (too long, a setting missing)
     TEST = "test"  # `kanim notify test-office`
 
 
@@ -62,6 +63,12 @@ _TEXTS: dict[Kind, tuple[str, str, str]] = {
         "{channel}: reachable again",
         "{channel} dapat dihubungi lagi. Pesan yang menunggu sedang dikirim.",
         "{channel} answers again. The waiting messages are going out."),
+    Kind.TEMPLATE_FAILED: (
+        "{channel}: a message could not be written ({reason})",
+        "Sebuah pesan {channel} tidak dapat disusun dari templatnya ({reason}); pesan itu dialihkan ke saluran "
+        "berikutnya. Periksa templat dan pengaturan kantor (nama, telepon, alamat publik).",
+        "A {channel} message could not be written from its template ({reason}); it falls back to the next "
+        "channel. Check the templates and the office's settings (name, phone, public address)."),
     Kind.TEST: (
         "Test alert",
         "Uji peringatan kanim untuk {office_name}: saluran peringatan kantor berfungsi.",

@@ -61,6 +61,9 @@ UNREACHABLE_PROBE = 5.0  # the first look again at a channel not reached at all 
 # Transport reasons that mean the channel itself was not reached (no internet, gateway off):
 # nothing is wrong with the message, so waiting costs it none of its retries.
 UNREACHABLE = ("unreachable", "timeout", "connection", "dns")
+# "Later" about one recipient, not the channel: too many messages to that one number, or Meta
+# holding back that one message. Only that message waits; the channel goes on for the others.
+ONE_RECIPIENT = ("whatsapp-131056-", "whatsapp-131049-")
 
 
 @dataclass
@@ -140,11 +143,20 @@ class Worker:
         r = RoundResult()
         if idle and not stale:
             return r
-        r.events = fanout.take(self.office.uow, notify.CONSUMER.name, self.handle)
-        r.scheduled = self.schedule(self.office)
-        self._send_due(r)
-        self._send_alerts(r)
+        # Each step on its own: a fault in one (a pickup bug, say) holds back none of the others,
+        # above all not the messages already written.
+        r.events = self._step("rules", lambda: fanout.take(self.office.uow, notify.CONSUMER.name, self.handle), 0)
+        r.scheduled = self._step("pickup schedule", lambda: self.schedule(self.office), 0)
+        self._step("sending", lambda: self._send_due(r), None)
+        self._step("office alerts", lambda: self._send_alerts(r), None)
         return r
+
+    def _step(self, name: str, step: Callable[[], Any], failed: Any) -> Any:
+        try:
+            return step()
+        except Exception:  # noqa: BLE001 - logged with its traceback (codes and ids only), retried next round
+            log.exception("notification round: the %s step failed", name)
+            return failed
 
     def drain(self, *, rounds: int = 10_000) -> RoundResult:
         """Rounds until nothing is due (tests, the demo's scenario, the bench)."""
@@ -234,7 +246,7 @@ class Worker:
             job = in_flight.pop(fut)
             result = fut.result()
             busy.discard(job["address"])
-            if result.outcome is Outcome.TEMPORARY:
+            if result.outcome is Outcome.TEMPORARY and not result.reason.startswith(ONE_RECIPIENT):
                 held.add(job["channel"])
             finished.append((job, result))
         return finished
@@ -383,7 +395,10 @@ class Worker:
         if not unreachable and now - first >= timedelta(minutes=self.settings.notify_retry_minutes):
             self._give_up(uow, row, now, State.TECHNICAL_FAILURE, f"retries-exhausted:{reason}"[:120], r)
             return
-        until = self._pause(row.channel, now, float(wait))
+        if reason.startswith(ONE_RECIPIENT):
+            until = now + timedelta(seconds=wait)  # this message alone waits
+        else:
+            until = self._pause(row.channel, now, float(wait))
         if unreachable:
             self._unreachable(uow, row.channel, reason, now)
         _set(uow, row.id, now, state=State.TEMPORARY_FAILURE.value, attempts=attempts, reason=reason,
@@ -394,7 +409,8 @@ class Worker:
         """This channel is done with the message: on to the applicant's next channel, or final."""
         r.failed += 1
         if final is State.TECHNICAL_FAILURE:  # the office's setup, not the applicant's address: staff must act
-            alerts.raise_alert(uow, alerts.Kind.CHANNEL_REFUSED, row.channel, {"channel": row.channel, "reason": reason})
+            kind = alerts.Kind.TEMPLATE_FAILED if reason.startswith("render-") else alerts.Kind.CHANNEL_REFUSED
+            alerts.raise_alert(uow, kind, row.channel, {"channel": row.channel, "reason": reason})
         if row.fallbacks:
             (channel, address), rest = row.fallbacks[0], row.fallbacks[1:]
             if notify.opted_out(uow, address):

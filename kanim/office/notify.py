@@ -403,7 +403,8 @@ def record_receipt(uow: UnitOfWork, *, provider_ref: str, status: str, at: datet
         if row.fallbacks:
             (channel, address), rest = row.fallbacks[0], row.fallbacks[1:]
             values = {"state": State.CREATED.value, "channel": channel, "address": address, "fallbacks": rest,
-                      "attempts": 0, "provider_ref": None, "reason": f"fallback-from-{row.channel}:{reason}"[:120]}
+                      "attempts": 0, "provider_ref": None, "first_failed_at": None, "next_attempt_at": None,
+                      "claimed_by": None, "reason": f"fallback-from-{row.channel}:{reason}"[:120]}
         else:
             values = {"state": State.PERMANENT_FAILURE.value, "reason": reason}
     if values:

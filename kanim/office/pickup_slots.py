@@ -111,7 +111,8 @@ def _place(office: Office, uow: UnitOfWork, waiting: list[Waiting], calendar: li
     plan = assign(waiting, calendar, today=today(office, uow))
     now = uow.now()
     rows = [{"application_id": a.application_id, "booking_id": a.booking_id, "day": a.slot.day, "slot": a.slot.time,
-             "state": "offered", "assigned_at": now, "moves": 0, "code": new_code()} for a in plan.assignments]
+             "state": "offered", "assigned_at": now, "moves": 0, "code": new_code(), "needs_call": a.needs_call}
+            for a in plan.assignments]
     if rows:
         uow.session.execute(t.pickup_assignment.insert(), rows)  # one statement for a whole backlog
     facts = notify.load_facts_many(uow, [a.application_id for a in plan.assignments])
@@ -318,13 +319,13 @@ def day_view(office: Office, day: date) -> list[dict[str, Any]]:
 def _people(uow: UnitOfWork, day: date) -> dict[str, list[dict[str, Any]]]:
     a, p = t.application.c, t.pickup_assignment.c
     rows = uow.session.execute(
-        select(p.slot, p.state, p.application_id, a.number, a.full_name, a.stage)
+        select(p.slot, p.state, p.application_id, p.needs_call, a.number, a.full_name, a.stage)
         .select_from(t.pickup_assignment.join(t.application, a.id == p.application_id))
         .where(and_(p.day == day)).order_by(p.slot, a.number)).all()
     slots: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         slots[r.slot].append({"application_id": r.application_id, "number": r.number, "name": r.full_name,
-                              "state": r.state, "collected": r.stage == Stage.HANDED_OVER})
+                              "state": r.state, "collected": r.stage == Stage.HANDED_OVER, "needs_call": r.needs_call})
     return slots
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from kanim.biometrics.fingerprint import FingerException
@@ -501,6 +502,8 @@ pickup_assignment = Table(
     Column("assigned_at", UTCDateTime, nullable=False),
     Column("confirmed_at", UTCDateTime),
     Column("moves", Integer, nullable=False, default=0),  # asked for another slot, or missed one
+    # Its slot is on or after the applicant's travel date: staff call them (kanim/domain/pickup.py).
+    Column("needs_call", Boolean, nullable=False, default=False, server_default=false()),
     # The applicant's link (`<public url>/p/<code>`): random, short enough for an SMS.
     Column("code", String(12), nullable=False, unique=True),
     Index("ix_pickup_assignment_day_slot", "day", "slot"),

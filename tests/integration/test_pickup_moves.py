@@ -100,3 +100,18 @@ def test_a_ready_passport_without_a_contact_is_written_down_not_told_in_silence(
     [ready] = messages(office, purpose=Purpose.READY.value)
     assert (ready.state, ready.reason, ready.channel) == (State.CANCELLED.value, "no-contact", "none")
     assert slots(office)[apps[0].id][2] == "offered", "the desk still expects them (the day view lists them)"
+
+
+def test_a_slot_after_the_travel_date_is_flagged_for_a_call_on_the_desks_day(office, central, clock) -> None:  # noqa: ANN001
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from kanim.domain.application import Priority
+
+    flying = replace(person(), priority=Priority.TRAVEL, travel_date=clock.now().date() + timedelta(days=1))
+    apps = book(office, applicants=[flying])
+    checked(office, apps, central)
+    worker(office, Recorder()).drain()
+    day, _, _ = slots(office)[apps[0].id]
+    people = [p for s in pickup_slots.day_view(office, __import__("datetime").date.fromisoformat(day)) for p in s["people"]]
+    assert [p["needs_call"] for p in people] == [True], "its slot is after the flight: staff must call"

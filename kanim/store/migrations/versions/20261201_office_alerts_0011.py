@@ -1,6 +1,9 @@
-"""office alerts: what the office's own staff are told (a channel's setup refused, a channel
+"""office alerts, and pickup slots to confirm by phone
+
+notify_alert: what the office's own staff are told (a channel's setup refused, a channel
 unreachable), sent to the office's Apprise URL (a Telegram group, say) by the notification
-worker, from a row written in the transaction that noticed it (kanim/notify/alerts.py).
+worker, from a row written in the transaction that noticed it (kanim/notify/alerts.py);
+pickup_assignment.needs_call: a slot on or after the applicant's travel date, for staff to call.
 
 Revision ID: 0011_office_alert
 Revises: 0010_notify
@@ -37,9 +40,13 @@ def upgrade() -> None:
     with op.batch_alter_table('notify_alert', schema=None) as batch_op:
         batch_op.create_index('ix_notify_alert_kind_subject', ['kind', 'subject', 'created_at'], unique=False)
         batch_op.create_index('ix_notify_alert_state_seq', ['state', 'seq'], unique=False)
+    with op.batch_alter_table('pickup_assignment', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('needs_call', sa.Boolean(), nullable=False, server_default=sa.false()))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('pickup_assignment', schema=None) as batch_op:
+        batch_op.drop_column('needs_call')
     with op.batch_alter_table('notify_alert', schema=None) as batch_op:
         batch_op.drop_index('ix_notify_alert_state_seq')
         batch_op.drop_index('ix_notify_alert_kind_subject')
