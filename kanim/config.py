@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     notify_timeout: float = Field(default=10, gt=0)  # seconds a channel may take to answer one send
     notify_webhook_secret: str | None = None  # the Meta app secret: X-Hub-Signature-256 of receipts
     notify_verify_token: str | None = None  # Meta's webhook verification handshake
+    notify_sms_callback_key: str | None = None  # the API key SMSEagle's Callback URL sends with each reply
     public_url: str | None = None  # where applicants reach this office's public pages (links)
     notify_interval: float = Field(default=1.0, gt=0)  # seconds between worker rounds when idle
     notify_concurrency: int = Field(default=4, ge=1, le=64)  # sends in flight (the duplicate bound)

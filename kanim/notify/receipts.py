@@ -128,6 +128,27 @@ def _text(item: dict[str, Any]) -> str:
     return "".join(c for c in text if c.isprintable() or c in "\n\t").strip() if isinstance(text, str) else ""
 
 
+def sms_reply(fields: dict[str, str]) -> Inbound | None:
+    """An SMS reply as SMSEagle's Callback URL forwards it: the sender's number (normalised to
+    E.164; None when it is not a phone number), the words, the gateway's message id (so a
+    callback repeated is acted on once: ids are kept as `sms:<id>`)."""
+    from kanim.domain.errors import InvalidInput
+    from kanim.office.contact import normalise_phone
+
+    sender = fields.get("sender", "")
+    try:
+        number = normalise_phone(sender) if sender and len(sender) <= 32 else None
+    except InvalidInput:
+        number = None
+    if number is None:
+        return None
+    msgid = fields.get("msgid") or fields.get("oid") or ""
+    ref = f"sms:{msgid}" if _reference(f"sms:{msgid}") and msgid else None
+    text = fields.get("text", "")[:1000]
+    words = "".join(c for c in text if c.isprintable() or c in "\n\t").strip()
+    return Inbound(number, words, datetime.now(UTC), ref)
+
+
 def _time(value: Any) -> datetime | None:
     """A unix time as Meta sends it (a string of seconds)."""
     try:

@@ -116,6 +116,31 @@ async def whatsapp_webhook(request: Request, office: OfficeDep) -> dict:
     return inbound_from_whatsapp(office, parse_statuses(payload), parse_inbound(payload))
 
 
+@router.post("/sms/inbound", response_model=WebhookOut,
+             responses=errors({401: "`webhook-signature-invalid`", 404: "`webhook-not-configured`",
+                               422: "`webhook-malformed`"}))
+async def sms_inbound(request: Request, office: OfficeDep) -> dict:
+    """An SMS reply, forwarded by the office's SMSEagle gateway (its Callback URL, POST, with this
+    office's API key): STOP / BERHENTI opts out, YA confirms a pickup slot, GANTI asks for
+    another. The fields are SMSEagle's: `apikey`, `sender`, `text`, `msgid`."""
+    from kanim.notify.receipts import Inbound, sms_reply
+
+    key = office.settings.notify_sms_callback_key
+    if not key:
+        raise WebhookOff("no SMS callback is configured at this office (KANIM_NOTIFY_SMS_CALLBACK_KEY)")
+    try:
+        form = await request.form(max_files=0, max_fields=20)
+    except Exception:  # noqa: BLE001 - Starlette's parser raises several kinds for a malformed body
+        raise DomainError("the body is not a form kanim can read", code="webhook-malformed") from None
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    if not _same(fields.get("apikey", ""), key):
+        raise WebhookRefused("the apikey field is not this office's SMS callback key (KANIM_NOTIFY_SMS_CALLBACK_KEY)")
+    reply: Inbound | None = sms_reply(fields)
+    if reply is None:
+        raise DomainError("the form names no sender phone number kanim can read", code="webhook-malformed")
+    return inbound_from_whatsapp(office, [], [reply])
+
+
 def inbound_from_whatsapp(office, receipts, replies) -> dict:  # noqa: ANN001
     matched = 0
     with office.uow() as uow:
