@@ -155,6 +155,9 @@ def status() -> None:
     if s.stop:
         typer.echo(f"stopped: {s.stop}")
         raise typer.Exit(1)
+    if s.fingerprint is None:
+        typer.echo(f"warning: {s.warning}")
+        return
     typer.echo(f"ok: Document Signer {s.fingerprint[:16]} signs until {s.usable_until.date()}"
                + (f" (warning: {s.warning})" if s.warning else ""))
 

@@ -26,6 +26,7 @@ from kanim.domain.events import ChipPersonalised
 from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
+NOT_SET_UP = "no Document Signer is installed: electronic passports print without chip content"
 WARN_BEFORE = timedelta(days=14)  # a Document Signer this close to its end is a guardrail warning
 FACE, FINGERPRINT = "face", "fingerprint"
 
@@ -133,7 +134,9 @@ def signer_state(uow: UnitOfWork) -> SignerState:
     """The newest installed Document Signer, judged now: its key-usage period and the CRLs."""
     row = uow.session.execute(select(t.document_signer).order_by(t.document_signer.c.usable_until.desc())).first()
     if row is None:
-        return SignerState(None, None, stop="no Document Signer is installed (kanim chip ds install)")
+        # An office not yet set up for chips (docs/chip.md, "Before the first ceremony") prints
+        # electronic passports without chip content, and says so; it is not stopped.
+        return SignerState(None, None, warning=NOT_SET_UP)
     now = uow.now()
     cert = x509.load_der_x509_certificate(row.certificate)
     for crl in _crls(uow):
@@ -153,12 +156,14 @@ def signer_state(uow: UnitOfWork) -> SignerState:
     return SignerState(row.fingerprint, row.usable_until)
 
 
-def require_signer(uow: UnitOfWork) -> SignerState:
+def require_signer(uow: UnitOfWork) -> SignerState | None:
+    """The Document Signer to sign with; None if the office has none installed; GateClosed with
+    the reason if the one installed is expired, revoked or not yet usable."""
     state = signer_state(uow)
     if state.stop:
         raise GateClosed("chip personalisation is stopped: " + state.stop, reasons=[state.stop],
                          code="chip-signer-unusable")
-    return state
+    return state if state.fingerprint else None
 
 
 # -- personalisation ----------------------------------------------------------------------
@@ -221,6 +226,8 @@ def chip_qc(office: Office, uow: UnitOfWork, app: Application, *, actor: str, im
     back; without one (the demo has no encoder) the job itself is checked."""
     row = uow.session.execute(select(t.chip_image).where(t.chip_image.c.booklet_serial == app.booklet_serial)).first()
     if row is None:
+        if signer_state(uow).fingerprint is None:
+            return None  # an office without a Document Signer has no chip to check
         return "the booklet has no chip personalisation job"
     face = uow.session.execute(select(t.biometric.c.file_ref).where(
         t.biometric.c.application_id == app.id, t.biometric.c.kind == FACE)).scalar()
