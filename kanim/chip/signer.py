@@ -8,6 +8,7 @@ pure LDS and verification code only."""
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -70,7 +71,7 @@ class Pkcs11Key:
     def _session(self):  # noqa: ANN202
         import pkcs11
         try:
-            token = pkcs11.lib(self.module).get_token(token_label=self.token_label)
+            token = _library(self.module).get_token(token_label=self.token_label)
             return token.open(user_pin=self._pin, rw=True)
         except pkcs11.exceptions.NoSuchToken:
             raise TokenError(f"no PKCS#11 token labelled {self.token_label!r}") from None
@@ -120,6 +121,22 @@ class Pkcs11Key:
         if len(found) != 1:
             raise TokenError(f"the token holds {len(found)} keys labelled {self.key_label!r}, needs one")
         return found[0]
+
+
+_loaded_conf: list[str | None] = []
+
+
+def _library(module: str):  # noqa: ANN202
+    """python-pkcs11 loads one module per process and SoftHSM2 reads SOFTHSM2_CONF only when
+    initialised: re-initialise when the configuration changed (a test or the demo switching
+    token folders), so that a process never signs with another folder's token by mistake."""
+    import pkcs11
+    lib = pkcs11.lib(module)
+    conf = os.environ.get("SOFTHSM2_CONF")
+    if _loaded_conf and _loaded_conf[0] != conf:
+        lib.reinitialize()
+    _loaded_conf[:] = [conf]
+    return lib
 
 
 def certificate_request(key: SigningKey, *, office_code: str) -> bytes:
