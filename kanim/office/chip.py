@@ -39,6 +39,8 @@ class SignerState:
     usable_until: datetime | None
     stop: str | None = None
     warning: str | None = None
+    kind: str = "ok"  # ok | not_set_up | expiring | expired | revoked | not_yet (the console's words)
+    days: int = 0  # until the key's end (expiring)
 
 
 # -- the Document Signer -------------------------------------------------------------------
@@ -136,22 +138,23 @@ def signer_state(uow: UnitOfWork) -> SignerState:
     if row is None:
         # An office not yet set up for chips (docs/chip.md, "Before the first ceremony") prints
         # electronic passports without chip content, and says so; it is not stopped.
-        return SignerState(None, None, warning=NOT_SET_UP)
+        return SignerState(None, None, warning=NOT_SET_UP, kind="not_set_up")
     now = uow.now()
     cert = x509.load_der_x509_certificate(row.certificate)
     for crl in _crls(uow):
         entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number) if crl.issuer == cert.issuer else None
         if entry is not None:
-            return SignerState(row.fingerprint, row.usable_until,
+            return SignerState(row.fingerprint, row.usable_until, kind="revoked",
                                stop=f"the Document Signer was revoked on {entry.revocation_date_utc.date()}")
     if now < row.usable_from:
-        return SignerState(row.fingerprint, row.usable_until, stop="the Document Signer's key may not sign yet")
+        return SignerState(row.fingerprint, row.usable_until, kind="not_yet",
+                           stop="the Document Signer's key may not sign yet")
     if now >= row.usable_until:
-        return SignerState(row.fingerprint, row.usable_until,
+        return SignerState(row.fingerprint, row.usable_until, kind="expired",
                            stop=f"the Document Signer's key expired on {row.usable_until.date()}: install a new one")
     if row.usable_until - now <= WARN_BEFORE:
         days = (row.usable_until - now).days
-        return SignerState(row.fingerprint, row.usable_until,
+        return SignerState(row.fingerprint, row.usable_until, kind="expiring", days=days,
                            warning=f"the Document Signer's key expires in {days} days ({row.usable_until.date()})")
     return SignerState(row.fingerprint, row.usable_until)
 

@@ -24,10 +24,12 @@ from kanim.domain.application import Stage
 from kanim.domain.errors import Conflict, GateClosed
 from kanim.domain.passport import PassportKind
 from kanim.link.relay import sync_once
-from kanim.office import admin, chip, printing
+from kanim.office import accounts, admin, chip, printing
 from kanim.seed import advance
 from kanim.store import tables as t
 from tests.conftest import make_office
+from tests.integration.console_desk_helpers import PASSWORD, browser
+from tests.integration.test_console_print_room import cheap_passwords
 from tests.integration.test_workflow import SITI, book_one
 
 pytestmark = pytest.mark.skipif(softhsm.available() is not None, reason=f"SoftHSM2: {softhsm.available()}")
@@ -118,7 +120,10 @@ def test_a_tampered_dg2_fails_qc_and_spoils_the_booklet(office, tmp_path) -> Non
     assert spoiled.status.value == "spoiled" and "DG2" in spoiled.spoil_note
 
 
-def test_an_expired_document_signer_stops_chips_while_ordinary_passports_print(office, clock, central) -> None:  # noqa: ANN001
+def test_an_expired_document_signer_stops_chips_while_ordinary_passports_print(office, clock, central,  # noqa: ANN001
+                                                                              monkeypatch) -> None:
+    cheap_passwords(monkeypatch)
+    accounts.add_user(office, username="print_operator", full_name="Printer", role="print_operator", password=PASSWORD)
     electronic = book_one(office)
     ordinary = book_one(office, dataclasses.replace(SITI, nik="3171014508900002", full_name="Dewi Lestari",
                                                     passport_kind=PassportKind.ORDINARY))
@@ -134,6 +139,8 @@ def test_an_expired_document_signer_stops_chips_while_ordinary_passports_print(o
     with pytest.raises(GateClosed) as stopped:
         printing.print_passport(office, application_id=electronic.id, actor="printer")
     assert stopped.value.code == "chip-signer-unusable" and "expired on" in stopped.value.message
+    page = browser(office, "print_operator").get("/staff/print-room").text
+    assert 'id="chip-signer" data-kind="expired"' in page and "Personalisasi cip dihentikan" in page  # Indonesian first
     printing.print_passport(office, application_id=ordinary.id, actor="printer")
     with office.uow(readonly=True) as uow:
         assert uow.applications.get(ordinary.id).stage is Stage.PRINTED
