@@ -179,9 +179,15 @@ def personalise(office: Office, uow: UnitOfWork, app: Application, *, state: Sig
     content, exceptions = _content(office, uow, app, actor=actor)
     groups = lds.data_groups(content)
     row = uow.session.execute(select(t.document_signer).where(t.document_signer.c.fingerprint == state.fingerprint)).one()
-    signer = DocumentSigner(token_key(office, row.key_label), row.certificate)
-    files = {lds.COM: lds.ef_com(list(groups)), **{lds.dg_file(n): b for n, b in groups.items()},
-             lds.SOD: sod.build_sod(groups, signer, signed_at=uow.now())}
+    try:
+        signer = DocumentSigner(token_key(office, row.key_label), row.certificate)
+        signed = sod.build_sod(groups, signer, signed_at=uow.now())
+    except TokenError as e:
+        # The token is unplugged, locked or misconfigured: the print is refused whole (no booklet
+        # taken) with the reason, which names no PIN; IT fixes the token and the job prints.
+        raise GateClosed(f"chip personalisation is stopped: {e}", reasons=[str(e)],
+                         code="chip-token-unavailable") from None
+    files = {lds.COM: lds.ef_com(list(groups)), **{lds.dg_file(n): b for n, b in groups.items()}, lds.SOD: signed}
     manifest = {"booklet_serial": app.booklet_serial, "lds_version": "1.7", "ds_fingerprint": row.fingerprint,
                 "sod_sha256": sod.sod_sha256(files[lds.SOD]), "finger_exceptions": exceptions,
                 "files": sorted(files), "created_at": uow.now().isoformat()}

@@ -24,7 +24,7 @@ from kanim.domain.application import Stage
 from kanim.domain.errors import Conflict, GateClosed
 from kanim.domain.passport import PassportKind
 from kanim.link.relay import sync_once
-from kanim.office import accounts, admin, chip, printing
+from kanim.office import accounts, admin, chip, printing, vault_files
 from kanim.seed import advance
 from kanim.store import tables as t
 from tests.conftest import make_office
@@ -146,6 +146,22 @@ def test_an_expired_document_signer_stops_chips_while_ordinary_passports_print(o
         assert uow.applications.get(ordinary.id).stage is Stage.PRINTED
         assert uow.applications.get(electronic.id).stage is Stage.APPROVED  # no booklet was taken
         assert uow.session.execute(select(t.chip_image)).first() is None
+
+
+def test_a_token_that_cannot_be_opened_refuses_the_print_whole(office, tmp_path) -> None:  # noqa: ANN001
+    app = book_one(office)
+    advance(office, app.id, "approved", app_type=app.app_type)
+    office.settings.chip_pin_file = tmp_path / "wrong.pin"
+    office.settings.chip_pin_file.write_text("00000000")
+    with pytest.raises(GateClosed) as refused:
+        printing.print_passport(office, application_id=app.id, actor="printer")
+    assert refused.value.code == "chip-token-unavailable" and "PIN of token 'kanim-ds' is wrong" in refused.value.message
+    assert "00000000" not in refused.value.message
+    with office.uow(readonly=True) as uow:
+        assert uow.applications.get(app.id).stage is Stage.APPROVED
+        assert uow.session.execute(select(t.booklet.c.status).where(t.booklet.c.serial == "X1000001")).scalar() \
+            .value == "in_stock"
+    assert office.vault.refs() == vault_files.referenced(office)  # no job file left behind
 
 
 def test_a_revocation_list_from_the_feed_stops_chip_personalisation(office, tmp_path, clock) -> None:  # noqa: ANN001
