@@ -12,6 +12,7 @@ DEMO_DIR     ?= .kanim-demo
 HOST         ?= 127.0.0.1
 PORT         ?= 8000
 CENTRAL_PORT ?= 8001
+SINK_PORT    ?= 8002
 
 .PHONY: demo demo-reset test install docs catalogs lint bench clean
 
@@ -31,7 +32,7 @@ install: $(DEV_STAMP)
 
 # A central hub and an office as real processes, linked: seeded on the first run, kept after.
 demo: $(RUNTIME_STAMP)
-	$(BIN)/kanim demo --dir $(DEMO_DIR) --host $(HOST) --port $(PORT) --central-port $(CENTRAL_PORT)
+	$(BIN)/kanim demo --dir $(DEMO_DIR) --host $(HOST) --port $(PORT) --central-port $(CENTRAL_PORT) --sink-port $(SINK_PORT)
 
 # Removes the demo's folder (only one `kanim demo` made); the next `make demo` seeds a fresh one.
 demo-reset: $(RUNTIME_STAMP)

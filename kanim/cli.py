@@ -319,7 +319,17 @@ def notify_status(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
     table.add_row("events for the rules", f"{st.events_queued} ({st.events_dead} dead)")
     table.add_row("oldest waiting", str(st.oldest_waiting_at or "-"))
     table.add_row("worker", st.worker or "none running")
+    if st.quiet_now:
+        table.add_row("quiet hours", f"now ({st.quiet_hours}): {st.waits['quiet_hours']} wait for the morning")
+    table.add_row("waiting for their moment", f"{st.waits['reminder']} reminder(s), {st.waits['retry']} retry(ies)")
     out.print(table)
+    if st.alerts:
+        shown = Table(title="alerts to the office's staff")
+        for col in ("at", "kind", "channel", "reason", "state"):
+            shown.add_column(col)
+        for a in st.alerts:
+            shown.add_row(f"{a['created_at']:%Y-%m-%d %H:%M}", a["kind"], a["channel"], a["reason"] or "", a["state"])
+        out.print(shown)
     if st.failures:
         failed = Table(title="latest failures")
         for col in ("number", "purpose", "channel", "to", "state", "reason"):
@@ -348,6 +358,77 @@ def notify_run() -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     out.print(f"notification worker for office {office.settings.office_code}")
     Worker(office).run_forever(stop)
+
+
+@notify_app.command("test-office")
+def notify_test_office() -> None:
+    """Send a test alert to the office's own alert URL (KANIM_NOTIFY_OFFICE_URL, a Telegram group
+    of the office's staff: tgram://BOT_TOKEN/CHAT_ID) and say what the channel answered.
+
+    Example: kanim notify test-office
+    """
+    from kanim.notify import alerts
+    from kanim.notify.worker import transport_for
+
+    office = _office()
+    if not office.settings.notify_office_url:
+        err.print("error: no office alert URL: set KANIM_NOTIFY_OFFICE_URL (a Telegram group: tgram://BOT_TOKEN/CHAT_ID)")
+        raise typer.Exit(2)
+    try:
+        transport = transport_for(office)
+    except ValueError as exc:
+        err.print(f"error: {exc}")
+        raise typer.Exit(2) from None
+    text = alerts.text(alerts.Kind.TEST, {}, office.settings.office_name)
+    result = transport.send_office(text.title, text.body, message_id="test")
+    if result.outcome.value != "accepted":
+        err.print(f"error: the office alert URL did not take the test alert: {result.outcome.value} ({result.reason})")
+        raise typer.Exit(1)
+    out.print("the office alert URL took the test alert")
+
+
+@notify_app.command("sink")
+def notify_sink(port: Annotated[int, typer.Option(help="0: a free port, printed on stdout")] = 0,
+                host: Annotated[str, typer.Option(help="the address to listen on")] = "127.0.0.1") -> None:
+    """A local stand-in for the WhatsApp Cloud API, an SMSEagle gateway and the Telegram Bot API,
+    for demos and drills: messages stop here (nothing leaves the machine) and its page lists them.
+
+    Example: kanim notify sink --port 8002
+    """
+    import threading
+
+    from kanim.ops.cluster import listen_problem
+    from kanim.ops.notify_sink import NotifySink
+
+    if port and (problem := listen_problem(host, port)):
+        err.print(f"error: {problem}")
+        raise typer.Exit(2)
+    with NotifySink(port=port, host=host) as sink:
+        out.print(f"{sink.port}", highlight=False)
+        out.print(f"messages received: {sink.base_url}/", highlight=False, soft_wrap=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+
+
+@notify_app.command("retry-dead")
+def notify_retry_dead(actor: Annotated[str, typer.Option(help="who retries them (audited)")] = "cli") -> None:
+    """Put the events whose rules kept failing back in the queue, once the cause is fixed: each
+    dead event holds back its application's later ones until then.
+
+    Example: kanim notify retry-dead
+    """
+    from kanim.office.notify import CONSUMER
+    from kanim.store import fanout
+
+    office = _office()
+    with office.uow() as uow:
+        n = fanout.retry_dead(uow, CONSUMER.name)
+        if n:
+            uow.audit(actor=actor, action="notify_events_retried", subject=CONSUMER.name, detail={"events": n})
+        uow.commit()
+    out.print(f"{n} dead event(s) back in the queue" if n else "no dead events")
 
 
 @notify_app.command("rule")
@@ -608,6 +689,7 @@ def demo(
     host: str = "127.0.0.1",
     port: Annotated[int, typer.Option(help="the office's port")] = 8000,
     central_port: Annotated[int, typer.Option(help="the central's port")] = 8001,
+    sink_port: Annotated[int | None, typer.Option(help="the stand-in message providers' port (default: port + 2)")] = None,
     directory: Annotated[Path, typer.Option("--dir", envvar="KANIM_DEMO_DIR",
                                             help="the demo's folder (both nodes' data)")] = Path(".kanim-demo"),
     reset: Annotated[bool, typer.Option("--reset", help="remove the demo's folder and stop")] = False,
@@ -620,7 +702,7 @@ def demo(
     """A central hub and an office as real processes, linked; seeded on the first run (staff
     accounts, booklets, civil registry, a day of appointments), served as they are after.
 
-    Example: kanim demo --dir .kanim-demo --port 8000 --central-port 8001   (Ctrl-C stops both)
+    Example: kanim demo --dir .kanim-demo --port 8000 --central-port 8001   (Ctrl-C stops every process)
     Example: kanim demo --reset --dir .kanim-demo
     Example: kanim demo --scenario outage --applicants 40   (exit 1 if anything was lost)
     """
@@ -632,7 +714,7 @@ def demo(
         if reset:
             out.print(the_demo.reset(directory), soft_wrap=True)
             return
-        code = the_demo.run(the_demo.Demo(directory.resolve(), host, port, central_port), serve=serve_after,
+        code = the_demo.run(the_demo.Demo(directory.resolve(), host, port, central_port, sink_port), serve=serve_after,
                             console=out)
     except the_demo.DemoError as e:
         err.print(f"error: {e}", markup=False, highlight=False)

@@ -127,7 +127,8 @@ def _seed_day(office: Office) -> None:
                               priority=Priority.HAJJ_UMRAH if i == 5 else Priority.NONE)
         apps += booking.book(office, account_ref=f"demo-account-{i}", day=day,
                              slot=office.settings.slot_times[i % len(office.settings.slot_times)].strftime("%H:%M"),
-                             applicants=[a], actor="front_desk", contact_phone="+6281234567890")
+                             applicants=[a], actor="front_desk", contact_phone=f"+628123456{i:04d}",
+                             language="en" if i % 5 == 4 else "id")
     # Up to the print room first; then the link brings the central's decisions, so that a
     # passport is `ready` at its quality check only because the central confirmed it.
     for app, target in zip(apps, STAGES, strict=True):

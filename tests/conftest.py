@@ -89,3 +89,21 @@ def sqlite_office(tmp_path, clock, central):  # noqa: ANN001, ANN201
     o, _ = make_office(tmp_path, "sqlite", clock, central)
     yield o
     o.engine.dispose()
+
+
+# The files that take longest (seconds on the 2-core machine, from `pytest --durations`), run
+# first: `make test` hands whole files to its two workers in collection order, and a long file
+# started last keeps one worker busy while the other has nothing left (minutes of wall time).
+SLOW_FILES = {
+    "tests/e2e/test_schemathesis.py": 97, "tests/e2e/test_link_abuse.py": 68, "tests/e2e/test_console_browser.py": 62,
+    "tests/e2e/test_link_faults.py": 58, "tests/e2e/test_benches.py": 52, "tests/e2e/test_schemathesis_central.py": 43,
+    "tests/e2e/test_notify_worker.py": 43, "tests/e2e/test_demo.py": 39, "tests/e2e/test_outage_scenario.py": 26,
+    "tests/e2e/test_http_limits.py": 23, "tests/e2e/test_input_rules.py": 20, "tests/e2e/test_dashboard_live.py": 20,
+    "tests/integration/test_cli_link.py": 19, "tests/integration/test_cli_nodes.py": 18, "tests/e2e/test_errors.py": 14,
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+    weight = {item: SLOW_FILES.get(item.path.relative_to(root).as_posix(), 0) for item in items}
+    items.sort(key=lambda item: -weight[item])  # stable: a file's own tests keep their order

@@ -209,6 +209,36 @@ class FakeSMSEagle(_HttpSink):
         return [r.json["params"]["message"] for r in self.requests if isinstance(r.json, dict)]
 
 
+class FakeTelegramBot(_HttpSink):
+    """The Telegram Bot API's `POST /bot{token}/sendMessage`, as api.telegram.org answers it: a
+    wrong token is 401 (`Unauthorized`), an unknown chat 400 (`chat not found`)."""
+
+    def __init__(self, token: str = "123456789:AAkanimtestbottokenAAAAAAAAAAAAAAAA", chat: str = "-1001234567890") -> None:
+        super().__init__()
+        self.token, self.chat = token, chat
+        self._counter = itertools.count(100)
+
+    @property
+    def url(self) -> str:
+        """The office alert URL that sends here (`?api=`: the Bot API base)."""
+        return f"tgram://{self.token}/{self.chat}/?api={self.base_url}"
+
+    def refusal(self, path: str, headers: dict[str, str], body: Any) -> Answer | None:
+        if not path.startswith(f"/bot{self.token}/"):
+            return Answer(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+        if not isinstance(body, dict) or str(body.get("chat_id")) != self.chat:
+            return Answer(400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"})
+        return None
+
+    def success(self, body: Any) -> Any:
+        return {"ok": True, "result": {"message_id": next(self._counter), "chat": {"id": int(self.chat)},
+                                       "text": body.get("text", "") if isinstance(body, dict) else ""}}
+
+    @property
+    def texts(self) -> list[str]:
+        return [r.json.get("text", "") for r in self.requests if isinstance(r.json, dict)]
+
+
 class WebhookReceiver(_HttpSink):
     """Stands in for kanim's webhook route: answers 200 to everything; `requests[i].raw` is the
     body as sent (a signature is over those bytes, not over re-serialised JSON)."""

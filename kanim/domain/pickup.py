@@ -298,6 +298,28 @@ def _assignment(w: Waiting, slot: Slot) -> Assignment:
 
 # -- another slot --------------------------------------------------------------------------------
 
+def next_free_seats(capacity: Sequence[Capacity], after: Slot, size: int) -> list[Slot] | None:
+    """Seats for a family of `size` moved to later than `after`: in one slot or a run of
+    adjacent slots, on the earliest day that holds them all, as `assign` places them (a family
+    is never split over days, nor over slots that are not adjacent). None when none is open."""
+    if size < 1:
+        raise InvalidInput(f"cannot look for {size} seats; 1 or more", code="pickup-seats-needed")
+    by_day: dict[date, list[Capacity]] = {}
+    for c in sorted(capacity, key=lambda c: c.slot):
+        if c.slot > after:
+            by_day.setdefault(c.slot.day, []).append(c)
+    for _, day in sorted(by_day.items()):
+        free = [c.seats for c in day]
+        first, last = _one_slot(free, size) or _adjacent_run(free, size) or (None, None)
+        if first is None:
+            continue
+        seats: list[Slot] = []
+        for i in range(first, last + 1):
+            seats += [day[i].slot] * min(free[i], size - len(seats))
+        return seats
+    return None
+
+
 def next_free(capacity: Sequence[Capacity], after: Slot, seats_needed: int = 1) -> Slot | None:
     """The first slot strictly after `after` with `seats_needed` seats free (None: none is).
 

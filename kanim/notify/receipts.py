@@ -87,9 +87,15 @@ def _receipt(item: dict[str, Any]) -> Receipt | None:
         status = ReceiptStatus(item.get("status"))
     except ValueError:  # "deleted", "warning", or a status Meta adds later
         return None
-    if not (isinstance(ref, str) and ref and len(ref) <= 128 and at):
+    if not (_reference(ref) and at):
         return None
     return Receipt(ref, status, at, _error_code(item))
+
+
+def _reference(value: Any) -> bool:
+    """A message id as Meta writes one (`wamid.` and base64): printable ASCII, at most 128
+    characters. Anything else is no message of ours, and a NUL would not even store."""
+    return isinstance(value, str) and 0 < len(value) <= 128 and value.isascii() and value.isprintable()
 
 
 def _error_code(item: dict[str, Any]) -> int | None:
@@ -104,7 +110,7 @@ def _inbound(item: dict[str, Any]) -> Inbound | None:
     # E.164 has at most 15 digits: anything longer is not a phone number (and would not fit).
     if not (isinstance(sender, str) and sender.isascii() and sender.isdigit() and len(sender) <= 15 and at):
         return None
-    ref = ref if isinstance(ref, str) and 0 < len(ref) <= 128 else None
+    ref = ref if _reference(ref) else None
     return Inbound("+" + sender, _text(item), at, ref)  # Meta writes the number without its "+"
 
 
@@ -118,7 +124,8 @@ def _text(item: dict[str, Any]) -> str:
     if not isinstance(section, dict):
         return ""
     text = section.get("body", section.get("text", section.get("title")))
-    return text.strip() if isinstance(text, str) else ""
+    # Only the words: control characters (a NUL included) are no part of a reply.
+    return "".join(c for c in text if c.isprintable() or c in "\n\t").strip() if isinstance(text, str) else ""
 
 
 def _time(value: Any) -> datetime | None:

@@ -44,6 +44,7 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -57,6 +58,7 @@ from apprise import Apprise, AppriseAsset, NotifyFormat
 from apprise.exception import AppriseException
 from apprise.plugins import url_to_dict
 from apprise.plugins import smseagle as smseagle_plugin
+from apprise.plugins import telegram as telegram_plugin
 from apprise.plugins import whatsapp as whatsapp_plugin
 from apprise.plugins.email import base as email_plugin
 from apprise.plugins.email import smtp as smtp_controller
@@ -140,10 +142,26 @@ class _ModuleTap:
         return getattr(self._real, name)
 
 
+_SESSIONS = threading.local()
+
+
+def _session() -> requests.Session:
+    """One keep-alive session per sending thread: a backlog of thousands of messages to one
+    provider reuses its connections (and TLS sessions) instead of opening one per message.
+    Per thread, because a `requests.Session` is not safe to share between threads."""
+    session = getattr(_SESSIONS, "session", None)
+    if session is None:
+        session = _SESSIONS.session = requests.Session()
+        session.trust_env = False  # proxies as Apprise gives them, not from the environment per call
+    return session
+
+
 def _traced_post(*args: Any, **kwargs: Any) -> requests.Response:
     trace = _TRACE.get()
     try:
-        response = requests.post(*args, **kwargs)
+        # Only kanim's own sends (a trace is set) take the kept-alive session; anything else
+        # calling the plugin goes through plain `requests.post`, as Apprise meant.
+        response = (_session().post if trace is not None else requests.post)(*args, **kwargs)
     except requests.RequestException as exc:
         if trace is not None:
             trace.failure = exc
@@ -216,7 +234,7 @@ def _tap(module: Any, name: str, make: Callable[[Any], Any]) -> None:
 
 
 def _install_taps() -> None:
-    for plugin in (whatsapp_plugin, smseagle_plugin):
+    for plugin in (whatsapp_plugin, smseagle_plugin, telegram_plugin):
         _tap(plugin, "requests", lambda real: _ModuleTap(real, post=_traced_post))
     _tap(smtp_controller, "smtplib", lambda real: _ModuleTap(real, SMTP=_TracedSMTP, SMTP_SSL=_TracedSMTPSSL))
     _tap(email_plugin, "make_msgid", _stable_msgid)
@@ -503,6 +521,45 @@ class _Email(_Driver):
         return _without_exchange(trace, status)
 
 
+class _Office(_Driver):
+    """The office's own alert URL: any Apprise URL (a Telegram group, a staff mailbox). Telegram's
+    and the HTTP plugins' answers are traced; for the rest Apprise's verdict is what there is."""
+
+    def has_target(self, plugin: Any) -> bool:
+        return True  # the URL names its own recipients (the chat, the mailbox)
+
+    def arguments(self, address: str, rendered: Rendered) -> dict[str, Any]:
+        return {}
+
+    def body(self, rendered: Rendered) -> dict[str, Any]:
+        return {"body": rendered.text, "title": rendered.subject or "", "body_format": NotifyFormat.TEXT}
+
+    def classify(self, trace: _Trace, status: AppriseResultStatus) -> SendResult:
+        if status is AppriseResultStatus.SUCCESS:
+            return accepted(None)
+        if trace.failure is not None:
+            if isinstance(trace.failure, smtplib.SMTPException):
+                return _smtp_failure(trace.failure)
+            return _network_failure(trace.failure)
+        if trace.http_status is not None:
+            return _by_http_status(trace.http_status)
+        return _without_exchange(trace, status)
+
+
+@dataclass(frozen=True)
+class OfficeText:
+    """An alert to the office's staff, as the transport carries it."""
+
+    subject: str | None
+    text: str
+    html: str | None = None
+    whatsapp_template: str | None = None
+    whatsapp_language: str | None = None
+    whatsapp_params: tuple[str, ...] = ()
+
+
+_OFFICE = _Office()
+
 _DRIVERS: dict[Channel, _Driver] = {Channel.WHATSAPP: _WhatsApp(), Channel.SMS: _SMSEagle(), Channel.EMAIL: _Email()}
 
 
@@ -516,11 +573,36 @@ class AppriseTransport:
     own deadline at twice that plus a second is a backstop for a server that drips bytes.
     Apprise never retries here: the worker owns retries, with its backoff and caps."""
 
-    def __init__(self, urls: Mapping[Channel, str], *, timeout: float = 10.0) -> None:
+    def __init__(self, urls: Mapping[Channel, str], *, office_url: str | None = None, timeout: float = 10.0) -> None:
         self._timeout = timeout
         self._asset = AppriseAsset()
         self._parsed = {Channel(channel): _parse(Channel(channel), url) for channel, url in urls.items() if url}
         self._endpoints = {c: e for c, parsed in self._parsed.items() if (e := _endpoint(c, parsed)) is not None}
+        self._office = _parse_office(office_url) if office_url else None
+        self._office_endpoint = _office_endpoint(self._office) if self._office else None
+
+    @property
+    def office_configured(self) -> bool:
+        return self._office is not None
+
+    def send_office(self, title: str, body: str, *, message_id: str) -> SendResult:
+        """An alert to the office's own staff through its office URL."""
+        if self._office is None:
+            return failed(Outcome.TECHNICAL, "not-configured")
+        settings = {**copy.deepcopy(self._office), "rto": self._timeout, "cto": self._timeout, "retry": 0,
+                    "optional": False, "store": False}
+        try:
+            plugin = Apprise.instantiate(settings, asset=self._asset, suppress_exceptions=False)
+        except (AppriseException, TypeError, ValueError):
+            plugin = None
+        if plugin is None:
+            return failed(Outcome.TECHNICAL, "apprise-refused-arguments")
+        if self._office_endpoint is not None:
+            plugin.notify_url = self._office_endpoint
+        trace = _Trace()
+        result = _OFFICE.classify(trace, self._notify(plugin, _OFFICE.body(OfficeText(title, body)), trace))
+        log.info("office alert %s: %s (%s)", message_id, result.outcome, result.reason)
+        return result
 
     def send(self, channel: Channel, address: str, rendered: Rendered, *, message_id: str) -> SendResult:
         result = self._send(Channel(channel), address, rendered, message_id)
@@ -578,6 +660,36 @@ def _endpoint(channel: Channel, parsed: dict[str, Any]) -> str | None:
         raise ValueError("the whatsapp notification URL's api= must be an http(s) base URL without query or "
                          "fragment (api=https://wa-proxy.lan/graph)")
     return base.rstrip("/") + "/{fb_ver}/{phone_id}/messages"
+
+
+def _parse_office(url: str) -> dict[str, Any]:
+    """The office's alert URL: any Apprise URL, checked once at start-up (never quoted: it holds
+    the bot's token)."""
+    parsed = url_to_dict(url)
+    if not parsed:
+        raise ValueError("the office alert URL is not an Apprise URL (a Telegram group: tgram://BOT_TOKEN/CHAT_ID)")
+    api = parsed.get("qsd", {}).get("api")
+    probe = copy.deepcopy(parsed)
+    probe.get("qsd", {}).pop("api", None)
+    try:
+        Apprise.instantiate(probe, suppress_exceptions=False)
+    except (AppriseException, TypeError, ValueError):
+        raise ValueError("the office alert URL is not a valid Apprise URL") from None
+    if api is not None and parsed.get("schema") not in ("tgram",):
+        raise ValueError("the office alert URL takes api= only for tgram:// (a Telegram Bot API proxy)")
+    return parsed
+
+
+def _office_endpoint(parsed: dict[str, Any]) -> str | None:
+    """Telegram's `notify_url` for the URL's `?api=` base (a Bot API proxy, a local stand-in),
+    or None for api.telegram.org."""
+    base = parsed.get("qsd", {}).pop("api", None)
+    if base is None:
+        return None
+    split = urlsplit(base)
+    if split.scheme not in ("http", "https") or not split.hostname or split.query or split.fragment:
+        raise ValueError("the office alert URL's api= must be an http(s) base URL without query or fragment")
+    return base.rstrip("/") + "/bot"
 
 
 def _parse(channel: Channel, url: str) -> dict[str, Any]:

@@ -37,13 +37,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 
 from kanim.bootstrap import Office
 from kanim.clock import local_date
 from kanim.domain.contact import Channel
 from kanim.domain.errors import InvalidInput
 from kanim.link.lease import Lease
+from kanim.notify import alerts
 from kanim.notify.purposes import Purpose, State
 from kanim.office import notify
 from kanim.store import fanout
@@ -60,6 +61,9 @@ UNREACHABLE_PROBE = 5.0  # the first look again at a channel not reached at all 
 # Transport reasons that mean the channel itself was not reached (no internet, gateway off):
 # nothing is wrong with the message, so waiting costs it none of its retries.
 UNREACHABLE = ("unreachable", "timeout", "connection", "dns")
+# "Later" about one recipient, not the channel: too many messages to that one number, or Meta
+# holding back that one message. Only that message waits; the channel goes on for the others.
+ONE_RECIPIENT = ("whatsapp-131056-", "whatsapp-131049-")
 
 
 @dataclass
@@ -69,10 +73,11 @@ class RoundResult:
     sent: int = 0
     failed: int = 0
     cancelled: int = 0
+    alerts: int = 0  # alerts to the office's staff, sent or settled
 
     @property
     def busy(self) -> bool:
-        return bool(self.events or self.scheduled or self.sent or self.failed or self.cancelled)
+        return bool(self.events or self.scheduled or self.sent or self.failed or self.cancelled or self.alerts)
 
 
 @dataclass
@@ -84,6 +89,7 @@ class _Limits:
     today: dict[tuple[str, str], int] = field(default_factory=dict)
     recent: dict[str, deque[datetime]] = field(default_factory=dict)
     paused: dict[str, tuple[datetime, float]] = field(default_factory=dict)  # channel -> (until, last wait)
+    unreachable_since: dict[str, datetime] = field(default_factory=dict)  # channel -> its first miss
 
 
 def transport_for(office: Office):  # noqa: ANN201 - a kanim.notify.transport.Transport
@@ -91,7 +97,8 @@ def transport_for(office: Office):  # noqa: ANN201 - a kanim.notify.transport.Tr
 
     s = office.settings
     urls = {Channel.WHATSAPP: s.notify_whatsapp_url, Channel.SMS: s.notify_sms_url, Channel.EMAIL: s.notify_email_url}
-    return AppriseTransport({c: u for c, u in urls.items() if u}, timeout=s.notify_timeout)
+    return AppriseTransport({c: u for c, u in urls.items() if u}, office_url=s.notify_office_url,
+                            timeout=s.notify_timeout)
 
 
 class Worker:
@@ -136,17 +143,27 @@ class Worker:
         r = RoundResult()
         if idle and not stale:
             return r
-        r.events = fanout.take(self.office.uow, notify.CONSUMER.name, self.handle)
-        r.scheduled = self.schedule(self.office)
-        self._send_due(r)
+        # Each step on its own: a fault in one (a pickup bug, say) holds back none of the others,
+        # above all not the messages already written.
+        r.events = self._step("rules", lambda: fanout.take(self.office.uow, notify.CONSUMER.name, self.handle), 0)
+        r.scheduled = self._step("pickup schedule", lambda: self.schedule(self.office), 0)
+        self._step("sending", lambda: self._send_due(r), None)
+        self._step("office alerts", lambda: self._send_alerts(r), None)
         return r
+
+    def _step(self, name: str, step: Callable[[], Any], failed: Any) -> Any:
+        try:
+            return step()
+        except Exception:  # noqa: BLE001 - logged with its traceback (codes and ids only), retried next round
+            log.exception("notification round: the %s step failed", name)
+            return failed
 
     def drain(self, *, rounds: int = 10_000) -> RoundResult:
         """Rounds until nothing is due (tests, the demo's scenario, the bench)."""
         total = RoundResult()
         for _ in range(rounds):
             r = self.run_once()
-            for k in ("events", "scheduled", "sent", "failed", "cancelled"):
+            for k in ("events", "scheduled", "sent", "failed", "cancelled", "alerts"):
                 setattr(total, k, getattr(total, k) + getattr(r, k))
             if not r.busy:
                 break
@@ -165,7 +182,8 @@ class Worker:
                 .limit(1)).first() is not None
             events = fanout.due(uow, notify.CONSUMER.name, 1)
             due = uow.session.execute(self._due_stmt(now).limit(1)).first()
-            return stale, not events and due is None and not anything_to_place(self.office, uow)
+            alert = uow.session.execute(alerts.due_stmt(now).limit(1)).first()
+            return stale, not events and due is None and alert is None and not anything_to_place(self.office, uow)
 
     # -- sending -------------------------------------------------------------------------------
 
@@ -178,22 +196,27 @@ class Worker:
         overtakes a message that waits."""
         with self.office.uow() as uow:
             now = uow.now()
-            jobs = [job for row in self._due(uow, now) if (job := self._prepare(uow, row, now, r)) is not None]
+            rows = self._due(uow, now)
+            known = _Known.read(uow, rows)
+            jobs = [job for row in rows if (job := self._prepare(uow, row, now, r, known)) is not None]
             uow.commit()
         window = self.settings.notify_concurrency
         in_flight: dict[Future, dict[str, Any]] = {}
         busy_addresses: set[str] = set()
         held_channels: set[str] = set()
         queue = list(jobs)
-        while queue or in_flight:
+        finished: list[tuple[dict[str, Any], Any]] = []
+        while True:
             batch = self._next(queue, window - len(in_flight), busy_addresses, held_channels)
-            for job in self._claim(batch):
+            # One transaction records what answered and claims what goes next: the claims are
+            # committed before their sends, as before, with half the commits.
+            for job in self._record_and_claim(finished, batch, r):
                 self._take_token(job["channel"])
                 busy_addresses.add(job["address"])
                 in_flight[self.pool.submit(self._send, job)] = job
             if not in_flight:
                 break  # what is left waits behind a held channel or a busy address: next round
-            self._settle(in_flight, busy_addresses, held_channels, r)
+            finished = self._settle(in_flight, busy_addresses, held_channels)
 
     def _next(self, queue: list[dict[str, Any]], room: int, busy: set[str], held: set[str]) -> list[dict[str, Any]]:
         """Up to `room` jobs off the front of the queue that may go now, in order; a job on a
@@ -213,8 +236,8 @@ class Worker:
                 batch.append(queue.pop(i))
         return batch
 
-    def _settle(self, in_flight: dict[Future, dict[str, Any]], busy: set[str], held: set[str], r: RoundResult) -> None:
-        """Record every send that has answered, in one transaction, as soon as one has."""
+    def _settle(self, in_flight: dict[Future, dict[str, Any]], busy: set[str], held: set[str]) -> list[tuple[dict[str, Any], Any]]:
+        """The sends that have answered, as soon as one has."""
         from kanim.notify.transport import Outcome
 
         done, _ = futures_wait(list(in_flight), return_when=FIRST_COMPLETED)
@@ -223,32 +246,46 @@ class Worker:
             job = in_flight.pop(fut)
             result = fut.result()
             busy.discard(job["address"])
-            if result.outcome is Outcome.TEMPORARY:
+            if result.outcome is Outcome.TEMPORARY and not result.reason.startswith(ONE_RECIPIENT):
                 held.add(job["channel"])
             finished.append((job, result))
-        self._record(finished, r)
+        return finished
 
-    def _claim(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """`sending`, committed before the sends: the messages a kill may leave behind (never
-        more than the window)."""
-        if not jobs:
+    def _record_and_claim(self, finished: list[tuple[dict[str, Any], Any]], jobs: list[dict[str, Any]],
+                          r: RoundResult) -> list[dict[str, Any]]:
+        """The outcomes of `finished`, and `jobs` made `sending`, in one transaction committed
+        before the sends: the messages a kill may leave behind (never more than the window)."""
+        if not (finished or jobs):
             return []
-        m = t.notify_message.c
-        claimed = []
         with self.office.uow() as uow:
             now = uow.now()
-            for job in jobs:
-                rendered = job["rendered"]
-                if uow.session.execute(
-                        update(t.notify_message)
-                        .where(m.id == job["id"], m.state.in_((State.CREATED.value, State.TEMPORARY_FAILURE.value)))
-                        .values(state=State.SENDING.value, claimed_by=self.lease.holder, template=rendered.template,
-                                version=rendered.version, updated_at=now)).rowcount:
-                    claimed.append(job)
-            uow.session.commit()  # bookkeeping of a send: the message's own history is its audit
+            if finished:
+                self._record_into(uow, finished, now, r)
+            claimed = self._claim_into(uow, jobs, now) if jobs else []
+            uow.session.commit()  # bookkeeping of sends: each message's own history is its audit
         for job in claimed:
             self._count(job["channel"], job["address"], now, +1)
         return claimed
+
+    def _claim_into(self, uow: UnitOfWork, jobs: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+        m = t.notify_message.c
+        # No IN (...) here: an executemany cannot expand one.
+        waiting = or_(m.state == State.CREATED.value, m.state == State.TEMPORARY_FAILURE.value)
+        claimed = uow.session.execute(
+            update(t.notify_message)
+            .where(m.id == bindparam("b_id"), waiting)
+            .values(state=State.SENDING.value, claimed_by=self.lease.holder, template=bindparam("b_template"),
+                    version=bindparam("b_version"), updated_at=now)
+            .execution_options(synchronize_session=False),
+            [{"b_id": j["id"], "b_template": j["rendered"].template, "b_version": j["rendered"].version} for j in jobs]
+        ).rowcount
+        if claimed == len(jobs):
+            return jobs
+        # Some changed since they were read (an opt-out cancelled one): only those now ours go.
+        ours = set(uow.session.scalars(select(m.id).where(m.id.in_([j["id"] for j in jobs]),
+                                                          m.state == State.SENDING.value,
+                                                          m.claimed_by == self.lease.holder)))
+        return [j for j in jobs if j["id"] in ours]
 
     def _due(self, uow: UnitOfWork, now: datetime) -> list[Any]:
         return list(uow.session.execute(self._due_stmt(now).limit(BATCH)))
@@ -266,21 +303,19 @@ class Worker:
         paused = [c for c, (until, _) in self.limits.paused.items() if until > now]
         if paused:
             stmt = stmt.where(m.channel.not_in(paused))
-        if self._quiet(now):
+        if in_quiet_hours(self.settings, now):
             stmt = stmt.where(m.urgent.is_(True))
         return stmt
 
-    def _quiet(self, now: datetime) -> bool:
-        local = now.astimezone(ZoneInfo(self.settings.timezone)).time()
-        start, end = self.settings.notify_quiet_start, self.settings.notify_quiet_end
-        return (start <= local or local < end) if start > end else (start <= local < end)
-
-    def _prepare(self, uow: UnitOfWork, row: Any, now: datetime, r: RoundResult) -> dict[str, Any] | None:
+    def _prepare(self, uow: UnitOfWork, row: Any, now: datetime, r: RoundResult, known: _Known) -> dict[str, Any] | None:
         """Render one due message for sending, or settle it here: cancelled (no longer true,
         opted out), deferred (a cap), or moved to its next channel (it cannot be rendered)."""
         purpose = Purpose(row.purpose)
-        why = notify.still_true(uow, purpose, row.application_id, row.params)
-        if why is None and notify.opted_out(uow, row.address):
+        why = None
+        if row.application_id is not None:
+            why = notify.why_not(purpose, known.facts.get(row.application_id), known.slots.get(row.application_id),
+                                 row.params)
+        if why is None and row.address in known.opted_out:
             why = "opted-out"
         if why is not None:
             _set(uow, row.id, now, state=State.CANCELLED.value, reason=why)
@@ -305,25 +340,44 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - a transport that raises is a technical failure, not a crash
             return SendResult(Outcome.TECHNICAL, None, f"transport-{type(exc).__name__}")
 
-    def _record(self, finished: list[tuple[dict[str, Any], Any]], r: RoundResult) -> None:
-        with self.office.uow() as uow:
-            now = uow.now()
-            for job, result in finished:
-                self._outcome(uow, job["row"], result, now, r)
-            uow.session.commit()  # bookkeeping of sends: each message's own history is its audit
-
-    def _outcome(self, uow: UnitOfWork, row: Any, result: Any, now: datetime, r: RoundResult) -> None:
+    def _record_into(self, uow: UnitOfWork, finished: list[tuple[dict[str, Any], Any]], now: datetime,
+                     r: RoundResult) -> None:
+        """Every attempt, and the accepted ones (nearly all of a drain) in one statement each."""
         from kanim.notify.transport import Outcome
 
-        _attempt(uow, row.id, row.channel, now, result.outcome.value, result.reason, result.provider_ref)
-        if result.outcome is Outcome.ACCEPTED:
-            _set(uow, row.id, now, state=State.SENT.value, sent_at=now, provider_ref=result.provider_ref,
-                 attempts=row.attempts + 1, claimed_by=None, reason=None)
-            if result.provider_ref:
-                notify.apply_early_receipts(uow, result.provider_ref)
-            self._resume(row.channel)
-            r.sent += 1
-            return
+        uow.session.execute(t.notify_attempt.insert(), [
+            {"message_id": job["id"], "channel": job["channel"], "at": now, "outcome": result.outcome.value,
+             "reason": result.reason or "", "provider_ref": result.provider_ref} for job, result in finished])
+        accepted = [(job["row"], result) for job, result in finished if result.outcome is Outcome.ACCEPTED]
+        if accepted:
+            m = t.notify_message.c
+            uow.session.execute(
+                update(t.notify_message).where(m.id == bindparam("b_id"))
+                .values(state=State.SENT.value, sent_at=now, provider_ref=bindparam("b_ref"),
+                        attempts=bindparam("b_attempts"), claimed_by=None, reason=None, updated_at=now)
+                .execution_options(synchronize_session=False),
+                [{"b_id": row.id, "b_ref": res.provider_ref, "b_attempts": row.attempts + 1} for row, res in accepted])
+            self._accepted(uow, accepted, r)
+        for job, result in finished:
+            if result.outcome is not Outcome.ACCEPTED:
+                self._outcome(uow, job["row"], result, now, r)
+
+    def _accepted(self, uow: UnitOfWork, accepted: list[tuple[Any, Any]], r: RoundResult) -> None:
+        refs = [res.provider_ref for _, res in accepted if res.provider_ref]
+        e = t.notify_receipt_early.c
+        early = set(uow.session.scalars(select(e.provider_ref).where(e.provider_ref.in_(refs)))) if refs else set()
+        for ref in early:  # receipts that outran this commit (rare): applied now
+            notify.apply_early_receipts(uow, ref)
+        for channel in {row.channel for row, _ in accepted}:
+            self._resume(channel)
+            if self.limits.unreachable_since.pop(channel, None) is not None:
+                alerts.raise_back(uow, channel)
+        r.sent += len(accepted)
+
+    def _outcome(self, uow: UnitOfWork, row: Any, result: Any, now: datetime, r: RoundResult) -> None:
+        """A send the channel did not accept (its attempt is written by `_record_into`)."""
+        from kanim.notify.transport import Outcome
+
         self._count(row.channel, row.address, now, -1)
         if result.outcome is Outcome.TEMPORARY:
             self._retry(uow, row, now, result.reason, r)
@@ -341,7 +395,12 @@ class Worker:
         if not unreachable and now - first >= timedelta(minutes=self.settings.notify_retry_minutes):
             self._give_up(uow, row, now, State.TECHNICAL_FAILURE, f"retries-exhausted:{reason}"[:120], r)
             return
-        until = self._pause(row.channel, now, float(wait))
+        if reason.startswith(ONE_RECIPIENT):
+            until = now + timedelta(seconds=wait)  # this message alone waits
+        else:
+            until = self._pause(row.channel, now, float(wait))
+        if unreachable:
+            self._unreachable(uow, row.channel, reason, now)
         _set(uow, row.id, now, state=State.TEMPORARY_FAILURE.value, attempts=attempts, reason=reason,
              first_failed_at=first, next_attempt_at=until, claimed_by=None)
         r.failed += 1
@@ -349,6 +408,9 @@ class Worker:
     def _give_up(self, uow: UnitOfWork, row: Any, now: datetime, final: State, reason: str, r: RoundResult) -> None:
         """This channel is done with the message: on to the applicant's next channel, or final."""
         r.failed += 1
+        if final is State.TECHNICAL_FAILURE:  # the office's setup, not the applicant's address: staff must act
+            kind = alerts.Kind.TEMPLATE_FAILED if reason.startswith("render-") else alerts.Kind.CHANNEL_REFUSED
+            alerts.raise_alert(uow, kind, row.channel, {"channel": row.channel, "reason": reason})
         if row.fallbacks:
             (channel, address), rest = row.fallbacks[0], row.fallbacks[1:]
             if notify.opted_out(uow, address):
@@ -358,6 +420,38 @@ class Worker:
                  reason=f"fallback-from-{row.channel}:{reason}"[:120])
             return
         _set(uow, row.id, now, state=final.value, reason=reason, claimed_by=None)
+
+    def _unreachable(self, uow: UnitOfWork, channel: str, reason: str, now: datetime) -> None:
+        """Staff hear of a channel not reached for a couple of minutes (a blip is not news)."""
+        since = self.limits.unreachable_since.setdefault(channel, now)
+        if now - since >= alerts.UNREACHABLE_ALERT_AFTER:
+            local = since.astimezone(ZoneInfo(self.settings.timezone))
+            alerts.raise_alert(uow, alerts.Kind.CHANNEL_UNREACHABLE, channel,
+                               {"channel": channel, "reason": reason, "since": f"{local:%H:%M} ({local:%d-%m-%Y})"})
+
+    # -- the office's own alerts ----------------------------------------------------------------
+
+    def _send_alerts(self, r: RoundResult) -> None:
+        """Alerts to the office's staff, one at a time (a handful a day), each recorded as it is
+        answered; without an office URL each is settled `not-configured` (the console lists it)."""
+        with self.office.uow(readonly=True) as uow:
+            due = list(uow.session.execute(alerts.due_stmt(uow.now()).limit(20)))
+        for row in due:
+            text = alerts.text(row.kind, row.params, self.settings.office_name)
+            send_office = getattr(self.transport, "send_office", None)
+            try:
+                result = send_office(text.title, text.body, message_id=row.id) if send_office else None
+            except Exception as exc:  # noqa: BLE001 - a transport that raises is a technical failure
+                result = None
+                reason = f"transport-{type(exc).__name__}"
+            else:
+                reason = result.reason if result is not None else "not-configured"
+            outcome = result.outcome.value if result is not None else "technical"
+            with self.office.uow() as uow:
+                alerts.record(uow, row.id, attempts=row.attempts, created_at=row.created_at, outcome=outcome,
+                              reason=reason)
+                uow.session.commit()  # bookkeeping of a send, as the applicants' messages
+            r.alerts += 1
 
     # -- limits --------------------------------------------------------------------------------
 
@@ -414,6 +508,30 @@ class Worker:
                 return
             self.limits.tokens[channel] = tokens
             _time.sleep((1 - tokens) / rate)
+
+
+def in_quiet_hours(settings: Any, now: datetime) -> bool:
+    """The office's quiet hours, in its own zone (start == end: never quiet)."""
+    local = now.astimezone(ZoneInfo(settings.timezone)).time()
+    start, end = settings.notify_quiet_start, settings.notify_quiet_end
+    return (start <= local or local < end) if start > end else (start <= local < end)
+
+
+@dataclass
+class _Known:
+    """What a round's `_prepare` reads of its messages' applications, once for all of them."""
+
+    facts: dict[str, Any]
+    slots: dict[str, tuple[str, str]]
+    opted_out: set[str]
+
+    @classmethod
+    def read(cls, uow: UnitOfWork, rows: list[Any]) -> _Known:
+        ids = sorted({row.application_id for row in rows if row.application_id is not None})
+        with_slots = sorted({row.application_id for row in rows
+                             if row.application_id is not None and Purpose(row.purpose) in notify.SLOT_PURPOSES})
+        return cls(facts=notify.load_facts_many(uow, ids), slots=notify.pickup_slots_of(uow, with_slots),
+                   opted_out=notify.opted_out_among(uow, {row.address for row in rows}))
 
 
 def _default_schedule(office: Office) -> int:

@@ -43,6 +43,7 @@ CONSUMER = QueuedConsumer("notify", frozenset({
 }))
 
 BILLING_REMINDER_BEFORE = timedelta(minutes=30)
+NO_CONTACT = "none"  # the channel of a message nobody could be told (no phone, no email)
 
 
 @dataclass(frozen=True)
@@ -66,20 +67,45 @@ class AppFacts:
     slot: str | None
 
 
-def load_facts(uow: UnitOfWork, application_id: str) -> AppFacts | None:
+def _facts_query():  # noqa: ANN202 - a Select
     a, b = t.application.c, t.booking.c
-    row = uow.session.execute(
-        select(a.id, a.number, a.full_name, a.birth_date, a.app_type, a.stage, a.booking_id, a.billing_code,
-               a.paid_at, b.contact_phone, b.contact_email, b.preferred_channel, b.language, b.appointment_on,
-               b.slot)
-        .select_from(t.application.outerjoin(t.booking, a.booking_id == b.id)).where(a.id == application_id)
-    ).one_or_none()
-    if row is None:
-        return None
+    return (select(a.id, a.number, a.full_name, a.birth_date, a.app_type, a.stage, a.booking_id, a.billing_code,
+                   a.paid_at, b.contact_phone, b.contact_email, b.preferred_channel, b.language, b.appointment_on,
+                   b.slot)
+            .select_from(t.application.outerjoin(t.booking, a.booking_id == b.id)))
+
+
+def _facts(row: Any) -> AppFacts:
     values = list(row)
     values[4], values[5] = str(values[4]), str(values[5])  # enums to their plain values
     values[12] = values[12] or "id"
     return AppFacts(*values)
+
+
+def load_facts(uow: UnitOfWork, application_id: str) -> AppFacts | None:
+    row = uow.session.execute(_facts_query().where(t.application.c.id == application_id)).one_or_none()
+    return None if row is None else _facts(row)
+
+
+CHUNK = 500  # ids per IN (...): well inside SQLite's and PostgreSQL's parameter limits
+
+
+def load_facts_many(uow: UnitOfWork, application_ids: list[str]) -> dict[str, AppFacts]:
+    """The facts of many applications in a few queries (a backlog's round reads thousands)."""
+    out: dict[str, AppFacts] = {}
+    for i in range(0, len(application_ids), CHUNK):
+        chunk = application_ids[i:i + CHUNK]
+        out |= {row.id: _facts(row) for row in uow.session.execute(_facts_query().where(t.application.c.id.in_(chunk)))}
+    return out
+
+
+def opted_out_among(uow: UnitOfWork, addresses: set[str]) -> set[str]:
+    found: set[str] = set()
+    listed = sorted(addresses)
+    for i in range(0, len(listed), CHUNK):
+        found |= set(uow.session.scalars(select(t.notify_optout.c.address)
+                                         .where(t.notify_optout.c.address.in_(listed[i:i + CHUNK]))))
+    return found
 
 
 def first_name(full_name: str) -> str:
@@ -135,30 +161,65 @@ def opted_out(uow: UnitOfWork, address: str) -> bool:
     return uow.session.scalar(select(t.notify_optout.c.address).where(t.notify_optout.c.address == address)) is not None
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """One message a rule asks for (`create_many` writes those not written before)."""
+
+    facts: AppFacts
+    purpose: Purpose
+    scope: str
+    params: Mapping[str, Any]
+    not_before: datetime | None = None
+
+
 def create(uow: UnitOfWork, settings: Settings, facts: AppFacts, purpose: Purpose, *, scope: str,
            params: Mapping[str, Any], not_before: datetime | None = None) -> str | None:
     """Write the message for `purpose` to the applicant, unless the rule is off, they left no
     contact, or this (purpose, scope, recipient) was written before. Returns its id or None."""
-    routes = channels_for(facts)
-    if not routes or not enabled(uow, purpose):
-        return None
-    (channel, address), fallbacks = routes[0], routes[1:]
-    key = message_key(purpose, scope, address)
-    if uow.session.scalar(select(t.notify_message.c.id).where(t.notify_message.c.key == key)) is not None:
-        return None  # told before: the rule ran again for the same fact
+    made = create_many(uow, settings, [Wanted(facts, purpose, scope, params, not_before)])
+    return made[0] if made else None
+
+
+def create_many(uow: UnitOfWork, settings: Settings, wanted: list[Wanted]) -> list[str]:
+    """`create` for many messages at once, in a few statements: after an outage one round tells
+    thousands. Returns the ids written, in order."""
+    drafts = []
+    for w in wanted:
+        if not enabled(uow, w.purpose):
+            continue
+        # No contact (a walk-in): the message is written down as one nobody could be told, so
+        # that the history says so instead of nothing.
+        routes = channels_for(w.facts) or [(NO_CONTACT, "")]
+        drafts.append((w, routes, message_key(w.purpose, w.scope, routes[0][1])))
+    keys = [k for _, _, k in drafts]
+    told: set[str] = set()
+    for i in range(0, len(keys), CHUNK):
+        told |= set(uow.session.scalars(select(t.notify_message.c.key).where(t.notify_message.c.key.in_(keys[i:i + CHUNK]))))
+    out = opted_out_among(uow, {routes[0][1] for _, routes, _ in drafts})
     now = uow.now()
-    state, reason = State.CREATED, None
-    if opted_out(uow, address):
-        state, reason = State.CANCELLED, "opted-out"
-    message_id = str(uuid.uuid4())
-    if (link := optout_url(settings, message_id)) is not None:
-        params = {**params, "optout_url": link}
-    uow.session.execute(t.notify_message.insert().values(
-        id=message_id, key=key, purpose=purpose.value, application_id=facts.id, booking_id=facts.booking_id,
-        channel=channel, address=address, fallbacks=[list(f) for f in fallbacks], language=facts.language,
-        params=_plain({**base_params(settings, facts), **params}), state=state.value, urgent=purpose.urgent,
-        attempts=0, not_before=not_before, reason=reason, created_at=now, updated_at=now))
-    return message_id
+    rows = []
+    for w, routes, key in drafts:
+        if key in told:
+            continue  # told before: the rule ran again for the same fact
+        told.add(key)
+        (channel, address), fallbacks = routes[0], routes[1:]
+        message_id = str(uuid.uuid4())
+        params = dict(w.params)
+        if (link := optout_url(settings, message_id)) is not None:
+            params["optout_url"] = link
+        cancelled = address in out or channel == NO_CONTACT
+        reason = ("no-contact" if channel == NO_CONTACT else "opted-out") if cancelled else None
+        rows.append({
+            "id": message_id, "key": key, "purpose": w.purpose.value, "application_id": w.facts.id,
+            "booking_id": w.facts.booking_id, "channel": channel, "address": address,
+            "fallbacks": [list(f) for f in fallbacks], "language": w.facts.language,
+            "params": _plain({**base_params(settings, w.facts), **params}),
+            "state": (State.CANCELLED if cancelled else State.CREATED).value, "urgent": w.purpose.urgent,
+            "attempts": 0, "not_before": w.not_before, "reason": reason,
+            "created_at": now, "updated_at": now})
+    if rows:
+        uow.session.execute(t.notify_message.insert(), rows)
+    return [r["id"] for r in rows]
 
 
 def base_params(settings: Settings, facts: AppFacts) -> dict[str, Any]:
@@ -262,11 +323,32 @@ RULES = {
 
 # -- at the moment of sending ------------------------------------------------------------------
 
+SLOT_PURPOSES = (Purpose.READY, Purpose.PICKUP_REMINDER, Purpose.RESCHEDULED, Purpose.NO_SHOW)
+
+
 def still_true(uow: UnitOfWork, purpose: Purpose, application_id: str | None, params: Mapping[str, Any]) -> str | None:
     """None when the message is still worth sending; else why not (the cancel reason)."""
     if application_id is None:
         return None
     facts = load_facts(uow, application_id)
+    slots = pickup_slots_of(uow, [application_id]) if purpose in SLOT_PURPOSES else {}
+    return why_not(purpose, facts, slots.get(application_id), params)
+
+
+def pickup_slots_of(uow: UnitOfWork, application_ids: list[str]) -> dict[str, tuple[str, str]]:
+    """Each application's pickup slot now, as (ISO day, time), for `why_not`."""
+    p = t.pickup_assignment.c
+    out: dict[str, tuple[str, str]] = {}
+    for i in range(0, len(application_ids), CHUNK):
+        for row in uow.session.execute(select(p.application_id, p.day, p.slot)
+                                       .where(p.application_id.in_(application_ids[i:i + CHUNK]))):
+            out[row.application_id] = (row.day.isoformat(), row.slot)
+    return out
+
+
+def why_not(purpose: Purpose, facts: AppFacts | None, slot: tuple[str, str] | None,
+            params: Mapping[str, Any]) -> str | None:
+    """The rule of `still_true` on facts already read (a round reads them for all its messages)."""
     if facts is None:
         return "application-gone"
     if facts.stage in (Stage.CANCELLED, Stage.REJECTED) and purpose is not Purpose.ON_HOLD:
@@ -275,12 +357,10 @@ def still_true(uow: UnitOfWork, purpose: Purpose, application_id: str | None, pa
         return "already-paid"
     if purpose is Purpose.PRINTED_WAITING and facts.stage != Stage.QC_PASSED:
         return "no-longer-waiting"
-    if purpose in (Purpose.READY, Purpose.PICKUP_REMINDER, Purpose.RESCHEDULED, Purpose.NO_SHOW):
+    if purpose in SLOT_PURPOSES:
         if facts.stage != Stage.READY:
             return "not-ready"
-        p = t.pickup_assignment.c
-        slot = uow.session.execute(select(p.day, p.slot).where(p.application_id == application_id)).one_or_none()
-        if slot is None or (slot.day.isoformat(), slot.slot) != (params.get("pickup_day"), params.get("pickup_slot")):
+        if slot is None or slot != (params.get("pickup_day"), params.get("pickup_slot")):
             return "slot-changed"
     return None
 
@@ -323,7 +403,8 @@ def record_receipt(uow: UnitOfWork, *, provider_ref: str, status: str, at: datet
         if row.fallbacks:
             (channel, address), rest = row.fallbacks[0], row.fallbacks[1:]
             values = {"state": State.CREATED.value, "channel": channel, "address": address, "fallbacks": rest,
-                      "attempts": 0, "provider_ref": None, "reason": f"fallback-from-{row.channel}:{reason}"[:120]}
+                      "attempts": 0, "provider_ref": None, "first_failed_at": None, "next_attempt_at": None,
+                      "claimed_by": None, "reason": f"fallback-from-{row.channel}:{reason}"[:120]}
         else:
             values = {"state": State.PERMANENT_FAILURE.value, "reason": reason}
     if values:

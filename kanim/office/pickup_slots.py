@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import math
 import secrets
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -26,7 +26,7 @@ from kanim.bootstrap import Office
 from kanim.domain.application import Stage
 from kanim.domain.calendar import is_working_day
 from kanim.domain.errors import Conflict, InvalidInput
-from kanim.domain.pickup import Capacity, Slot, Waiting, assign, next_free, pickup_calendar
+from kanim.domain.pickup import Capacity, Slot, Waiting, assign, next_free_seats, pickup_calendar
 from kanim.notify.purposes import Purpose
 from kanim.office import notify
 from kanim.office.common import holidays, today
@@ -110,11 +110,17 @@ def _place(office: Office, uow: UnitOfWork, waiting: list[Waiting], calendar: li
         return 0
     plan = assign(waiting, calendar, today=today(office, uow))
     now = uow.now()
-    for a in plan.assignments:
-        uow.session.execute(t.pickup_assignment.insert().values(
-            application_id=a.application_id, booking_id=a.booking_id, day=a.slot.day, slot=a.slot.time,
-            state="offered", assigned_at=now, moves=0, code=new_code()))
-        _tell(office, uow, a.application_id, Purpose.READY, a.slot)
+    rows = [{"application_id": a.application_id, "booking_id": a.booking_id, "day": a.slot.day, "slot": a.slot.time,
+             "state": "offered", "assigned_at": now, "moves": 0, "code": new_code(), "needs_call": a.needs_call}
+            for a in plan.assignments]
+    if rows:
+        uow.session.execute(t.pickup_assignment.insert(), rows)  # one statement for a whole backlog
+    facts = notify.load_facts_many(uow, [a.application_id for a in plan.assignments])
+    wanted = []
+    for a, row in zip(plan.assignments, rows, strict=True):
+        if (f := facts.get(a.application_id)) is not None:
+            wanted += _wanted(office, uow, f, Purpose.READY, a.slot, code=row["code"])
+    notify.create_many(uow, office.settings, wanted)
     _consume(calendar, plan.seats_taken())
     return len(plan.assignments)
 
@@ -130,10 +136,16 @@ def _tell(office: Office, uow: UnitOfWork, application_id: str, purpose: Purpose
     facts = notify.load_facts(uow, application_id)
     if facts is None:
         return
-    params = {"pickup_day": slot.day, "pickup_slot": slot.time, **links(office, uow, application_id)}
-    notify.create(uow, office.settings, facts, purpose, scope=f"{application_id}:{slot.day}:{slot.time}", params=params)
-    notify.create(uow, office.settings, facts, Purpose.PICKUP_REMINDER, scope=f"{application_id}:{slot.day}:{slot.time}",
-                  params=params, not_before=max(_eve(office, slot.day), uow.now()))
+    notify.create_many(uow, office.settings, _wanted(office, uow, facts, purpose, slot))
+
+
+def _wanted(office: Office, uow: UnitOfWork, facts: notify.AppFacts, purpose: Purpose, slot: Slot, *,
+            code: str | None = None) -> list[notify.Wanted]:
+    """The notice of a slot (ready, rescheduled, no-show) and its reminder the day before."""
+    scope = f"{facts.id}:{slot.day}:{slot.time}"
+    params = {"pickup_day": slot.day, "pickup_slot": slot.time, **links(office, uow, facts.id, code=code)}
+    return [notify.Wanted(facts, purpose, scope, params),
+            notify.Wanted(facts, Purpose.PICKUP_REMINDER, scope, params, not_before=max(_eve(office, slot.day), uow.now()))]
 
 
 def _eve(office: Office, day: date) -> datetime:
@@ -142,12 +154,13 @@ def _eve(office: Office, day: date) -> datetime:
     return datetime.combine(day - timedelta(days=1), time(office.settings.pickup_reminder_hour), tzinfo=zone)
 
 
-def links(office: Office, uow: UnitOfWork, application_id: str) -> dict[str, Any]:
+def links(office: Office, uow: UnitOfWork, application_id: str, *, code: str | None = None) -> dict[str, Any]:
     """The confirm / change links of a message, when the office has public pages; else None
     and the applicant replies (YA / GANTI) instead. Short, for an SMS: `<public url>/p/<code>`."""
     base = office.settings.public_url
-    code = uow.session.scalar(select(t.pickup_assignment.c.code)
-                              .where(t.pickup_assignment.c.application_id == application_id))
+    if code is None:
+        code = uow.session.scalar(select(t.pickup_assignment.c.code)
+                                  .where(t.pickup_assignment.c.application_id == application_id))
     if not base or not code or not base.startswith("https://") or len(base) > 100:
         # Applicants are told never to trust a link that is not the office's https address
         # (the directorate's warning about WhatsApp scams): without one they reply instead.
@@ -186,28 +199,31 @@ def _move_no_shows(office: Office, uow: UnitOfWork, missed: list[Any], calendar:
                for ids in _families(missed).values())
 
 
-def _families(rows: list[Any]) -> dict[tuple[str, date, str], list[str]]:
-    """Rows of one booking in one slot move together: a family is never split."""
-    groups: dict[tuple[str, date, str], list[str]] = defaultdict(list)
+def _families(rows: list[Any]) -> dict[tuple[str, date], list[Any]]:
+    """Rows of one booking on one day move together, whichever of the day's adjacent slots
+    each member had: a family is never split."""
+    groups: dict[tuple[str, date], list[Any]] = defaultdict(list)
     for r in rows:
-        groups[(r.booking_id or r.application_id, r.day, r.slot)].append(r.application_id)
+        groups[(r.booking_id or r.application_id, r.day)].append(r)
     return groups
 
 
-def _move(office: Office, uow: UnitOfWork, application_ids: list[str], calendar: list[Capacity], *, after: Slot,
+def _move(office: Office, uow: UnitOfWork, family: list[Any], calendar: list[Capacity], *, after: Slot,
           purpose: Purpose) -> int:
-    """Move a family to the first slot after `after` with a seat for each; returns how many
-    moved (0 when no such slot is open yet: they keep theirs, and the next round tries again)."""
-    slot = next_free(calendar, after, seats_needed=len(application_ids))
-    if slot is None:
+    """Move a family to the first seats after `after` that hold them all, as they were placed
+    (one slot, or adjacent ones on one day); returns how many moved (0 when none is open yet:
+    they keep theirs, and the next round tries again)."""
+    seats = next_free_seats(calendar, after, len(family))
+    if seats is None:
         return 0
     p = t.pickup_assignment.c
-    uow.session.execute(update(t.pickup_assignment).where(p.application_id.in_(application_ids)).values(
-        day=slot.day, slot=slot.time, state="offered", confirmed_at=None, assigned_at=uow.now(), moves=p.moves + 1))
-    _consume(calendar, {slot: len(application_ids)})
-    for application_id in application_ids:
-        _tell(office, uow, application_id, purpose, slot)
-    return len(application_ids)
+    for member, slot in zip(family, seats, strict=True):
+        uow.session.execute(update(t.pickup_assignment).where(p.application_id == member.application_id).values(
+            day=slot.day, slot=slot.time, state="offered", confirmed_at=None, assigned_at=uow.now(),
+            moves=p.moves + 1))
+        _tell(office, uow, member.application_id, purpose, slot)
+    _consume(calendar, Counter(seats))
+    return len(family)
 
 
 def lock(uow: UnitOfWork) -> None:
@@ -226,14 +242,18 @@ def answer(office: Office, uow: UnitOfWork, *, address: str | None = None, appli
     if intent not in ("confirm", "change"):
         raise InvalidInput(f"unknown answer {intent!r}: confirm or change", code="pickup-answer-unknown")
     lock(uow)
-    p, b = t.pickup_assignment.c, t.booking.c
-    stmt = select(p.application_id, p.booking_id, p.day, p.slot).where(p.state.in_(("offered", "confirmed")))
+    p, b, a = t.pickup_assignment.c, t.booking.c, t.application.c
+    # Only passports still at the desk: one collected a moment ago keeps its slot (its
+    # `collected` mark comes with the rules' next round).
+    stmt = (select(p.application_id, p.booking_id, p.day, p.slot)
+            .select_from(t.pickup_assignment.join(t.application, a.id == p.application_id))
+            .where(p.state.in_(("offered", "confirmed")), a.stage == Stage.READY))
     if application_id is not None:
         mine = uow.session.execute(select(p.booking_id, p.day, p.slot).where(p.application_id == application_id)).one_or_none()
         if mine is None:
             return 0
         same = (p.booking_id == mine.booking_id) if mine.booking_id else (p.application_id == application_id)
-        stmt = stmt.where(same, p.day == mine.day, p.slot == mine.slot)
+        stmt = stmt.where(same, p.day == mine.day)
     elif address is not None:
         stmt = stmt.join(t.booking, b.id == p.booking_id).where((b.contact_phone == address) | (b.contact_email == address))
     else:
@@ -244,8 +264,9 @@ def answer(office: Office, uow: UnitOfWork, *, address: str | None = None, appli
                             .values(state="confirmed", confirmed_at=uow.now()))
         return len(rows)
     calendar = _calendar(office, uow, len(rows))
-    return sum(_move(office, uow, ids, calendar, after=Slot(day, slot), purpose=Purpose.RESCHEDULED)
-               for (_, day, slot), ids in _families(rows).items())
+    return sum(_move(office, uow, family, calendar, after=max(Slot(r.day, r.slot) for r in family),
+                     purpose=Purpose.RESCHEDULED)
+               for family in _families(rows).values())
 
 
 def slot_of(office: Office, code: str) -> dict[str, Any] | None:
@@ -298,13 +319,13 @@ def day_view(office: Office, day: date) -> list[dict[str, Any]]:
 def _people(uow: UnitOfWork, day: date) -> dict[str, list[dict[str, Any]]]:
     a, p = t.application.c, t.pickup_assignment.c
     rows = uow.session.execute(
-        select(p.slot, p.state, p.application_id, a.number, a.full_name, a.stage)
+        select(p.slot, p.state, p.application_id, p.needs_call, a.number, a.full_name, a.stage)
         .select_from(t.pickup_assignment.join(t.application, a.id == p.application_id))
         .where(and_(p.day == day)).order_by(p.slot, a.number)).all()
     slots: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         slots[r.slot].append({"application_id": r.application_id, "number": r.number, "name": r.full_name,
-                              "state": r.state, "collected": r.stage == Stage.HANDED_OVER})
+                              "state": r.state, "collected": r.stage == Stage.HANDED_OVER, "needs_call": r.needs_call})
     return slots
 
 

@@ -69,6 +69,22 @@ class Demo:
     host: str = "127.0.0.1"
     port: int = 8000
     central_port: int = 8001
+    sink_port: int | None = None  # the stand-in providers (kanim/ops/notify_sink.py); default port + 2
+
+    @property
+    def messages_port(self) -> int:
+        return self.sink_port if self.sink_port is not None else self.port + 2
+
+    @property
+    def messages_url(self) -> str:
+        return f"http://{self.host}:{self.messages_port}"
+
+    def sink(self) -> NodeProcess:
+        """The providers' stand-in as a process of its own, like a provider across the network."""
+        root = self.root / "messages"
+        root.mkdir(exist_ok=True)
+        return NodeProcess("messages", ["notify", "sink", "--host", self.host, "--port", str(self.messages_port)],
+                           {**os.environ, "KANIM_DATA_DIR": str(root)}, root / "sink.log", url=self.messages_url)
 
     def central(self) -> CentralSpec:
         return CentralSpec(self.root / "central", self.central_port, treasury="trusting", host=self.host)
@@ -76,7 +92,20 @@ class Demo:
     def office(self) -> OfficeSpec:
         return OfficeSpec(OFFICE_CODE, self.root / "office", self.port, self.central().url, host=self.host,
                           central_public_key=self._central_public_key(),
-                          extra={"office_name": OFFICE_NAME, "office_phone": OFFICE_PHONE, "link_interval": LINK_INTERVAL})
+                          extra={"office_name": OFFICE_NAME, "office_phone": OFFICE_PHONE, "link_interval": LINK_INTERVAL,
+                                 **self._channels()})
+
+    def _channels(self) -> dict[str, str]:
+        """The office's notification channels, pointed at the demo's stand-in providers: the
+        worker sends for real over HTTP, and nothing leaves the machine."""
+        from kanim.ops import notify_sink
+
+        base = self.messages_url
+        # No quiet hours: a visitor at night should see the messages go out too (an office's own
+        # default holds non-urgent messages from 21:00 to 07:00; set them in office/.env to try).
+        return {"notify_whatsapp_url": notify_sink.whatsapp_url(base), "notify_sms_url": notify_sink.sms_url(base),
+                "notify_office_url": notify_sink.office_url(base), "notify_quiet_start": "00:00",
+                "notify_quiet_end": "00:00"}
 
     def _central_public_key(self) -> str:
         """The key the office verifies the central's feed and snapshots with ("" until provisioned)."""
@@ -96,10 +125,13 @@ class Demo:
 
 
 def check_ports(demo: Demo) -> None:
-    """Both ports, before anything is written or printed."""
-    if demo.port == demo.central_port:
-        raise DemoError(f"the office and the central need two ports, both are {demo.port}")
-    for node, port, var in (("office", demo.port, "PORT"), ("central", demo.central_port, "CENTRAL_PORT")):
+    """Every port, before anything is written or printed."""
+    ports = (("office", demo.port, "PORT"), ("central", demo.central_port, "CENTRAL_PORT"),
+             ("message stand-in", demo.messages_port, "SINK_PORT"))
+    if len({p for _, p, _ in ports}) < len(ports):
+        raise DemoError("the office, the central and the message stand-in need three ports: "
+                        + ", ".join(f"{n} {p}" for n, p, _ in ports))
+    for node, port, var in ports:
         if problem := listen_problem(demo.host, port):
             raise DemoError(f"{problem}: the demo's {node} cannot listen there (choose another: make demo {var}=…)")
 
@@ -244,7 +276,9 @@ def show_urls(demo: Demo, console: Console) -> None:
     say(f"console:  {office.url}/staff/   (the office's staff, with the accounts above; "
         f"the central's at {central.url}/staff/)")
     say(f"central:  {central.url}   API docs: {central.url}/docs   log: {central.data_dir / 'central.log'}")
-    say(f"data kept in {demo.root} (`make demo-reset` wipes it). Ctrl-C stops both nodes.")
+    say(f"messages: {demo.messages_url}/   what applicants and staff were sent (WhatsApp, SMS, Telegram), "
+        "received by a local stand-in: nothing leaves this machine")
+    say(f"data kept in {demo.root} (`make demo-reset` wipes it). Ctrl-C stops every process.")
 
 
 # -- running -------------------------------------------------------------------------------------
@@ -278,6 +312,7 @@ def run(demo: Demo, *, serve: bool = True, console: Console | None = None) -> in
                 return 0
             if not nodes:
                 _start(nodes, demo.central().process())
+            _start(nodes, demo.sink())
             _start(nodes, demo.office().process())
             show_urls(demo, console)
             return _watch(nodes, console)

@@ -7,7 +7,12 @@ One HTTP server answers both:
   answered with a wamid, as Meta does; a number in `not_on_whatsapp` is refused with Meta's
   error 131026 (not on WhatsApp), so the office falls back to SMS;
 - an SMSEagle gateway's JSON-RPC send, `POST /jsonrpc/sms` with the access token: answered with
-  a message id, as the gateway does.
+  a message id, as the gateway does;
+- the Telegram Bot API's `POST /bot{token}/sendMessage`, for the office's own alerts
+  (kanim/notify/alerts.py).
+
+`GET /` is a page of what arrived, newest first (what the demo's applicants and staff would have
+read on their phones), refreshed every few seconds; `GET /api/v1/health` answers as a node does.
 
 It keeps what each send carried (channel, recipient, the WhatsApp template's name and
 parameters, the SMS text) in memory, and `GET /_sink/received` returns that as JSON for a sink in
@@ -18,6 +23,7 @@ The office points its channels at it (`NotifySink.whatsapp_url`, `.sms_url`):
 
     KANIM_NOTIFY_WHATSAPP_URL=whatsapp://TOKEN@PHONE_ID/?api=http://127.0.0.1:PORT
     KANIM_NOTIFY_SMS_URL=smseagle://TOKEN@127.0.0.1:PORT/
+    KANIM_NOTIFY_OFFICE_URL=tgram://BOT_TOKEN/CHAT_ID/?api=http://127.0.0.1:PORT
 
     python -m kanim.ops.notify_sink --port 0      # prints the port it listens on, serves until killed
 """
@@ -25,6 +31,7 @@ The office points its channels at it (`NotifySink.whatsapp_url`, `.sms_url`):
 from __future__ import annotations
 
 import argparse
+import html
 import itertools
 import json
 import re
@@ -37,12 +44,14 @@ from typing import Any
 
 TOKEN = "kanimlocalsinktoken"  # Apprise wants letters and digits only
 PHONE_ID = "100000000000001"
+BOT_TOKEN = "123456789:kanimlocalsinkbottokenAAAAAAAAAAAA"  # Telegram's shape: the bot's id, a colon, the secret
+STAFF_CHAT = "-1000000000001"  # the office staff's group
 _WHATSAPP_PATH = re.compile(r"^/v[0-9.]+/([0-9]+)/messages$")
 
 
 @dataclass(frozen=True)
 class Received:
-    channel: str  # whatsapp | sms
+    channel: str  # whatsapp | sms | telegram
     to: str  # as the provider got it: E.164 with "+" (WhatsApp), the digits Apprise sends (SMS)
     template: str | None  # WhatsApp's template name
     params: tuple[str, ...]  # WhatsApp's body parameters, in order
@@ -63,15 +72,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, answer)
 
     def do_GET(self) -> None:  # noqa: N802
-        if self.path != "/_sink/received":
+        if self.path == "/_sink/received":
+            self._send(200, [asdict(r) for r in self.server.sink.received])
+        elif self.path == "/api/v1/health":
+            self._send(200, {"status": "ok", "role": "notify-sink"})
+        elif self.path == "/":
+            self._send(200, inbox_page(self.server.sink.received), content_type="text/html; charset=utf-8")
+        else:
             self._send(404, {"error": "not found"})
-            return
-        self._send(200, [asdict(r) for r in self.server.sink.received])
 
-    def _send(self, status: int, body: Any) -> None:
-        data = json.dumps(body).encode()
+    def _send(self, status: int, body: Any, content_type: str = "application/json") -> None:
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -84,20 +97,20 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # a worker's concurrent sends, each on its own connection
 
-    def __init__(self, sink: NotifySink, port: int) -> None:
-        super().__init__(("127.0.0.1", port), _Handler)
+    def __init__(self, sink: NotifySink, port: int, host: str = "127.0.0.1") -> None:
+        super().__init__((host, port), _Handler)
         self.sink = sink
 
 
 class NotifySink:
     """The stand-in, serving from a thread of this process while in its `with` block."""
 
-    def __init__(self, *, port: int = 0, not_on_whatsapp: Iterable[str] = ()) -> None:
+    def __init__(self, *, port: int = 0, host: str = "127.0.0.1", not_on_whatsapp: Iterable[str] = ()) -> None:
         self.not_on_whatsapp = frozenset(not_on_whatsapp)
         self._received: list[Received] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._server = _Server(self, port)
+        self._server = _Server(self, port, host)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), daemon=True,
                                         name="kanim-notify-sink")
 
@@ -107,15 +120,19 @@ class NotifySink:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self._server.server_address[0]}:{self.port}"
 
     @property
     def whatsapp_url(self) -> str:
-        return f"whatsapp://{TOKEN}@{PHONE_ID}/?api={self.base_url}"
+        return whatsapp_url(self.base_url)
 
     @property
     def sms_url(self) -> str:
         return f"smseagle://{TOKEN}@127.0.0.1:{self.port}/"
+
+    @property
+    def office_url(self) -> str:
+        return office_url(self.base_url)
 
     @property
     def received(self) -> list[Received]:
@@ -143,7 +160,18 @@ class NotifySink:
             return self._whatsapp(authorization, body)
         if path == "/jsonrpc/sms":
             return self._sms(body)
+        if path.startswith("/bot") and path.endswith("/sendMessage"):
+            return self._telegram(path, body)
         return 404, {"error": "not found"}
+
+    def _telegram(self, path: str, body: Any) -> tuple[int, Any]:
+        if path != f"/bot{BOT_TOKEN}/sendMessage":
+            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+        if not isinstance(body, dict) or "chat_id" not in body:
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
+        ref = str(next(self._ids))
+        self._keep(Received("telegram", str(body["chat_id"]), None, (), str(body.get("text", "")), ref))
+        return 200, {"ok": True, "result": {"message_id": int(ref), "chat": {"id": body["chat_id"]}}}
 
     def _whatsapp(self, authorization: str, body: Any) -> tuple[int, Any]:
         if authorization != f"Bearer {TOKEN}":
@@ -178,7 +206,7 @@ def key(r: Received) -> tuple:
     """What identifies one message as it arrived: a copy of it has the same key."""
     if r.channel == "whatsapp":
         return ("whatsapp", _digits(r.to), r.template, r.params)
-    return ("sms", _digits(r.to), r.text)
+    return (r.channel, _digits(r.to), r.text)
 
 
 def expected_key(channel: str, address: str, rendered: Any) -> tuple:
@@ -197,6 +225,51 @@ def _graph_error(status: int, code: int, title: str) -> tuple[int, Any]:
                               "fbtrace_id": "kanim-local-sink"}}
 
 
+def whatsapp_url(base_url: str) -> str:
+    return f"whatsapp://{TOKEN}@{PHONE_ID}/?api={base_url}"
+
+
+def sms_url(base_url: str) -> str:
+    split = base_url.split("://", 1)[-1]
+    return f"smseagle://{TOKEN}@{split}/"
+
+
+def office_url(base_url: str) -> str:
+    return f"tgram://{BOT_TOKEN}/{STAFF_CHAT}/?api={base_url}"
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="5"><title>kanim demo: messages received</title>
+<style>
+body{{font:16px/1.45 system-ui,sans-serif;margin:0 auto;max-width:52rem;padding:1rem;color:#1b1f23;background:#f6f7f9}}
+h1{{font-size:1.3rem}} p.note{{color:#4a5560}} ol{{list-style:none;padding:0}}
+li{{background:#fff;border:1px solid #d5dae0;border-radius:.5rem;padding:.6rem .8rem;margin:.5rem 0}}
+.ch{{font-weight:600;margin-right:.5rem}} .to{{font-family:monospace;color:#4a5560}}
+.whatsapp .ch{{color:#0b7a3e}} .sms .ch{{color:#1d4ed8}} .telegram .ch{{color:#6b21a8}}
+pre{{white-space:pre-wrap;margin:.3rem 0 0;font:inherit}} code{{font-size:.9em}}
+</style></head><body>
+<h1>Messages received by the demo's stand-in providers</h1>
+<p class="note">What kanim's notification worker sent: WhatsApp templates and SMS to applicants, Telegram alerts to the
+office's staff. Nothing left this machine: this page is a local stand-in for the WhatsApp Cloud API, an SMS gateway and
+the Telegram Bot API. {count} message(s), newest first; the page refreshes every 5 seconds.</p>
+<ol>{items}</ol></body></html>"""
+
+
+def inbox_page(received: list[Received]) -> str:
+    """What arrived, newest first, as a plain page (no script, no external asset)."""
+    items = []
+    for r in reversed(received[-500:]):
+        if r.channel == "whatsapp":
+            params = ", ".join(html.escape(p) for p in r.params)
+            body = f"<pre>template <code>{html.escape(r.template or '')}</code>: {params}</pre>"
+        else:
+            body = f"<pre>{html.escape(r.text or '')}</pre>"
+        items.append(f'<li class="{html.escape(r.channel)}"><span class="ch">{html.escape(r.channel)}</span>'
+                     f'<span class="to">to {html.escape(r.to)}</span>{body}</li>')
+    return _PAGE.format(count=len(received), items="".join(items) or "<li>Nothing yet.</li>")
+
+
 def fetch_received(base_url: str) -> list[Received]:
     """What a sink in another process has received."""
     import httpx
@@ -206,10 +279,11 @@ def fetch_received(base_url: str) -> list[Received]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="A local WhatsApp Cloud API and SMSEagle stand-in.")
+    parser = argparse.ArgumentParser(description="A local WhatsApp Cloud API, SMSEagle and Telegram Bot API stand-in.")
     parser.add_argument("--port", type=int, default=0, help="0: a free port, printed on stdout")
+    parser.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
-    with NotifySink(port=args.port) as sink:
+    with NotifySink(port=args.port, host=args.host) as sink:
         print(sink.port, flush=True)
         threading.Event().wait()
     return 0

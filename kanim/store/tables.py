@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from kanim.biometrics.fingerprint import FingerException
@@ -470,6 +471,26 @@ notify_optout = Table(
     Column("how", String(16), nullable=False),  # reply | link | staff
 )
 
+# What the office's own staff are told through its office URL (kanim/notify/alerts.py): a
+# channel whose setup the provider refused, a channel not reached at all.
+notify_alert = Table(
+    "notify_alert", metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(64), nullable=False),  # a channel name: never contact data
+    Column("params", JSON, nullable=False),
+    Column("state", String(20), nullable=False),  # created | temporary-failure | sent | technical-failure
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("reason", String(120)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_notify_alert_kind_subject", notify_alert.c.kind, notify_alert.c.subject, notify_alert.c.created_at)
+Index("ix_notify_alert_state_seq", notify_alert.c.state, notify_alert.c.seq)
+
 # -- staged pickup (kanim/domain/pickup.py, kanim/office/pickup_slots.py) ------------------------
 pickup_assignment = Table(
     "pickup_assignment", metadata,
@@ -481,6 +502,8 @@ pickup_assignment = Table(
     Column("assigned_at", UTCDateTime, nullable=False),
     Column("confirmed_at", UTCDateTime),
     Column("moves", Integer, nullable=False, default=0),  # asked for another slot, or missed one
+    # Its slot is on or after the applicant's travel date: staff call them (kanim/domain/pickup.py).
+    Column("needs_call", Boolean, nullable=False, default=False, server_default=false()),
     # The applicant's link (`<public url>/p/<code>`): random, short enough for an SMS.
     Column("code", String(12), nullable=False, unique=True),
     Index("ix_pickup_assignment_day_slot", "day", "slot"),

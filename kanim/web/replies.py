@@ -215,6 +215,22 @@ class NotifyFailureOut(BaseModel):
     at: datetime | None
 
 
+class NotifyWaitsOut(BaseModel):
+    quiet_hours: int = Field(description="due messages held until the quiet hours end")
+    reminder: int = Field(description="reminders whose moment has not come")
+    retry: int = Field(description="messages waiting for their next try after a failure")
+
+
+class OfficeAlertOut(BaseModel):
+    kind: str = Field(description="channel_refused | channel_unreachable | channel_back | test")
+    channel: str
+    reason: str | None
+    state: str = Field(description="created | temporary-failure | sent | technical-failure")
+    send_reason: str | None = Field(description="why sending the alert itself failed (not-configured, ...)")
+    created_at: datetime
+    sent_at: datetime | None
+
+
 class NotifyStatusOut(BaseModel):
     by_state: dict[str, int] = Field(description="messages per state (GOV.UK Notify's, and `cancelled`)")
     by_channel: list[NotifyChannelCountOut]
@@ -225,6 +241,10 @@ class NotifyStatusOut(BaseModel):
     oldest_waiting_at: datetime | None
     worker: str | None = Field(description="the notification worker holding the office's lease, if any")
     failures: list[NotifyFailureOut]
+    waits: NotifyWaitsOut
+    quiet_now: bool = Field(description="the office's quiet hours now: only urgent notices go out")
+    quiet_hours: str = Field(description="the quiet hours in the office's zone, e.g. 21:00-07:00")
+    alerts: list[OfficeAlertOut] = Field(description="the newest alerts to the office's own staff")
 
 
 class MessageAttemptOut(BaseModel):

@@ -24,8 +24,8 @@ STOP_TIMEOUT = 30.0
 class DemoRun:
     """One `kanim demo` process and the lines it printed."""
 
-    def __init__(self, root: Path, port: int, central_port: int) -> None:
-        self.root, self.port, self.central_port = root, port, central_port
+    def __init__(self, root: Path, port: int, central_port: int, sink_port: int) -> None:
+        self.root, self.port, self.central_port, self.sink_port = root, port, central_port, sink_port
         self.lines: list[str] = []
         self.proc: subprocess.Popen | None = None
 
@@ -33,7 +33,7 @@ class DemoRun:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KANIM_")}
         env["COLUMNS"] = "200"  # the tables as a wide terminal shows them
         cmd = [sys.executable, "-m", "kanim", "demo", "--dir", str(self.root), "--port", str(self.port),
-               "--central-port", str(self.central_port)]
+               "--central-port", str(self.central_port), "--sink-port", str(self.sink_port)]
         self.proc = subprocess.Popen(cmd, cwd=self.root.parent, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._read, daemon=True).start()

@@ -98,11 +98,20 @@ def run_readme_tour(office_url: str) -> list[str]:
     return proc.stdout.splitlines()
 
 
+def wait_for_messages(url: str, within: float = 30.0) -> list[dict]:
+    deadline = time.monotonic() + within
+    while True:
+        received = httpx.get(f"{url}_sink/received", timeout=10).json()
+        if len(received) >= 10 or time.monotonic() > deadline:
+            return received
+        time.sleep(0.3)
+
+
 def test_a_new_application_is_ready_within_10_s_of_its_quality_check_on_the_first_run_and_after_a_restart(
         tmp_path: Path) -> None:
     root = tmp_path / "demo"
-    port, central_port = free_port(), free_port()
-    first = DemoRun(root, port, central_port)
+    port, central_port, sink_port = free_port(), free_port(), free_port()
+    first = DemoRun(root, port, central_port, sink_port)
     try:
         first.start()
         office_url = first.url("office:")
@@ -127,6 +136,16 @@ def test_a_new_application_is_ready_within_10_s_of_its_quality_check_on_the_firs
                                text=True, timeout=60, env={k: v for k, v in os.environ.items() if not k.startswith("KANIM_")})
             assert r.returncode == 2 and "a demo is running in" in r.stderr and r.stderr.count("\n") == 1, r.stderr
 
+        # The seeded day's applicants were told on WhatsApp, for real over HTTP, by the office's
+        # worker: the demo's stand-in providers got the messages, and its page lists them.
+        messages_url = first.url("messages:")
+        assert messages_url == f"http://127.0.0.1:{sink_port}/", first.output
+        received = wait_for_messages(messages_url)
+        assert {r["channel"] for r in received} == {"whatsapp"}, received
+        assert len({r["to"] for r in received}) >= 10, "each seeded applicant has a number of their own"
+        page = httpx.get(messages_url, timeout=10).text
+        assert "booking_confirmed" in page and received[0]["to"] in page
+
         app1, waited1 = walk_to_ready(office_url, tokens, spare[-1])
         assert waited1 <= READY_WITHIN
 
@@ -138,7 +157,7 @@ def test_a_new_application_is_ready_within_10_s_of_its_quality_check_on_the_firs
         assert "stopping the office and the central" in first.output
         assert nodes_left_running(root) == []
 
-        second = DemoRun(root, port, central_port)
+        second = DemoRun(root, port, central_port, sink_port)
         try:
             second.start()
             assert any(line.startswith("serving the demo already in") for line in second.lines), second.output

@@ -195,6 +195,20 @@ def test_a_temporary_failure_is_retried_with_backoff_and_pauses_its_channel(offi
     assert messages(office)[0].application_id == first.id and messages(office)[0].attempts == 2
 
 
+def test_one_number_over_its_own_limit_waits_alone_and_the_channel_goes_on(office, clock) -> None:  # noqa: ANN001
+    office.settings.notify_concurrency = 1
+    limited = "+6281200000000"
+    rec = Recorder(lambda c, a: SendResult(Outcome.TEMPORARY, None, "whatsapp-131056-pair-rate-limit") if a == limited
+                   else SendResult(Outcome.ACCEPTED, None, ""))
+    book(office, phone=limited)
+    for i in range(5):
+        book(office, phone=f"+62812111{i:05d}")
+    worker(office, rec).drain()
+    states = [(m.address, m.state) for m in messages(office)]
+    assert states[0] == (limited, State.TEMPORARY_FAILURE.value)
+    assert all(state == State.SENT.value for _, state in states[1:]), "Meta's limit on one number holds back no one else"
+
+
 def test_an_unreachable_channel_costs_no_retries_and_the_messages_wait_in_order(office, clock) -> None:  # noqa: ANN001
     office.settings.notify_retry_minutes = 10
     up = {"v": False}
@@ -504,3 +518,27 @@ def test_a_plain_http_public_address_leaves_the_links_out_rather_than_failing(of
     checked(office, [app], central)
     worker(office).drain()
     assert messages(office, purpose=Purpose.READY.value)[0].state == State.SENT.value
+
+
+def test_dead_events_go_back_in_the_queue_with_the_command_once_fixed(tmp_path, clock, central, monkeypatch) -> None:  # noqa: ANN001
+    from typer.testing import CliRunner
+
+    from kanim.cli import app
+    from tests.conftest import make_office
+
+    office, cleanup = make_office(tmp_path, "sqlite", clock, central)
+    a = book(office)[0]
+    monkeypatch.setitem(notify.RULES, "ApplicationBooked", lambda *args: (_ for _ in ()).throw(RuntimeError("bug")))
+    w = worker(office)
+    for _ in range(fanout.MAX_ATTEMPTS):
+        w.drain()
+        clock.advance(hours=1)
+    with office.uow() as uow:
+        assert fanout.status(uow, "notify").dead == 1
+    monkeypatch.undo()  # the bug is fixed
+    env = {"KANIM_DATA_DIR": str(tmp_path / "data"), "KANIM_OFFICE_CODE": "MND"}
+    r = CliRunner().invoke(app, ["notify", "retry-dead"], env=env)
+    assert r.exit_code == 0 and "1 dead event(s) back in the queue" in r.output, r.output
+    w.drain()
+    assert [m.application_id for m in messages(office)] == [a.id], "told once the rule works again"
+    cleanup()

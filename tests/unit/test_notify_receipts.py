@@ -163,3 +163,11 @@ def test_a_message_without_a_sender_or_time_is_skipped() -> None:
 def test_a_sender_that_is_no_phone_number_is_skipped() -> None:
     assert parse_inbound(inbound_payload("6" * 16, "STOP", AT)) == []
     assert parse_inbound(inbound_payload("٦٢٨١٢", "STOP", AT)) == [], "digits, but not ASCII ones"
+
+
+def test_ids_and_words_with_control_characters_are_not_taken_as_they_are() -> None:
+    # A NUL would not even store in PostgreSQL's text (a signed webhook once made it a 500).
+    assert parse_statuses(statuses_payload([status("wamid.a\u0000b", "delivered", AT)])) == []
+    payload = inbound_payload("6281234567890", "BER\u0000HENTI\u0007", AT)
+    payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = "wamid.in\u0000"
+    assert parse_inbound(payload) == [Inbound("+6281234567890", "BERHENTI", AT, None)]

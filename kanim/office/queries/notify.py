@@ -15,7 +15,8 @@ from kanim.domain.contact import masked
 from kanim.domain.errors import NotFound
 from kanim.link.lease import relay_holder
 from kanim.notify.purposes import Purpose, State
-from kanim.notify.worker import LEASE
+from kanim.notify import alerts
+from kanim.notify.worker import LEASE, in_quiet_hours
 from kanim.office.notify import CONSUMER
 from kanim.store import fanout
 from kanim.store import tables as t
@@ -53,6 +54,10 @@ class NotifyStatus:
     oldest_waiting_at: datetime | None
     worker: str | None
     failed: list[Failure]
+    waits: dict[str, int]  # why the waiting wait: quiet_hours, reminder (its moment), retry (backoff)
+    quiet_now: bool  # the office's quiet hours: only urgent notices go out
+    quiet_hours: str  # "21:00-07:00" in the office's zone
+    alerts: list[dict[str, Any]]  # the newest alerts to the office's staff
 
     @property
     def waiting(self) -> int:
@@ -68,7 +73,9 @@ class NotifyStatus:
                 "by_channel": [{"channel": c, "state": s, "count": n} for (c, s), n in sorted(self.by_channel_state.items())],
                 "waiting": self.waiting, "events_queued": self.events_queued, "events_dead": self.events_dead,
                 "oldest_event_at": _iso(self.oldest_event_at), "oldest_waiting_at": _iso(self.oldest_waiting_at),
-                "worker": self.worker, "failures": self.failures}
+                "worker": self.worker, "failures": self.failures, "waits": self.waits, "quiet_now": self.quiet_now,
+                "quiet_hours": self.quiet_hours,
+                "alerts": [{**a, "created_at": _iso(a["created_at"]), "sent_at": _iso(a["sent_at"])} for a in self.alerts]}
 
 
 def status(office: Office, *, failures: int = 20) -> NotifyStatus:
@@ -82,11 +89,37 @@ def status(office: Office, *, failures: int = 20) -> NotifyStatus:
         oldest = uow.session.scalar(select(func.min(m.created_at)).where(
             m.state.in_((State.CREATED.value, State.TEMPORARY_FAILURE.value, State.SENDING.value))))
         failed = _failures(uow, failures)
-        worker = relay_holder(uow, uow.now(), LEASE)
+        now = uow.now()
+        worker = relay_holder(uow, now, LEASE)
+        quiet = in_quiet_hours(office.settings, now)
+        waits = _waits(uow, now, quiet)
+        recent_alerts = [_alert(a) for a in alerts.recent(uow)]
+    s = office.settings
     return NotifyStatus(
         by_state=by_state, by_channel_state={(c, s): n for c, s, n in rows},
         events_queued=queue.queued, events_dead=queue.dead, oldest_event_at=queue.oldest_at,
-        oldest_waiting_at=oldest, worker=worker, failed=failed)
+        oldest_waiting_at=oldest, worker=worker, failed=failed, waits=waits, quiet_now=quiet,
+        quiet_hours=f"{s.notify_quiet_start:%H:%M}-{s.notify_quiet_end:%H:%M}", alerts=recent_alerts)
+
+
+def _waits(uow: UnitOfWork, now: datetime, quiet: bool) -> dict[str, int]:
+    """Why the waiting messages wait, so that staff can tell a queue held by quiet hours or
+    reminders not yet due from one that is stuck."""
+    m = t.notify_message.c
+    waiting = m.state.in_((State.CREATED.value, State.TEMPORARY_FAILURE.value))
+    later = uow.session.scalar(select(func.count()).where(waiting, m.not_before > now)) or 0
+    retry = uow.session.scalar(select(func.count()).where(waiting, m.next_attempt_at > now)) or 0
+    held = 0
+    if quiet:
+        held = uow.session.scalar(select(func.count()).where(
+            waiting, m.urgent.is_(False), or_(m.not_before.is_(None), m.not_before <= now),
+            or_(m.next_attempt_at.is_(None), m.next_attempt_at <= now))) or 0
+    return {"quiet_hours": held, "reminder": later, "retry": retry}
+
+
+def _alert(row: Any) -> dict[str, Any]:
+    return {"kind": row.kind, "channel": row.subject, "reason": (row.params or {}).get("reason") or row.reason,
+            "state": row.state, "send_reason": row.reason, "created_at": row.created_at, "sent_at": row.sent_at}
 
 
 def _failures(uow: UnitOfWork, limit: int) -> list[Failure]:

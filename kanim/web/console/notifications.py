@@ -53,7 +53,8 @@ async def notifications_desk(request: Request, user: Desk) -> Response:
     queue = await run_in_threadpool(lambda: queries.status(office, failures=FAILURES_SHOWN))
     failed = sum(queue.by_state.get(s.value, 0) for s in (State.PERMANENT_FAILURE, State.TECHNICAL_FAILURE))
     return page(request, "console/notifications/desk.html", queue=queue, failed=failed, states=list(State),
-                channels=list(FALLBACK_ORDER), **_context(request, user, ""))
+                channels=list(FALLBACK_ORDER), office_alerts_configured=bool(office.settings.notify_office_url),
+                **_context(request, user, ""))
 
 
 # -- one application's messages --------------------------------------------------------------------

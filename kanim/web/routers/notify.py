@@ -159,7 +159,7 @@ def open_extra(body: PickupExtraIn, office: OfficeDep, user: Staff(Perm.MANAGE_P
 
 @pickup_router.post("/answers/{code}", response_model=PickupAnswerOut,
                     responses=errors({404: "`pickup-link-unknown`"}))
-def answer_by_link(code: Annotated[str, Path(max_length=12, pattern=r"^[a-z2-7]+$")], body: PickupAnswerIn,
+def answer_by_link(code: Annotated[str, Path(max_length=12, pattern=r"^[A-Za-z2-7]+$")], body: PickupAnswerIn,
                    office: OfficeDep) -> dict:
     """An applicant's answer through the link in their message: confirm the slot, or ask for
     the next free one. The code is the one in the link (random, given with the slot)."""

@@ -2,7 +2,7 @@
 personalisation job of each electronic booklet and the registry's record of it (docs/chip.md)
 
 Revision ID: 0011_chip
-Revises: 0010_notify
+Revises: 0011_office_alert
 Create Date: 2026-12-01
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0011_chip'
-down_revision = '0010_notify'
+down_revision = '0011_office_alert'  # after the office alerts (merged from main)
 branch_labels = None
 depends_on = None
 
