@@ -69,7 +69,7 @@ def _link_once_there(page, selector: str, timeout: float = 30.0) -> str | None: 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
     require_chromium()
-    run = DemoRun(tmp_path_factory.mktemp("console") / "demo", free_port(), free_port())
+    run = DemoRun(tmp_path_factory.mktemp("console") / "demo", free_port(), free_port(), free_port())
     try:
         yield run.start()
     finally:
