@@ -50,6 +50,9 @@ central_app.add_typer(central_registry_app, name="registry")
 central_app.add_typer(central_payments_app, name="payments")
 central_app.add_typer(central_booklets_app, name="booklets")
 central_app.add_typer(central_biometrics_app, name="biometrics")
+from kanim.chip.cli import chip_app, csca_app  # noqa: E402  (docs/chip.md)
+app.add_typer(chip_app, name="chip")
+central_app.add_typer(csca_app, name="csca")
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # one problem, one line, however long
 

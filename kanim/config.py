@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None  # default: sqlite:///<data_dir>/kanim.db
     key_file: Path | None = None  # default: <data_dir>/keys/biometric.key
+    # Electronic passports (docs/chip.md): the PKCS#11 token holding the Document Signer key.
+    chip_pkcs11_module: str | None = None  # default: SoftHSM2's module where Debian puts it
+    chip_token_label: str = "kanim-ds"
+    chip_pin_file: Path | None = None  # default: <data_dir>/keys/token.pin (0600)
 
     office_code: str = Field(default="DEMO", pattern=r"^[A-Z0-9]{2,8}$")
     office_name: str = "Kantor Imigrasi Demo"

@@ -283,6 +283,19 @@ def _printed(ctx: Context, op: Operation) -> None:
     _touch(ctx, op, stage="printed", booklet_serial=serial)
 
 
+def _chip(ctx: Context, op: Operation) -> None:
+    """The registry keeps which Document Signer signed a chip and its SOD's hash, so a chip
+    shown at a border can later be matched to the passport the office recorded."""
+    from kanim.store.chip_tables import registry_chip
+    serial = op.payload["booklet_serial"]
+    if _passport(ctx, serial, op.subject) is None:
+        raise NotYet(f"booklet {serial} is not recorded as printed yet")
+    ctx.session.execute(registry_chip.delete().where(registry_chip.c.serial == serial))
+    ctx.session.execute(registry_chip.insert().values(
+        serial=serial, application_id=op.subject, office_code=ctx.office_code,
+        ds_fingerprint=op.payload["ds_fingerprint"], sod_sha256=op.payload["sod_sha256"], recorded_at=ctx.now))
+
+
 def _passport(ctx: Context, serial: str, application_id: str | None = None) -> Any:
     """The registry's passport on this serial, if it is this office's (and application's)."""
     row = ctx.session.execute(select(ct.registry_passport).where(ct.registry_passport.c.serial == serial)).first()
@@ -379,4 +392,5 @@ HANDLERS: dict[str, Callable[[Context, Operation], None]] = {
     "AllocationHeld": _allocation_held,
     "ClearanceChanged": _record_only,
     "BookletsReceived": _record_only,
+    "ChipPersonalised": _chip,
 }

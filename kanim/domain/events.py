@@ -121,6 +121,16 @@ class PassportPrinted(Event):
 
 
 @dataclass(frozen=True)
+class ChipPersonalised(Event):
+    """An electronic booklet's chip content was signed: by which Document Signer (its
+    certificate's SHA-256) and the SOD's SHA-256, for the national registry (docs/chip.md)."""
+
+    booklet_serial: str = ""
+    ds_fingerprint: str = ""
+    sod_sha256: str = ""
+
+
+@dataclass(frozen=True)
 class QualityCheckPassed(Event):
     booklet_serial: str = ""
 

@@ -190,6 +190,12 @@ class PassportPrinted(Payload):
         return self
 
 
+class ChipPersonalised(Payload):
+    booklet_serial: Serial
+    ds_fingerprint: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sod_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
 class QualityCheckPassed(Payload):
     booklet_serial: Serial
 
@@ -249,6 +255,7 @@ SCHEMAS: dict[str, type[Payload]] = {m.__name__: m for m in (
     InterviewRecorded, ApplicationApproved, ApplicationRejected, ApplicationCancelled, PassportPrinted,
     QualityCheckPassed, QualityCheckFailed, PassportReady, PassportHandedOver, ClearanceChanged,
     ApplicationPutOnHold, HoldReleased, BookletsReceived, BookletSpoiled, AllocationHeld,
+    ChipPersonalised,
 )}
 
 

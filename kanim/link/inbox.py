@@ -130,7 +130,7 @@ def _apply_once(office: Office, uow: UnitOfWork, e: CentralEvent) -> tuple[str, 
     if (why := _unverified(office, e)) is not None:
         return "refused", why  # not recorded as received: the cursor waits for it to verify
     handler = {"clearance": _clearance, "watchlist": _watchlist_delta, "allocation": _allocation,
-               "rebuild": _rebuild}.get(e.kind)
+               "rebuild": _rebuild, "crl": _crl}.get(e.kind)
     outcome = handler(office, uow, e) if handler else "ignored"
     if outcome == "refused":
         return outcome, "the watch-list delta's signature does not verify"
@@ -168,6 +168,16 @@ def _allocation(office: Office, uow: UnitOfWork, e: CentralEvent) -> str:
     uow.session.execute(t.allocated_range.insert().values(id=e.subject, first_serial=p["first"], last_serial=p["last"],
                                                           count=p["count"], allocated_at=uow.now()))
     uow.audit(actor="central", action="BookletsAllocated", subject=e.subject, detail=p)
+    return "applied"
+
+
+def _crl(office: Office, uow: UnitOfWork, e: CentralEvent) -> str:
+    """A CSCA's revocation list: a revoked Document Signer stops chip personalisation."""
+    import base64
+
+    from kanim.office.chip import record_crl
+    record_crl(uow, base64.b64decode(e.payload["der"], validate=True))
+    uow.audit(actor="central", action="CrlReceived", subject=e.subject[:64])
     return "applied"
 
 

@@ -18,7 +18,8 @@ from kanim.domain.guardrails import Guardrail, Guardrails, provisional_print_sto
 from kanim.domain.events import BookletSpoiled, BookletsReceived
 from kanim.domain.mrz import MrzInput, SingleNameStyle, split_name, td3
 from kanim.domain.names import printable_name
-from kanim.domain.passport import expiry_date, validity_years
+from kanim.domain.passport import PassportKind, expiry_date, validity_years
+from kanim.office import chip
 from kanim.office.common import today, retry_on_concurrent_change
 from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
@@ -63,6 +64,9 @@ def print_passport(office: Office, *, application_id: str, actor: str, serial: s
         app = uow.applications.get(application_id)
         if not app.clearances_confirmed(office.print_policy.required):
             check_guardrails(office, uow)
+        # An electronic passport needs a usable Document Signer before a booklet is taken;
+        # an ordinary one never asks (docs/chip.md).
+        signer = chip.require_signer(uow) if app.passport_kind is PassportKind.ELECTRONIC else None
         booklet = _pick_booklet(uow, serial)
         issued_on = today(office, uow)
         expires_on = expiry_date(issued_on, validity_years(app.birth_date, issued_on))
@@ -70,7 +74,13 @@ def print_passport(office: Office, *, application_id: str, actor: str, serial: s
         app.print_booklet(serial=booklet.serial, mrz=mrz, issued_on=issued_on, expires_on=expires_on,
                           policy=office.print_policy, at=uow.now(), actor=actor)
         booklet.issue(application_id=app.id, at=uow.now())
-        uow.commit()
+        if signer is None:
+            uow.commit()
+            return app
+        job = chip.personalise(office, uow, app, state=signer, actor=actor)
+        with office.vault.staged(job) as ref:  # the job's file goes if the transaction fails
+            chip.record_job(uow, app, job, ref, actor=actor)
+            uow.commit()
     return app
 
 
@@ -109,14 +119,22 @@ def mrz_for(office: Office, app: Application, *, serial: str, expires_on) -> tup
 
 @retry_on_concurrent_change
 def quality_check(office: Office, *, application_id: str, passed: bool, actor: str, reason: str = "") -> Application:
+    chip_failure = None
     with office.uow() as uow:
         app = uow.applications.get(application_id)
+        if passed and app.passport_kind is PassportKind.ELECTRONIC and app.booklet_serial:
+            # A chip that fails Passive Authentication or disagrees with the print fails QC.
+            if chip_failure := chip.chip_qc(office, uow, app, actor=actor):
+                passed, reason = False, chip_failure
         if passed:
             app.pass_quality_check(at=uow.now(), actor=actor)
         else:
             serial = app.fail_quality_check(reason=reason, at=uow.now(), actor=actor)
             _spoil(uow, uow.booklets.get(serial), SpoilReason.QC_FAILURE, reason, actor, app.id)
         uow.commit()
+    if chip_failure:
+        raise Conflict(f"the booklet failed its quality check and is spoiled: {chip_failure}",
+                       code="chip-qc-failed")
     return app
 
 

@@ -198,6 +198,8 @@ def seed(demo: Demo, console: Console, nodes: list[NodeProcess]) -> None:
     add_watchlist_order(node, Order("nik", WATCHLIST_NIK, "prevention", "KPK", today, today + timedelta(days=180),
                                     "demo prevention order"), actor="provision")
     node.engine.dispose()
+    from kanim.ops import demo_chip
+    console.print(demo_chip.set_up(demo.root, office.office_settings()), soft_wrap=True, highlight=False)
     process = central.process()
     nodes.append(process)
     process.start(wait=START_TIMEOUT)
@@ -262,6 +264,9 @@ def show(demo: Demo, console: Console) -> None:
         console.print("every spare person of the civil registry has applied (`make demo-reset` for a fresh day)")
     console.print(f"applications by stage: {now.stages}", highlight=False, soft_wrap=True)
     console.print(f"booklets: {now.booklets}", highlight=False, soft_wrap=True)
+    from kanim.ops import demo_chip
+    if line := demo_chip.verify_one(demo.root, demo.office().office_settings()):
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 def show_urls(demo: Demo, console: Console) -> None:
@@ -290,6 +295,8 @@ def run(demo: Demo, *, serve: bool = True, console: Console | None = None) -> in
     nodes: list[NodeProcess] = []
     private_dir(demo.root)
     with running(demo.root), sigterm_as_interrupt(), isolated(demo.root):  # no .env of the caller's
+        from kanim.ops.demo_chip import use_token
+        use_token(demo.office().data_dir)  # the office signs chips with the demo's token (docs/chip.md)
         try:
             if state == "unfinished":
                 console.print(f"{demo.root} holds an unfinished (or older) demo: seeding it afresh", soft_wrap=True)

@@ -518,3 +518,6 @@ pickup_extra = Table(
     Column("opened_by", String(64), nullable=False),
     Column("opened_at", UTCDateTime, nullable=False),
 )
+
+
+from kanim.store.chip_tables import chip_image, csca_anchor, csca_crl, document_signer, registry_chip  # noqa: E402,F401  (docs/chip.md)

@@ -113,7 +113,7 @@ def test_the_sweep_removes_only_orphans_older_than_its_grace(sqlite_office) -> N
 
 def test_every_file_ref_column_is_searched(office) -> None:  # noqa: ANN001
     assert {f"{c.table.name}.{c.name}" for c in vault_files.file_ref_columns()} == {
-        "biometric.file_ref", "document_scan.file_ref"}
+        "biometric.file_ref", "document_scan.file_ref", "chip_image.file_ref"}
     app = book_one(office)
     advance(office, app.id, "captured", app_type=SITI.app_type)  # scans, a photo, fingerprints
     with office.uow(readonly=True) as uow:

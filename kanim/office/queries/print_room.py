@@ -14,6 +14,7 @@ from kanim.domain.application import Application, Stage
 from kanim.domain.booklet import AccountabilityReport, Booklet, BookletStatus
 from kanim.domain.clearances import Shortfall, print_gate_shortfalls
 from kanim.domain.guardrails import Guardrail
+from kanim.office.chip import SignerState, signer_state
 from kanim.office.printing import accountability_in, guardrail_stops
 from kanim.store import tables as t
 
@@ -51,6 +52,7 @@ class PrintRoom:
     printed: list[Application]  # waiting for their quality check
     printed_count: int
     stock: Stock
+    chip: SignerState | None = None  # whether electronic passports get their chip (docs/chip.md)
 
 
 @dataclass(frozen=True)
@@ -73,9 +75,10 @@ def print_room(office: Office) -> PrintRoom:
                                            .order_by(c.printed_at, c.number).limit(PRINTED_LIMIT)))
         counts = _count_stages(uow, Stage.APPROVED, Stage.PRINTED)
         stock = _stock(uow)
+        signer = signer_state(uow)
     jobs = [Job(a, print_gate_shortfalls(a.clearances, policy),
                 bool(rails) and not a.clearances_confirmed(policy.required)) for a in approved]
-    return PrintRoom(jobs, counts[Stage.APPROVED], rails, printed, counts[Stage.PRINTED], stock)
+    return PrintRoom(jobs, counts[Stage.APPROVED], rails, printed, counts[Stage.PRINTED], stock, signer)
 
 
 def stock(office: Office) -> Stock:

@@ -45,6 +45,8 @@ PROBLEMS = [
     N_("problem:booklet-range"), N_("problem:booklet-already-received"), N_("problem:booklet-not-allocated"),
     N_("problem:not-printed"), N_("problem:reason-missing"), N_("problem:spoil-reason"),
     N_("problem:transition-out-of-order"), N_("problem:concurrent-change"),
+    N_("problem:chip-signer-unusable"), N_("problem:chip-qc-failed"), N_("problem:chip-face-missing"),
+    N_("problem:chip-token-unavailable"),
 ]
 
 
