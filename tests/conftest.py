@@ -4,8 +4,11 @@ clock) on SQLite, and also on PostgreSQL when KANIM_TEST_POSTGRES_URL is set."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -57,7 +60,42 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-def make_office(tmp_path, backend: str, clock: FakeClock, central, **settings) -> tuple[Office, callable]:  # noqa: ANN001
+_SQLITE_TEMPLATE: list[Path] = []  # this test process's migrated SQLite database, copied per office
+
+
+def _migrated_sqlite(db_file: Path) -> None:
+    """A fresh office database: a copy of one this process migrated once (Alembic's upgrade,
+    a tenth of a second, would otherwise run for each of the thousand offices the tests make)."""
+    if not _SQLITE_TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="kanim-template-"))
+        engine = make_engine(f"sqlite:///{folder / 'template.db'}")
+        upgrade(engine)
+        engine.dispose()  # the last connection closing checkpoints the WAL into the file
+        _SQLITE_TEMPLATE.append(folder / "template.db")
+    db_file.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(_SQLITE_TEMPLATE[0], db_file)
+
+
+def _schema_at_head(engine) -> None:  # noqa: ANN001
+    """PostgreSQL: the tables created from the metadata in one transaction and stamped at the
+    head revision. tests/integration/test_migrations.py checks, on a really migrated database,
+    that the migrations make exactly this schema."""
+    from alembic import command
+
+    import kanim.central.tables  # noqa: F401 - the central's tables share the metadata (and the migrations)
+    from kanim.store.migrate import alembic_config
+    from kanim.store.tables import metadata
+
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
+        cfg.attributes["connection"] = conn
+        command.stamp(cfg, "head")
+
+
+def make_office(tmp_path, backend: str, clock: FakeClock, central, *, migrate: bool = False,  # noqa: ANN001
+                **settings) -> tuple[Office, callable]:
+    """A whole office node; `migrate` runs the real migrations instead of the fast paths above."""
     s = Settings(data_dir=tmp_path / "data", office_code="MND", office_name="Kantor Imigrasi Manado",
                  office_phone="(0431) 863 000",
                  **settings)
@@ -66,10 +104,15 @@ def make_office(tmp_path, backend: str, clock: FakeClock, central, **settings) -
         schema = f"t_{uuid.uuid4().hex[:12]}"
         engine = _pg_engine(schema)
         cleanup = lambda: (engine.dispose(), _drop_schema(schema))  # noqa: E731
+        if not migrate:
+            _schema_at_head(engine)
     else:
+        if not migrate:
+            _migrated_sqlite(Path(s.db_url.removeprefix("sqlite:///")))
         engine = make_engine(s.db_url)
     office = bootstrap(s, clock=clock, central=central, engine=engine)
-    upgrade(office.engine)
+    if migrate:
+        upgrade(office.engine)
     # An office normally holds a recent watch-list snapshot from the central; without one the
     # watch-list clearance stays pending and nothing may print (tested on its own).
     admin.load_watchlist_snapshot(office, taken_at=clock.now(), source="test", orders=[], actor="test")

@@ -3,6 +3,7 @@ describe: an index or column added to one and not the other fails here, not in p
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -10,7 +11,20 @@ import kanim.central.tables  # noqa: F401 - the central's tables, in the same me
 from kanim.store.tables import metadata
 
 
-def test_the_migrated_schema_is_the_schema_the_tables_describe(office) -> None:  # noqa: ANN001
+@pytest.fixture
+def migrated(tmp_path, backend, clock, central):  # noqa: ANN001, ANN201
+    """An office built by the migrations themselves (the other tests' offices take shortcuts
+    that this test is what makes safe: a copied SQLite file, PostgreSQL's create_all)."""
+    from tests.conftest import make_office
+
+    office, cleanup = make_office(tmp_path, backend, clock, central, migrate=True)
+    yield office
+    office.engine.dispose()
+    cleanup()
+
+
+def test_the_migrated_schema_is_the_schema_the_tables_describe(migrated) -> None:  # noqa: ANN001
+    office = migrated
     with office.engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), metadata)
     assert differences == []
