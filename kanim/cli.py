@@ -39,6 +39,10 @@ app.add_typer(notify_app, name="notify")
 pickup_app = typer.Typer(help="Staged pickup: the desk's day, extra service.", no_args_is_help=True)
 app.add_typer(pickup_app, name="pickup")
 app.add_typer(central_app, name="central")
+from kanim.backup.cli import backup_app, restore_command  # noqa: E402 - registered beside the others
+
+app.add_typer(backup_app, name="backup")
+app.command("restore")(restore_command)
 central_office_app = typer.Typer(help="Offices linked to this central.", no_args_is_help=True)
 central_registry_app = typer.Typer(help="The civil registry (Dukcapil) extract.", no_args_is_help=True)
 central_payments_app = typer.Typer(help="Payments confirmed by the treasury.", no_args_is_help=True)
