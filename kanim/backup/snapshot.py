@@ -3,8 +3,11 @@
 The database first, through SQLite's online backup API in one step: one read transaction, so a
 consistent copy while the desks keep writing (in WAL mode readers never block writers). Then the
 data folder's files, the vault's encrypted files copied as they are (backups never decrypt the
-biometrics). A vault file is written before the row that names it and deleted only as an orphan,
-so every file the database copy names is still there when the folder is walked after it.
+biometrics), each hard-linked into a staging folder first: a vault file never changes once
+written, so its link is a snapshot of it that outlives its deletion. A file is written before
+the row that names it, so every file the database copy names exists by then, except one a
+replaced scan or photo deleted in between (the old file goes after the new row commits): the
+link pass checks every name the database copy holds and starts again if one went missing.
 
 Incremental by deduplication: every file is cut into fixed-size blobs named by a keyed hash;
 a blob the target already holds is not sent again. Fixed size suits both kinds of content: the
@@ -18,6 +21,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -35,6 +40,7 @@ from kanim.security.filemodes import FILE_MODE, private_dir
 CHUNK = 256 * 1024  # a multiple of SQLite's page size: a changed page dirties one blob
 PACK_TARGET = 8 * 1024 * 1024
 DB_NAME = "kanim.db"
+ATTEMPTS = 3
 SKIPPED_TOP = {"keys", "backup"}  # escrowed keys (keys.py); this module's own working files
 
 
@@ -90,15 +96,62 @@ def node_files(data_dir: Path) -> list[tuple[str, Path]]:
 def create(settings: Settings, targets: list[Target], *, public: bytes, dedup_key: bytes,
            now: datetime) -> list[Made]:
     work = private_dir(settings.data_dir / "backup")
-    db_copy = work / "snapshot.db"
-    copy_database(sqlite_path(settings), db_copy)
+    db_copy, stage = work / "snapshot.db", work / "stage"
     try:
-        files = [(DB_NAME, db_copy), *node_files(settings.data_dir)]
+        files = freeze(settings, db_copy, stage)
         name = timed_name(now)
         return [_to_target(settings, t, files, name, public=public, dedup_key=dedup_key, now=now)
                 for t in targets]
     finally:
         db_copy.unlink(missing_ok=True)
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def freeze(settings: Settings, db_copy: Path, stage: Path, *, attempts: int = ATTEMPTS) -> list[tuple[str, Path]]:
+    """The database copied and the folder's files linked, every vault file the copy names among them."""
+    for _ in range(attempts):
+        copy_database(sqlite_path(settings), db_copy)
+        files = link_files(settings.data_dir, stage)
+        if not (missing := named_refs(db_copy) - {Path(rel).stem for rel, _ in files if rel.startswith("vault/")}):
+            return [(DB_NAME, db_copy), *files]
+    # The same files missing every time: not a race but a node that lost them before the backup.
+    raise BackupError(f"{len(missing)} vault files the database names are missing from {settings.vault_dir} "
+                      "(`kanim vault orphans` lists the other way round); the backup would not restore")
+
+
+def link_files(data_dir: Path, stage: Path) -> list[tuple[str, Path]]:
+    shutil.rmtree(stage, ignore_errors=True)
+    private_dir(stage)
+    linked = []
+    for rel, path in node_files(data_dir):
+        dest = stage / rel
+        if not dest.parent.is_dir():
+            private_dir(dest.parent)
+        try:
+            os.link(path, dest)
+        except FileNotFoundError:
+            continue  # deleted while we walked: checked against the database copy above
+        except OSError:  # another file system: a copy, which a later deletion cannot touch either
+            try:
+                shutil.copy2(path, dest)
+            except FileNotFoundError:
+                continue
+        linked.append((rel, dest))
+    return linked
+
+
+def named_refs(db: Path) -> set[str]:
+    from sqlalchemy import create_engine, select, union
+
+    from kanim.office.vault_files import file_ref_columns
+
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            query = union(*(select(c.label("ref")).where(c.is_not(None)) for c in file_ref_columns()))
+            return set(conn.execute(query).scalars())
+    finally:
+        engine.dispose()
 
 
 @dataclass

@@ -174,16 +174,23 @@ def test_a_folder_target_never_replaces_a_name() -> None:
         assert t.get("snapshots", "20261201T020000Z-0123abcd") == b"first"
 
 
-def test_a_backup_taken_while_a_writer_commits_is_consistent(node, tmp_path) -> None:  # noqa: ANN001
+def test_a_backup_taken_while_a_desk_adds_and_replaces_scans_restores_whole(node, tmp_path) -> None:  # noqa: ANN001
+    """A replaced scan's old file is deleted after the new row commits: a database copy taken
+    just before names a file that may be gone when the vault is walked."""
     import threading
 
+    from kanim.office import intake
+    from tests.backup_helpers import scan
+
     office, target, private, escrow = node
+    first = add_applications(office, 999, 1)[0]
     stop, written = threading.Event(), []
 
     def desk() -> None:
         n = 1000
-        while not stop.is_set() and n < 1040:
+        while not stop.is_set() and n < 1060:
             written.extend(add_applications(office, n, 1))
+            intake.upload_document(office, application_id=first, kind="ktp", data=scan(n), actor="frontdesk")
             n += 1
 
     th = threading.Thread(target=desk)
