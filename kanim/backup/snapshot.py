@@ -40,7 +40,7 @@ from kanim.security.filemodes import FILE_MODE, private_dir
 CHUNK = 256 * 1024  # a multiple of SQLite's page size: a changed page dirties one blob
 PACK_TARGET = 8 * 1024 * 1024
 DB_NAME = "kanim.db"
-ATTEMPTS = 3
+ATTEMPTS = 5
 SKIPPED_TOP = {"keys", "backup"}  # escrowed keys (keys.py); this module's own working files
 
 
@@ -108,43 +108,57 @@ def create(settings: Settings, targets: list[Target], *, public: bytes, dedup_ke
 
 
 def freeze(settings: Settings, db_copy: Path, stage: Path, *, attempts: int = ATTEMPTS) -> list[tuple[str, Path]]:
-    """The database copied and the folder's files linked, every vault file the copy names among them."""
-    for _ in range(attempts):
-        copy_database(sqlite_path(settings), db_copy)
-        files = link_files(settings.data_dir, stage)
-        if not (missing := named_refs(db_copy) - {Path(rel).stem for rel, _ in files if rel.startswith("vault/")}):
-            return [(DB_NAME, db_copy), *files]
-    # The same files missing every time: not a race but a node that lost them before the backup.
-    raise BackupError(f"{len(missing)} vault files the database names are missing from {settings.vault_dir} "
-                      "(`kanim vault orphans` lists the other way round); the backup would not restore")
+    """The database copied and the folder's files linked: the vault files the copy names, each of
+    them (files it does not name are orphans as of the copy, or uploads in flight: left out).
 
-
-def link_files(data_dir: Path, stage: Path) -> list[tuple[str, Path]]:
+    Linked once before the copy and once after: a file the copy names was either there before
+    (first pass) or written since, before its row (second pass); only a file written and
+    replaced again between the passes escapes both, and another copy and pass catch it."""
     shutil.rmtree(stage, ignore_errors=True)
     private_dir(stage)
-    linked = []
+    linked = link_files(settings.data_dir, stage, {})
+    for _ in range(attempts):
+        copy_database(sqlite_path(settings), db_copy)
+        linked = link_files(settings.data_dir, stage, linked)
+        named = named_refs(db_copy)
+        if not (missing := named - {Path(rel).stem for rel in linked if rel.startswith("vault/")}):
+            kept = [(rel, p) for rel, p in linked.items() if not rel.startswith("vault/") or Path(rel).stem in named]
+            return [(DB_NAME, db_copy), *sorted(kept)]
+    # The same files missing every time: not a race but a node that lost them before the backup.
+    raise BackupError(f"{len(missing)} vault files the database names are missing from {settings.vault_dir}; "
+                      "a backup of it would not restore (restore the node from an older backup)")
+
+
+def link_files(data_dir: Path, stage: Path, linked: dict[str, Path]) -> dict[str, Path]:
+    """`linked` and the folder's files not in it yet, each hard-linked into `stage`."""
+    linked = dict(linked)
     for rel, path in node_files(data_dir):
+        if rel in linked and rel.startswith("vault/"):  # a vault file never changes once written
+            continue
         dest = stage / rel
         if not dest.parent.is_dir():
             private_dir(dest.parent)
+        dest.unlink(missing_ok=True)
         try:
             os.link(path, dest)
         except FileNotFoundError:
-            continue  # deleted while we walked: checked against the database copy above
+            continue  # deleted while we walked: checked against the database copy
         except OSError:  # another file system: a copy, which a later deletion cannot touch either
             try:
                 shutil.copy2(path, dest)
             except FileNotFoundError:
                 continue
-        linked.append((rel, dest))
+        linked[rel] = dest
     return linked
 
 
 def named_refs(db: Path) -> set[str]:
     from sqlalchemy import create_engine, select, union
 
-    from kanim.office.vault_files import file_ref_columns
+    from kanim.store import tables as t
 
+    # As kanim/office/vault_files.py finds them (without importing the office: cv2 and all).
+    file_ref_columns = lambda: [c for table in t.metadata.sorted_tables for c in table.c if c.name == "file_ref"]  # noqa: E731
     engine = create_engine(f"sqlite:///{db}")
     try:
         with engine.connect() as conn:

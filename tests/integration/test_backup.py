@@ -206,3 +206,12 @@ def test_a_backup_taken_while_a_desk_adds_and_replaces_scans_restores_whole(node
     assert 0 <= con.execute("SELECT count(*) FROM application").fetchone()[0] <= len(written)
     con.close()
     assert r.vault_files >= 0
+
+
+def test_an_off_site_target_without_a_token_or_a_host_says_so_in_one_line() -> None:
+    from kanim.backup.targets import HttpTarget, TargetError
+
+    with pytest.raises(TargetError, match="needs the node's token"):
+        HttpTarget("http://127.0.0.1:9", office="MND", token=None)
+    with pytest.raises(TargetError, match="cannot reach the off-site target"):
+        HttpTarget("http://127.0.0.1:9", office="MND", token="x", timeout=2).names("snapshots")
