@@ -286,6 +286,31 @@ def grant(office: str, directory: Annotated[Path, typer.Option("--dir", help="th
     print(make(directory, office))
 
 
+@backup_app.command("rejoin")
+@one_line
+def rejoin() -> None:
+    """After a restore: continue application numbers after the highest the central holds.
+
+    Example: KANIM_DATA_DIR=/srv/kanim/data KANIM_CENTRAL_URL=https://central.example kanim backup rejoin
+    """
+    from kanim.backup.rejoin import continue_numbers
+    from kanim.bootstrap import bootstrap
+    from kanim.office.ports import CentralUnavailable
+
+    office = bootstrap(_node())
+    if office.central is None or not hasattr(office.central, "highest_numbers"):
+        raise ValueError("rejoin asks the central: set KANIM_CENTRAL_URL (and the node's keys) first")
+    try:
+        highest = office.central.highest_numbers()
+    except CentralUnavailable as e:
+        raise ValueError(f"cannot ask the central: {e}") from None
+    moved = continue_numbers(office, highest)
+    for day, (before, after) in sorted(moved.items()):
+        out.print(f"{day}: numbers continue after {after:04d} (this node was at {before:04d})", markup=False)
+    out.print(f"application numbers checked for {len(highest)} days the central knows; {len(moved)} moved",
+              markup=False)
+
+
 def restore(
     into: Annotated[Path, typer.Option("--into", help="an empty or new folder: the restored data folder")],
     key: KeyOpt,

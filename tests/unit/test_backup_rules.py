@@ -80,3 +80,13 @@ def test_health_warns_of_a_stale_backup_a_failed_drill_and_no_good_drill() -> No
     assert failed == ["the last drill failed: pack 1 damaged", "the last good drill is 8 days old (limit 7 days)"]
     assert health_warnings(NOW, None, None, None, **limits) == [
         "no backup on this target yet", "no restore drill has passed yet (`kanim backup drill`)"]
+
+
+def test_the_highest_number_per_day_counts_only_this_offices_well_formed_numbers() -> None:
+    from datetime import date
+
+    from kanim.link.numbers import highest_by_day
+
+    numbers = ["MND-20261201-0007", "MND-20261201-0012", "MND-20261130-0003", "JKT-20261201-0099",
+               "MND-1", "MND-20261341-0001", ""]
+    assert highest_by_day("MND", numbers) == {date(2026, 12, 1): 12, date(2026, 11, 30): 3}
