@@ -614,7 +614,8 @@ def demo(
     reset: Annotated[bool, typer.Option("--reset", help="remove the demo's folder and stop")] = False,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve after seeding")] = True,
     scenario: Annotated[str | None, typer.Option(help="outage: replay the June 2024 incident with a real "
-                                                 "central and office (killed, then back)")] = None,
+                                                 "central and office (killed, then back); ransomware: an office's "
+                                                 "data encrypted, restored from its off-site backup")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="with --scenario: only the report, as JSON")] = False,
     applicants: Annotated[int, typer.Option(min=4, help="with --scenario: the day's applicants")] = 40,
 ) -> None:
@@ -624,7 +625,13 @@ def demo(
     Example: kanim demo --dir .kanim-demo --port 8000 --central-port 8001   (Ctrl-C stops both)
     Example: kanim demo --reset --dir .kanim-demo
     Example: kanim demo --scenario outage --applicants 40   (exit 1 if anything was lost)
+    Example: kanim demo --scenario ransomware --applicants 12
     """
+    if scenario == "ransomware":
+        from kanim.ops.ransomware import render as show
+        from kanim.ops.ransomware import run_ransomware
+
+        _report(run_ransomware(applicants=applicants), show, as_json=as_json)
     if scenario is not None:
         _outage(scenario, as_json=as_json, applicants=applicants)
     from kanim.ops import demo as the_demo
@@ -641,9 +648,19 @@ def demo(
     raise typer.Exit(code)
 
 
+def _report(report: dict, show: Callable[..., None], *, as_json: bool) -> None:
+    import json
+
+    if as_json:
+        print(json.dumps(report, default=str, indent=2))
+    else:
+        show(report, out)
+    raise typer.Exit(0 if report.get("ok") else 1)
+
+
 def _outage(scenario: str, *, as_json: bool, applicants: int) -> None:
     if scenario != "outage":
-        err.print(f"error: unknown scenario {scenario!r} (there is: outage)")
+        err.print(f"error: unknown scenario {scenario!r} (there are: outage, ransomware)")
         raise typer.Exit(2)
     import json
 

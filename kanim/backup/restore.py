@@ -178,7 +178,12 @@ def check_node(data_dir: Path, office_code: str) -> tuple[int, int]:
     from kanim.security.audit import verify_chain
     from kanim.security.vault import VaultError
 
-    office = bootstrap(Settings(_env_file=None, data_dir=data_dir, database_url=f"sqlite:///{db}",
+    # Every path explicit: the operator's KANIM_KEY_FILE (say) names where the node will live,
+    # not this folder, and must neither be read nor created here.
+    key = data_dir / "keys" / VAULT
+    if not key.is_file():
+        raise RestoreError(f"no vault key was restored ({key})")
+    office = bootstrap(Settings(_env_file=None, data_dir=data_dir, database_url=f"sqlite:///{db}", key_file=key,
                                 office_code=office_code, central="none"))
     try:
         with office.uow(readonly=True) as uow:

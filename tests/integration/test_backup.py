@@ -102,6 +102,17 @@ def test_a_restore_without_the_escrowed_vault_key_stops_before_writing(node, tmp
         load_escrow(typo)
 
 
+def test_the_operators_key_file_setting_neither_misleads_nor_touches_the_folder(node, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """The restored node's own settings (KANIM_KEY_FILE pointing into the folder being restored
+    into) are what an operator has in the environment while restoring."""
+    office, target, private, escrow = node
+    add_applications(office, 0, 1)
+    backup(office, target)
+    monkeypatch.setenv("KANIM_KEY_FILE", str(tmp_path / "restored" / "keys" / "biometric.key"))
+    monkeypatch.setenv("KANIM_DATA_DIR", str(tmp_path / "restored"))
+    assert restore(target, private, escrow, tmp_path / "restored").vault_files == 1
+
+
 def test_another_offices_vault_key_is_refused_and_leaves_the_folder_empty(node, tmp_path) -> None:  # noqa: ANN001
     office, target, private, escrow = node
     add_applications(office, 0, 1)
