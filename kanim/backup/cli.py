@@ -288,7 +288,8 @@ def grant(office: str, directory: Annotated[Path, typer.Option("--dir", help="th
 
 @backup_app.command("rejoin")
 @one_line
-def rejoin() -> None:
+def rejoin(gap: Annotated[int, typer.Option(min=0, help="numbers also skipped today and on the newest day the "
+                                             "central knows: lost work's receipts may carry them")] = 50) -> None:
     """After a restore: continue application numbers after the highest the central holds.
 
     Example: KANIM_DATA_DIR=/srv/kanim/data KANIM_CENTRAL_URL=https://central.example kanim backup rejoin
@@ -304,7 +305,7 @@ def rejoin() -> None:
         highest = office.central.highest_numbers()
     except CentralUnavailable as e:
         raise ValueError(f"cannot ask the central: {e}") from None
-    moved = continue_numbers(office, highest)
+    moved = continue_numbers(office, highest, gap=gap)
     for day, (before, after) in sorted(moved.items()):
         out.print(f"{day}: numbers continue after {after:04d} (this node was at {before:04d})", markup=False)
     out.print(f"application numbers checked for {len(highest)} days the central knows; {len(moved)} moved",

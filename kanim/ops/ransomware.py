@@ -61,7 +61,8 @@ class _Run:
         self.applicants = applicants
         self.nodes: list[NodeProcess] = []
         self.report: dict[str, Any] = {}
-        self.taken: list[str] = []
+        self.taken: list[str] = []  # application ids
+        self.numbers: dict[str, str] = {}
 
     def say(self, msg: str) -> None:
         self.console.print(msg, markup=False, highlight=False)
@@ -118,11 +119,13 @@ class _Run:
         scan = desk.put(f"/applications/{app['id']}/documents/ktp", files={"file": ("ktp.pdf", PDF_SCAN, "application/pdf")})
         if scan.status_code != 201:
             raise ScenarioError(f"a scan answered {scan.status_code}: {scan.text[:200]}")
-        return app["number"]
+        self.numbers[app["id"]] = app["number"]
+        return app["id"]
 
-    def central_numbers(self) -> list[str]:
-        return [r[0] for r in _rows(self.central_spec.data_dir / "kanim.db",
-                                    "SELECT number FROM registry_application WHERE office_code = ?", OFFICE_CODE)]
+    def central(self) -> dict[str, str]:
+        """Application id → number, as the central holds them for the office."""
+        return dict(_rows(self.central_spec.data_dir / "kanim.db",
+                          "SELECT id, number FROM registry_application WHERE office_code = ?", OFFICE_CODE))
 
     def snapshots(self) -> list[str]:
         r = httpx.get(f"{self.offsite}/v1/{OFFICE_CODE}/snapshots/", headers={"authorization": f"Bearer {self.token}"},
@@ -133,7 +136,7 @@ class _Run:
         self.say(f"the front desk takes {self.before} walk-ins; the relay and the backups keep up")
         with self.desk(self.office.url) as desk:
             self.taken += [self.walk_in(desk, i) for i in range(self.before)]
-            wait_for("the central to acknowledge them", lambda: set(self.taken) <= set(self.central_numbers()),
+            wait_for("the central to acknowledge them", lambda: set(self.taken) <= set(self.central()),
                      STEP_TIMEOUT)
             done = time.time()
             from kanim.backup.format import time_of
@@ -149,6 +152,7 @@ class _Run:
         self.attacked_at = time.time()
         self.office.kill()
         self.runner.kill()
+        self.acknowledged_at_attack = list(self.central())
         snaps = self.snapshots()
         self.report["recovery_point_seconds"] = round(self.attacked_at - time_of(snaps[-1]).timestamp(), 1)
         data = self.office_spec.data_dir
@@ -192,25 +196,28 @@ class _Run:
         with self.desk(self.office.url) as desk:
             self.after = self.walk_in(desk, self.applicants)
         self.report["recovery_seconds"] = round(time.monotonic() - started, 1)
-        wait_for("the central to accept the first number after recovery", lambda: self.after in self.central_numbers(),
+        wait_for("the central to accept the first number after recovery", lambda: self.after in self.central(),
                  STEP_TIMEOUT)
 
     def conclude(self) -> dict[str, Any]:
-        office_numbers = [r[0] for r in _rows(self.restored.data_dir / "kanim.db", "SELECT number FROM application")]
-        central = self.central_numbers()
-        taken, restored, acknowledged = set(self.taken), set(office_numbers), set(central)
-        duplicated = sum(c - 1 for c in Counter(central).values()) + sum(c - 1 for c in Counter(office_numbers).values())
+        office = dict(_rows(self.restored.data_dir / "kanim.db", "SELECT id, number FROM application"))
+        central = self.central()
+        taken, restored, acknowledged = set(self.taken), set(office), set(central)
+        lost = taken - restored - acknowledged
+        # A number held twice anywhere, or a lost application's number (on its receipt) given again.
+        given = Counter(central.values()) + Counter(v for k, v in office.items() if k not in central)
+        duplicated = sum(c - 1 for c in given.values()) + sum(1 for a in lost if self.numbers[a] in given)
         attacker = self.report["attacker"]
         r = {**self.report, "taken": len(taken), "restored": len(taken & restored),
-             "acknowledged": len(taken & acknowledged), "lost": len(taken - restored - acknowledged),
-             "lost_numbers": sorted(taken - restored - acknowledged),
-             "acknowledged_lost": 0 if taken & acknowledged <= acknowledged else -1,
+             "acknowledged": len(taken & acknowledged), "lost": len(lost),
+             "lost_numbers": sorted(self.numbers[a] for a in lost),
+             "acknowledged_lost": len((taken & set(self.acknowledged_at_attack)) - acknowledged),
              "acknowledged_not_restored": len((taken & acknowledged) - restored),
-             "duplicated": duplicated, "first_number_after": self.after,
+             "duplicated": duplicated, "first_number_after": self.numbers[self.after],
              "attacker_failed": sum(a["failed"] for a in attacker), "attacker_tries": len(attacker),
              "snapshots_offsite": len(self.snapshots())}
-        r["ok"] = (r["attacker_failed"] == r["attacker_tries"] > 0 and duplicated == 0
-                   and self.after not in taken and r["acknowledged"] + r["restored"] > 0)
+        r["ok"] = (r["attacker_failed"] == r["attacker_tries"] > 0 and duplicated == 0 and r["acknowledged_lost"] == 0
+                   and r["acknowledged"] + r["restored"] > 0)
         return r
 
     def shutdown(self) -> None:

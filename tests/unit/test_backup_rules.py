@@ -90,3 +90,14 @@ def test_the_highest_number_per_day_counts_only_this_offices_well_formed_numbers
     numbers = ["MND-20261201-0007", "MND-20261201-0012", "MND-20261130-0003", "JKT-20261201-0099",
                "MND-1", "MND-20261341-0001", ""]
     assert highest_by_day("MND", numbers) == {date(2026, 12, 1): 12, date(2026, 11, 30): 3}
+
+
+def test_numbers_skip_a_gap_only_on_the_days_lost_work_could_fall_on() -> None:
+    from datetime import date
+
+    from kanim.backup.rejoin import floors
+
+    highest = {"2026-11-27": 40, "2026-11-30": 12}
+    assert floors(highest, today=date(2026, 12, 1), gap=50) == {
+        date(2026, 11, 27): 40, date(2026, 11, 30): 62, date(2026, 12, 1): 50}
+    assert floors({}, today=date(2026, 12, 1), gap=0) == {date(2026, 12, 1): 0}
