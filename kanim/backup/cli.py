@@ -269,6 +269,10 @@ def serve(
     import uvicorn
 
     from kanim.backup.server import make_app
+    from kanim.ops.cluster import listen_problem
+
+    if problem := listen_problem(host, port):
+        raise ValueError(f"{problem} (choose another with --port)")
 
     out.print(f"append-only backup store for {directory} on http://{host}:{port}", markup=False)
     uvicorn.run(make_app(directory), host=host, port=port, log_level="warning")
