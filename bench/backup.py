@@ -236,8 +236,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "speed_ratio_to_plain_copy": round((restored.bytes / restore_s) / (size / copy_s), 2)}
     r["machine"] = {"nproc": os.cpu_count(), "load_1min": round(os.getloadavg()[0], 2),
                     "date": f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC", "sqlite": sqlite3.sqlite_version}
-    if not args.keep:
-        shutil.rmtree(root, ignore_errors=True)
+    r["folder"] = str(root)
     return r
 
 
@@ -254,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
+    if not args.keep:  # after the result is out: removing 200,000 files takes a while
+        shutil.rmtree(result["folder"], ignore_errors=True)
     return 0
 
 
