@@ -150,6 +150,7 @@ def run(every: Annotated[float | None, typer.Option(min=1, help="seconds between
 
     Example: kanim backup run --every 60
     """
+    from kanim.backup.snapshot import BackupError
     from kanim.backup.targets import TargetError
 
     every = every or _backup_settings().every_seconds
@@ -160,7 +161,7 @@ def run(every: Annotated[float | None, typer.Option(min=1, help="seconds between
         try:
             for m in _create(None):
                 out.print(f"{m.name} on {m.target}: {m.sent:,} bytes sent, {m.seconds:.1f} s", markup=False)
-        except TargetError as e:  # an off-site host down: try again next round, say so now
+        except (TargetError, BackupError) as e:  # an off-site host down, a backup by hand: next round
             err.print(f"backup failed: {e}", markup=False, highlight=False)
         while not stop and time.monotonic() - started < every:
             time.sleep(0.2)

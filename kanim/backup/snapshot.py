@@ -19,12 +19,15 @@ skips re-reading files that did not change (a year-old office's vault, hourly).
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -97,6 +100,27 @@ def create(settings: Settings, targets: list[Target], *, public: bytes, dedup_ke
            now: datetime) -> list[Made]:
     work = private_dir(settings.data_dir / "backup")
     db_copy, stage = work / "snapshot.db", work / "stage"
+    with _only_one(work):
+        return _create(settings, targets, db_copy, stage, public=public, dedup_key=dedup_key, now=now)
+
+
+@contextmanager
+def _only_one(work: Path) -> Iterator[None]:
+    """One backup at a time per node: two would share the staging folder and the indexes
+    (`kanim backup run` and a `create` typed by hand, say)."""
+    fd = os.open(work / "lock", os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BackupError("another backup of this node is running; try again when it is done") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _create(settings: Settings, targets: list[Target], db_copy: Path, stage: Path, *, public: bytes,
+            dedup_key: bytes, now: datetime) -> list[Made]:
     try:
         files = freeze(settings, db_copy, stage)
         name = timed_name(now)

@@ -226,3 +226,13 @@ def test_an_off_site_target_without_a_token_or_a_host_says_so_in_one_line() -> N
         HttpTarget("http://127.0.0.1:9", office="MND", token=None)
     with pytest.raises(TargetError, match="cannot reach the off-site target"):
         HttpTarget("http://127.0.0.1:9", office="MND", token="x", timeout=2).names("snapshots")
+
+
+def test_a_second_backup_of_the_same_node_at_once_is_refused(node) -> None:  # noqa: ANN001
+    from kanim.backup.snapshot import BackupError, _only_one
+    from kanim.security.filemodes import private_dir
+
+    office, target, _, _ = node
+    with _only_one(private_dir(office.settings.data_dir / "backup")), pytest.raises(BackupError, match="another backup"):
+        backup(office, target)
+    assert backup(office, target).files >= 1  # and once it is done, the next one runs
