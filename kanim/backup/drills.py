@@ -60,12 +60,24 @@ def health(target: Target, *, now: datetime, stale: timedelta, drill_every: time
     except TargetError as e:
         return Health(target.label, 0, None, None, None, None, [str(e)])
     last = time_of(snaps[-1]) if snaps else None
-    results = [(time_of(n), json.loads(target.get("drills", n))) for n in drills[-20:]]
+    results = [(time_of(n), _result(target, n)) for n in drills[-20:]]
     good = [t for t, r in results if r.get("ok")]
     warnings = health_warnings(now, last, results[-1] if results else None, good[-1] if good else None,
                                stale=stale, drill_every=drill_every)
     return Health(target.label, len(snaps), last, results[-1][0] if results else None,
                   results[-1][1].get("ok") if results else None, good[-1] if good else None, warnings)
+
+
+def _result(target: Target, name: str) -> dict:
+    """A drill's record; one that is not a drill's JSON (anyone with the node's token can add
+    objects) counts as a failed drill, not as a crash of the status."""
+    try:
+        found = json.loads(target.get("drills", name))
+    except (ValueError, TargetError):
+        found = None
+    if not isinstance(found, dict):
+        return {"ok": False, "problem": f"drill record {name} is not a drill's result"}
+    return found
 
 
 def health_warnings(now: datetime, last_snapshot: datetime | None, last_drill: tuple[datetime, dict] | None,

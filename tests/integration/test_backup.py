@@ -159,6 +159,9 @@ def test_a_drill_catches_a_damaged_piece_and_status_says_so(node) -> None:  # no
     assert check_pieces(target, private).problems
     h = health(target, now=T0 + timedelta(hours=1), stale=timedelta(minutes=10), drill_every=timedelta(days=7))
     assert any("drill failed" in w for w in h.warnings) and any("old" in w for w in h.warnings)
+    target.put_new("drills", "20261201T050000Z-0badf00d", b"not json")  # added by someone with the token
+    h = health(target, now=T0 + timedelta(hours=3, minutes=1), stale=timedelta(days=1), drill_every=timedelta(days=7))
+    assert h.warnings == ["the last drill failed: drill record 20261201T050000Z-0badf00d is not a drill's result"]
 
 
 def test_a_wiped_target_gets_a_whole_backup_again_not_one_pointing_at_nothing(node, tmp_path) -> None:  # noqa: ANN001
