@@ -39,6 +39,10 @@ app.add_typer(notify_app, name="notify")
 pickup_app = typer.Typer(help="Staged pickup: the desk's day, extra service.", no_args_is_help=True)
 app.add_typer(pickup_app, name="pickup")
 app.add_typer(central_app, name="central")
+from kanim.backup.cli import backup_app, restore_command  # noqa: E402 - registered beside the others
+
+app.add_typer(backup_app, name="backup")
+app.command("restore")(restore_command)
 central_office_app = typer.Typer(help="Offices linked to this central.", no_args_is_help=True)
 central_registry_app = typer.Typer(help="The civil registry (Dukcapil) extract.", no_args_is_help=True)
 central_payments_app = typer.Typer(help="Payments confirmed by the treasury.", no_args_is_help=True)
@@ -695,7 +699,8 @@ def demo(
     reset: Annotated[bool, typer.Option("--reset", help="remove the demo's folder and stop")] = False,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="serve after seeding")] = True,
     scenario: Annotated[str | None, typer.Option(help="outage: replay the June 2024 incident with a real "
-                                                 "central and office (killed, then back)")] = None,
+                                                 "central and office (killed, then back); ransomware: an office's "
+                                                 "data encrypted, restored from its off-site backup")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="with --scenario: only the report, as JSON")] = False,
     applicants: Annotated[int, typer.Option(min=4, help="with --scenario: the day's applicants")] = 40,
 ) -> None:
@@ -705,7 +710,13 @@ def demo(
     Example: kanim demo --dir .kanim-demo --port 8000 --central-port 8001   (Ctrl-C stops every process)
     Example: kanim demo --reset --dir .kanim-demo
     Example: kanim demo --scenario outage --applicants 40   (exit 1 if anything was lost)
+    Example: kanim demo --scenario ransomware --applicants 12
     """
+    if scenario == "ransomware":
+        from kanim.ops.ransomware import render as show
+        from kanim.ops.ransomware import run_ransomware
+
+        _report(run_ransomware(applicants=applicants), show, as_json=as_json)
     if scenario is not None:
         _outage(scenario, as_json=as_json, applicants=applicants)
     from kanim.ops import demo as the_demo
@@ -722,9 +733,19 @@ def demo(
     raise typer.Exit(code)
 
 
+def _report(report: dict, show: Callable[..., None], *, as_json: bool) -> None:
+    import json
+
+    if as_json:
+        print(json.dumps(report, default=str, indent=2))
+    else:
+        show(report, out)
+    raise typer.Exit(0 if report.get("ok") else 1)
+
+
 def _outage(scenario: str, *, as_json: bool, applicants: int) -> None:
     if scenario != "outage":
-        err.print(f"error: unknown scenario {scenario!r} (there is: outage)")
+        err.print(f"error: unknown scenario {scenario!r} (there are: outage, ransomware)")
         raise typer.Exit(2)
     import json
 

@@ -167,6 +167,17 @@ def watchlist(office_code: SignedOffice, node: NodeDep) -> dict:
     return service.watchlist_snapshot(node)
 
 
+class NumbersOut(BaseModel):
+    highest: dict[str, int]  # ISO day → the highest serial of that day the central holds
+
+
+@link.get("/numbers", response_model=NumbersOut, responses=SIGNED_ERRORS)
+def numbers(office_code: SignedOffice, node: NodeDep) -> dict:
+    """The highest application number per day the central holds for this office: a restored
+    office continues after them (`kanim backup rejoin`)."""
+    return {"highest": service.highest_numbers(node, office_code=office_code)}
+
+
 staff = APIRouter(route_class=Route)
 
 

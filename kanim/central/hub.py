@@ -180,11 +180,28 @@ def _booked(ctx: Context, op: Operation) -> None:
             raise Rejected(f"application {op.subject} belongs to office {owner}")
         return
     p = op.payload
+    _refuse_reused_number(ctx, p.get("number", ""))
     row = dict(id=op.subject, office_code=ctx.office_code, number=p.get("number", ""), app_type=p.get("app_type", ""),
                passport_kind=p.get("passport_kind", ""), stage="booked", created_at=ctx.now, updated_at=ctx.now,
                last_office_seq=op.seq, nik=None, full_name=None, birth_date=None, sex=None, booklet_serial=None)
     ctx.session.execute(ct.registry_application.insert().values(**row))
     ctx.apps[op.subject] = row
+
+
+def _refuse_reused_number(ctx: Context, number: str) -> None:
+    """An office never reuses a number: one restored from an old backup that does is told so,
+    instead of the registry holding two applications under one number (docs/backup.md). Only
+    numbers in the office's own format (`MND-20261201-0042`) are kanim's to vouch for."""
+    from kanim.link.numbers import NUMBER
+
+    if not (m := NUMBER.match(number or "")) or m["office"] != ctx.office_code:
+        return
+    holder = ctx.session.execute(select(ct.registry_application.c.id).where(
+        ct.registry_application.c.office_code == ctx.office_code,
+        ct.registry_application.c.number == number).limit(1)).scalar()
+    if holder is not None:
+        raise Rejected(f"application number {number} is already held by another application of office "
+                       f"{ctx.office_code}; a restored office continues its numbers with `kanim backup rejoin`")
 
 
 def _stage(stage: str) -> Callable[[Context, Operation], None]:

@@ -97,6 +97,16 @@ def events(node: CentralNode, *, office_code: str, after: int, limit: int) -> Ev
                      rows[-1].seq if rows else after, cid, int(last))
 
 
+def highest_numbers(node: CentralNode, *, office_code: str) -> dict[str, int]:
+    """The highest application serial per day the registry holds for the office (ISO day → n)."""
+    from kanim.link.numbers import highest_by_day
+
+    with node.uow(readonly=True) as uow:
+        r = ct.registry_application.c
+        numbers = uow.session.execute(select(r.number).where(r.office_code == office_code)).scalars()
+        return {d.isoformat(): n for d, n in sorted(highest_by_day(office_code, numbers).items())}
+
+
 def central_id(uow) -> str:  # noqa: ANN001
     """A random id made when this central's database was created: an office that sees it change
     knows the central was rebuilt and restarts its event cursor."""

@@ -69,6 +69,10 @@ class HttpCentral:
     def watchlist(self) -> dict[str, Any]:
         return self._call("GET", "/api/v1/link/watchlist")
 
+    def highest_numbers(self) -> dict[str, int]:
+        """ISO day → the highest application serial the central holds for this office."""
+        return self._call("GET", "/api/v1/link/numbers")["highest"]
+
 
 # The central's own words for "this batch, as sent, can never be taken": only these make the
 # relay split the batch and, at the end, park one operation. Any other refusal — a proxy's 413, a
