@@ -29,13 +29,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 from kanim.backup import crypto
-from kanim.backup.format import FORMAT, PackWriter, seal_manifest, timed_name
+from kanim.backup.format import FORMAT, PackWriter, seal_manifest, time_of, timed_name
 from kanim.backup.targets import AlreadyThere, Target
 from kanim.config import Settings
 from kanim.security.filemodes import FILE_MODE, private_dir
@@ -123,12 +123,32 @@ def _create(settings: Settings, targets: list[Target], db_copy: Path, stage: Pat
             dedup_key: bytes, now: datetime) -> list[Made]:
     try:
         files = freeze(settings, db_copy, stage)
-        name = timed_name(now)
+        name = timed_name(_after_the_newest(targets, now))
         return [_to_target(settings, t, files, name, public=public, dedup_key=dedup_key, now=now)
                 for t in targets]
     finally:
         db_copy.unlink(missing_ok=True)
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _after_the_newest(targets: list[Target], now: datetime) -> datetime:
+    """The new snapshot's time, later than every snapshot already there: names order snapshots
+    by their second, and two taken within one second (a manual backup just after the minute's)
+    would otherwise order by their random suffix, so that "the newest" could be the older one."""
+    times = []
+    for t in targets:
+        try:
+            times += [time_of(n) for n in t.names("snapshots") if not _hex(n)]
+        except Exception:  # noqa: BLE001 - a target out of reach fails in its own write, with its reason
+            continue
+    newest = max(times, default=None)
+    if newest is not None and now.replace(microsecond=0) <= newest:
+        return newest + timedelta(seconds=1)
+    return now
+
+
+def _hex(name: str) -> bool:
+    return len(name) == 64  # a pack's name, not a snapshot's (the NAME pattern admits both)
 
 
 def freeze(settings: Settings, db_copy: Path, stage: Path, *, attempts: int = ATTEMPTS) -> list[tuple[str, Path]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kanim.backup.drills import drill, health
-from kanim.backup.format import time_of
+from kanim.backup.format import time_of, timed_name
 from kanim.backup.keys import BackupKeyError, dedup_key, load_escrow, load_public
 from kanim.backup.restore import RestoreError, check_pieces, restore
 from kanim.backup.snapshot import create
@@ -239,3 +239,20 @@ def test_a_second_backup_of_the_same_node_at_once_is_refused(node) -> None:  # n
     with _only_one(private_dir(office.settings.data_dir / "backup")), pytest.raises(BackupError, match="another backup"):
         backup(office, target)
     assert backup(office, target).files >= 1  # and once it is done, the next one runs
+
+
+def test_two_snapshots_within_one_second_restore_the_later(tmp_path) -> None:  # noqa: ANN001
+    """Names order snapshots by their second; the second of two in one second must still be
+    the newest (its random suffix alone would order them by chance)."""
+    from datetime import UTC, datetime
+
+    from kanim.backup.format import chosen
+    from kanim.backup.snapshot import _after_the_newest
+    from kanim.backup.targets import FolderTarget
+
+    target = FolderTarget(tmp_path / "t")
+    at = datetime(2026, 12, 1, 9, 0, 0, 500000, tzinfo=UTC)
+    first = timed_name(at)
+    target.put_new("snapshots", first, b"x")
+    second = timed_name(_after_the_newest([target], at))
+    assert chosen([first, second], None) == second and second > first
