@@ -39,7 +39,7 @@ demo-reset: $(RUNTIME_STAMP)
 	$(BIN)/kanim demo --reset --dir $(DEMO_DIR)
 
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 # Rewrites the README's generated sections (the desk table, the command list); `make test` checks them.
 docs: $(RUNTIME_STAMP)
