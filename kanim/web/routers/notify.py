@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse
 
 from kanim.domain.errors import DomainError, NotFound
 from kanim.notify.purposes import Purpose
-from kanim.office import notify, pickup_slots
+from kanim.office import notify, pickup_slots, tickets
 from kanim.office.queries import notify as notify_views
 from kanim.security.roles import Perm
 from kanim.web.contract import Route, errors
@@ -138,10 +138,10 @@ async def sms_inbound(request: Request, office: OfficeDep) -> dict:
     reply: Inbound | None = sms_reply(fields)
     if reply is None:
         raise DomainError("the form names no sender phone number kanim can read", code="webhook-malformed")
-    return inbound_from_whatsapp(office, [], [reply])
+    return inbound_from_whatsapp(office, [], [reply], channel="sms")
 
 
-def inbound_from_whatsapp(office, receipts, replies) -> dict:  # noqa: ANN001
+def inbound_from_whatsapp(office, receipts, replies, *, channel: str = "whatsapp") -> dict:  # noqa: ANN001
     matched = 0
     with office.uow() as uow:
         for r in receipts:
@@ -155,6 +155,8 @@ def inbound_from_whatsapp(office, receipts, replies) -> dict:  # noqa: ANN001
                 notify.opt_out(uow, m.from_number, how="reply", settings=office.settings)
             elif intent in ("confirm", "change"):
                 pickup_slots.answer(office, uow, address=m.from_number, intent=intent)
+            else:  # a question for staff: the complaint desk's ticket of this number (docs/tickets.md)
+                tickets.from_inbound(office, uow, channel=channel, address=m.from_number, text=m.text, at=m.at)
         uow.commit()
     return {"receipts": len(receipts), "matched": matched, "replies": len(replies)}
 
