@@ -442,16 +442,19 @@ SAMPLE = {
     "pickup_day": date(2026, 12, 4), "pickup_slot": "10:00", "reason_code": "verification",
     "confirm_url": "https://kanim.example/k/7Qm2xZ", "change_url": "https://kanim.example/g/7Qm2xZ",
     "optout_url": "https://kanim.example/o/7Qm2xZ",
-    "reply_text": "Paspor Anda sudah dicetak dan menunggu konfirmasi sistem nasional.",
 }
 SAMPLE_FIRST_NAMES = {"id": "Siti", "en": "Daniel"}
+SAMPLE_REPLIES = {"id": "Paspor Anda sudah dicetak dan menunggu konfirmasi sistem nasional.",
+                  "en": "Your passport is printed and waits for the national system's confirmation."}
 
 
 def sample_params(purpose: Purpose | str, language: str) -> dict[str, object]:
     """Realistic parameters for `purpose`: an office in Manado (WITA), a 10-year passport's fee."""
     purpose = Purpose(purpose)
     keys = COMMON + NEEDS[purpose] + OPTIONAL
-    return {key: SAMPLE[key] for key in keys if key in SAMPLE} | {"first_name": SAMPLE_FIRST_NAMES[_language(language)]}
+    words = {"reply_text": SAMPLE_REPLIES[language]} if "reply_text" in keys else {}
+    return ({key: SAMPLE[key] for key in keys if key in SAMPLE} | {"first_name": SAMPLE_FIRST_NAMES[_language(language)]}
+            | words)
 
 
 def preview(purpose: Purpose | str, channel: Channel | str, language: str) -> Rendered:
