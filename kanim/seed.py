@@ -137,6 +137,25 @@ def _seed_day(office: Office) -> None:
         sync_until_idle(office)
     for app, target in zip(apps, STAGES, strict=True):
         advance(office, app.id, target, app_type=app.app_type, after="printed")
+    _seed_tickets(office, apps)
+
+
+def _seed_tickets(office: Office, apps: list) -> None:
+    """A few complaints for the complaint desk (docs/tickets.md): a WhatsApp question, a hotline
+    call and a report through SP4N-LAPOR!."""
+    from kanim.domain.tickets import Source
+    from kanim.office import tickets
+
+    with office.uow() as uow:
+        tickets.from_inbound(office, uow, channel="whatsapp", address="+6281234560001", at=uow.now(),
+                             text=f"Selamat pagi, paspor saya {apps[1].number} kapan bisa diambil?")
+        uow.commit()
+    tickets.open_ticket(office, tickets.NewTicket(
+        Source.HOTLINE, "Jadwal wawancara", "Penelepon menanyakan apakah wawancara bisa dipindah ke hari Jumat.",
+        channel="sms", address="+6281234560002"), actor="front_desk")
+    tickets.open_ticket(office, tickets.NewTicket(
+        Source.LAPOR, "Antrean loket terlalu lama", "Laporan SP4N-LAPOR!: antrean pagi lebih dari dua jam.",
+        lapor_ref="LPR-2026-120101"), actor="front_desk")
 
 
 def _earlier(a: str, b: str) -> str:
