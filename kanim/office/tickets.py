@@ -281,9 +281,9 @@ def _message(office: Office, uow: UnitOfWork, row: Any, words: str) -> str | Non
         id=None, number=ticket_number(row.seq), full_name=row.contact_name or GREETING.get(row.language, GREETING["id"]),
         birth_date=date.min, app_type="", stage="", booking_id=None, billing_code=None, paid_at=None, phone=phone,
         email=email, channel=row.channel, language=row.language, appointment_on=None, slot=None)
-    seq = uow.session.scalar(select(t.ticket_entry.c.id).order_by(t.ticket_entry.c.id.desc()).limit(1)) or 0
+    # Every reply is a message of its own (a double click is folded by the form's Idempotency-Key).
     made = notify.create_many(uow, office.settings, [notify.Wanted(
-        facts, Purpose.TICKET_REPLY, scope=f"{row.id}:{seq + 1}",
+        facts, Purpose.TICKET_REPLY, scope=f"{row.id}:{uuid.uuid4()}",
         params={"first_name": _first(row), "reply_text": words})])
     return made[0] if made else None
 

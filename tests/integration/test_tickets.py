@@ -151,3 +151,41 @@ def test_every_route_of_the_desk_refuses_a_role_without_its_permission(office) -
              ("GET", f"{DESK}/{{id}}"): Perm.HANDLE_TICKETS, ("POST", f"{DESK}/{{id}}/reply"): Perm.HANDLE_TICKETS,
              ("GET", f"{DESK}/report.csv"): Perm.HANDLE_TICKETS}
     assert refusals(office, perms, {"id": tid}) == []
+
+
+def test_a_tickets_life_on_each_database(tmp_path, backend, clock, central) -> None:  # noqa: ANN001
+    """SQLite and PostgreSQL: an SMS opens a ticket, waiting pauses it until the applicant
+    answers, a resolved ticket reopens on their next message, a closed one takes no reply."""
+    from kanim.domain.errors import Conflict
+    from kanim.office import tickets
+    from kanim.office.queries import tickets as queries
+
+    office, cleanup = make_office(tmp_path, backend, clock, central)
+    try:
+        def inbound(text: str) -> str:
+            with office.uow() as uow:
+                tid = tickets.from_inbound(office, uow, channel="sms", address="+6281234567890", text=text,
+                                           at=uow.now())
+                uow.commit()
+            return tid
+
+        tid = inbound("Kapan paspor saya jadi?")
+        tickets.reply(office, tid, text=tickets.canned_text("need_number", "id"), actor="front_desk",
+                      then=tickets.TicketState.WAITING)
+        clock.advance(days=1)
+        assert inbound("MND-20261130-0001") == tid
+        view = queries.detail(office, tid)
+        assert (view.row.source, view.row.state, view.row.channel) == ("sms", "open", "sms")
+        assert [e.kind for e in view.entries] == ["inbound", "reply", "state", "inbound"]
+        tickets.move(office, tid, to=tickets.TicketState.RESOLVED, actor="front_desk")
+        assert inbound("Belum juga") == tid and queries.detail(office, tid).row.state == "open"
+        tickets.move(office, tid, to=tickets.TicketState.CLOSED, actor="front_desk")
+        with pytest.raises(Conflict):
+            tickets.reply(office, tid, text="Halo", actor="front_desk")
+        assert inbound("Masih ada pertanyaan") != tid, "a closed ticket stays closed: a new one opens"
+        with office.uow(readonly=True) as uow:
+            purposes = list(uow.session.scalars(select(t.notify_message.c.purpose)))
+        assert purposes == ["ticket_reply"]
+    finally:
+        office.engine.dispose()
+        cleanup()

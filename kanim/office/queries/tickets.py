@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import select
 
 from kanim.bootstrap import Office
+from kanim.clock import local_date
 from kanim.domain.contact import masked
 from kanim.domain.tickets import Clocks, Source, Standard, TicketState, clocks, days_used
 from kanim.office.common import holidays, today
 from kanim.office.tickets import CANNED, TicketNotFound, pauses_of, ticket_number
-from kanim.clock import local_date
 from kanim.store import tables as t
 
 

@@ -98,7 +98,8 @@ def verify_webhook(office: OfficeDep,
                                422: "`webhook-malformed`"}))
 async def whatsapp_webhook(request: Request, office: OfficeDep) -> dict:
     """Delivery receipts (sent, delivered, read, failed) and replies (STOP / BERHENTI opts out,
-    YA confirms a pickup slot, GANTI asks for another), signed by Meta with the app secret."""
+    YA confirms a pickup slot, GANTI asks for another; anything else is a question for staff, a
+    ticket of the complaint desk), signed by Meta with the app secret."""
     from kanim.notify.receipts import parse_inbound, parse_statuses, verify_signature
 
     secret = office.settings.notify_webhook_secret
@@ -122,7 +123,8 @@ async def whatsapp_webhook(request: Request, office: OfficeDep) -> dict:
 async def sms_inbound(request: Request, office: OfficeDep) -> dict:
     """An SMS reply, forwarded by the office's SMSEagle gateway (its Callback URL, POST, with this
     office's API key): STOP / BERHENTI opts out, YA confirms a pickup slot, GANTI asks for
-    another. The fields are SMSEagle's: `apikey`, `sender`, `text`, `msgid`."""
+    another, anything else becomes a ticket of the complaint desk. The fields are SMSEagle's:
+    `apikey`, `sender`, `text`, `msgid`."""
     from kanim.notify.receipts import Inbound, sms_reply
 
     key = office.settings.notify_sms_callback_key
