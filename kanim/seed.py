@@ -115,8 +115,10 @@ def sync_until_idle(office: Office, *, rounds: int = 50) -> None:
 
 
 def _seed_day(office: Office) -> None:
+    from kanim.clock import local_date
+
     with office.uow() as uow:
-        today = uow.now().date()
+        today = local_date(uow.now(), office.settings.timezone)  # the office's day, not UTC's (00:00-07:00 WIB)
     day = today if is_working_day(today, frozenset(HOLIDAYS_2026)) else add_working_days(today, 1, frozenset(HOLIDAYS_2026))
     apps = []
     for i, (name, sex, born, nik) in enumerate(PEOPLE):

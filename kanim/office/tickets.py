@@ -91,6 +91,9 @@ def open_ticket(office: Office, new: NewTicket, *, actor: str) -> str:
 def open_in(office: Office, uow: UnitOfWork, new: NewTicket, *, actor: str, at: datetime | None = None) -> str:
     if new.channel != NONE and not new.address:
         raise InvalidInput("a reply channel needs an address", code="ticket-address-missing", field="address")
+    if new.source == Source.LAPOR and not new.lapor_ref:
+        raise InvalidInput("a SP4N-LAPOR! complaint needs its reference number", code="ticket-lapor-ref-missing",
+                           field="lapor_ref")
     if new.lapor_ref and uow.session.scalar(select(t.ticket.c.id).where(t.ticket.c.lapor_ref == new.lapor_ref)):
         raise LaporDuplicate(f"a ticket for LAPOR! report {new.lapor_ref} exists already", field="lapor_ref")
     now = uow.now()
