@@ -260,6 +260,7 @@ def reply(office: Office, ticket_id: str, *, text: str, actor: str, then: Ticket
             raise NoWayToReply("this ticket has no phone or email to reply to: call or see the applicant")
         if not TicketState(row.state).active and row.state != TicketState.RESOLVED.value:
             raise Conflict("a closed ticket takes no reply", code="ticket-state-conflict")
+        _check_renders(office, row, words)
         message_id = _message(office, uow, row, words)
         if message_id is None:
             raise Conflict("the reply was not written: the ticket_reply rule is off", code="ticket-reply-off")
@@ -275,15 +276,37 @@ def reply(office: Office, ticket_id: str, *, text: str, actor: str, then: Ticket
     return message_id
 
 
-def _message(office: Office, uow: UnitOfWork, row: Any, words: str) -> str | None:
+def _check_renders(office: Office, row: Any, words: str) -> None:
+    """The reply rendered now on the ticket's channel, so that words the message cannot carry (a
+    NIK, an SMS past two segments) are refused at the desk rather than failing at the send. The
+    office's own setup (a missing phone) is left to the worker, which alerts the staff."""
+    from kanim.notify.render import MessageTooLong, render
+
+    params = {**notify.base_params(office.settings, _facts(row)), "first_name": _first(row), "reply_text": words}
+    try:
+        render(Purpose.TICKET_REPLY, row.channel, row.language, params)
+    except MessageTooLong as e:
+        raise InvalidInput("the reply is too long for an SMS (two segments): shorten it", field="text",
+                           code="ticket-reply-too-long", segments=e.extra.get("segments")) from None
+    except InvalidInput as e:
+        if e.extra.get("key") == "reply_text":
+            raise InvalidInput(f"the reply cannot be sent as written: {e}", code="ticket-reply-invalid",
+                               field="text") from None
+
+
+def _facts(row: Any) -> notify.AppFacts:
     phone = row.address if row.channel in (Channel.WHATSAPP, Channel.SMS) else None
     email = row.address if row.channel == Channel.EMAIL else None
     # Not an application's message (its facts' id is None): the worker's "still true?" checks
     # of an application do not apply to an answer the applicant asked for.
-    facts = notify.AppFacts(
+    return notify.AppFacts(
         id=None, number=ticket_number(row.seq), full_name=row.contact_name or GREETING.get(row.language, GREETING["id"]),
         birth_date=date.min, app_type="", stage="", booking_id=None, billing_code=None, paid_at=None, phone=phone,
         email=email, channel=row.channel, language=row.language, appointment_on=None, slot=None)
+
+
+def _message(office: Office, uow: UnitOfWork, row: Any, words: str) -> str | None:
+    facts = _facts(row)
     # Every reply is a message of its own (a double click is folded by the form's Idempotency-Key).
     made = notify.create_many(uow, office.settings, [notify.Wanted(
         facts, Purpose.TICKET_REPLY, scope=f"{row.id}:{uuid.uuid4()}",

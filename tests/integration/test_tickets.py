@@ -156,7 +156,7 @@ def test_every_route_of_the_desk_refuses_a_role_without_its_permission(office) -
 def test_a_tickets_life_on_each_database(tmp_path, backend, clock, central) -> None:  # noqa: ANN001
     """SQLite and PostgreSQL: an SMS opens a ticket, waiting pauses it until the applicant
     answers, a resolved ticket reopens on their next message, a closed one takes no reply."""
-    from kanim.domain.errors import Conflict
+    from kanim.domain.errors import Conflict, InvalidInput
     from kanim.office import tickets
     from kanim.office.queries import tickets as queries
 
@@ -170,6 +170,10 @@ def test_a_tickets_life_on_each_database(tmp_path, backend, clock, central) -> N
             return tid
 
         tid = inbound("Kapan paspor saya jadi?")
+        for words, code in (("kata " * 100, "ticket-reply-too-long"), ("NIK 3171014508900001", "ticket-reply-invalid")):
+            with pytest.raises(InvalidInput) as refused:
+                tickets.reply(office, tid, text=words, actor="front_desk")
+            assert refused.value.code == code, "refused at the desk, not failed at the send"
         tickets.reply(office, tid, text=tickets.canned_text("need_number", "id"), actor="front_desk",
                       then=tickets.TicketState.WAITING)
         clock.advance(days=1)

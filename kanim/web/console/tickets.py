@@ -41,7 +41,8 @@ WORDS = [N_("ticket:new"), N_("ticket:open"), N_("ticket:waiting"), N_("ticket:r
 PROBLEMS = [N_("problem:ticket-not-found"), N_("problem:ticket-lapor-duplicate"), N_("problem:ticket-no-contact"),
             N_("problem:ticket-state-conflict"), N_("problem:ticket-reply-empty"), N_("problem:ticket-assignee-unknown"),
             N_("problem:ticket-address-missing"), N_("problem:ticket-canned-unknown"), N_("problem:ticket-reply-off"),
-            N_("problem:ticket-lapor-ref-missing")]
+            N_("problem:ticket-lapor-ref-missing"), N_("problem:ticket-reply-too-long"),
+            N_("problem:ticket-reply-invalid")]
 
 
 class TicketIn(RequestBody):
