@@ -87,6 +87,15 @@ def numbers_in(text: str) -> list[str]:
     return list(dict.fromkeys(_APPLICATION_NUMBER.findall(text.upper())))
 
 
+_LONG_NUMBER = re.compile(r"\+?\d{10,}")
+
+
+def masked_numbers(text: str) -> str:
+    """A phone number or a NIK written in a message, masked for the queue's subject line
+    (3171•••••••••001): the queue is a list, and a list shows contact data masked."""
+    return _LONG_NUMBER.sub(lambda m: m[0][:4] + "•" * (len(m[0]) - 7) + m[0][-3:], text)
+
+
 # -- SLA clocks ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

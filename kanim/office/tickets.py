@@ -19,7 +19,8 @@ from sqlalchemy import select, update
 from kanim.bootstrap import Office
 from kanim.domain.contact import Channel
 from kanim.domain.errors import Conflict, InvalidInput, NotFound
-from kanim.domain.tickets import Pause, Source, TicketState, after_inbound, check_move, numbers_in
+from kanim.domain.tickets import (Pause, Source, TicketState, after_inbound, check_move, masked_numbers,
+                                  numbers_in)
 from kanim.notify.purposes import Purpose
 from kanim.office import notify
 from kanim.office.common import today
@@ -162,7 +163,7 @@ def from_inbound(office: Office, uow: UnitOfWork, *, channel: str, address: str,
 
 
 def _subject(text: str) -> str:
-    words = " ".join(text.split())
+    words = masked_numbers(" ".join(text.split()))
     return words if len(words) <= 80 else words[:77] + "..."
 
 

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from kanim.domain.tickets import (Pause, Standard, TicketMoveRefused, TicketState, after_inbound, check_move, clocks,
-                                  days_used, due_date, numbers_in)
+                                  days_used, due_date, masked_numbers, numbers_in)
 
 THU, FRI, MON, TUE, WED = date(2026, 12, 3), date(2026, 12, 4), date(2026, 12, 7), date(2026, 12, 8), date(2026, 12, 9)
 CHRISTMAS = {date(2026, 12, 25)}
@@ -62,3 +62,8 @@ def test_states_move_only_forward_and_an_answer_reopens() -> None:
 def test_application_numbers_are_found_in_what_the_applicant_wrote() -> None:
     assert numbers_in("paspor saya mdo-20261201-0042 belum jadi, MDO-20261201-0042?") == ["MDO-20261201-0042"]
     assert numbers_in("no number here 12345") == []
+
+
+def test_phone_numbers_and_niks_in_a_subject_are_masked_but_application_numbers_are_not() -> None:
+    assert masked_numbers("NIK 3171014508900001, hp 081234567890, MND-20261201-0042") == \
+        "NIK 3171•••••••••001, hp 0812•••••890, MND-20261201-0042"
