@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     notify_recipient_hourly_cap: int = Field(default=6, ge=1)  # phone networks block floods to one number
     notify_quiet_start: time = time(21, 0)  # local time: only urgent notices from here...
     notify_quiet_end: time = time(7, 0)  # ...to here
+    # The complaint desk's SLA (kanim/domain/tickets.py): SP4N-LAPOR!'s standards by default.
+    ticket_first_response_days: int = Field(default=3, ge=1, le=30)  # working days to a first answer
+    ticket_resolve_days: int = Field(default=5, ge=1, le=60)  # working days to a resolution
     # Staged pickup (kanim/domain/pickup.py): the pickup desk's capacity.
     pickup_slot_times: list[time] = Field(
         default_factory=lambda: [time(h, 0) for h in (9, 10, 11, 13, 14, 15)]

@@ -115,8 +115,10 @@ def sync_until_idle(office: Office, *, rounds: int = 50) -> None:
 
 
 def _seed_day(office: Office) -> None:
+    from kanim.clock import local_date
+
     with office.uow() as uow:
-        today = uow.now().date()
+        today = local_date(uow.now(), office.settings.timezone)  # the office's day, not UTC's (00:00-07:00 WIB)
     day = today if is_working_day(today, frozenset(HOLIDAYS_2026)) else add_working_days(today, 1, frozenset(HOLIDAYS_2026))
     apps = []
     for i, (name, sex, born, nik) in enumerate(PEOPLE):
@@ -137,6 +139,25 @@ def _seed_day(office: Office) -> None:
         sync_until_idle(office)
     for app, target in zip(apps, STAGES, strict=True):
         advance(office, app.id, target, app_type=app.app_type, after="printed")
+    _seed_tickets(office, apps)
+
+
+def _seed_tickets(office: Office, apps: list) -> None:
+    """A few complaints for the complaint desk (docs/tickets.md): a WhatsApp question, a hotline
+    call and a report through SP4N-LAPOR!."""
+    from kanim.domain.tickets import Source
+    from kanim.office import tickets
+
+    with office.uow() as uow:
+        tickets.from_inbound(office, uow, channel="whatsapp", address="+6281234560001", at=uow.now(),
+                             text=f"Selamat pagi, paspor saya {apps[1].number} kapan bisa diambil?")
+        uow.commit()
+    tickets.open_ticket(office, tickets.NewTicket(
+        Source.HOTLINE, "Jadwal wawancara", "Penelepon menanyakan apakah wawancara bisa dipindah ke hari Jumat.",
+        channel="sms", address="+6281234560002"), actor="front_desk")
+    tickets.open_ticket(office, tickets.NewTicket(
+        Source.LAPOR, "Antrean loket terlalu lama", "Laporan SP4N-LAPOR!: antrean pagi lebih dari dua jam.",
+        lapor_ref="LPR-2026-120101"), actor="front_desk")
 
 
 def _earlier(a: str, b: str) -> str:

@@ -26,6 +26,7 @@ class Purpose(StrEnum):
     ON_HOLD = "on_hold"  # a hold or a central flag: please contact the office
     RESCHEDULED = "rescheduled"  # a new pickup slot, asked for or after a no-show
     NO_SHOW = "no_show"  # missed the pickup slot, moved to the next free one
+    TICKET_REPLY = "ticket_reply"  # the complaint desk's answer to what the applicant wrote
 
     @property
     def urgent(self) -> bool:

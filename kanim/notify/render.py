@@ -34,6 +34,8 @@ reason_code    str                     on_hold: payment, identity, documents or 
 confirm_url    https URL or None       optional: confirm a pickup slot (WhatsApp: reply instead)
 change_url     https URL or None       optional: ask for another slot (WhatsApp: reply instead)
 optout_url     https URL or None       optional: the email footer's unsubscribe link
+reply_text     str (<= 600)            ticket_reply: the complaint desk's answer (`number` is then
+                                       the ticket's number, ADU-000042); on one line
 ============== ======================= ==========================================================
 
 A missing, empty or ill-typed parameter, or a key that is not in this table, is `InvalidInput`
@@ -78,6 +80,7 @@ WHATSAPP_LANGUAGES = {"id": "id", "en": "en"}  # the Cloud API's language codes
 SMS_MAX_SEGMENTS = 2
 # What an SMS gives its longest inputs, so that two segments hold every message.
 SMS_OFFICE_NAME_MAX, SMS_FIRST_NAME_MAX, SMS_LIST_MAX = 40, 15, 70
+REPLY_TEXT_MAX = 600  # a ticket reply: WhatsApp takes it as one template parameter
 SMS_LINK_BUDGET = 32  # characters a confirm or change link may have for every SMS to fit (a short link)
 OFFICE_ABBREVIATIONS = (("Kantor Imigrasi", "Kanim"), ("Tempat Pemeriksaan Imigrasi", "TPI"))
 # The words a WhatsApp reply is read by (the inbound side matches these, case-insensitively).
@@ -140,6 +143,7 @@ NEEDS: dict[Purpose, tuple[str, ...]] = {
     Purpose.ON_HOLD: ("reason_code",),
     Purpose.RESCHEDULED: _PICKUP,
     Purpose.NO_SHOW: _PICKUP,
+    Purpose.TICKET_REPLY: ("reply_text",),
 }
 Check = Callable[[str, object], object]
 _NIK_LIKE = re.compile(r"(?:\d[ .-]?){15}\d")
@@ -224,7 +228,7 @@ CHECKS: dict[str, Check] = {
     "office_name": _text(120), "office_phone": _text(30), "number": _text(40), "first_name": _text(40),
     "timezone": _zone, "day": _day, "slot": _slot, "what_to_bring": _documents, "billing_code": _billing_code,
     "amount": _amount, "expires_at": _instant, "pickup_day": _day, "pickup_slot": _slot, "reason_code": _reason,
-    "confirm_url": _url, "change_url": _url, "optout_url": _url,
+    "confirm_url": _url, "change_url": _url, "optout_url": _url, "reply_text": _text(REPLY_TEXT_MAX),
 }
 
 
@@ -440,13 +444,17 @@ SAMPLE = {
     "optout_url": "https://kanim.example/o/7Qm2xZ",
 }
 SAMPLE_FIRST_NAMES = {"id": "Siti", "en": "Daniel"}
+SAMPLE_REPLIES = {"id": "Paspor Anda sudah dicetak dan menunggu konfirmasi sistem nasional.",
+                  "en": "Your passport is printed and waits for the national system's confirmation."}
 
 
 def sample_params(purpose: Purpose | str, language: str) -> dict[str, object]:
     """Realistic parameters for `purpose`: an office in Manado (WITA), a 10-year passport's fee."""
     purpose = Purpose(purpose)
     keys = COMMON + NEEDS[purpose] + OPTIONAL
-    return {key: SAMPLE[key] for key in keys if key in SAMPLE} | {"first_name": SAMPLE_FIRST_NAMES[_language(language)]}
+    words = {"reply_text": SAMPLE_REPLIES[language]} if "reply_text" in keys else {}
+    return ({key: SAMPLE[key] for key in keys if key in SAMPLE} | {"first_name": SAMPLE_FIRST_NAMES[_language(language)]}
+            | words)
 
 
 def preview(purpose: Purpose | str, channel: Channel | str, language: str) -> Rendered:

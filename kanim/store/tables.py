@@ -520,4 +520,47 @@ pickup_extra = Table(
 )
 
 
+
+# -- the complaint desk (docs/tickets.md) ---------------------------------------------------------
+
+ticket = Table(
+    "ticket", metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),  # the ticket's number: T-<seq>
+    Column("id", String(36), nullable=False, unique=True),
+    Column("source", String(16), nullable=False),  # kanim.domain.tickets.Source
+    Column("state", String(16), nullable=False),  # kanim.domain.tickets.TicketState
+    Column("subject", String(200), nullable=False),
+    Column("channel", String(16), nullable=False),  # where replies go: whatsapp, sms, email or none
+    Column("address", String(254), nullable=False),  # E.164 or email: contact data, never logged
+    Column("contact_name", String(80), nullable=False),  # how replies greet them ("" if not given)
+    Column("language", String(5), nullable=False),
+    Column("application_id", String(36), index=True),
+    Column("booking_id", String(36)),
+    Column("lapor_ref", String(40), unique=True),  # SP4N-LAPOR!'s reference number
+    Column("assignee", String(64)),
+    Column("opened_on", Date, nullable=False),  # the office's local day: the SLA clocks count from it
+    Column("pauses", JSON, nullable=False),  # [[start ISO day, end ISO day or null], ...] waiting for the applicant
+    Column("opened_at", UTCDateTime, nullable=False),
+    Column("first_response_at", UTCDateTime),
+    Column("resolved_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    Column("last_inbound_at", UTCDateTime),  # the applicant's latest message (WhatsApp's 24-hour window)
+    Column("created_by", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+Index("ix_ticket_state_opened", ticket.c.state, ticket.c.opened_on)
+Index("ix_ticket_address_state", ticket.c.address, ticket.c.state)
+
+ticket_entry = Table(
+    "ticket_entry", metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("ticket_id", String(36), ForeignKey("ticket.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # inbound | reply | note | state | assign
+    Column("body", Text, nullable=False),  # the applicant's or the office's words; never logged
+    Column("actor", String(64), nullable=False),
+    Column("message_id", String(36)),  # a reply's notify_message
+    Column("at", UTCDateTime, nullable=False),
+)
+
+
 from kanim.store.chip_tables import chip_image, csca_anchor, csca_crl, document_signer, registry_chip  # noqa: E402,F401  (docs/chip.md)

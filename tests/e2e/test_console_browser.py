@@ -49,6 +49,8 @@ SUB_PAGES = {
                    ("notifications-preview-email",
                     "/staff/notifications/preview?purpose=ready&channel=email&language=id")],
     "pickup_desk": [("pickup-day", "/staff/pickup/day"), ("pickup-day-next", "#day-next")],
+    # The complaint desk: the demo's first ticket in the queue, and the weekly report.
+    "front_desk": [("tickets", "/staff/tickets"), ("ticket", "#queue a"), ("tickets-report", "/staff/tickets/report")],
 }
 
 

@@ -115,7 +115,7 @@ def test_the_consoles_list_has_every_template_with_its_version() -> None:
     infos = render.templates()
     assert [i.template for i in infos] == ids
     whatsapp = {i.template: i.whatsapp_template for i in infos if i.channel is Channel.WHATSAPP}
-    assert len(whatsapp) == 20
+    assert len(whatsapp) == 2 * len(Purpose)
     assert whatsapp["ready/whatsapp/id"] == f"kanim_ready_v{versions.manifest()['ready/whatsapp/id']['version']}"
 
 

@@ -27,7 +27,8 @@ PAYMENT_ISSUES = [N_("payment:amount"), N_("payment:unknown_code"), N_("payment:
 # worker's, or a channel's receipt: `receipt:delivered` is `outcome:receipt_delivered`).
 PURPOSES = [N_("purpose:booking_confirmed"), N_("purpose:billing_issued"), N_("purpose:billing_reminder"),
             N_("purpose:payment_received"), N_("purpose:printed_waiting"), N_("purpose:ready"),
-            N_("purpose:pickup_reminder"), N_("purpose:on_hold"), N_("purpose:rescheduled"), N_("purpose:no_show")]
+            N_("purpose:pickup_reminder"), N_("purpose:on_hold"), N_("purpose:rescheduled"), N_("purpose:no_show"),
+            N_("purpose:ticket_reply")]
 MESSAGE_STATES = [N_("message:created"), N_("message:sending"), N_("message:sent"), N_("message:delivered"),
                   N_("message:permanent_failure"), N_("message:temporary_failure"), N_("message:technical_failure"),
                   N_("message:cancelled")]

@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse
 
 from kanim.domain.errors import DomainError, NotFound
 from kanim.notify.purposes import Purpose
-from kanim.office import notify, pickup_slots
+from kanim.office import notify, pickup_slots, tickets
 from kanim.office.queries import notify as notify_views
 from kanim.security.roles import Perm
 from kanim.web.contract import Route, errors
@@ -98,7 +98,8 @@ def verify_webhook(office: OfficeDep,
                                422: "`webhook-malformed`"}))
 async def whatsapp_webhook(request: Request, office: OfficeDep) -> dict:
     """Delivery receipts (sent, delivered, read, failed) and replies (STOP / BERHENTI opts out,
-    YA confirms a pickup slot, GANTI asks for another), signed by Meta with the app secret."""
+    YA confirms a pickup slot, GANTI asks for another; anything else is a question for staff, a
+    ticket of the complaint desk), signed by Meta with the app secret."""
     from kanim.notify.receipts import parse_inbound, parse_statuses, verify_signature
 
     secret = office.settings.notify_webhook_secret
@@ -122,7 +123,8 @@ async def whatsapp_webhook(request: Request, office: OfficeDep) -> dict:
 async def sms_inbound(request: Request, office: OfficeDep) -> dict:
     """An SMS reply, forwarded by the office's SMSEagle gateway (its Callback URL, POST, with this
     office's API key): STOP / BERHENTI opts out, YA confirms a pickup slot, GANTI asks for
-    another. The fields are SMSEagle's: `apikey`, `sender`, `text`, `msgid`."""
+    another, anything else becomes a ticket of the complaint desk. The fields are SMSEagle's:
+    `apikey`, `sender`, `text`, `msgid`."""
     from kanim.notify.receipts import Inbound, sms_reply
 
     key = office.settings.notify_sms_callback_key
@@ -138,10 +140,10 @@ async def sms_inbound(request: Request, office: OfficeDep) -> dict:
     reply: Inbound | None = sms_reply(fields)
     if reply is None:
         raise DomainError("the form names no sender phone number kanim can read", code="webhook-malformed")
-    return inbound_from_whatsapp(office, [], [reply])
+    return inbound_from_whatsapp(office, [], [reply], channel="sms")
 
 
-def inbound_from_whatsapp(office, receipts, replies) -> dict:  # noqa: ANN001
+def inbound_from_whatsapp(office, receipts, replies, *, channel: str = "whatsapp") -> dict:  # noqa: ANN001
     matched = 0
     with office.uow() as uow:
         for r in receipts:
@@ -155,6 +157,8 @@ def inbound_from_whatsapp(office, receipts, replies) -> dict:  # noqa: ANN001
                 notify.opt_out(uow, m.from_number, how="reply", settings=office.settings)
             elif intent in ("confirm", "change"):
                 pickup_slots.answer(office, uow, address=m.from_number, intent=intent)
+            else:  # a question for staff: the complaint desk's ticket of this number (docs/tickets.md)
+                tickets.from_inbound(office, uow, channel=channel, address=m.from_number, text=m.text, at=m.at)
         uow.commit()
     return {"receipts": len(receipts), "matched": matched, "replies": len(replies)}
 
