@@ -15,6 +15,7 @@ written (a lookup changes nothing).
 from __future__ import annotations
 
 import hashlib
+from urllib.parse import quote
 from datetime import date, timedelta
 
 from sqlalchemy import and_, delete, select
@@ -120,3 +121,13 @@ def _facts(uow: UnitOfWork, number: str) -> tuple[TrackFacts, date] | None:
     pickup = Pickup(row.day, row.slot) if row.day is not None else None
     return TrackFacts(row.number, row.full_name, row.stage, clearances, row.app_type, row.appointment_on,
                       row.ready_by, pickup), row.birth_date
+
+
+def receipt_qr(settings, number: str) -> str:  # noqa: ANN001
+    """What the receipt's QR code holds: the lookup with the number filled in (the birth date
+    is still asked), when the office has public pages at an https address; otherwise the
+    counter's own code. Applicants are told to trust only the office's https address."""
+    base = (settings.public_url or "").rstrip("/")
+    if base.startswith("https://") and len(base) <= 100:
+        return f"{base}/track?number={quote(number)}"
+    return f"KANIM:{settings.office_code}:{number}"

@@ -41,6 +41,7 @@ class Perm(StrEnum):
     VIEW_NOTIFY = "view_notify"  # the messages to applicants: queue, failures, history
     MANAGE_NOTIFY = "manage_notify"  # switch rules, retry, preview templates
     MANAGE_PICKUP = "manage_pickup"  # open extra pickup service, move a slot
+    MANAGE_STATUS = "manage_status"  # the public status page: incidents, maintenance, overrides
     # central hub
     MANAGE_CENTRAL_WATCHLIST = "manage_central_watchlist"
     MANAGE_OFFICES = "manage_offices"
@@ -73,6 +74,7 @@ GRANTS: dict[Perm, frozenset[Role]] = {
     Perm.VIEW_NOTIFY: frozenset({R.SUPERVISOR, R.ADMIN, R.PICKUP_DESK}),
     Perm.MANAGE_NOTIFY: frozenset({R.SUPERVISOR}),
     Perm.MANAGE_PICKUP: frozenset({R.SUPERVISOR}),
+    Perm.MANAGE_STATUS: frozenset({R.SUPERVISOR}),
     Perm.MANAGE_CENTRAL_WATCHLIST: frozenset({R.WATCHLIST}),
     Perm.MANAGE_OFFICES: frozenset({R.ADMIN}),
     Perm.NATIONAL_VIEW: frozenset({R.ADMIN, R.SUPERVISOR, R.WATCHLIST}),

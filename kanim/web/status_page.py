@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 from xml.etree import ElementTree as ET
 
@@ -20,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from kanim.bootstrap import Office
 from kanim.domain.status_page import Cause, Component, IncidentState, Level
 from kanim.office import status_page
+from kanim.web.console import STATIC
 from kanim.web.console.desks import N_
 from kanim.web.console.render import DEFAULT_LANGUAGE, LANGUAGES, date_time, environment, gettext
 
@@ -148,3 +150,33 @@ async def feed(request: Request, lang: Lang = None) -> Response:
     body = render_feed(office, data, language, base_url=f"{base}/status?lang={language}",
                        self_url=f"{base}/status/feed.atom?lang={language}")
     return _cacheable(body, "application/atom+xml")
+
+
+# -- the static copy ---------------------------------------------------------------------------------
+
+def export(office: Office, folder: Path) -> list[Path]:
+    """The page and the feed in both languages, with the stylesheet, as files for a host
+    outside the office (`kanim status export DIR`): when the office itself is cut off, the
+    public still reads what staff last wrote. Links between them are relative."""
+    folder.mkdir(parents=True, exist_ok=True)
+    data = status_page.page(office)
+    public = (office.settings.public_url or "").rstrip("/") or None
+    written = []
+    for lang in LANGUAGES:
+        suffix = "" if lang == DEFAULT_LANGUAGE else f".{lang}"
+        other = "" if lang != DEFAULT_LANGUAGE else ".en"
+        links = Links(f"index{other}.html", f"feed{suffix}.atom", f"{public}/track?lang={lang}" if public else None,
+                      stylesheet="console.css")
+        written.append(_write(folder / f"index{suffix}.html", render_page(office, data, lang, links).encode()))
+        feed_body = render_feed(office, data, lang, base_url=f"index{suffix}.html", self_url=f"feed{suffix}.atom")
+        written.append(_write(folder / f"feed{suffix}.atom", feed_body))
+    written.append(_write(folder / "console.css", (STATIC / "console.css").read_bytes()))
+    return written
+
+
+def _write(path: Path, body: bytes) -> Path:
+    """Through a temporary file and a rename: a web server never serves half a page."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(body)
+    tmp.replace(path)
+    return path

@@ -7,10 +7,11 @@ from fastapi import APIRouter
 
 def office_desks() -> list[APIRouter]:
     from kanim.web.console import (admin, biometrics, cashier, dashboard, front_desk, intake, interview,
-                                   notifications, pickup, print_room, supervisor)
+                                   notifications, pickup, print_room, status, supervisor)
 
     return [front_desk.router, intake.router, cashier.router, biometrics.router, interview.router, supervisor.router,
-            print_room.router, pickup.router, admin.router, dashboard.router, notifications.router]
+            print_room.router, pickup.router, admin.router, dashboard.router, notifications.router,
+            status.router]
 
 
 def central_desks() -> list[APIRouter]:
