@@ -46,6 +46,17 @@ def public_state(stage: Stage, clearances: list[ClearanceState]) -> PublicState:
     return _BY_STAGE[stage]
 
 
+class Bring(StrEnum):
+    """What to bring to the office (the page says it in words)."""
+
+    KTP = "ktp"
+    KK = "kk"
+    CIVIL_DOCUMENT = "civil_document"  # birth or marriage certificate, diploma or baptism letter
+    OLD_PASSPORT = "old_passport"
+    RECEIPT = "receipt"
+    PROXY = "proxy"  # someone collecting for the holder: their KTP and the KK, or a power of attorney
+
+
 @dataclass(frozen=True)
 class Pickup:
     day: date
@@ -73,7 +84,7 @@ class TrackAnswer:
     state: PublicState
     expected_on: date | None  # the appointment, the expected ready date, or the pickup day
     pickup: Pickup | None
-    bring: list[str]  # message ids (English), translated where shown
+    bring: list[Bring]
 
 
 def first_name(full_name: str) -> str:
@@ -102,16 +113,12 @@ def expected_on(state: PublicState, facts: TrackFacts) -> date | None:
     return None
 
 
-def to_bring(state: PublicState, app_type: ApplicationType) -> list[str]:
+def to_bring(state: PublicState, app_type: ApplicationType) -> list[Bring]:
     if state is PublicState.RECEIVED:
-        docs = ["your KTP (original)", "your family card (KK)",
-                "your birth certificate, marriage certificate or diploma (original)"]
-        if app_type is not ApplicationType.NEW:
-            docs.append("your old passport")
-        return docs
+        docs = [Bring.KTP, Bring.KK, Bring.CIVIL_DOCUMENT]
+        return docs if app_type is ApplicationType.NEW else [*docs, Bring.OLD_PASSPORT]
     if state is PublicState.READY:
         # The handover rules of kanim/domain/application.py: the holder, a family member on the
         # same KK, or an attorney.
-        return ["the receipt of your application", "your KTP (original)",
-                "someone collecting for you brings their own KTP and your family card (KK), or a power of attorney"]
+        return [Bring.RECEIPT, Bring.KTP, Bring.PROXY]
     return []

@@ -20,10 +20,11 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from kanim.domain.errors import NotFound
-from kanim.domain.tracking import PublicState, TrackAnswer
+from kanim.domain.tracking import Bring, PublicState, TrackAnswer
 from kanim.domain.zones import INDONESIAN_ZONES
 from kanim.office import track
 from kanim.web import problems
+from kanim.web.console.desks import N_
 from kanim.web.console.render import DEFAULT_LANGUAGE, LANGUAGES, environment, gettext, long_date
 from kanim.web.contract import Route, errors
 from kanim.web.deps import OfficeDep
@@ -58,13 +59,19 @@ class TrackOut(BaseModel):
 
 
 STATE_WORDS = {
-    PublicState.RECEIVED: "Received: we have your application and expect you at your appointment.",
-    PublicState.IN_PROCESS: "In process at the office.",
-    PublicState.PRINTED_WAITING: "Printed — waiting for national confirmation. We will tell you when to come.",
-    PublicState.READY: "Ready: your passport can be collected in your pickup slot.",
-    PublicState.COLLECTED: "Collected.",
-    PublicState.ON_HOLD: "On hold — please contact us.",
-    PublicState.CLOSED: "This application is no longer in process — please contact us.",
+    PublicState.RECEIVED: N_("Received: we have your application and expect you at your appointment."),
+    PublicState.IN_PROCESS: N_("In process at the office."),
+    PublicState.PRINTED_WAITING: N_("Printed — waiting for national confirmation. We will tell you when to come."),
+    PublicState.READY: N_("Ready: your passport can be collected in your pickup slot."),
+    PublicState.COLLECTED: N_("Collected."),
+    PublicState.ON_HOLD: N_("On hold — please contact us."),
+    PublicState.CLOSED: N_("This application is no longer in process — please contact us."),
+}
+BRING_WORDS = {
+    Bring.KTP: N_("your KTP (original)"), Bring.KK: N_("your family card (KK)"),
+    Bring.CIVIL_DOCUMENT: N_("your birth certificate, marriage certificate, diploma or baptism letter (original)"),
+    Bring.OLD_PASSPORT: N_("your old passport"), Bring.RECEIPT: N_("the receipt of your application"),
+    Bring.PROXY: N_("someone collecting for you: their own KTP and your family card (KK), or a power of attorney"),
 }
 
 
@@ -98,7 +105,7 @@ def _as_dict(found: TrackAnswer, lang: str) -> dict[str, Any]:
     return {"number": found.number, "first_name": found.first_name, "state": found.state.value,
             "state_text": gettext(lang, STATE_WORDS[found.state]),
             "expected_on": found.expected_on.isoformat() if found.expected_on else None, "pickup": pickup,
-            "bring": [gettext(lang, b) for b in found.bring]}
+            "bring": [gettext(lang, BRING_WORDS[b]) for b in found.bring]}
 
 
 # -- the page --------------------------------------------------------------------------------------
@@ -109,7 +116,7 @@ def _page(request: Request, lang: str, *, status: int = 200, cache: str = "no-st
     html = environment(lang).get_template("public/track.html").render(
         office_name=office.settings.office_name, office_phone=office.settings.office_phone, lang=lang,
         day=lambda d: long_date(d, lang), zone=INDONESIAN_ZONES.get(office.settings.timezone, ""),
-        words=STATE_WORDS, **context)
+        words=STATE_WORDS, bring_words=BRING_WORDS, **context)
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": cache, "Referrer-Policy": "no-referrer", **(headers or {})})
 
 
@@ -149,11 +156,11 @@ def _form_errors(number: str, birth_date: str) -> dict[str, str]:
     """Each field's problem as a message id (the page translates it)."""
     wrong = {}
     if not _valid_number(number):
-        wrong["number"] = "Type the application number as it is on your receipt, for example MND-20261201-0001."
+        wrong["number"] = N_("Type the application number as it is on your receipt, for example MND-20261201-0001.")
     try:
         born = date.fromisoformat(birth_date)
         if born.year < 1890:
             raise ValueError
     except ValueError:
-        wrong["birth_date"] = "Give your birth date (day, month, year)."
+        wrong["birth_date"] = N_("Give your birth date (day, month, year).")
     return wrong
