@@ -33,6 +33,7 @@ DESKS: list[tuple[str, str, str, list[Perm]]] = [
     ("office", "notifications", "messages to applicants: queue, failures, history; switch rules",
      [P.VIEW_NOTIFY, P.MANAGE_NOTIFY]),
     ("office", "staged pickup", "open extra pickup service (a Saturday)", [P.MANAGE_PICKUP]),
+    ("office", "status page", "incidents, maintenance and service levels on the public /status", [P.MANAGE_STATUS]),
     ("office", "any desk", "read applications and biometrics; the office's settings",
      [P.VIEW_APPLICATION, P.VIEW_BIOMETRICS, P.VIEW_SETTINGS]),
     ("central", "watch-list", "enter and revoke watch-list orders", [P.MANAGE_CENTRAL_WATCHLIST]),

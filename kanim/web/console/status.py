@@ -123,6 +123,6 @@ def _local(request: Request, text: str) -> str:
 
 async def _context(request: Request) -> dict:
     data = await run_in_threadpool(status_page.page, request.app.state.office)
-    return {"status": data, "components": COMPONENT_WORDS, "levels": LEVEL_WORDS, "tones": LEVEL_TONES,
+    return {"board": data, "components": COMPONENT_WORDS, "levels": LEVEL_WORDS, "tones": LEVEL_TONES,
             "states": STATE_WORDS, "component_list": list(Component), "level_list": list(Level),
             "state_list": list(IncidentState)}
