@@ -42,9 +42,9 @@ OVERALL_WORDS = {Level.OPERATIONAL: N_("All services are working normally."),
                  Level.DEGRADED: N_("Some services are slower than usual."),
                  Level.PARTIAL_OUTAGE: N_("Some services are partly unavailable."),
                  Level.MAJOR_OUTAGE: N_("Some services are unavailable.")}
+UNREACHABLE = N_("The national system cannot be reached. Passports printed meanwhile wait for its confirmation.")
 CAUSE_WORDS = {
-    Cause.LINK_DOWN: N_("The national system cannot be reached. Passports printed meanwhile wait for its confirmation."),
-    Cause.UNLINKED: N_("The national system cannot be reached. Passports printed meanwhile wait for its confirmation."),
+    Cause.LINK_DOWN: UNREACHABLE, Cause.UNLINKED: UNREACHABLE,
     Cause.LINK_DEGRADED: N_("The national system answers slowly."),
     Cause.LINK_STALLED: N_("Work for the national system is held up; staff are on it."),
     Cause.GUARDRAIL: N_("Printing waits for an update from the national system for some applications."),
@@ -81,7 +81,8 @@ def render_page(office: Office, data: status_page.StatusPage, lang: str, links: 
     return environment(lang).get_template("public/status.html").render(
         office_name=office.settings.office_name, office_phone=office.settings.office_phone, lang=lang, page=data,
         links=links, components=COMPONENT_WORDS, levels=LEVEL_WORDS, tones=LEVEL_TONES, overall_words=OVERALL_WORDS,
-        causes=CAUSE_WORDS, states=STATE_WORDS, when=lambda at: date_time(at, lang, tz), stylesheet=links.stylesheet,
+        cause_texts=lambda c: list(dict.fromkeys(CAUSE_WORDS[x] for x in c.causes)), states=STATE_WORDS,
+        when=lambda at: date_time(at, lang, tz), stylesheet=links.stylesheet,
         duration=lambda a, b: _duration(a, b or data.now, lang))
 
 

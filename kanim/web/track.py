@@ -117,7 +117,8 @@ def _page(request: Request, lang: str, *, status: int = 200, cache: str = "no-st
         office_name=office.settings.office_name, office_phone=office.settings.office_phone, lang=lang,
         day=lambda d: long_date(d, lang), zone=INDONESIAN_ZONES.get(office.settings.timezone, ""),
         words=STATE_WORDS, bring_words=BRING_WORDS, **context)
-    return HTMLResponse(html, status_code=status, headers={"Cache-Control": cache, "Referrer-Policy": "no-referrer", **(headers or {})})
+    return HTMLResponse(html, status_code=status,
+                        headers={"Cache-Control": cache, "Referrer-Policy": "no-referrer", **(headers or {})})
 
 
 @router.get("/track", response_class=HTMLResponse)
@@ -129,8 +130,8 @@ def track_form(request: Request, lang: Lang = None,
 
 
 @router.post("/track", response_class=HTMLResponse)
-async def track_page(request: Request, lang: Lang = None, number: Annotated[str, Form(max_length=200)] = "",
-                     birth_date: Annotated[str, Form(max_length=40)] = "") -> HTMLResponse:
+async def track_page(request: Request, lang: Lang = None, number: Annotated[str, Form()] = "",
+                     birth_date: Annotated[str, Form()] = "") -> HTMLResponse:
     language = _lang(lang)
     wrong = _form_errors(number, birth_date)
     if wrong:
