@@ -45,27 +45,27 @@ def test_a_node_without_its_central_shows_payment_confirmation_down_and_the_desk
     office.engine.dispose()
 
 
-def test_an_incident_moves_forward_through_its_updates_and_lands_in_the_history(sqlite_office, clock) -> None:  # noqa: ANN001
-    client = TestClient(create_app(sqlite_office))
-    incident_id = incident(sqlite_office)
+def test_an_incident_moves_forward_through_its_updates_and_lands_in_the_history(office, clock) -> None:  # noqa: ANN001
+    client = TestClient(create_app(office))
+    incident_id = incident(office)
     page = client.get("/status?lang=en").text
     assert level_of(page, "biometrics") == "partial_outage" and "Photo camera broken" in page
     assert "Kamera foto rusak" in client.get("/status").text
     clock.advance(minutes=20)
-    status_page.add_update(sqlite_office, incident_id=incident_id, state=IncidentState.MONITORING,
+    status_page.add_update(office, incident_id=incident_id, state=IncidentState.MONITORING,
                            body_id="Kamera cadangan dipasang.", body_en="A spare camera is in.", actor="supervisor")
     with pytest.raises(Conflict):
-        status_page.add_update(sqlite_office, incident_id=incident_id, state=IncidentState.IDENTIFIED,
+        status_page.add_update(office, incident_id=incident_id, state=IncidentState.IDENTIFIED,
                                body_id="x", body_en="x", actor="supervisor")
     with pytest.raises(InvalidInput):
-        status_page.add_update(sqlite_office, incident_id=incident_id, state=IncidentState.RESOLVED,
+        status_page.add_update(office, incident_id=incident_id, state=IncidentState.RESOLVED,
                                body_id="Selesai.", body_en=" ", actor="supervisor")
-    status_page.add_update(sqlite_office, incident_id=incident_id, state=IncidentState.RESOLVED,
+    status_page.add_update(office, incident_id=incident_id, state=IncidentState.RESOLVED,
                            body_id="Selesai.", body_en="Fixed.", actor="supervisor")
     page = client.get("/status?lang=en").text
     assert level_of(page, "biometrics") == "operational"
     assert f'<li id="incident-{incident_id}"' in page and "Resolved: Fixed." in page
-    with sqlite_office.uow(readonly=True) as uow:
+    with office.uow(readonly=True) as uow:
         audited = uow.session.scalar(select(func.count()).where(t.audit_event.c.action.like("StatusIncident%")))
     assert audited == 3
 

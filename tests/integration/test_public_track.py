@@ -65,9 +65,9 @@ def test_an_unknown_number_and_a_wrong_birth_date_get_the_same_answer(sqlite_off
     assert page.status_code == 404 and 'id="not-found"' in page.text
 
 
-def test_guessing_birth_dates_for_one_number_is_throttled_with_retry_after(sqlite_office, clock) -> None:  # noqa: ANN001
-    app = book(sqlite_office)[0]
-    client = TestClient(create_app(sqlite_office))
+def test_guessing_birth_dates_for_one_number_is_throttled_with_retry_after(office, clock) -> None:  # noqa: ANN001
+    app = book(office)[0]
+    client = TestClient(create_app(office))
     answers = [lookup(client, app.number, f"1990-08-{d:02d}").status_code for d in range(10, 14)]
     assert answers == [404, 404, 404, 429]
     refused = lookup(client, app.number)
