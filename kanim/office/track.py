@@ -6,8 +6,9 @@ is the second factor, and both are throttled with the login throttle's pure rule
 (kanim/domain/throttle.py) in its table: one bucket per application number as typed (a wrong
 birth date counts; an unknown number is throttled exactly like a real one, by its hash, so the
 answers do not tell which numbers exist) and a looser one per client address (one phone cannot
-walk through the numbers). Each lookup is charged before it is checked and given back when it
-matched, in the one transaction of the request, so concurrent tries get no extra guesses.
+walk through the numbers). A lookup that may be a guess is charged before it is checked and given
+back when it matched, in one write transaction, so concurrent tries get no extra guesses; the
+applicant's own lookup (a match, nothing counted against it) is answered from a read-only one.
 Nothing typed is stored or logged: the buckets are keyed by hashes, and the audit is not
 written (a lookup changes nothing).
 """
@@ -56,9 +57,12 @@ def normalise(number: str) -> str:
 def lookup(office: Office, *, number: str, birth_date: date, address: str | None) -> TrackAnswer:
     """The public answer, or NotFound `track-not-found` (no such number, or another birth date:
     the same words either way), or LookupThrottled."""
-    number = normalise(number)
+    number, address = normalise(number), client_address(address)
+    found = _read_only(office, number, birth_date, address)
+    if found is not None:
+        return answer(found)
     with office.uow() as uow:
-        keys = _charge(uow, number, client_address(address))  # raises before anything is written
+        keys = _charge(uow, number, address)  # raises before anything is written
         facts = _facts(uow, number)
         matched = facts is not None and facts[1] == birth_date
         if matched:
@@ -68,6 +72,25 @@ def lookup(office: Office, *, number: str, birth_date: date, address: str | None
     if not matched:
         raise NotFound("no application with this number and birth date", code="track-not-found")
     return answer(facts[0])
+
+
+def _read_only(office: Office, number: str, birth_date: date, address: str) -> TrackFacts | None:
+    """The applicant's own lookup, the common case, without the write lock (on SQLite a write
+    transaction would queue behind the desks, and in an outage everyone looks at once): a match
+    with no miss counted against its number or address has nothing to charge or give back. A
+    waiting bucket refuses here too; anything else (a miss, a bucket to settle) takes the
+    charged path, which checks again under the lock."""
+    with office.uow(readonly=True) as uow:
+        now, lt = uow.now(), t.login_throttle.c
+        rows = uow.session.execute(select(t.login_throttle).where(lt.key.in_(_keys(number, address)))).all()
+        buckets = [rules.Bucket(r.failures, r.last_failed_at, r.blocked_until, r.locked_until) for r in rows]
+        wait = max((rules.retry_after(b, now) for b in buckets), default=timedelta(0))
+        if wait > timedelta(0):
+            raise LookupThrottled(max(1, int(-(-wait.total_seconds() // 1))))
+        if any(b.failures for b in buckets):
+            return None
+        facts = _facts(uow, number)
+    return facts[0] if facts is not None and facts[1] == birth_date else None
 
 
 def _keys(number: str, address: str) -> tuple[str, str]:

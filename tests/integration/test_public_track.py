@@ -41,6 +41,9 @@ def test_the_number_and_birth_date_give_the_status_in_plain_words_and_the_first_
     assert (body["number"], body["first_name"], body["state"]) == (app.number, "Siti", "received")
     assert body["expected_on"] == "2026-12-01" and body["pickup"] is None and body["bring"]
     assert BORN not in caplog.text and "Rahmawati" not in caplog.text
+    with sqlite_office.uow(readonly=True) as uow:
+        kinds = set(uow.session.scalars(select(t.login_throttle.c.kind)))
+    assert not kinds & {track.NUMBER, track.ADDRESS}, "the applicant's own lookups charge nothing"
 
 
 def test_a_ready_passport_shows_its_own_pickup_slot(sqlite_office, central) -> None:  # noqa: ANN001
