@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from kanim.domain.status_page import Component, IncidentState, Level
+from kanim.domain.status_page import Cause, Component, IncidentState, Level
 from kanim.office import status_page
 from kanim.security.roles import Perm
 from kanim.web.console.actions import run
@@ -33,6 +33,12 @@ IncidentId = Annotated[str, Path(max_length=36)]
 PROBLEM_WORDS = [N_("problem:status-words-missing"), N_("problem:status-components-missing"),
                  N_("problem:status-window"), N_("problem:status-update-order"), N_("problem:status-until-past"),
                  N_("problem:status-incident-unknown")]
+# Why kanim set a level, in a staff member's words (the public page says what it means for them).
+CAUSES = {Cause.LINK_DOWN: N_("the link to the central is down"), Cause.UNLINKED: N_("no central is configured"),
+          Cause.LINK_DEGRADED: N_("the link is degraded"), Cause.LINK_STALLED: N_("the link is stalled"),
+          Cause.GUARDRAIL: N_("a guardrail stops provisional printing"), Cause.DEAD_LETTERS: N_("dead letters"),
+          Cause.PICKUP_BACKLOG: N_("pickup slots are given weeks ahead"), Cause.INCIDENT: N_("an open incident"),
+          Cause.MAINTENANCE: N_("maintenance in progress"), Cause.OVERRIDE: N_("set by staff")}
 Words = Annotated[str, Field(max_length=2000)]
 Title = Annotated[str, Field(max_length=200)]
 
@@ -124,5 +130,5 @@ def _local(request: Request, text: str) -> str:
 async def _context(request: Request) -> dict:
     data = await run_in_threadpool(status_page.page, request.app.state.office)
     return {"board": data, "components": COMPONENT_WORDS, "levels": LEVEL_WORDS, "tones": LEVEL_TONES,
-            "states": STATE_WORDS, "component_list": list(Component), "level_list": list(Level),
+            "states": STATE_WORDS, "cause_words": CAUSES, "component_list": list(Component), "level_list": list(Level),
             "state_list": list(IncidentState)}
