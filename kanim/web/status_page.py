@@ -28,7 +28,9 @@ from kanim.web.console.render import DEFAULT_LANGUAGE, LANGUAGES, date_time, env
 router = APIRouter(include_in_schema=False)
 MAX_AGE = 30  # seconds: fresh enough in an outage, and a crowd costs one render per half minute
 ATOM = "http://www.w3.org/2005/Atom"
-Lang = Annotated[str | None, Query(max_length=2)]
+# A page answers whatever it is asked (an unknown language is the default one); the API's own
+# parameters stay strict.
+Lang = Annotated[str | None, Query()]
 
 COMPONENT_WORDS = {
     Component.BOOKING: N_("Booking"), Component.INTAKE_PAYMENT: N_("Intake and payment at the counter"),

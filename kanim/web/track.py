@@ -35,7 +35,9 @@ api_router = APIRouter(tags=["public"], route_class=Route)
 NUMBER_MAX = 32
 NUMBER_PATTERN = r"^\s*[A-Za-z0-9-]{1,32}\s*$"
 FORM_MAX_AGE = 300  # the form: the same for everyone; five minutes of a phone's cache
-Lang = Annotated[str | None, Query(max_length=2)]
+# A page answers whatever it is asked (an unknown language is the default one); the API's own
+# parameters stay strict.
+Lang = Annotated[str | None, Query()]
 
 
 class TrackIn(RequestBody):
@@ -88,7 +90,8 @@ def _address(request: Request) -> str | None:
 @api_router.post("/track", response_model=TrackOut, responses=errors(
     {404: "`track-not-found`: no application with this number and birth date (the same answer for both)",
      429: "`track-throttled`: too many lookups that did not match; wait `Retry-After` seconds"}))
-def track_api(body: TrackIn, office: OfficeDep, request: Request, lang: Lang = None) -> Any:  # noqa: ANN401
+def track_api(body: TrackIn, office: OfficeDep, request: Request,
+              lang: Annotated[str | None, Query(max_length=2, pattern="^(id|en)$")] = None) -> Any:  # noqa: ANN401
     """An applicant's status by application number and birth date, in plain words (`?lang=en`
     for English): no login, throttled per number and per client address. Only the first name is
     shown, and nothing else personal."""
@@ -123,7 +126,7 @@ def _page(request: Request, lang: str, *, status: int = 200, cache: str = "no-st
 
 @router.get("/track", response_class=HTMLResponse)
 def track_form(request: Request, lang: Lang = None,
-               number: Annotated[str, Query(max_length=64)] = "") -> HTMLResponse:
+               number: Annotated[str, Query()] = "") -> HTMLResponse:
     """The form; `?number=` (the receipt's QR code) fills the number in, the birth date is asked."""
     shown = track.normalise(number) if _valid_number(number) else ""
     return _page(request, _lang(lang), number=shown, cache=f"public, max-age={FORM_MAX_AGE}")
