@@ -109,7 +109,7 @@ def test_bad_input_is_answered_in_words_never_a_500(sqlite_office) -> None:  # n
         assert r.status_code == 422 and r.json()["code"] == "request-invalid", body
 
 
-def test_the_form_is_cached_briefly_and_the_receipts_qr_code_fills_the_number_in(sqlite_office) -> None:  # noqa: ANN001
+def test_the_form_is_cached_briefly_and_the_receipts_qr_code_fills_the_number_in(sqlite_office, monkeypatch) -> None:  # noqa: ANN001
     app = book(sqlite_office)[0]
     client = TestClient(create_app(sqlite_office))
     form = client.get(f"/track?number={app.number}")
@@ -119,12 +119,8 @@ def test_the_form_is_cached_briefly_and_the_receipts_qr_code_fills_the_number_in
     sqlite_office.settings.public_url = "https://mdo.imigrasi.go.id"
     assert track.receipt_qr(sqlite_office.settings, app.number) == f"https://mdo.imigrasi.go.id/track?number={app.number}"
     seen = {}
-    original = documents.render_receipt_pdf
-    documents.render_receipt_pdf = lambda **kw: seen.update(kw) or b"%PDF"
-    try:
-        documents.receipt_pdf(sqlite_office, application_id=app.id)
-    finally:
-        documents.render_receipt_pdf = original
+    monkeypatch.setattr(documents, "render_receipt_pdf", lambda **kw: seen.update(kw) or b"%PDF")
+    documents.receipt_pdf(sqlite_office, application_id=app.id)
     assert seen["qr_payload"].endswith(f"/track?number={app.number}")
     sqlite_office.settings.public_url = None
     assert track.receipt_qr(sqlite_office.settings, app.number) == f"KANIM:MND:{app.number}", "no public pages: the counter's code"
