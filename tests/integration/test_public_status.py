@@ -16,7 +16,6 @@ from kanim.domain.errors import Conflict, InvalidInput
 from kanim.office import status_page
 from kanim.store import tables as t
 from kanim.web.app import create_app
-from kanim.web.status_page import export
 from tests.console_desks import as_role, csrf, field_error, htmx, staff_office
 
 
@@ -107,15 +106,22 @@ def test_the_atom_feed_is_valid_and_carries_each_incident_and_maintenance(sqlite
     assert level_of(TestClient(create_app(sqlite_office)).get("/status").text, "booking") == "major_outage"
 
 
-def test_the_export_writes_the_page_and_feed_in_both_languages_with_relative_links(sqlite_office, tmp_path) -> None:  # noqa: ANN001
-    incident(sqlite_office)
-    written = export(sqlite_office, tmp_path / "out")
-    assert sorted(p.name for p in written) == ["console.css", "feed.atom", "feed.en.atom", "index.en.html",
-                                              "index.html"]
+def test_kanim_status_export_writes_the_page_and_feed_in_both_languages_with_relative_links(tmp_path, clock) -> None:  # noqa: ANN001
+    from tests.conftest import make_office
+    from tests.integration.test_cli_link import kanim
+
+    office, _ = make_office(tmp_path, "sqlite", clock, None)
+    incident(office)
+    office.engine.dispose()
+    data = tmp_path / "data"
+    r = kanim(data, "status", "export", str(tmp_path / "out"))  # a real `kanim` process, as cron runs it
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["console.css", "feed.atom", "feed.en.atom",
+                                                                   "index.en.html", "index.html"]
     html = (tmp_path / "out" / "index.html").read_text()
     assert 'href="console.css"' in html and 'href="index.en.html"' in html and "Kamera foto rusak" in html
+    assert "Photo camera broken" in (tmp_path / "out" / "index.en.html").read_text()
     assert not feedparser.parse((tmp_path / "out" / "feed.en.atom").read_bytes()).bozo
-    assert not list((tmp_path / "out").glob(".*.tmp"))
 
 
 def test_a_supervisor_publishes_from_the_console_and_other_roles_may_not(tmp_path, clock, monkeypatch) -> None:  # noqa: ANN001
