@@ -38,6 +38,8 @@ notify_app = typer.Typer(help="Messages to applicants: queue, worker, rules.", n
 app.add_typer(notify_app, name="notify")
 pickup_app = typer.Typer(help="Staged pickup: the desk's day, extra service.", no_args_is_help=True)
 app.add_typer(pickup_app, name="pickup")
+status_app = typer.Typer(help="The office's public status page.", no_args_is_help=True)
+app.add_typer(status_app, name="status")
 app.add_typer(central_app, name="central")
 from kanim.backup.cli import backup_app, restore_command  # noqa: E402 - registered beside the others
 
@@ -491,6 +493,19 @@ def pickup_extra(day: Annotated[str, typer.Argument(help="YYYY-MM-DD")],
                seats=seats, actor=actor)
     out.print(f"extra pickup service on {day}: {slots}, {seats} seats each")
 
+
+
+@status_app.command("export")
+def status_export(folder: Annotated[Path, typer.Argument(help="where to write the files (created if missing)")]) -> None:
+    """Write the status page and its Atom feed, in both languages, as static files: to publish
+    from a host outside the office when the office itself is cut off.
+
+    Example: kanim status export /srv/www/status
+    """
+    from kanim.web.status_page import export
+
+    for path in export(_office(), folder):
+        out.print(str(path))
 
 def _iso_day(text: str):  # noqa: ANN202
     from datetime import date

@@ -93,8 +93,33 @@ def seed_office(office: Office) -> None:
         if st["watchlist_snapshot_at"] is None:
             raise SeedError(f"no watch-list snapshot from the central: {st['watchlist_problem'] or 'none sent'}")
     _seed_day(office)
+    _seed_status(office)
     if office.central is not None:
         sync_until_idle(office)  # the central holds the whole morning before the office opens
+
+
+def _seed_status(office: Office) -> None:
+    """The demo's status page: an incident being worked on, and maintenance announced for the
+    coming weekend (`/status`, `/staff/status`)."""
+    from datetime import timedelta
+
+    from kanim.domain.status_page import Component, IncidentState, Level
+    from kanim.office import status_page
+
+    incident = status_page.open_incident(
+        office, kind="incident", title_id="Antrean pengambilan paspor padat", title_en="Busy passport pickup queue",
+        body_id="Banyak paspor siap diambil sekaligus; datanglah pada jadwal Anda sendiri.",
+        body_en="Many passports became ready at once; please come in your own pickup slot.",
+        components=[Component.PICKUP], impact=Level.DEGRADED, actor="seed")
+    status_page.add_update(office, incident_id=incident, state=IncidentState.MONITORING,
+                           body_id="Layanan tambahan dibuka hari Sabtu.", body_en="Extra service opens on Saturday.",
+                           actor="seed")
+    start = office.clock.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=4)
+    status_page.open_incident(
+        office, kind="maintenance", title_id="Pemeliharaan server kantor", title_en="Office server maintenance",
+        body_id="Pendaftaran antrean daring berhenti selama dua jam.", body_en="Online booking stops for two hours.",
+        components=[Component.BOOKING], impact=Level.MAJOR_OUTAGE, starts_at=start, ends_at=start + timedelta(hours=2),
+        actor="seed")
 
 
 def sync_until_idle(office: Office, *, rounds: int = 50) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from kanim.bootstrap import Office
 from kanim.domain.errors import Conflict, NotFound
 from kanim.office.capture import FACE, read_biometric
+from kanim.office.track import receipt_qr
 from kanim.render.datapage import render_data_page_png
 from kanim.render.receipt import render_receipt_pdf
 
@@ -25,7 +26,7 @@ def receipt_pdf(office: Office, *, application_id: str) -> bytes:
     ]
     return render_receipt_pdf(application_number=app.number, office_name=office.settings.office_name,
                               applicant_name=app.full_name, lines=lines,
-                              qr_payload=f"KANIM:{office.settings.office_code}:{app.number}", issued_at=now,
+                              qr_payload=receipt_qr(office.settings, app.number), issued_at=now,
                               timezone=office.settings.timezone)
 
 

@@ -275,6 +275,7 @@ def show_urls(demo: Demo, console: Console) -> None:
     say(f"office:   {office.url}   API docs: {office.url}/docs   log: {office.data_dir / 'office.log'}")
     say(f"console:  {office.url}/staff/   (the office's staff, with the accounts above; "
         f"the central's at {central.url}/staff/)")
+    say(f"public:   {office.url}/track (status lookup)   {office.url}/status (the office's status page)")
     say(f"central:  {central.url}   API docs: {central.url}/docs   log: {central.data_dir / 'central.log'}")
     say(f"messages: {demo.messages_url}/   what applicants and staff were sent (WhatsApp, SMS, Telegram), "
         "received by a local stand-in: nothing leaves this machine")

@@ -35,6 +35,7 @@ DESKS: list[tuple[str, str, str, list[Perm]]] = [
     ("office", "staged pickup", "open extra pickup service (a Saturday)", [P.MANAGE_PICKUP]),
     ("office", "complaints", "tickets from the counter, hotline, WhatsApp, SMS, email and LAPOR!: answer, assign, "
      "weekly report", [P.HANDLE_TICKETS]),
+    ("office", "status page", "incidents, maintenance and service levels on the public /status", [P.MANAGE_STATUS]),
     ("office", "any desk", "read applications and biometrics; the office's settings",
      [P.VIEW_APPLICATION, P.VIEW_BIOMETRICS, P.VIEW_SETTINGS]),
     ("central", "watch-list", "enter and revoke watch-list orders", [P.MANAGE_CENTRAL_WATCHLIST]),

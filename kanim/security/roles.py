@@ -42,6 +42,7 @@ class Perm(StrEnum):
     MANAGE_NOTIFY = "manage_notify"  # switch rules, retry, preview templates
     MANAGE_PICKUP = "manage_pickup"  # open extra pickup service, move a slot
     HANDLE_TICKETS = "handle_tickets"  # the complaint desk: log, answer, assign, report (docs/tickets.md)
+    MANAGE_STATUS = "manage_status"  # the public status page: incidents, maintenance, overrides
     # central hub
     MANAGE_CENTRAL_WATCHLIST = "manage_central_watchlist"
     MANAGE_OFFICES = "manage_offices"
@@ -75,6 +76,7 @@ GRANTS: dict[Perm, frozenset[Role]] = {
     Perm.MANAGE_NOTIFY: frozenset({R.SUPERVISOR}),
     Perm.MANAGE_PICKUP: frozenset({R.SUPERVISOR}),
     Perm.HANDLE_TICKETS: frozenset({R.FRONT_DESK, R.SUPERVISOR}),
+    Perm.MANAGE_STATUS: frozenset({R.SUPERVISOR}),
     Perm.MANAGE_CENTRAL_WATCHLIST: frozenset({R.WATCHLIST}),
     Perm.MANAGE_OFFICES: frozenset({R.ADMIN}),
     Perm.NATIONAL_VIEW: frozenset({R.ADMIN, R.SUPERVISOR, R.WATCHLIST}),

@@ -8,7 +8,7 @@ from fastapi_offline import FastAPIOffline
 
 import kanim
 from kanim.bootstrap import Office
-from kanim.web import console, contract, problems, public
+from kanim.web import console, contract, problems, public, status_page, track
 from kanim.web.console.routers import office_desks
 from kanim.web.limits import BodyLimit
 from kanim.web.routers import applications, auth, booking, link, notify
@@ -31,10 +31,12 @@ def create_app(office: Office) -> FastAPI:
     problems.install(app)  # after the other middleware: its catch-all is the outermost
     contract.install(app)
     for r in (auth.router, booking.router, applications.router, office_router.router, link.router, notify.router,
-              notify.pickup_router):
+              notify.pickup_router, track.api_router):
         app.include_router(r, prefix=API)
     console.install(app, node="office", routers=office_desks())
     app.include_router(public.router)
+    app.include_router(track.router)
+    app.include_router(status_page.router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

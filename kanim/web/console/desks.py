@@ -39,6 +39,7 @@ DESKS: tuple[Desk, ...] = (
     Desk("dashboard", N_("Recovery dashboard"), Perm.VIEW_LINK),
     Desk("notifications", N_("Notifications"), Perm.VIEW_NOTIFY),
     Desk("tickets", N_("Complaints"), Perm.HANDLE_TICKETS),
+    Desk("status", N_("Status page"), Perm.MANAGE_STATUS),
     Desk("national", N_("National view"), Perm.NATIONAL_VIEW, frozenset({R.ADMIN, R.SUPERVISOR, R.WATCHLIST}),
          node="central"),
     Desk("payments", N_("Payment mismatches"), Perm.NATIONAL_VIEW, node="central"),

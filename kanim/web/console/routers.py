@@ -7,11 +7,11 @@ from fastapi import APIRouter
 
 def office_desks() -> list[APIRouter]:
     from kanim.web.console import (admin, biometrics, cashier, dashboard, front_desk, intake, interview,
-                                   notifications, pickup, print_room, supervisor, tickets)
+                                   notifications, pickup, print_room, status, supervisor, tickets)
 
     return [front_desk.router, intake.router, cashier.router, biometrics.router, interview.router, supervisor.router,
             print_room.router, pickup.router, admin.router, dashboard.router, notifications.router,
-            tickets.router]
+            tickets.router, status.router]
 
 
 def central_desks() -> list[APIRouter]:

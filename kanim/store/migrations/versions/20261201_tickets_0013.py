@@ -1,7 +1,7 @@
 """tickets: the complaint desk's tickets and their entries (docs/tickets.md)
 
 Revision ID: 0013_tickets
-Revises: 0011_chip
+Revises: 0012_status
 Create Date: 2026-12-01
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0013_tickets'
-down_revision = '0011_chip'  # re-chained at merge
+down_revision = '0012_status'  # re-chained at merge
 branch_labels = None
 depends_on = None
 
