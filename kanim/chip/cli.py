@@ -67,7 +67,8 @@ def verify(folder: Annotated[Path, typer.Argument(help="a chip image: EF.COM, DG
     """
     if not folder.is_dir():
         raise _fail(f"{folder} is not a folder")
-    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.name in {lds.COM, lds.SOD, *map(lds.dg_file, lds.DG_TAGS)}}
+    names = {lds.COM, lds.SOD, *map(lds.dg_file, lds.DG_TAGS)}
+    files = {p.name: _read(p, "chip file") for p in sorted(folder.iterdir()) if p.name in names}
     try:
         cscas = [pki.load_certificate(_read(p, "certificate")) for p in csca]
         crls = [pki.load_crl(_read(p, "revocation list")) for p in crl]

@@ -184,3 +184,44 @@ def test_the_wrong_passphrase_opens_no_csca_and_a_csca_is_never_overwritten(tmp_
     assert oct((tmp_path / "c" / ceremony.KEY).stat().st_mode & 0o777) == "0o600"
     assert b"ENCRYPTED PRIVATE KEY" in (tmp_path / "c" / ceremony.KEY).read_bytes()
 
+
+
+def test_threads_signing_at_once_all_get_a_valid_signature(office) -> None:  # noqa: ANN001
+    # A threaded server prints two passports at once: before the token lock, one session's close
+    # logged the other out (UserAlreadyLoggedIn, GeneralError) or crashed SoftHSM2.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = office.test_key
+    public = serialization.load_der_public_key(key.public_key_info())
+
+    def sign_many(n: int) -> list[tuple[bytes, bytes]]:
+        return [(data, key.sign(data)) for data in (f"{n}-{i}".encode() for i in range(15))]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [pair for batch in pool.map(sign_many, range(4)) for pair in batch]
+    assert len(results) == 60
+    for data, signature in results:
+        public.verify(signature, data, ec.ECDSA(hashes.SHA256()))  # raises if any is wrong
+
+
+def test_a_token_failing_while_signing_refuses_the_print_with_409_and_no_pin(office, monkeypatch) -> None:  # noqa: ANN001
+    import pkcs11
+
+    from kanim.chip.signer import Pkcs11Key
+
+    class Failing:
+        def sign(self, *a, **k):  # noqa: ANN002, ANN003, ANN202
+            raise pkcs11.exceptions.GeneralError()
+
+    monkeypatch.setattr(Pkcs11Key, "_one", lambda self, session, cls: Failing())
+    app = book_one(office)
+    advance(office, app.id, "approved", app_type=app.app_type)
+    with pytest.raises(GateClosed) as refused:
+        printing.print_passport(office, application_id=app.id, actor="printer")
+    pin = (office.settings.chip_pin_file).read_text().strip()
+    assert refused.value.status == 409 and refused.value.code == "chip-token-unavailable"
+    assert "GeneralError" in refused.value.message and pin not in refused.value.message
+    with office.uow(readonly=True) as uow:
+        assert uow.applications.get(app.id).stage is Stage.APPROVED
