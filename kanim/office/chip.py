@@ -62,21 +62,25 @@ def token_key(office: Office, key_label: str) -> Pkcs11Key:
 
 
 def install_document_signer(office: Office, *, certificate: bytes, key_label: str, actor: str) -> x509.Certificate:
-    """Install the certificate the CSCA issued for the token's key: it must be for that very key
-    and chain to a CSCA the office trusts, or nothing is written."""
+    """Install the certificate the CSCA issued for the token's key: it must be for that very key,
+    a key the token never let out, and a Document Signer certificate a trusted CSCA signed that
+    is valid and not revoked now (`pki.document_signer_problem`), or nothing is written."""
     try:
         cert = pki.load_certificate(certificate)
     except ValueError:
         raise InvalidInput("not an X.509 certificate (PEM or DER)", code="chip-certificate") from None
     spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    if token_key(office, key_label).public_key_info() != spki:
+    key = token_key(office, key_label)
+    if key.public_key_info() != spki:
         raise Conflict(f"the certificate is not for the token's key {key_label!r}", code="chip-certificate-key")
+    if key.is_extractable():
+        raise Conflict(f"the token's key {key_label!r} is extractable or was once not sensitive: generate a new one "
+                       "in the token (kanim chip ds request)", code="chip-key-extractable")
     period = pki.key_usage_period(cert)
     with office.uow() as uow:
-        anchors = _anchors(uow)
-        if not any(a.subject == cert.issuer for a in anchors):
-            raise Conflict("the certificate's issuer is not a CSCA this office trusts (kanim chip trust)",
-                           code="chip-untrusted-issuer")
+        problem = pki.document_signer_problem(cert, _anchors(uow), _crls(uow), uow.now())
+        if problem:
+            raise Conflict(f"the Document Signer certificate is refused: {problem}", code="chip-certificate-refused")
         uow.session.execute(t.document_signer.insert().values(
             fingerprint=pki.fingerprint(cert), serial=str(cert.serial_number),
             certificate=cert.public_bytes(serialization.Encoding.DER), key_label=key_label,
