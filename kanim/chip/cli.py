@@ -151,8 +151,9 @@ def status() -> None:
     Example: kanim chip status
     """
     from kanim.office.chip import signer_state
-    with _office().uow(readonly=True) as uow:
-        s = signer_state(uow)
+    office = _office()
+    with office.uow(readonly=True) as uow:
+        s = signer_state(uow, required=office.settings.chip_required)
     if s.stop:
         typer.echo(f"stopped: {s.stop}")
         raise typer.Exit(1)

@@ -27,6 +27,7 @@ from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
 NOT_SET_UP = "no Document Signer is installed: electronic passports print without chip content"
+REQUIRED_NOT_SET_UP = "no Document Signer is installed and this office requires chip content (KANIM_CHIP_REQUIRED)"
 WARN_BEFORE = timedelta(days=14)  # a Document Signer this close to its end is a guardrail warning
 FACE, FINGERPRINT = "face", "fingerprint"
 
@@ -136,10 +137,13 @@ def _crls(uow: UnitOfWork) -> list[x509.CertificateRevocationList]:
     return [x509.load_der_x509_crl(r) for r in uow.session.scalars(select(t.csca_crl.c.der))]
 
 
-def signer_state(uow: UnitOfWork) -> SignerState:
-    """The newest installed Document Signer, judged now: its key-usage period and the CRLs."""
+def signer_state(uow: UnitOfWork, *, required: bool = False) -> SignerState:
+    """The newest installed Document Signer, judged now: its key-usage period and the CRLs.
+    `required` is the office's `chip_required`: whether having none at all stops the print."""
     row = uow.session.execute(select(t.document_signer).order_by(t.document_signer.c.usable_until.desc())).first()
     if row is None:
+        if required:
+            return SignerState(None, None, stop=REQUIRED_NOT_SET_UP, kind="not_set_up")
         # An office not yet set up for chips (docs/chip.md, "Before the first ceremony") prints
         # electronic passports without chip content, and says so; it is not stopped.
         return SignerState(None, None, warning=NOT_SET_UP, kind="not_set_up")
@@ -163,10 +167,11 @@ def signer_state(uow: UnitOfWork) -> SignerState:
     return SignerState(row.fingerprint, row.usable_until)
 
 
-def require_signer(uow: UnitOfWork) -> SignerState | None:
-    """The Document Signer to sign with; None if the office has none installed; GateClosed with
-    the reason if the one installed is expired, revoked or not yet usable."""
-    state = signer_state(uow)
+def require_signer(uow: UnitOfWork, *, required: bool = False) -> SignerState | None:
+    """The Document Signer to sign with; None if the office has none installed and does not
+    require one; GateClosed with the reason if none is and one is required, or if the one
+    installed is expired, revoked or not yet usable."""
+    state = signer_state(uow, required=required)
     if state.stop:
         raise GateClosed("chip personalisation is stopped: " + state.stop, reasons=[state.stop],
                          code="chip-signer-unusable")
@@ -239,8 +244,8 @@ def chip_qc(office: Office, uow: UnitOfWork, app: Application, *, actor: str, im
     back; without one (the demo has no encoder) the job itself is checked."""
     row = uow.session.execute(select(t.chip_image).where(t.chip_image.c.booklet_serial == app.booklet_serial)).first()
     if row is None:
-        if signer_state(uow).fingerprint is None:
-            return None  # an office without a Document Signer has no chip to check
+        if signer_state(uow).fingerprint is None and not office.settings.chip_required:
+            return None  # an office without a Document Signer, not requiring one, has no chip to check
         return "the booklet has no chip personalisation job"
     face = uow.session.execute(select(t.biometric.c.file_ref).where(
         t.biometric.c.application_id == app.id, t.biometric.c.kind == FACE)).scalar()
