@@ -242,14 +242,15 @@ def csca_crl(out: Annotated[Path, typer.Option(help="where to write the revocati
 
 
 @csca_app.command("publish")
-def csca_publish(crl: Path) -> None:
+def csca_publish(crl: Path, csca: Annotated[Path, typer.Option("--csca", help="the CSCA's certificate: the list must verify with it")]) -> None:
     """Send a revocation list to every office with the central's feed.
 
-    Example: KANIM_DATA_DIR=/srv/central kanim central csca publish csca-7.crl
+    Example: KANIM_DATA_DIR=/srv/central kanim central csca publish csca-7.crl --csca csca.pem
     """
     from kanim.cli import _central
     try:
-        number = ceremony.publish_crl(_central(), _read(crl, "revocation list"), actor="cli")
+        number = ceremony.publish_crl(_central(), _read(crl, "revocation list"),
+                                      csca=_read(csca, "CSCA certificate"), actor="cli")
     except ceremony.CeremonyError as e:
         raise _fail(str(e)) from None
     typer.echo(f"revocation list {number} is in the feed for every office")

@@ -108,16 +108,31 @@ def trust_csca(office: Office, *, certificate: bytes, actor: str) -> x509.Certif
     return cert
 
 
+class CrlRefused(ValueError):
+    """A revocation list the office will not keep: the message says why (one line)."""
+
+
 def record_crl(uow: UnitOfWork, der: bytes) -> bool:
     """Keep a CSCA's revocation list if it is from a trusted CSCA and newer than the one kept;
-    one whose signature does not verify with that CSCA's key is refused (ValueError)."""
-    crl = pki.load_crl(der)
+    one that is malformed or whose signature does not verify with that CSCA's key is refused
+    (CrlRefused): kept, it could only revoke a Document Signer wrongly."""
+    try:
+        crl = pki.load_crl(der)
+    except ValueError:
+        raise CrlRefused("not a certificate revocation list") from None
     issuer = next((a for a in _anchors(uow) if a.subject == crl.issuer), None)
     if issuer is None:
         return False  # another country's or an untrusted CSCA's list: nothing here it could revoke
-    if not crl.is_signature_valid(issuer.public_key()):
-        raise ValueError("the revocation list does not verify with a trusted CSCA")
-    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    try:
+        valid = crl.is_signature_valid(issuer.public_key())
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise CrlRefused(f"the revocation list of {crl.issuer.rfc4514_string()} does not verify with its key")
+    try:
+        number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    except x509.ExtensionNotFound:
+        raise CrlRefused("the revocation list has no CRL number") from None
     c = t.csca_crl.c
     name = crl.issuer.rfc4514_string()
     kept = uow.session.execute(select(c.number).where(c.issuer == name)).scalar()
