@@ -242,7 +242,8 @@ def csca_crl(out: Annotated[Path, typer.Option(help="where to write the revocati
 
 
 @csca_app.command("publish")
-def csca_publish(crl: Path, csca: Annotated[Path, typer.Option("--csca", help="the CSCA's certificate: the list must verify with it")]) -> None:
+def csca_publish(crl: Path,
+                 csca: Annotated[Path, typer.Option("--csca", help="the CSCA's certificate: the list must verify with it")]) -> None:
     """Send a revocation list to every office with the central's feed.
 
     Example: KANIM_DATA_DIR=/srv/central kanim central csca publish csca-7.crl --csca csca.pem
