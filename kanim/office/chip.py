@@ -40,7 +40,7 @@ class SignerState:
     usable_until: datetime | None
     stop: str | None = None
     warning: str | None = None
-    kind: str = "ok"  # ok | not_set_up | expiring | expired | revoked | not_yet (the console's words)
+    kind: str = "ok"  # ok | not_set_up | required | expiring | expired | revoked | not_yet (the console's words)
     days: int = 0  # until the key's end (expiring)
 
 
@@ -158,7 +158,7 @@ def signer_state(uow: UnitOfWork, *, required: bool = False) -> SignerState:
     row = uow.session.execute(select(t.document_signer).order_by(t.document_signer.c.usable_until.desc())).first()
     if row is None:
         if required:
-            return SignerState(None, None, stop=REQUIRED_NOT_SET_UP, kind="not_set_up")
+            return SignerState(None, None, stop=REQUIRED_NOT_SET_UP, kind="required")
         # An office not yet set up for chips (docs/chip.md, "Before the first ceremony") prints
         # electronic passports without chip content, and says so; it is not stopped.
         return SignerState(None, None, warning=NOT_SET_UP, kind="not_set_up")

@@ -12,10 +12,12 @@ from sqlalchemy import select
 from kanim.domain.application import Stage
 from kanim.domain.errors import Conflict, GateClosed
 from kanim.domain.passport import PassportKind
-from kanim.office import printing
+from kanim.office import accounts, printing
 from kanim.seed import advance
 from kanim.store import tables as t
 from tests.conftest import make_office
+from tests.integration.console_desk_helpers import PASSWORD, browser
+from tests.integration.test_console_print_room import cheap_passwords
 from tests.integration.test_workflow import SITI, book_one
 
 DEWI = dataclasses.replace(SITI, nik="3171014508900002", full_name="Dewi Lestari", passport_kind=PassportKind.ORDINARY)
@@ -29,7 +31,11 @@ def office(tmp_path, clock, central):  # noqa: ANN001, ANN201
     o.engine.dispose()
 
 
-def test_without_a_document_signer_an_electronic_print_is_refused_and_an_ordinary_one_prints(office) -> None:  # noqa: ANN001
+def test_without_a_document_signer_an_electronic_print_is_refused_and_an_ordinary_one_prints(office, monkeypatch) -> None:  # noqa: ANN001
+    cheap_passwords(monkeypatch)
+    accounts.add_user(office, username="print_operator", full_name="Printer", role="print_operator", password=PASSWORD)
+    page = browser(office, "print_operator").get("/staff/print-room").text
+    assert 'id="chip-signer" data-kind="required"' in page and "kantor ini mewajibkan isi cip" in page  # Indonesian first
     electronic, ordinary = book_one(office), book_one(office, DEWI)
     for app in (electronic, ordinary):
         advance(office, app.id, "approved", app_type=app.app_type)
