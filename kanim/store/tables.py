@@ -301,7 +301,7 @@ inbox_event = Table(
     Column("kind", String(32), nullable=False),
     Column("subject", String(64), nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
-    Column("outcome", String(32), nullable=False),  # applied | no_change | unknown_subject | crl_refused | …
+    Column("outcome", String(32), nullable=False),  # applied | no_change | unknown_subject
 )
 
 link_cursor = Table(
