@@ -97,14 +97,31 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     os.replace(tmp, path)
 
 
-def publish_crl(node, der: bytes, *, actor: str) -> int:  # noqa: ANN001
-    """Put a revocation list into the central's feed for every office (after checking it is one)."""
+def publish_crl(node, der: bytes, *, csca: bytes, actor: str) -> int:  # noqa: ANN001
+    """Put a revocation list into the central's feed for every office, after checking it is one
+    the CSCA (`csca`, its certificate) signed: every office refuses one that is not, so it
+    would revoke nothing, while the operator believed it published."""
     from kanim.central.service import emit
     try:
         crl = pki.load_crl(der)
     except ValueError:
         raise CeremonyError("not a certificate revocation list (DER or PEM)") from None
-    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    try:
+        cert = pki.load_certificate(csca)
+    except ValueError:
+        raise CeremonyError("not a CSCA certificate (PEM or DER)") from None
+    if crl.issuer != cert.subject:
+        raise CeremonyError(f"the revocation list is {crl.issuer.rfc4514_string()}'s, not this CSCA's")
+    try:
+        valid = crl.is_signature_valid(cert.public_key())
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise CeremonyError("the revocation list does not verify with the CSCA certificate's key: not published")
+    try:
+        number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    except x509.ExtensionNotFound:
+        raise CeremonyError("the revocation list has no CRL number") from None
     with node.uow() as uow:
         emit(uow, kind="crl", subject=f"crl-{number}",
              payload={"der": base64.b64encode(crl.public_bytes(serialization.Encoding.DER)).decode()}, office_code=None)

@@ -67,7 +67,8 @@ def verify(folder: Annotated[Path, typer.Argument(help="a chip image: EF.COM, DG
     """
     if not folder.is_dir():
         raise _fail(f"{folder} is not a folder")
-    files = {p.name: p.read_bytes() for p in folder.iterdir() if p.name in {lds.COM, lds.SOD, *map(lds.dg_file, lds.DG_TAGS)}}
+    names = {lds.COM, lds.SOD, *map(lds.dg_file, lds.DG_TAGS)}
+    files = {p.name: _read(p, "chip file") for p in sorted(folder.iterdir()) if p.name in names}
     try:
         cscas = [pki.load_certificate(_read(p, "certificate")) for p in csca]
         crls = [pki.load_crl(_read(p, "revocation list")) for p in crl]
@@ -150,8 +151,9 @@ def status() -> None:
     Example: kanim chip status
     """
     from kanim.office.chip import signer_state
-    with _office().uow(readonly=True) as uow:
-        s = signer_state(uow)
+    office = _office()
+    with office.uow(readonly=True) as uow:
+        s = signer_state(uow, required=office.settings.chip_required)
     if s.stop:
         typer.echo(f"stopped: {s.stop}")
         raise typer.Exit(1)
@@ -240,14 +242,16 @@ def csca_crl(out: Annotated[Path, typer.Option(help="where to write the revocati
 
 
 @csca_app.command("publish")
-def csca_publish(crl: Path) -> None:
+def csca_publish(crl: Path,
+                 csca: Annotated[Path, typer.Option("--csca", help="the CSCA's certificate: the list must verify with it")]) -> None:
     """Send a revocation list to every office with the central's feed.
 
-    Example: KANIM_DATA_DIR=/srv/central kanim central csca publish csca-7.crl
+    Example: KANIM_DATA_DIR=/srv/central kanim central csca publish csca-7.crl --csca csca.pem
     """
     from kanim.cli import _central
     try:
-        number = ceremony.publish_crl(_central(), _read(crl, "revocation list"), actor="cli")
+        number = ceremony.publish_crl(_central(), _read(crl, "revocation list"),
+                                      csca=_read(csca, "CSCA certificate"), actor="cli")
     except ceremony.CeremonyError as e:
         raise _fail(str(e)) from None
     typer.echo(f"revocation list {number} is in the feed for every office")

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 from asn1crypto import core
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
@@ -121,6 +122,66 @@ def document_types(cert: x509.Certificate) -> list[str]:
     except x509.ExtensionNotFound:
         return []
     return [str(v.native) for v in DocumentTypeList.load(ext.value)["doc_type_list"]]
+
+
+def document_signer_problem(ds: x509.Certificate, cscas: list[x509.Certificate],
+                            crls: list[x509.CertificateRevocationList], at: datetime) -> str | None:
+    """Why `ds` cannot be installed as this office's Document Signer at `at`, or None. The same
+    checks a border makes (9303 Part 11 §5.1, Part 12 §7.1.1), made before a print: a certificate
+    that installs and then fails every chip QC would spoil one booklet per passport printed."""
+    csca = _issuing_csca(ds, cscas)
+    if csca is None:
+        return "the certificate is not signed by a CSCA this office trusts (kanim chip trust)"
+    if not ds.not_valid_before_utc <= at <= ds.not_valid_after_utc:
+        return f"the certificate is not valid now (valid {ds.not_valid_before_utc.date()} to {ds.not_valid_after_utc.date()})"
+    profile = _signer_profile_problem(ds)
+    if profile:
+        return profile
+    if key_usage_period(ds).usable_until <= at:
+        return f"the key's usage period ended on {key_usage_period(ds).usable_until.date()}"
+    for crl in crls:
+        entry = crl.get_revoked_certificate_by_serial_number(ds.serial_number) if crl.issuer == csca.subject else None
+        if entry is not None:
+            return f"the certificate was revoked on {entry.revocation_date_utc.date()}"
+    return None
+
+
+def _issuing_csca(ds: x509.Certificate, cscas: list[x509.Certificate]) -> x509.Certificate | None:
+    """The trusted CSCA whose key signed `ds`: a matching name alone proves nothing."""
+    for csca in cscas:
+        if csca.subject != ds.issuer:
+            continue
+        try:
+            ds.verify_directly_issued_by(csca)
+        except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+            continue
+        return csca
+    return None
+
+
+def _signer_profile_problem(ds: x509.Certificate) -> str | None:
+    try:
+        ku = ds.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return "the certificate has no key usage: a Document Signer's must allow digital signatures"
+    if not ku.digital_signature or ku.key_cert_sign:
+        return "the certificate's key usage is not a Document Signer's (digital signature, no certificate signing)"
+    try:
+        if ds.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            return "the certificate is a CA's, not a Document Signer's"
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        ds.extensions.get_extension_for_class(x509.PrivateKeyUsagePeriod)
+    except x509.ExtensionNotFound:
+        return "the certificate has no private-key usage period"
+    try:
+        types = document_types(ds)
+    except ValueError:
+        types = []
+    if "P" not in types:
+        return "the certificate does not list passports (P) among its document types"
+    return None
 
 
 def load_certificate(data: bytes) -> x509.Certificate:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -56,6 +59,14 @@ class TokenError(RuntimeError):
     """The token is missing, locked or lacks the key; the message says which, never the PIN."""
 
 
+# One lock for every use of a PKCS#11 token in the process. A PKCS#11 login belongs to the
+# application, not the session: closing one session logs every other one out, and a second
+# login while one is open fails (UserAlreadyLoggedIn). Two prints signing at once on a threaded
+# server made SoftHSM2 fail or crash the process, so sessions are opened, used and closed one at
+# a time. A signature takes a few milliseconds: the lock costs a print room nothing.
+_TOKEN_LOCK = threading.RLock()
+
+
 def find_module(configured: str | None = None) -> str | None:
     candidates = [configured] if configured else list(DEFAULT_MODULES)
     return next((c for c in candidates if c and Path(c).is_file()), None)
@@ -68,17 +79,22 @@ class Pkcs11Key:
     def __init__(self, *, module: str, token_label: str, pin: str, key_label: str) -> None:
         self.module, self.token_label, self._pin, self.key_label = module, token_label, pin, key_label
 
-    def _session(self):  # noqa: ANN202
+    @contextmanager
+    def _session(self) -> Iterator:
+        """A logged-in session, held under the process's token lock until the block ends; any
+        PKCS#11 failure inside it becomes a TokenError that names its kind, never the PIN."""
         import pkcs11
-        try:
-            token = _library(self.module).get_token(token_label=self.token_label)
-            return token.open(user_pin=self._pin, rw=True)
-        except pkcs11.exceptions.NoSuchToken:
-            raise TokenError(f"no PKCS#11 token labelled {self.token_label!r}") from None
-        except pkcs11.exceptions.PinIncorrect:
-            raise TokenError(f"the PIN of token {self.token_label!r} is wrong") from None
-        except pkcs11.exceptions.PKCS11Error as e:
-            raise TokenError(f"the PKCS#11 token cannot be opened ({type(e).__name__})") from None
+        with _TOKEN_LOCK:
+            try:
+                token = _library(self.module).get_token(token_label=self.token_label)
+                with token.open(user_pin=self._pin, rw=True) as session:
+                    yield session
+            except pkcs11.exceptions.NoSuchToken:
+                raise TokenError(f"no PKCS#11 token labelled {self.token_label!r}") from None
+            except pkcs11.exceptions.PinIncorrect:
+                raise TokenError(f"the PIN of token {self.token_label!r} is wrong") from None
+            except pkcs11.exceptions.PKCS11Error as e:
+                raise TokenError(f"the PKCS#11 token failed ({type(e).__name__})") from None
 
     def generate(self) -> bytes:
         """Generate the key pair inside the token (never extractable) and return its public key."""
@@ -113,7 +129,11 @@ class Pkcs11Key:
         import pkcs11
         with self._session() as session:
             priv = self._one(session, pkcs11.ObjectClass.PRIVATE_KEY)
-            return bool(priv[pkcs11.Attribute.EXTRACTABLE]) or not bool(priv[pkcs11.Attribute.SENSITIVE])
+            # ALWAYS_SENSITIVE and NEVER_EXTRACTABLE: the key was never out of the token, not
+            # merely made sensitive after someone could have copied it.
+            return (bool(priv[pkcs11.Attribute.EXTRACTABLE]) or not bool(priv[pkcs11.Attribute.SENSITIVE])
+                    or not bool(priv[pkcs11.Attribute.ALWAYS_SENSITIVE])
+                    or not bool(priv[pkcs11.Attribute.NEVER_EXTRACTABLE]))
 
     def _one(self, session, cls):  # noqa: ANN001, ANN202
         import pkcs11

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from asn1crypto import cms
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -38,6 +38,12 @@ class Failure(Exception):
     """One check failed; its message is the verdict's reason."""
 
 
+# What a garbled SOD raises from deep inside asn1crypto and cryptography. asn1crypto parses
+# lazily, so a flipped byte surfaces wherever the field is first read (the signer's attributes,
+# the certificate, its key), not in `parse_sod`: the whole check is guarded, not one step.
+MALFORMED = (ValueError, TypeError, KeyError, IndexError, UnsupportedAlgorithm, x509.InvalidVersion, tlv.TlvError)
+
+
 def passive_authentication(files: dict[str, bytes], *, cscas: list[x509.Certificate],
                            crls: list[x509.CertificateRevocationList] = (), at: datetime) -> Verdict:
     ds_fp = ""
@@ -51,7 +57,15 @@ def passive_authentication(files: dict[str, bytes], *, cscas: list[x509.Certific
         groups = _check_hashes(files, parsed)
     except Failure as e:
         return Verdict(False, str(e), ds_fp)
+    except MALFORMED as e:
+        return Verdict(False, f"EF.SOD is malformed: {_first_line(e)}", ds_fp)
     return Verdict(True, "", ds_fp, tuple(groups))
+
+
+def _first_line(e: Exception) -> str:
+    """A parser's message, on one line and short: the verdict is one line."""
+    text = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return text[:160] or type(e).__name__
 
 
 def _parse(files: dict[str, bytes]) -> sod.ParsedSod:
@@ -60,7 +74,7 @@ def _parse(files: dict[str, bytes]) -> sod.ParsedSod:
     try:
         parsed = sod.parse_sod(files[lds.SOD])
     except (ValueError, TypeError, tlv.TlvError) as e:
-        raise Failure(f"EF.SOD is malformed: {e}") from None
+        raise Failure(f"EF.SOD is malformed: {_first_line(e)}") from None
     if parsed.hash_algorithm != "sha256":
         raise Failure(f"EF.SOD uses {parsed.hash_algorithm}, this reader checks SHA-256 security objects")
     return parsed

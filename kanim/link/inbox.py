@@ -174,9 +174,17 @@ def _allocation(office: Office, uow: UnitOfWork, e: CentralEvent) -> str:
 def _crl(office: Office, uow: UnitOfWork, e: CentralEvent) -> str:
     """A CSCA's revocation list: a revoked Document Signer stops chip personalisation."""
     import base64
+    import binascii
 
-    from kanim.office.chip import record_crl
-    record_crl(uow, base64.b64decode(e.payload["der"], validate=True))
+    from kanim.office.chip import CrlRefused, record_crl
+    try:
+        record_crl(uow, base64.b64decode(e.payload["der"], validate=True))
+    except (CrlRefused, binascii.Error) as err:
+        # Refused and audited, and the feed goes on: waiting on a list that will never verify
+        # would hold back every watch-list delta and allocation after it. A revoked Document
+        # Signer is still caught by the next good list the CSCA signs.
+        uow.audit(actor="central", action="CrlRefused", subject=e.subject[:64], detail={"why": str(err)})
+        return "crl_refused"
     uow.audit(actor="central", action="CrlReceived", subject=e.subject[:64])
     return "applied"
 

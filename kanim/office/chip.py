@@ -27,6 +27,7 @@ from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
 NOT_SET_UP = "no Document Signer is installed: electronic passports print without chip content"
+REQUIRED_NOT_SET_UP = "no Document Signer is installed and this office requires chip content (KANIM_CHIP_REQUIRED)"
 WARN_BEFORE = timedelta(days=14)  # a Document Signer this close to its end is a guardrail warning
 FACE, FINGERPRINT = "face", "fingerprint"
 
@@ -39,7 +40,7 @@ class SignerState:
     usable_until: datetime | None
     stop: str | None = None
     warning: str | None = None
-    kind: str = "ok"  # ok | not_set_up | expiring | expired | revoked | not_yet (the console's words)
+    kind: str = "ok"  # ok | not_set_up | required | expiring | expired | revoked | not_yet (the console's words)
     days: int = 0  # until the key's end (expiring)
 
 
@@ -62,21 +63,25 @@ def token_key(office: Office, key_label: str) -> Pkcs11Key:
 
 
 def install_document_signer(office: Office, *, certificate: bytes, key_label: str, actor: str) -> x509.Certificate:
-    """Install the certificate the CSCA issued for the token's key: it must be for that very key
-    and chain to a CSCA the office trusts, or nothing is written."""
+    """Install the certificate the CSCA issued for the token's key: it must be for that very key,
+    a key the token never let out, and a Document Signer certificate a trusted CSCA signed that
+    is valid and not revoked now (`pki.document_signer_problem`), or nothing is written."""
     try:
         cert = pki.load_certificate(certificate)
     except ValueError:
         raise InvalidInput("not an X.509 certificate (PEM or DER)", code="chip-certificate") from None
     spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    if token_key(office, key_label).public_key_info() != spki:
+    key = token_key(office, key_label)
+    if key.public_key_info() != spki:
         raise Conflict(f"the certificate is not for the token's key {key_label!r}", code="chip-certificate-key")
+    if key.is_extractable():
+        raise Conflict(f"the token's key {key_label!r} is extractable or was once not sensitive: generate a new one "
+                       "in the token (kanim chip ds request)", code="chip-key-extractable")
     period = pki.key_usage_period(cert)
     with office.uow() as uow:
-        anchors = _anchors(uow)
-        if not any(a.subject == cert.issuer for a in anchors):
-            raise Conflict("the certificate's issuer is not a CSCA this office trusts (kanim chip trust)",
-                           code="chip-untrusted-issuer")
+        problem = pki.document_signer_problem(cert, _anchors(uow), _crls(uow), uow.now())
+        if problem:
+            raise Conflict(f"the Document Signer certificate is refused: {problem}", code="chip-certificate-refused")
         uow.session.execute(t.document_signer.insert().values(
             fingerprint=pki.fingerprint(cert), serial=str(cert.serial_number),
             certificate=cert.public_bytes(serialization.Encoding.DER), key_label=key_label,
@@ -103,16 +108,31 @@ def trust_csca(office: Office, *, certificate: bytes, actor: str) -> x509.Certif
     return cert
 
 
+class CrlRefused(ValueError):
+    """A revocation list the office will not keep: the message says why (one line)."""
+
+
 def record_crl(uow: UnitOfWork, der: bytes) -> bool:
     """Keep a CSCA's revocation list if it is from a trusted CSCA and newer than the one kept;
-    one whose signature does not verify with that CSCA's key is refused (ValueError)."""
-    crl = pki.load_crl(der)
+    one that is malformed or whose signature does not verify with that CSCA's key is refused
+    (CrlRefused): kept, it could only revoke a Document Signer wrongly."""
+    try:
+        crl = pki.load_crl(der)
+    except ValueError:
+        raise CrlRefused("not a certificate revocation list") from None
     issuer = next((a for a in _anchors(uow) if a.subject == crl.issuer), None)
     if issuer is None:
         return False  # another country's or an untrusted CSCA's list: nothing here it could revoke
-    if not crl.is_signature_valid(issuer.public_key()):
-        raise ValueError("the revocation list does not verify with a trusted CSCA")
-    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    try:
+        valid = crl.is_signature_valid(issuer.public_key())
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise CrlRefused(f"the revocation list of {crl.issuer.rfc4514_string()} does not verify with its key")
+    try:
+        number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    except x509.ExtensionNotFound:
+        raise CrlRefused("the revocation list has no CRL number") from None
     c = t.csca_crl.c
     name = crl.issuer.rfc4514_string()
     kept = uow.session.execute(select(c.number).where(c.issuer == name)).scalar()
@@ -132,10 +152,13 @@ def _crls(uow: UnitOfWork) -> list[x509.CertificateRevocationList]:
     return [x509.load_der_x509_crl(r) for r in uow.session.scalars(select(t.csca_crl.c.der))]
 
 
-def signer_state(uow: UnitOfWork) -> SignerState:
-    """The newest installed Document Signer, judged now: its key-usage period and the CRLs."""
+def signer_state(uow: UnitOfWork, *, required: bool = False) -> SignerState:
+    """The newest installed Document Signer, judged now: its key-usage period and the CRLs.
+    `required` is the office's `chip_required`: whether having none at all stops the print."""
     row = uow.session.execute(select(t.document_signer).order_by(t.document_signer.c.usable_until.desc())).first()
     if row is None:
+        if required:
+            return SignerState(None, None, stop=REQUIRED_NOT_SET_UP, kind="required")
         # An office not yet set up for chips (docs/chip.md, "Before the first ceremony") prints
         # electronic passports without chip content, and says so; it is not stopped.
         return SignerState(None, None, warning=NOT_SET_UP, kind="not_set_up")
@@ -159,10 +182,11 @@ def signer_state(uow: UnitOfWork) -> SignerState:
     return SignerState(row.fingerprint, row.usable_until)
 
 
-def require_signer(uow: UnitOfWork) -> SignerState | None:
-    """The Document Signer to sign with; None if the office has none installed; GateClosed with
-    the reason if the one installed is expired, revoked or not yet usable."""
-    state = signer_state(uow)
+def require_signer(uow: UnitOfWork, *, required: bool = False) -> SignerState | None:
+    """The Document Signer to sign with; None if the office has none installed and does not
+    require one; GateClosed with the reason if none is and one is required, or if the one
+    installed is expired, revoked or not yet usable."""
+    state = signer_state(uow, required=required)
     if state.stop:
         raise GateClosed("chip personalisation is stopped: " + state.stop, reasons=[state.stop],
                          code="chip-signer-unusable")
@@ -235,8 +259,8 @@ def chip_qc(office: Office, uow: UnitOfWork, app: Application, *, actor: str, im
     back; without one (the demo has no encoder) the job itself is checked."""
     row = uow.session.execute(select(t.chip_image).where(t.chip_image.c.booklet_serial == app.booklet_serial)).first()
     if row is None:
-        if signer_state(uow).fingerprint is None:
-            return None  # an office without a Document Signer has no chip to check
+        if signer_state(uow).fingerprint is None and not office.settings.chip_required:
+            return None  # an office without a Document Signer, not requiring one, has no chip to check
         return "the booklet has no chip personalisation job"
     face = uow.session.execute(select(t.biometric.c.file_ref).where(
         t.biometric.c.application_id == app.id, t.biometric.c.kind == FACE)).scalar()

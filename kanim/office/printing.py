@@ -66,7 +66,8 @@ def print_passport(office: Office, *, application_id: str, actor: str, serial: s
             check_guardrails(office, uow)
         # An electronic passport needs a usable Document Signer before a booklet is taken;
         # an ordinary one never asks (docs/chip.md).
-        signer = chip.require_signer(uow) if app.passport_kind is PassportKind.ELECTRONIC else None
+        signer = (chip.require_signer(uow, required=office.settings.chip_required)
+                  if app.passport_kind is PassportKind.ELECTRONIC else None)
         booklet = _pick_booklet(uow, serial)
         issued_on = today(office, uow)
         expires_on = expiry_date(issued_on, validity_years(app.birth_date, issued_on))

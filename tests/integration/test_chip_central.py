@@ -84,10 +84,42 @@ def test_a_revocation_list_published_at_the_central_reaches_the_office_with_the_
     csca = ceremony.create(folder, passphrase=b"twelve chars or more", now=clock.now() - timedelta(days=1))
     chip.trust_csca(lone_office, certificate=csca.public_bytes(serialization.Encoding.PEM), actor="it")
     der = ceremony.revoke_and_publish(folder, passphrase=b"twelve chars or more", now=clock.now())
-    assert ceremony.publish_crl(sqlite_hub, der, actor="operator") == 1
+    assert ceremony.publish_crl(sqlite_hub, der, csca=csca.public_bytes(serialization.Encoding.PEM),
+                                actor="operator") == 1
     with linked(lone_office, sqlite_hub) as relay:
         drain(relay)
     with lone_office.uow(readonly=True) as uow:
         kept = uow.session.execute(select(t.csca_crl)).one()
         audited = uow.session.execute(select(t.audit_event.c.action).where(t.audit_event.c.action == "CrlReceived")).all()
     assert kept.number == 1 and kept.der == der and len(audited) == 1
+
+
+def test_a_revocation_list_that_does_not_verify_is_refused_and_the_feed_goes_on(lone_office, sqlite_hub,  # noqa: ANN001
+                                                                                tmp_path, clock) -> None:
+    # Before: the office's feed waited on such a list for ever, holding back everything after it.
+    import base64
+
+    from kanim.chip import pki
+    from kanim.link.inbox import feed_blocked
+    folder, pw = tmp_path / "csca", b"twelve chars or more"
+    csca = ceremony.create(folder, passphrase=pw, now=clock.now() - timedelta(days=1))
+    pem = csca.public_bytes(serialization.Encoding.PEM)
+    chip.trust_csca(lone_office, certificate=pem, actor="it")
+    impostor_key, impostor = pki.create_csca(now=clock.now() - timedelta(days=1))  # the CSCA's name, another key
+    forged = pki.build_crl(csca_key=impostor_key, csca=impostor, revoked={42: clock.now()}, number=7,
+                           now=clock.now()).public_bytes(serialization.Encoding.DER)
+    with pytest.raises(ceremony.CeremonyError, match="does not verify with the CSCA"):
+        ceremony.publish_crl(sqlite_hub, forged, csca=pem, actor="operator")  # the central checks it first
+    with sqlite_hub.uow() as uow:  # as if an older central had published it anyway
+        service.emit(uow, kind="crl", subject="crl-7", payload={"der": base64.b64encode(forged).decode()},
+                     office_code=None)
+        uow.commit()
+    good = ceremony.revoke_and_publish(folder, passphrase=pw, now=clock.now())
+    assert ceremony.publish_crl(sqlite_hub, good, csca=pem, actor="operator") == 1
+    with linked(lone_office, sqlite_hub) as relay:
+        drain(relay)
+    with lone_office.uow(readonly=True) as uow:
+        assert feed_blocked(uow) is None
+        assert [r.der for r in uow.session.execute(select(t.csca_crl))] == [good]  # the good one after it arrived
+        refused = uow.session.execute(select(t.audit_event.c.detail).where(t.audit_event.c.action == "CrlRefused")).scalar_one()
+    assert "does not verify with its key" in refused["why"]

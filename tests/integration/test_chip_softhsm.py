@@ -184,3 +184,80 @@ def test_the_wrong_passphrase_opens_no_csca_and_a_csca_is_never_overwritten(tmp_
     assert oct((tmp_path / "c" / ceremony.KEY).stat().st_mode & 0o777) == "0o600"
     assert b"ENCRYPTED PRIVATE KEY" in (tmp_path / "c" / ceremony.KEY).read_bytes()
 
+
+
+def test_threads_signing_at_once_all_get_a_valid_signature(office) -> None:  # noqa: ANN001
+    # A threaded server prints two passports at once: before the token lock, one session's close
+    # logged the other out (UserAlreadyLoggedIn, GeneralError) or crashed SoftHSM2.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    key = office.test_key
+    public = serialization.load_der_public_key(key.public_key_info())
+
+    def sign_many(n: int) -> list[tuple[bytes, bytes]]:
+        return [(data, key.sign(data)) for data in (f"{n}-{i}".encode() for i in range(15))]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [pair for batch in pool.map(sign_many, range(4)) for pair in batch]
+    assert len(results) == 60
+    for data, signature in results:
+        public.verify(signature, data, ec.ECDSA(hashes.SHA256()))  # raises if any is wrong
+
+
+def test_a_token_failing_while_signing_refuses_the_print_with_409_and_no_pin(office, monkeypatch) -> None:  # noqa: ANN001
+    import pkcs11
+
+    from kanim.chip.signer import Pkcs11Key
+
+    class Failing:
+        def sign(self, *a, **k):  # noqa: ANN002, ANN003, ANN202
+            raise pkcs11.exceptions.GeneralError()
+
+    monkeypatch.setattr(Pkcs11Key, "_one", lambda self, session, cls: Failing())
+    app = book_one(office)
+    advance(office, app.id, "approved", app_type=app.app_type)
+    with pytest.raises(GateClosed) as refused:
+        printing.print_passport(office, application_id=app.id, actor="printer")
+    pin = (office.settings.chip_pin_file).read_text().strip()
+    assert refused.value.status == 409 and refused.value.code == "chip-token-unavailable"
+    assert "GeneralError" in refused.value.message and pin not in refused.value.message
+    with office.uow(readonly=True) as uow:
+        assert uow.applications.get(app.id).stage is Stage.APPROVED
+
+
+def test_a_document_signer_certificate_that_would_spoil_every_booklet_is_refused_at_install(office, tmp_path, clock) -> None:  # noqa: ANN001
+    # Before: only the issuer's name was compared, so both installed and every QC then failed.
+    from cryptography.hazmat.primitives import hashes
+
+    from kanim.chip import pki
+    csca_key = pki.decrypt_key((tmp_path / "csca" / ceremony.KEY).read_bytes(), PASS)
+    public = office.test_key.public_key_info()
+    csr = x509.load_pem_x509_csr(certificate_request(office.test_key, office_code="MND"))
+    good = office.test_ds
+    cert_signing_only = (x509.CertificateBuilder().subject_name(good.subject).issuer_name(good.issuer)
+                         .public_key(serialization.load_der_public_key(public)).serial_number(x509.random_serial_number())
+                         .not_valid_before(clock.now()).not_valid_after(clock.now() + timedelta(days=400))
+                         .add_extension(x509.KeyUsage(False, False, False, False, False, True, False, False, False), critical=True)
+                         .add_extension(x509.PrivateKeyUsagePeriod(clock.now(), clock.now() + timedelta(days=90)), critical=False)
+                         .sign(csca_key, hashes.SHA384()))
+    impostor_key, impostor = pki.create_csca(now=clock.now() - timedelta(days=1))  # the same name, another key
+    assert impostor.subject == x509.load_pem_x509_certificate(office.test_csca.read_bytes()).subject
+    forged = pki.issue_document_signer(csr, csca_key=impostor_key, csca=impostor, office_code="MND", now=clock.now())
+    cases = {"key usage is not a Document Signer's": cert_signing_only,
+             "not signed by a CSCA this office trusts": forged}
+    for reason, cert in cases.items():
+        with pytest.raises(Conflict) as refused:
+            chip.install_document_signer(office, certificate=cert.public_bytes(serialization.Encoding.PEM),
+                                         key_label=office.test_key.key_label, actor="it")
+        assert refused.value.code == "chip-certificate-refused" and reason in refused.value.message
+    with office.uow(readonly=True) as uow:  # nothing written: only the fixture's good one
+        assert [r.fingerprint for r in uow.session.execute(select(t.document_signer))] == [chip.pki.fingerprint(good)]
+    der = ceremony.revoke_and_publish(tmp_path / "csca", passphrase=PASS, now=clock.now(), serial=good.serial_number)
+    with office.uow() as uow:
+        chip.record_crl(uow, der)
+        uow.commit()
+    with pytest.raises(Conflict, match="was revoked on"):  # a revoked one is no better
+        chip.install_document_signer(office, certificate=good.public_bytes(serialization.Encoding.PEM),
+                                     key_label=office.test_key.key_label, actor="it")

@@ -142,6 +142,22 @@ def test_a_missing_or_garbled_sod_is_a_reason_not_a_crash(pkiset) -> None:  # no
     assert passive_authentication(files, cscas=[pkiset[1]], at=NOW).reason.startswith("EF.SOD is malformed")
 
 
+def test_a_few_hundred_byte_flips_of_the_sod_each_give_a_verdict_never_an_exception(pkiset) -> None:  # noqa: ANN001
+    # Before the guard, about a third of these raised from asn1crypto or cryptography (ValueError,
+    # UnsupportedAlgorithm, InvalidVersion): `kanim chip verify` showed a traceback.
+    import random
+    rng, files = random.Random(13), chip(pkiset[2])
+    good, reasons = files[lds.SOD], set()
+    for _ in range(300):
+        garbled = bytearray(good)
+        for _ in range(rng.choice((1, 1, 2, 5))):
+            garbled[rng.randrange(len(garbled))] = rng.randrange(256)
+        verdict = passive_authentication({**files, lds.SOD: bytes(garbled)}, cscas=[pkiset[1]], at=NOW)
+        assert isinstance(verdict.reason, str) and "\n" not in verdict.line()
+        reasons.add(verdict.reason.split(":")[0])
+    assert "EF.SOD is malformed" in reasons  # the seed does reach the parser's errors
+
+
 def test_ef_com_lists_the_groups_present() -> None:
     assert lds.listed_groups(lds.ef_com([1, 2, 3])) == [1, 2, 3]
     assert lds.ef_com([1, 2]).startswith(b"\x60")

@@ -69,3 +69,6 @@ def test_a_wrong_passphrase_or_bad_trust_file_is_one_line_and_exit_2(tmp_path) -
     (tmp_path / "chip").mkdir()
     bad = run(chip_app, ["verify", str(tmp_path / "chip"), "--csca", str(pw)])
     assert bad.exit_code == 2 and bad.output.startswith("error: bad --csca")
+    (tmp_path / "chip" / lds.SOD).mkdir()  # a chip file that cannot be read: one line, not a traceback
+    unreadable = run(chip_app, ["verify", str(tmp_path / "chip"), "--csca", str(pw)])
+    assert (unreadable.exit_code, unreadable.output) == (2, f"error: cannot read chip file {tmp_path / 'chip' / lds.SOD}\n")

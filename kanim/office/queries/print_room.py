@@ -75,7 +75,7 @@ def print_room(office: Office) -> PrintRoom:
                                            .order_by(c.printed_at, c.number).limit(PRINTED_LIMIT)))
         counts = _count_stages(uow, Stage.APPROVED, Stage.PRINTED)
         stock = _stock(uow)
-        signer = signer_state(uow)
+        signer = signer_state(uow, required=office.settings.chip_required)
     jobs = [Job(a, print_gate_shortfalls(a.clearances, policy),
                 bool(rails) and not a.clearances_confirmed(policy.required)) for a in approved]
     return PrintRoom(jobs, counts[Stage.APPROVED], rails, printed, counts[Stage.PRINTED], stock, signer)
