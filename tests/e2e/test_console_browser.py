@@ -271,10 +271,9 @@ def test_one_application_goes_from_booking_to_handover_through_every_desk_in_the
     api = f"{office(demo)}/api/v1"
     token = httpx.post(f"{api}/auth/token", json={"username": "front_desk", "password": password(demo, "front_desk")},
                        timeout=30).json()["access_token"]
-    from datetime import date
-
+    today = datetime.now(ZoneInfo("Asia/Jakarta")).date()  # the demo office's day, not the machine's (UTC)
     booked = httpx.post(f"{api}/bookings", headers={"Authorization": f"Bearer {token}"}, timeout=30, json={
-        "account_ref": "online-journey", "day": date.today().isoformat(), "slot": "15:00",
+        "account_ref": "online-journey", "day": today.isoformat(), "slot": "15:00",
         "applicants": [person.body()]})
     assert booked.status_code == 201, booked.text
     app_id = booked.json()["applications"][0]["id"]

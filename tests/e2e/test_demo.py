@@ -15,7 +15,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 import httpx
@@ -52,7 +53,7 @@ def walk_to_ready(office_url: str, tokens: dict[str, str], person: Person) -> tu
     desks = Desks(office_url, tokens)
     tally = Tally()
     try:
-        walk(desks, person, date.today(), "08:00", tally)  # ends with the quality check
+        walk(desks, person, datetime.now(ZoneInfo("Asia/Jakarta")).date(), "08:00", tally)  # the office's day  # ends with the quality check
         qc_done = time.monotonic()
         (app_id,) = tally.taken
         while True:
