@@ -143,6 +143,8 @@ SLOW_FILES = {
     "tests/e2e/test_notify_worker.py": 43, "tests/e2e/test_demo.py": 39, "tests/e2e/test_outage_scenario.py": 26,
     "tests/e2e/test_http_limits.py": 23, "tests/e2e/test_input_rules.py": 20, "tests/e2e/test_dashboard_live.py": 20,
     "tests/integration/test_cli_link.py": 19, "tests/integration/test_cli_nodes.py": 18, "tests/e2e/test_errors.py": 14,
+    "tests/e2e/test_ransomware_scenario.py": 21, "tests/e2e/test_public_browser.py": 18,
+    "tests/e2e/test_backup_offsite.py": 15, "tests/e2e/test_chip_journey.py": 9,
 }
 
 

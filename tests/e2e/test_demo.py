@@ -137,6 +137,13 @@ def test_a_new_application_is_ready_within_10_s_of_its_quality_check_on_the_firs
                                text=True, timeout=60, env={k: v for k, v in os.environ.items() if not k.startswith("KANIM_")})
             assert r.returncode == 2 and "a demo is running in" in r.stderr and r.stderr.count("\n") == 1, r.stderr
 
+        # Its electronic passports carry chips a border would accept (issue 13), signed in SoftHSM2.
+        if shutil.which("softhsm2-util"):
+            assert re.search(r"chips: [1-9]\d* electronic passport\(s\) personalised; booklet \S+: VALID",
+                             first.output), first.output
+        else:
+            assert "chips: not personalised (softhsm2-util" in first.output, first.output
+
         # The seeded day's applicants were told on WhatsApp, for real over HTTP, by the office's
         # worker: the demo's stand-in providers got the messages, and its page lists them.
         messages_url = first.url("messages:")
