@@ -3,6 +3,7 @@ input rules for both, and the same problems (`request-invalid`, each field named
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TypeVar
 
 from fastapi import Request
@@ -30,3 +31,15 @@ def validated(model: type[M], data: dict, *, strings: bool = False) -> M:
     except ValidationError as e:
         raise RequestValidationError([{**err, "loc": ("body", *err["loc"])}
                                       for err in e.errors(include_input=False, include_url=False)]) from None
+
+
+def query_day(text: str, field: str) -> date | None:
+    """A date picker's value in the query (`YYYY-MM-DD`); empty is None (the caller's default,
+    today or this week). Anything else is the 422 a bad query parameter gets."""
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise RequestValidationError([{"loc": ("query", field), "type": "date_from_datetime_parsing",
+                                       "msg": f"{text!r} is not a day written YYYY-MM-DD"}]) from None

@@ -9,11 +9,9 @@ the KK; someone with a power of attorney (surat kuasa) with their own KTP; or th
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -24,7 +22,7 @@ from kanim.office.queries import pickup as queries
 from kanim.security.roles import Perm
 from kanim.web.console.actions import run
 from kanim.web.console.desks import N_
-from kanim.web.console.forms import read_form
+from kanim.web.console.forms import query_day, read_form
 from kanim.web.console.render import gettext, page
 from kanim.web.console.session import PREFIX, ConsoleStaff
 from kanim.web.contract import Route
@@ -73,19 +71,8 @@ async def lists(request: Request, user: Desk, q: Search = "") -> Response:
 @router.get("/day")
 async def day_by_slot(request: Request, user: Desk, day: Annotated[str, Query(max_length=10)] = "") -> Response:
     """The day's pickup slots (today unless another day is picked), each with its people."""
-    shown = await run_in_threadpool(pickup_slots.pickup_day, request.app.state.office, _day(day))
+    shown = await run_in_threadpool(pickup_slots.pickup_day, request.app.state.office, query_day(day, "day"))
     return page(request, "console/pickup/day.html", d=shown)
-
-
-def _day(text: str) -> date | None:
-    """The date picker's value; empty is today."""
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise RequestValidationError([{"loc": ("query", "day"), "type": "date_from_datetime_parsing",
-                                       "msg": f"{text!r} is not a day written YYYY-MM-DD"}]) from None
 
 
 @router.get("/handover/{application_id}")

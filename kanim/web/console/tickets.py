@@ -8,11 +8,9 @@ wrote (the desk needs it) but never their address in full."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +21,7 @@ from kanim.office.queries import tickets as queries
 from kanim.security.roles import Perm
 from kanim.web.console.actions import run
 from kanim.web.console.desks import N_
-from kanim.web.console.forms import read_form
+from kanim.web.console.forms import query_day, read_form
 from kanim.web.console.render import page
 from kanim.web.console.session import PREFIX, ConsoleStaff
 from kanim.web.contract import Route
@@ -101,26 +99,16 @@ async def log_ticket(request: Request, user: Desk) -> Response:
 
 @router.get("/report")
 async def report(request: Request, user: Desk, week: Annotated[str, Query(max_length=10)] = "") -> Response:
-    weekly = await run_in_threadpool(queries.weekly, request.app.state.office, _day(week))
+    weekly = await run_in_threadpool(queries.weekly, request.app.state.office, query_day(week, "week"))
     return page(request, "console/tickets/report.html", report=weekly, sources=list(Source), states=list(TicketState))
 
 
 @router.get("/report.csv")
 async def report_csv(request: Request, user: Desk, week: Annotated[str, Query(max_length=10)] = "") -> Response:
-    weekly = await run_in_threadpool(queries.weekly, request.app.state.office, _day(week))
+    weekly = await run_in_threadpool(queries.weekly, request.app.state.office, query_day(week, "week"))
     name = f"tickets-week-{weekly.start.isoformat()}.csv"
     return Response(queries.weekly_csv(weekly), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
-
-
-def _day(text: str) -> date | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise RequestValidationError([{"loc": ("query", "week"), "type": "date_from_datetime_parsing",
-                                       "msg": f"{text!r} is not a day written YYYY-MM-DD"}]) from None
 
 
 @router.get("/{ticket_id}")
