@@ -35,7 +35,7 @@ def _drain(r: dict[str, Any]) -> None:
 
 def _desk_pages(r: dict[str, Any]) -> None:
     assert r["benchmark"] == "desk_pages" and r["errors"] == [], r["errors"]
-    assert r["office"]["older"] == 2000 and r["office"]["outbox_rows"] > 2000 * 12, r["office"]
+    assert r["office"]["older"] == 500 and r["office"]["outbox_rows"] > 500 * 12, r["office"]
     timed = {p["path"] for p in r["pages"]}
     assert {"/staff/front-desk", "/staff/dashboard", "/staff/dashboard/live"} <= timed, timed
     assert sum(1 for p in timed if p.startswith("/staff/front-desk/search?q=")) == 7, timed
@@ -73,7 +73,7 @@ def _backup(r: dict[str, Any]) -> None:
 SMOKE: dict[str, tuple[list[str], Callable[[dict[str, Any]], None], Callable[[], str | None]]] = {
     "office_day": (["--applications", "4", "--concurrency", "2", "--reference-seconds", "0.2"], _office_day,
                    lambda: None),
-    "desk_pages": (["--older", "2000", "--today", "40", "--requests", "10", "--warmup", "1"], _desk_pages,
+    "desk_pages": (["--older", "500", "--today", "40", "--requests", "10", "--warmup", "1"], _desk_pages,
                    lambda: None),
     "pickup_schedule": (["--waiting", "200", "--repeat", "2"], _pickup_schedule, lambda: None),
     "notify": (["--messages", "200", "--reference-messages", "50"], _notify, lambda: None),

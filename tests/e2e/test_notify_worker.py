@@ -51,8 +51,8 @@ pytestmark = pytest.mark.timeout(180)
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: its kanim runs in the processes too
 CONCURRENCY = 16  # sends in flight: the documented duplicate bound per kill
-MESSAGES = 200
-KILL_AFTER = (60, 80, 50)  # kill once the fake has had this many more requests since the start
+MESSAGES = 120  # enough for three kills mid-send, each with a full window in flight
+KILL_AFTER = (40, 45, 30)  # kill once the fake has had this many more requests since the start
 SECRET = "kanim-e2e-app-secret"
 FINAL = {State.PERMANENT_FAILURE.value, State.TECHNICAL_FAILURE.value, State.CANCELLED.value}
 SETTLED = {State.SENT.value, State.DELIVERED.value} | FINAL
