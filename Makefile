@@ -18,14 +18,19 @@ SINK_PORT    ?= 8002
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
-$(RUNTIME_STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e .
+# uv (from PyPI, into the venv) installs what pyproject.toml names: the same packages as pip,
+# in a quarter of the time (10 s against 40 s for the dev set on 2 cores).
+$(BIN)/uv: $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python
+
+$(RUNTIME_STAMP): $(BIN)/uv pyproject.toml
+	$(INSTALL) -e .
 	rm -f $(VENV)/.runtime-* && touch $@
 
 $(DEV_STAMP): $(RUNTIME_STAMP)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(INSTALL) -e '.[dev]'
 	rm -f $(VENV)/.dev-* && touch $@
 
 install: $(DEV_STAMP)
@@ -38,11 +43,9 @@ demo: $(RUNTIME_STAMP)
 demo-reset: $(RUNTIME_STAMP)
 	$(BIN)/kanim demo --reset --dir $(DEMO_DIR)
 
-# One more worker than cores: a good part of the end-to-end tests waits (on servers starting, on
-# timeouts they provoke), and a third worker fills those waits (on 2 cores: 9.3-10.4 min with 2).
-TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
+# One worker per core (a third worker on 2 cores was slower: 10.1 min against 8.5-9.5).
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 # Rewrites the README's generated sections (the desk table, the command list); `make test` checks them.
 docs: $(RUNTIME_STAMP)
