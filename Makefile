@@ -45,7 +45,7 @@ demo-reset: $(RUNTIME_STAMP)
 
 # One worker per core (a third worker on 2 cores was slower: 10.1 min against 8.5-9.5).
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile --no-loadscope-reorder --durations=25 $(PYTEST_ARGS)
 
 # Rewrites the README's generated sections (the desk table, the command list); `make test` checks them.
 docs: $(RUNTIME_STAMP)
