@@ -18,19 +18,17 @@ SINK_PORT    ?= 8002
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
 
-# uv (from PyPI, into the venv) installs what pyproject.toml names: the same packages as pip,
-# in a quarter of the time (10 s against 40 s for the dev set on 2 cores).
-$(BIN)/uv: $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-INSTALL := $(BIN)/uv pip install --quiet --python $(BIN)/python
-
-$(RUNTIME_STAMP): $(BIN)/uv pyproject.toml
-	$(INSTALL) -e .
+# pip compiles the packages' bytecode as it installs them, which matters where
+# PYTHONDONTWRITEBYTECODE is set (this machine): uv, without it, left every test's subprocess to
+# compile its imports afresh and made the suite half as slow again.
+$(RUNTIME_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
 	rm -f $(VENV)/.runtime-* && touch $@
 
 $(DEV_STAMP): $(RUNTIME_STAMP)
-	$(INSTALL) -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.dev-* && touch $@
 
 install: $(DEV_STAMP)
@@ -45,7 +43,7 @@ demo-reset: $(RUNTIME_STAMP)
 
 # One worker per core (a third worker on 2 cores was slower: 10.1 min against 8.5-9.5).
 test: $(DEV_STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile --no-loadscope-reorder --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 # Rewrites the README's generated sections (the desk table, the command list); `make test` checks them.
 docs: $(RUNTIME_STAMP)
