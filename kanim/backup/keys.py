@@ -62,7 +62,7 @@ def load_public(settings: Settings) -> bytes:
 def load_private(path: Path) -> bytes:
     if not path.is_file():
         raise BackupKeyError(f"no backup key at {path}: give the file `kanim backup keygen` wrote (--key), "
-                        "or type the paper key into a file as `private key: XXXX-...`")
+                        "or type the paper key into a file: a line `private key: ` and its groups as printed")
     key = _sheet_value(path, "private key")
     if len(key) != crypto.KEY_BYTES:
         raise BackupKeyError(f"{path} does not hold a backup private key")
