@@ -8,7 +8,7 @@ from fastapi_offline import FastAPIOffline
 
 import kanim
 from kanim.bootstrap import Office
-from kanim.web import console, contract, problems, public, status_page, track
+from kanim.web import console, contract, metrics, problems, public, status_page, track
 from kanim.web.console.routers import office_desks
 from kanim.web.limits import BodyLimit
 from kanim.web.livez import Livez
@@ -39,6 +39,7 @@ def create_app(office: Office) -> FastAPI:
     app.include_router(public.router)
     app.include_router(track.router)
     app.include_router(status_page.router)
+    app.include_router(metrics.router)
 
     @app.get("/", include_in_schema=False)
     def home() -> RedirectResponse:

@@ -35,7 +35,7 @@ MESSAGE_STATES = [N_("message:created"), N_("message:sending"), N_("message:sent
 CHANNELS = [N_("channel:whatsapp"), N_("channel:sms"), N_("channel:email"), N_("channel:none")]
 # Alerts to the office's own staff (kanim.notify.alerts.Kind).
 ALERT_KINDS = [N_("alert:channel_refused"), N_("alert:channel_unreachable"), N_("alert:channel_back"),
-               N_("alert:template_failed"), N_("alert:test")]
+               N_("alert:template_failed"), N_("alert:test"), N_("alert:backup_warning")]
 ATTEMPT_OUTCOMES = [N_("outcome:accepted"), N_("outcome:temporary"), N_("outcome:permanent"), N_("outcome:technical"),
                     N_("outcome:interrupted"), N_("outcome:receipt_sent"), N_("outcome:receipt_delivered"),
                     N_("outcome:receipt_read"), N_("outcome:receipt_failed")]
