@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 from fastapi_offline import FastAPIOffline
 
 import kanim
 from kanim.bootstrap import Office
-from kanim.web import console, contract, metrics, problems, public, status_page, track
+from kanim.web import console, contract, home, metrics, problems, public, status_page, track
 from kanim.web.console.routers import office_desks
 from kanim.web.limits import BodyLimit
 from kanim.web.livez import Livez
@@ -40,9 +39,5 @@ def create_app(office: Office) -> FastAPI:
     app.include_router(track.router)
     app.include_router(status_page.router)
     app.include_router(metrics.router)
-
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/staff/")  # until the public pages exist
-
+    app.include_router(home.router)
     return app
