@@ -543,13 +543,13 @@ def _default_schedule(office: Office) -> int:
 def _render(purpose: Purpose, channel: str, language: str, params: dict[str, Any]) -> Any:
     """The message as its channel carries it. An SMS that its links make longer than two
     segments goes without them: the applicant can still reply, or call the office."""
-    from kanim.notify.render import MessageTooLong, render
+    from kanim.notify.render import LINKS, MessageTooLong, render
 
     values = notify.decode_params(params)
     try:
         return render(purpose, Channel(channel), language, values)
     except MessageTooLong:
-        links = [k for k in ("confirm_url", "change_url", "optout_url") if values.get(k)]
+        links = [k for k in LINKS if values.get(k)]
         if not links:
             raise
         return render(purpose, Channel(channel), language, {**values, **dict.fromkeys(links)})
