@@ -98,7 +98,7 @@ def transport_for(office: Office):  # noqa: ANN201 - a kanim.notify.transport.Tr
     s = office.settings
     urls = {Channel.WHATSAPP: s.notify_whatsapp_url, Channel.SMS: s.notify_sms_url, Channel.EMAIL: s.notify_email_url}
     return AppriseTransport({c: u for c, u in urls.items() if u}, office_url=s.notify_office_url,
-                            timeout=s.notify_timeout)
+                            social_urls=s.social_urls, timeout=s.notify_timeout)
 
 
 class Worker:
@@ -439,6 +439,11 @@ class Worker:
         for row in due:
             text = alerts.text(row.kind, row.params, self.settings.office_name)
             send_office = getattr(self.transport, "send_office", None)
+            if row.kind == alerts.Kind.SOCIAL_POST:  # the same sender, to the social channel the row names
+                social = getattr(self.transport, "send_social", None)
+                n = int(row.subject.partition(":")[2] or 0)
+                send_office = (lambda title, body, *, message_id: social(n, title, body, message_id=message_id)
+                               ) if social else None
             try:
                 result = send_office(text.title, text.body, message_id=row.id) if send_office else None
             except Exception as exc:  # noqa: BLE001 - a transport that raises is a technical failure

@@ -1,0 +1,175 @@
+"""Subscriptions to the status page (kanim/office/subscriptions.py, the form on /status and the
+links /s/<code>): double opt-in by link or by a reply YA, one notice per active subscriber when
+staff publish, in their language, through the pipeline; the way out by link or by STOP; the
+form throttled per address and per client, answering the same for every address and showing
+nothing of it."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from kanim.domain.errors import InvalidInput
+from kanim.domain.status_page import Component, IncidentState, Level
+from kanim.notify.purposes import Purpose
+from kanim.notify.receipts import Inbound
+from kanim.office import status_page, subscriptions
+from kanim.store import tables as t
+from kanim.web.app import create_app
+from kanim.web.routers.notify import inbound_from_whatsapp
+from tests.conftest import make_office
+from tests.integration.test_notify_flow import Recorder, messages, worker
+
+PHONE, LOCAL_PHONE = "+6281355501234", "0813-5550-1234"
+EMAIL = "warga@example.co.id"
+
+
+@pytest.fixture
+def public_office(tmp_path, clock):  # noqa: ANN001, ANN201
+    o, _ = make_office(tmp_path, "sqlite", clock, None, public_url="https://kanim.example")
+    yield o
+    o.engine.dispose()
+
+
+def ask(client: TestClient, channel: str, address: str, lang: str = "id"):  # noqa: ANN201
+    return client.post(f"/status/subscribe?lang={lang}", data={"channel": channel, "address": address})
+
+
+def subscriber(office, address: str):  # noqa: ANN001, ANN201
+    with office.uow(readonly=True) as uow:
+        return uow.session.execute(select(t.status_subscriber).where(t.status_subscriber.c.address == address)).one()
+
+
+def publish(office, **kw) -> str:  # noqa: ANN001, ANN003
+    words = dict(kind="incident", title_id="Sistem nasional terputus", title_en="National system unreachable",
+                 body_id="Paspor tercetak menunggu konfirmasi.", body_en="Printed passports wait for confirmation.",
+                 components=[Component.PAYMENT_CONFIRMATION], impact=Level.MAJOR_OUTAGE, actor="supervisor")
+    return status_page.open_incident(office, **{**words, **kw})
+
+
+def test_the_form_sends_one_confirmation_and_the_link_confirms_it(public_office) -> None:  # noqa: ANN001
+    client = TestClient(create_app(public_office))
+    form = client.get("/status")
+    assert 'id="subscribe-form"' in form.text and 'action="/status/subscribe?lang=id"' in form.text
+    r = ask(client, "whatsapp", LOCAL_PHONE)
+    assert r.status_code == 200 and 'id="asked"' in r.text and r.headers["cache-control"] == "no-store"
+    assert "5550" not in r.text and "1234" not in r.text, "nothing typed is shown back"
+    row = subscriber(public_office, PHONE)  # parsed by phonenumbers, region ID: stored in E.164
+    assert row.state == "pending" and row.channel == "whatsapp" and row.language == "id"
+    [msg] = messages(public_office, purpose=Purpose.STATUS_CONFIRM.value)
+    assert (msg.channel, msg.address, msg.fallbacks, msg.application_id) == ("whatsapp", PHONE, [], None)
+    assert msg.params["confirm_url"] == f"https://kanim.example/s/{row.code}"
+    page = client.get(f"/s/{row.code}")  # a GET changes nothing: mail scanners open links
+    assert page.status_code == 200 and 'id="confirm"' in page.text and "+62813•" in page.text
+    assert subscriber(public_office, PHONE).state == "pending"
+    done = client.post(f"/s/{row.code}")
+    assert done.status_code == 200 and 'id="active"' in done.text
+    assert subscriber(public_office, PHONE).state == "active"
+    assert client.get("/s/aaaaaaaaaa").status_code == 404
+
+
+def test_a_reply_ya_confirms_and_stop_ends_a_phone_subscription(public_office, clock) -> None:  # noqa: ANN001
+    subscriptions.subscribe(public_office, channel="sms", address=PHONE, language="en", client="10.0.0.1")
+    reply = lambda text, n: Inbound(id=f"in-{n}", from_number=PHONE, text=text, at=clock.now())  # noqa: E731
+    inbound_from_whatsapp(public_office, [], [reply("ya", 1)], channel="sms")
+    assert subscriber(public_office, PHONE).state == "active"
+    inbound_from_whatsapp(public_office, [], [reply("BERHENTI", 2)], channel="sms")
+    row = subscriber(public_office, PHONE)
+    assert row.state == "ended" and row.ended_how == "reply"
+
+
+def test_staff_publishing_tells_every_active_subscriber_once_in_their_language(public_office, clock) -> None:  # noqa: ANN001
+    for channel, address, lang in (("whatsapp", PHONE, "id"), ("email", EMAIL, "en")):
+        subscriptions.subscribe(public_office, channel=channel, address=address, language=lang, client="10.0.0.2")
+        subscriptions.confirm(public_office, subscriber(public_office, address).code)
+    subscriptions.subscribe(public_office, channel="sms", address="+6281355509999", language="id", client="10.0.0.3")
+    incident_id = publish(public_office)
+    notices = messages(public_office, purpose=Purpose.STATUS_NOTICE.value)
+    assert sorted(m.address for m in notices) == sorted([PHONE, EMAIL]), "the pending one is told nothing"
+    by_address = {m.address: m for m in notices}
+    assert by_address[PHONE].params["notice_title"] == "Gangguan: Sistem nasional terputus"
+    assert by_address[EMAIL].params["notice_text"] == "Investigating: Printed passports wait for confirmation."
+    code = subscriber(public_office, EMAIL).code
+    assert by_address[EMAIL].params["stop_url"] == f"https://kanim.example/s/{code}/stop"
+    status_page.add_update(public_office, incident_id=incident_id, state=IncidentState.RESOLVED, body_id="Pulih.",
+                           body_en="Back.", actor="supervisor")
+    assert len(messages(public_office, purpose=Purpose.STATUS_NOTICE.value)) == 4, "one per update and subscriber"
+    rec = Recorder()
+    worker(public_office, rec).drain()
+    sent = [s for s in rec.sent if s[2] == Purpose.STATUS_NOTICE.value]
+    assert len(sent) == 4 and any("Back." in s[3] for s in sent if s[1] == EMAIL)
+
+
+def test_the_stop_link_ends_a_subscription_and_an_old_link_does_not_restart_it(public_office) -> None:  # noqa: ANN001
+    client = TestClient(create_app(public_office))
+    subscriptions.subscribe(public_office, channel="email", address=EMAIL, language="en", client="10.0.0.4")
+    code = subscriber(public_office, EMAIL).code
+    subscriptions.confirm(public_office, code)
+    assert 'id="stop"' in client.get(f"/s/{code}/stop").text
+    r = client.post(f"/s/{code}/stop")
+    assert r.status_code == 200 and 'id="ended"' in r.text and "w•••@example.co.id" in r.text
+    client.post(f"/s/{code}")
+    assert subscriber(public_office, EMAIL).state == "ended", "an old confirm link does not restart it"
+    publish(public_office)
+    assert messages(public_office, purpose=Purpose.STATUS_NOTICE.value) == []
+
+
+def test_bad_input_is_a_422_page_and_email_needs_the_offices_https_address(tmp_path, clock) -> None:  # noqa: ANN001
+    office, _ = make_office(tmp_path, "sqlite", clock, None)  # no public address: no links
+    client = TestClient(create_app(office))
+    for channel, address, code in (("sms", "12", "subscribe-address"), ("fax", PHONE, "subscribe-channel"),
+                                   ("email", "not-an-address", "subscribe-address"),
+                                   ("email", EMAIL, "subscribe-channel-unavailable")):
+        r = ask(client, channel, address)
+        assert r.status_code == 422 and f'data-code="{code}"' in r.text, (channel, address)
+    assert client.post("/status/subscribe", data={"channel": "sms", "address": "9" * 400}).status_code == 422
+    ask(client, "whatsapp", PHONE)
+    [msg] = messages(office, purpose=Purpose.STATUS_CONFIRM.value)
+    assert msg.params["confirm_url"] is None, "no https address: the applicant replies YA instead"
+    office.engine.dispose()
+
+
+def test_the_form_is_throttled_per_address_typed_and_per_client(public_office, clock, caplog) -> None:  # noqa: ANN001
+    caplog.set_level(logging.DEBUG)
+    client = TestClient(create_app(public_office))
+    assert ask(client, "sms", PHONE).status_code == 200
+    assert ask(client, "sms", PHONE).status_code == 200, "a second try: the first may not have come"
+    r = ask(client, "sms", PHONE)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0 and 'id="throttled"' in r.text
+    assert len(messages(public_office, purpose=Purpose.STATUS_CONFIRM.value)) == 2
+    for i in range(8):  # other numbers from the same client, up to its free tries
+        ask(client, "sms", f"+628135550{i:04d}")
+    assert ask(client, "sms", "+6281355508888").status_code == 429, "one client cannot walk through numbers"
+    clock.advance(hours=25)
+    assert ask(client, "sms", PHONE).status_code == 200
+    assert "5550" not in caplog.text and "1234" not in caplog.text, "addresses are never logged"
+
+
+def test_the_status_desk_shows_subscribers_masked(tmp_path, clock, monkeypatch) -> None:  # noqa: ANN001
+    from tests.console_desks import as_role, staff_office
+
+    office = staff_office(tmp_path, clock, monkeypatch)
+    subscriptions.subscribe(office, channel="whatsapp", address=PHONE, language="id", client="10.0.0.5")
+    page = as_role(office, "supervisor").get("/staff/status").text
+    assert 'id="subscribers"' in page and "+62813•" in page and PHONE not in page
+    office.engine.dispose()
+
+
+def test_a_parsed_address_is_e164_or_an_email_and_refused_by_field() -> None:
+    assert subscriptions.parse_address("sms", "0813 5550 1234")[1] == PHONE
+    assert subscriptions.parse_address("email", "Warga@Example.CO.ID")[1] == "Warga@example.co.id"
+    with pytest.raises(InvalidInput) as caught:
+        subscriptions.parse_address("whatsapp", "warga@example.co.id")
+    assert caught.value.code == "subscribe-address" and caught.value.extra["field"] == "address"
+
+
+def test_a_notice_is_the_kind_and_title_then_the_state_and_words() -> None:
+    n = subscriptions.Notice("status:1", "maintenance", "identified", {"id": "Server  baru", "en": "New server"},
+                             {"id": "Mulai pukul\n20.00.", "en": "From 20:00."})
+    assert subscriptions.notice_words(n, "id") == ("Pemeliharaan: Server baru", "Penyebab ditemukan: Mulai pukul 20.00.")
+    assert subscriptions.notice_words(n, "en") == ("Maintenance: New server", "Identified: From 20:00.")
+    assert not re.search(r"\s{2}", "".join(subscriptions.notice_words(n, "id")))
