@@ -296,3 +296,32 @@ def _check_words(*texts: str) -> None:
     if any(not (s or "").strip() for s in texts):
         raise InvalidInput("write it in both languages (Indonesian and English)", code="status-words-missing")
 
+
+
+# -- what the desk shows of the outreach ------------------------------------------------------------
+
+def outreach(office: Office) -> dict[str, Any]:
+    """The status desk's view of its subscribers (masked) and social posts."""
+    from kanim.notify import alerts
+    from kanim.office import subscriptions
+
+    with office.uow(readonly=True) as uow:
+        counts = subscriptions.counts(uow)
+        latest = subscriptions.latest(uow)
+        posts = [{"channel": f"#{int(p.subject.partition(':')[2] or 0) + 1}", "title": p.params.get("title", ""),
+                  "state": p.state, "reason": p.reason, "created_at": p.created_at}
+                 for p in alerts.social_posts(uow)]
+    return {"subscribers": {"counts": counts, "latest": latest, "total_active": sum(counts.get("active", {}).values())},
+            "social_posts": posts, "social_configured": bool(office.settings.social_urls)}
+
+
+def last_told(office: Office, incident_id: str) -> dict[str, int] | None:
+    """What the incident's latest publication wrote: its audit row's counts."""
+    a = t.audit_event.c
+    with office.uow(readonly=True) as uow:
+        detail = uow.session.scalar(select(a.detail).where(
+            a.subject == incident_id, a.action.in_(("StatusIncidentOpened", "StatusIncidentUpdated")))
+            .order_by(a.seq.desc()).limit(1))
+    if not detail or "subscribers_told" not in detail:
+        return None
+    return {"subscribers_told": detail["subscribers_told"], "social_posts": detail.get("social_posts", 0)}

@@ -173,3 +173,31 @@ def test_a_notice_is_the_kind_and_title_then_the_state_and_words() -> None:
     assert subscriptions.notice_words(n, "id") == ("Pemeliharaan: Server baru", "Penyebab ditemukan: Mulai pukul 20.00.")
     assert subscriptions.notice_words(n, "en") == ("Maintenance: New server", "Identified: From 20:00.")
     assert not re.search(r"\s{2}", "".join(subscriptions.notice_words(n, "id")))
+
+
+def test_an_incident_posted_to_a_telegram_channel_reaches_it_and_its_state_shows_on_the_desk(tmp_path, clock,
+                                                                                              monkeypatch) -> None:  # noqa: ANN001
+    from kanim.notify.worker import Worker, transport_for
+    from tests.console_desks import PASSWORD, as_role
+    from tests.notify_sinks import FakeTelegramBot
+
+    with FakeTelegramBot() as bot:
+        from argon2 import PasswordHasher
+
+        from kanim.office import accounts
+        from kanim.security import passwords
+
+        monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        office, _ = make_office(tmp_path, "sqlite", clock, None, public_url="https://kanim.example",
+                                status_social_urls=f"{bot.url}, {bot.url.replace(bot.chat, '-1009999')}")
+        accounts.add_user(office, username="supervisor", full_name="s", role="supervisor", password=PASSWORD)
+        publish(office, social=True)
+        Worker(office, transport_for(office), holder="test-worker").drain()
+        # The second URL names a chat the bot does not know: refused (the office's setup), not retried.
+        [text] = [r.json["text"] for r in bot.requests if str(r.json.get("chat_id")) == bot.chat]
+        assert len(bot.requests) == 2
+        assert "Gangguan: Sistem nasional terputus" in text and "Incident: National system unreachable" in text
+        assert "https://kanim.example/status" in text
+        page = as_role(office, "supervisor").get("/staff/status").text
+        assert page.count('<tr data-state="sent">') == 1 and page.count('<tr data-state="technical-failure">') == 1
+        office.engine.dispose()
