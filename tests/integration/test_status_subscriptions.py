@@ -51,7 +51,7 @@ def publish(office, **kw) -> str:  # noqa: ANN001, ANN003
     return status_page.open_incident(office, **{**words, **kw})
 
 
-def test_the_form_sends_one_confirmation_and_the_link_confirms_it(public_office) -> None:  # noqa: ANN001
+def test_a_subscriber_confirms_by_link_is_told_of_each_update_and_stops_by_link(public_office) -> None:  # noqa: ANN001
     client = TestClient(create_app(public_office))
     form = client.get("/status")
     assert 'id="subscribe-form"' in form.text and 'action="/status/subscribe?lang=id"' in form.text
@@ -66,9 +66,33 @@ def test_the_form_sends_one_confirmation_and_the_link_confirms_it(public_office)
     page = client.get(f"/s/{row.code}")  # a GET changes nothing: mail scanners open links
     assert page.status_code == 200 and 'id="confirm"' in page.text and "+62813•" in page.text
     assert subscriber(public_office, PHONE).state == "pending"
+    publish(public_office, title_id="Uji", title_en="Test")
+    assert messages(public_office, purpose=Purpose.STATUS_NOTICE.value) == [], "not before it is confirmed"
     done = client.post(f"/s/{row.code}")
     assert done.status_code == 200 and 'id="active"' in done.text
-    assert subscriber(public_office, PHONE).state == "active"
+    subscriptions.subscribe(public_office, channel="email", address=EMAIL, language="en", client="10.0.0.2")
+    subscriptions.confirm(public_office, subscriber(public_office, EMAIL).code)
+
+    incident_id = publish(public_office)
+    status_page.add_update(public_office, incident_id=incident_id, state=IncidentState.RESOLVED, body_id="Pulih.",
+                           body_en="Back.", actor="supervisor")
+    notices = messages(public_office, purpose=Purpose.STATUS_NOTICE.value)
+    assert sorted(m.address for m in notices) == sorted([PHONE, EMAIL] * 2), "one per update and subscriber"
+    first = {m.address: m for m in reversed(notices)}
+    assert first[PHONE].params["notice_title"] == "Gangguan: Sistem nasional terputus", "in their language"
+    assert first[EMAIL].params["notice_text"] == "Investigating: Printed passports wait for confirmation."
+    code = subscriber(public_office, EMAIL).code
+    assert first[EMAIL].params["stop_url"] == f"https://kanim.example/s/{code}/stop"
+    rec = Recorder()
+    worker(public_office, rec).drain()
+    sent = [s for s in rec.sent if s[2] == Purpose.STATUS_NOTICE.value]
+    assert len(sent) == 4 and any("Back." in s[3] for s in sent if s[1] == EMAIL)
+
+    assert 'id="stop"' in client.get(f"/s/{code}/stop").text
+    r = client.post(f"/s/{code}/stop")
+    assert r.status_code == 200 and 'id="ended"' in r.text and "w•••@example.co.id" in r.text
+    client.post(f"/s/{code}")
+    assert subscriber(public_office, EMAIL).state == "ended", "an old confirm link does not restart it"
     assert client.get("/s/aaaaaaaaaa").status_code == 404
 
 
@@ -82,61 +106,20 @@ def test_a_reply_ya_confirms_and_stop_ends_a_phone_subscription(public_office, c
     assert row.state == "ended" and row.ended_how == "reply"
 
 
-def test_staff_publishing_tells_every_active_subscriber_once_in_their_language(public_office, clock) -> None:  # noqa: ANN001
-    for channel, address, lang in (("whatsapp", PHONE, "id"), ("email", EMAIL, "en")):
-        subscriptions.subscribe(public_office, channel=channel, address=address, language=lang, client="10.0.0.2")
-        subscriptions.confirm(public_office, subscriber(public_office, address).code)
-    subscriptions.subscribe(public_office, channel="sms", address="+6281355509999", language="id", client="10.0.0.3")
-    incident_id = publish(public_office)
-    notices = messages(public_office, purpose=Purpose.STATUS_NOTICE.value)
-    assert sorted(m.address for m in notices) == sorted([PHONE, EMAIL]), "the pending one is told nothing"
-    by_address = {m.address: m for m in notices}
-    assert by_address[PHONE].params["notice_title"] == "Gangguan: Sistem nasional terputus"
-    assert by_address[EMAIL].params["notice_text"] == "Investigating: Printed passports wait for confirmation."
-    code = subscriber(public_office, EMAIL).code
-    assert by_address[EMAIL].params["stop_url"] == f"https://kanim.example/s/{code}/stop"
-    status_page.add_update(public_office, incident_id=incident_id, state=IncidentState.RESOLVED, body_id="Pulih.",
-                           body_en="Back.", actor="supervisor")
-    assert len(messages(public_office, purpose=Purpose.STATUS_NOTICE.value)) == 4, "one per update and subscriber"
-    rec = Recorder()
-    worker(public_office, rec).drain()
-    sent = [s for s in rec.sent if s[2] == Purpose.STATUS_NOTICE.value]
-    assert len(sent) == 4 and any("Back." in s[3] for s in sent if s[1] == EMAIL)
-
-
-def test_the_stop_link_ends_a_subscription_and_an_old_link_does_not_restart_it(public_office) -> None:  # noqa: ANN001
+def test_the_form_refuses_bad_input_as_a_page_and_is_throttled_per_address_and_client(public_office, clock,
+                                                                                      monkeypatch, caplog) -> None:  # noqa: ANN001
+    caplog.set_level(logging.DEBUG)
     client = TestClient(create_app(public_office))
-    subscriptions.subscribe(public_office, channel="email", address=EMAIL, language="en", client="10.0.0.4")
-    code = subscriber(public_office, EMAIL).code
-    subscriptions.confirm(public_office, code)
-    assert 'id="stop"' in client.get(f"/s/{code}/stop").text
-    r = client.post(f"/s/{code}/stop")
-    assert r.status_code == 200 and 'id="ended"' in r.text and "w•••@example.co.id" in r.text
-    client.post(f"/s/{code}")
-    assert subscriber(public_office, EMAIL).state == "ended", "an old confirm link does not restart it"
-    publish(public_office)
-    assert messages(public_office, purpose=Purpose.STATUS_NOTICE.value) == []
-
-
-def test_bad_input_is_a_422_page_and_email_needs_the_offices_https_address(tmp_path, clock) -> None:  # noqa: ANN001
-    office, _ = make_office(tmp_path, "sqlite", clock, None)  # no public address: no links
-    client = TestClient(create_app(office))
     for channel, address, code in (("sms", "12", "subscribe-address"), ("fax", PHONE, "subscribe-channel"),
-                                   ("email", "not-an-address", "subscribe-address"),
-                                   ("email", EMAIL, "subscribe-channel-unavailable")):
+                                   ("email", "not-an-address", "subscribe-address")):
         r = ask(client, channel, address)
         assert r.status_code == 422 and f'data-code="{code}"' in r.text, (channel, address)
     assert client.post("/status/subscribe", data={"channel": "sms", "address": "9" * 400}).status_code == 422
-    ask(client, "whatsapp", PHONE)
-    [msg] = messages(office, purpose=Purpose.STATUS_CONFIRM.value)
-    assert msg.params["confirm_url"] is None, "no https address: the applicant replies YA instead"
-    office.engine.dispose()
-
-
-def test_the_form_is_throttled_per_address_typed_and_per_client(public_office, clock, caplog) -> None:  # noqa: ANN001
-    caplog.set_level(logging.DEBUG)
-    client = TestClient(create_app(public_office))
+    monkeypatch.setattr(public_office.settings, "public_url", None)  # no https address: no links
+    r = ask(client, "email", EMAIL)
+    assert r.status_code == 422 and 'data-code="subscribe-channel-unavailable"' in r.text
     assert ask(client, "sms", PHONE).status_code == 200
+    assert messages(public_office)[0].params["confirm_url"] is None, "no link: the subscriber replies YA"
     assert ask(client, "sms", PHONE).status_code == 200, "a second try: the first may not have come"
     r = ask(client, "sms", PHONE)
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0 and 'id="throttled"' in r.text
@@ -147,16 +130,6 @@ def test_the_form_is_throttled_per_address_typed_and_per_client(public_office, c
     clock.advance(hours=25)
     assert ask(client, "sms", PHONE).status_code == 200
     assert "5550" not in caplog.text and "1234" not in caplog.text, "addresses are never logged"
-
-
-def test_the_status_desk_shows_subscribers_masked(tmp_path, clock, monkeypatch) -> None:  # noqa: ANN001
-    from tests.console_desks import as_role, staff_office
-
-    office = staff_office(tmp_path, clock, monkeypatch)
-    subscriptions.subscribe(office, channel="whatsapp", address=PHONE, language="id", client="10.0.0.5")
-    page = as_role(office, "supervisor").get("/staff/status").text
-    assert 'id="subscribers"' in page and "+62813•" in page and PHONE not in page
-    office.engine.dispose()
 
 
 def test_a_parsed_address_is_e164_or_an_email_and_refused_by_field() -> None:
@@ -175,7 +148,7 @@ def test_a_notice_is_the_kind_and_title_then_the_state_and_words() -> None:
     assert not re.search(r"\s{2}", "".join(subscriptions.notice_words(n, "id")))
 
 
-def test_an_incident_posted_to_a_telegram_channel_reaches_it_and_its_state_shows_on_the_desk(tmp_path, clock,
+def test_an_incident_posted_to_telegram_reaches_it_and_the_desk_shows_it_and_subscribers_masked(tmp_path, clock,
                                                                                               monkeypatch) -> None:  # noqa: ANN001
     from kanim.notify.worker import Worker, transport_for
     from tests.console_desks import PASSWORD, as_role
@@ -198,6 +171,8 @@ def test_an_incident_posted_to_a_telegram_channel_reaches_it_and_its_state_shows
         assert len(bot.requests) == 2
         assert "Gangguan: Sistem nasional terputus" in text and "Incident: National system unreachable" in text
         assert "https://kanim.example/status" in text
+        subscriptions.subscribe(office, channel="whatsapp", address=PHONE, language="id", client="10.0.0.5")
         page = as_role(office, "supervisor").get("/staff/status").text
         assert page.count('<tr data-state="sent">') == 1 and page.count('<tr data-state="technical-failure">') == 1
+        assert 'id="subscribers"' in page and "+62813•" in page and PHONE not in page, "addresses masked"
         office.engine.dispose()
