@@ -93,6 +93,8 @@ class Settings(BaseSettings):
     # The office's social channels (docs/public.md): comma-separated Apprise URLs (tgram://, mastodons://,
     # x://...) an incident or an announcement may also be posted to.
     status_social_urls: str | None = None
+    # /track asks for a 6-digit code sent to the applicant's channel before it shows details.
+    track_code: bool = False
     notify_interval: float = Field(default=1.0, gt=0)  # seconds between worker rounds when idle
     notify_concurrency: int = Field(default=4, ge=1, le=64)  # sends in flight (the duplicate bound)
     notify_retry_minutes: float = Field(default=240, gt=0)  # a temporary failure is retried this long

@@ -30,6 +30,7 @@ class Purpose(StrEnum):
     ANNOUNCEMENT = "announcement"  # a supervisor's one message to a set of applicants
     STATUS_CONFIRM = "status_confirm"  # a status-page subscriber is asked to confirm (double opt-in)
     STATUS_NOTICE = "status_notice"  # an incident, its update or maintenance, to the page's subscribers
+    TRACK_CODE = "track_code"  # the one-time code /track asks for before details (KANIM_TRACK_CODE)
 
     @property
     def about_an_application(self) -> bool:
@@ -40,8 +41,9 @@ class Purpose(StrEnum):
     @property
     def urgent(self) -> bool:
         """Urgent notices go out in quiet hours too: a hold stops a journey, and a code about to
-        expire is worth waking for less than losing the booking is."""
-        return self in (Purpose.ON_HOLD, Purpose.BILLING_REMINDER)
+        expire is worth waking for less than losing the booking is; a one-time code is asked for
+        by someone waiting for it on the page."""
+        return self in (Purpose.ON_HOLD, Purpose.BILLING_REMINDER, Purpose.TRACK_CODE)
 
 
 class State(StrEnum):

@@ -42,6 +42,7 @@ notice_text    str (<= 600)            announcement: the supervisor's words; sta
 notice_title   str (<= 200)            status_notice: "Gangguan: <the incident's title>"
 status_url     https URL or None       optional: the status page (status_notice)
 stop_url       https URL or None       optional: end a status-page subscription (`/s/<code>/stop`)
+one_time_code  str (6 digits)          track_code: the code /track asks for (KANIM_TRACK_CODE)
 ============== ======================= ==========================================================
 
 The status page's purposes (status_confirm, status_notice) go to subscribers, who need not be
@@ -161,6 +162,7 @@ NEEDS: dict[Purpose, tuple[str, ...]] = {
     Purpose.ANNOUNCEMENT: ("notice_text",),
     Purpose.STATUS_CONFIRM: (),
     Purpose.STATUS_NOTICE: ("notice_title", "notice_text"),
+    Purpose.TRACK_CODE: ("one_time_code",),
 }
 
 
@@ -239,6 +241,12 @@ def _reason(key: str, value: object) -> str:
     return str(value)
 
 
+def _one_time_code(key: str, value: object) -> str:
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit() and len(value) == 6):
+        raise _invalid(key, "6 digits")
+    return value
+
+
 def _url(key: str, value: object) -> str:
     if not isinstance(value, str) or not value.startswith("https://") or len(value.split()) != 1 or len(value) > 120:
         raise _invalid(key, "an https:// link of at most 120 characters")
@@ -251,7 +259,7 @@ CHECKS: dict[str, Check] = {
     "amount": _amount, "expires_at": _instant, "pickup_day": _day, "pickup_slot": _slot, "reason_code": _reason,
     "confirm_url": _url, "change_url": _url, "optout_url": _url, "reply_text": _text(REPLY_TEXT_MAX),
     "notice_text": _text(NOTICE_TEXT_MAX), "notice_title": _text(NOTICE_TITLE_MAX), "status_url": _url,
-    "stop_url": _url,
+    "stop_url": _url, "one_time_code": lambda key, value: _one_time_code(key, value),
 }
 
 
@@ -472,6 +480,7 @@ SAMPLE = {
     "confirm_url": "https://kanim.example/k/7Qm2xZ", "change_url": "https://kanim.example/g/7Qm2xZ",
     "optout_url": "https://kanim.example/o/7Qm2xZ",
     "status_url": "https://kanim.example/status", "stop_url": "https://kanim.example/s/7qm2xzab/stop",
+    "one_time_code": "482913",
 }
 SAMPLE_FIRST_NAMES = {"id": "Siti", "en": "Daniel"}
 SAMPLE_REPLIES = {"id": "Paspor Anda sudah dicetak dan menunggu konfirmasi sistem nasional.",

@@ -7,6 +7,9 @@
 - announcement: a supervisor's one message to a set of applicants, as sent: who, when, which
   set, how many were written to and how many had no channel.
 
+- track_code: a one-time code /track sent to the applicant's channel before it shows details
+  (`KANIM_TRACK_CODE`): kept as a keyed hash, for 10 minutes, used once, a few tries.
+
 Posts to the office's social channels are rows of `notify_alert` (kind `social_post`), sent by
 the worker's office-alert sender (kanim/notify/alerts.py).
 """
@@ -50,4 +53,16 @@ announcement = Table(
     Column("social", Integer, nullable=False, default=0),  # social posts written with it
     Column("created_by", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+track_code = Table(
+    "track_code", metadata,
+    Column("id", String(36), primary_key=True),  # the challenge the page and the API carry
+    Column("application_id", String(36), nullable=False, index=True),
+    Column("code_hash", String(64), nullable=False),  # HMAC of the code with the digest key: never the code
+    Column("channel", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
 )

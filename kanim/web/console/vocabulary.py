@@ -29,7 +29,7 @@ PURPOSES = [N_("purpose:booking_confirmed"), N_("purpose:billing_issued"), N_("p
             N_("purpose:payment_received"), N_("purpose:printed_waiting"), N_("purpose:ready"),
             N_("purpose:pickup_reminder"), N_("purpose:on_hold"), N_("purpose:rescheduled"), N_("purpose:no_show"),
             N_("purpose:ticket_reply"), N_("purpose:announcement"), N_("purpose:status_confirm"),
-            N_("purpose:status_notice")]
+            N_("purpose:status_notice"), N_("purpose:track_code")]
 MESSAGE_STATES = [N_("message:created"), N_("message:sending"), N_("message:sent"), N_("message:delivered"),
                   N_("message:permanent_failure"), N_("message:temporary_failure"), N_("message:technical_failure"),
                   N_("message:cancelled")]

@@ -1,4 +1,4 @@
-"""public_outreach: status-page subscribers and announcements to applicants (docs/public.md)
+"""public_outreach: status-page subscribers, announcements to applicants, /track's one-time codes (docs/public.md)
 
 Revision ID: 0014_public_outreach
 Revises: 0013_tickets
@@ -51,9 +51,22 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('seq', name=op.f('pk_announcement')),
     sa.UniqueConstraint('id', name=op.f('uq_announcement_id')))
+    op.create_table('track_code',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('application_id', sa.String(length=36), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_track_code')))
+    op.create_index(op.f('ix_track_code_application_id'), 'track_code', ['application_id'], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_track_code_application_id'), table_name='track_code')
+    op.drop_table('track_code')
     op.drop_table('announcement')
     op.drop_index('ix_status_subscriber_address', table_name='status_subscriber')
     op.drop_index('ix_status_subscriber_state', table_name='status_subscriber')
