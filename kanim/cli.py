@@ -441,7 +441,8 @@ def notify_retry_dead(actor: Annotated[str, typer.Option(help="who retries them 
 def notify_rule(purpose: str, enabled: Annotated[bool, typer.Option("--on/--off")] = True,
                 actor: Annotated[str, typer.Option(help="who switches it (audited)")] = "cli") -> None:
     """Switch one rule on or off (purposes: booking_confirmed, billing_issued, billing_reminder,
-    payment_received, printed_waiting, ready, pickup_reminder, on_hold, rescheduled, no_show).
+    payment_received, printed_waiting, ready, pickup_reminder, on_hold, rescheduled, no_show,
+    ticket_reply, announcement, status_confirm, status_notice, track_code).
 
     Example: kanim notify rule billing_reminder --off
     """

@@ -149,6 +149,16 @@ def test_a_parsed_address_is_e164_or_an_email_and_refused_by_field() -> None:
     assert caught.value.code == "subscribe-address" and caught.value.extra["field"] == "address"
 
 
+def test_links_are_made_only_for_an_https_public_address() -> None:
+    from kanim.config import Settings
+
+    assert subscriptions.link(Settings(public_url="https://kanim.example/"), "abc", stop=True) == \
+        "https://kanim.example/s/abc/stop"
+    assert subscriptions.link(Settings(public_url="http://kanim.example"), "abc") is None, "links elsewhere look like scams"
+    assert subscriptions.link(Settings(public_url=None), "abc") is None
+    assert Settings(status_social_urls=" tgram://a/b , ,mastodons://t@h ").social_urls == ["tgram://a/b", "mastodons://t@h"]
+
+
 def test_a_notice_is_the_kind_and_title_then_the_state_and_words() -> None:
     n = subscriptions.Notice("status:1", "maintenance", "identified", {"id": "Server  baru", "en": "New server"},
                              {"id": "Mulai pukul\n20.00.", "en": "From 20:00."})
