@@ -159,7 +159,7 @@ def _pending(uow: UnitOfWork, row: Any, channel: Channel, address: str, lang: st
     code = row.code if row.state == PENDING else new_code()
     uow.session.execute(update(t.status_subscriber).where(t.status_subscriber.c.id == row.id).values(
         state=PENDING, code=code, language=lang, asked=row.asked + 1, ended_at=None, ended_how=None,
-        created_at=now if row.state != PENDING else row.created_at))
+        created_at=now))  # asked again: its week to confirm starts again
     return row.id, code, row.asked + 1
 
 
