@@ -37,8 +37,7 @@ def printed_waiting(office):  # noqa: ANN001, ANN201
     return family, single, walk_in
 
 
-def test_one_message_per_contact_in_each_applicants_language_and_a_count_first(sqlite_office) -> None:  # noqa: ANN001
-    office = sqlite_office
+def test_one_message_per_contact_in_each_applicants_language_and_a_count_first(office) -> None:  # noqa: ANN001
     printed_waiting(office)
     worker(office).drain()  # the rules' own messages (booking, delay notice) out of the way
     before = len(messages(office))

@@ -21,8 +21,8 @@ def sent_code(office) -> str:  # noqa: ANN001
     return messages(office, purpose=Purpose.TRACK_CODE.value)[-1].params["one_time_code"]
 
 
-def test_with_the_code_on_the_answer_waits_for_the_code_sent_to_the_applicant(tmp_path, clock) -> None:  # noqa: ANN001
-    office, _ = make_office(tmp_path, "sqlite", clock, None, track_code=True)
+def test_with_the_code_on_the_answer_waits_for_the_code_sent_to_the_applicant(tmp_path, backend, clock) -> None:  # noqa: ANN001
+    office, cleanup = make_office(tmp_path, backend, clock, None, track_code=True)
     app = book(office)[0]
     client = TestClient(create_app(office))
     page = client.post("/track?lang=en", data={"number": app.number, "birth_date": BORN})
@@ -63,3 +63,4 @@ def test_with_the_code_on_the_answer_waits_for_the_code_sent_to_the_applicant(tm
     none = client.post("/track", data={"number": walk_in.number, "birth_date": BORN})
     assert none.status_code == 409 and 'id="no-code"' in none.text
     office.engine.dispose()
+    cleanup()
