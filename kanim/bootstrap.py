@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from kanim.biometrics.fingerprint import FingerprintPolicy
-from kanim.biometrics.photo import PhotoPolicy
+from kanim.biometrics.policies import FingerprintPolicy, PhotoPolicy
 from kanim.clock import Clock, SystemClock
 from kanim.config import Settings
 from kanim.domain.clearances import PrintPolicy

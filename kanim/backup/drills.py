@@ -51,14 +51,14 @@ class Health:
     last_drill_at: datetime | None
     last_drill_ok: bool | None
     last_good_drill_at: datetime | None
-    warnings: list[str]
+    warnings: list[str]  # each a Finding: its text, and its code
 
 
 def health(target: Target, *, now: datetime, stale: timedelta, drill_every: timedelta) -> Health:
     try:
         snaps, drills = target.names("snapshots"), target.names("drills")
     except TargetError as e:
-        return Health(target.label, 0, None, None, None, None, [str(e)])
+        return Health(target.label, 0, None, None, None, None, [Finding("unreachable", str(e))])
     last = time_of(snaps[-1]) if snaps else None
     results = [(time_of(n), _result(target, n)) for n in drills[-20:]]
     good = [t for t, r in results if r.get("ok")]
@@ -80,20 +80,36 @@ def _result(target: Target, name: str) -> dict:
     return found
 
 
+class Finding(str):
+    """A warning's text (what `kanim backup status` prints) that also carries a stable code (what
+    the node's alerts are deduplicated by: the text holds an age that changes every minute)."""
+
+    code: str
+
+    def __new__(cls, code: str, text: str) -> Finding:
+        found = super().__new__(cls, text)
+        found.code = code
+        return found
+
+    def __getnewargs__(self) -> tuple[str, str]:  # copied (dataclasses.asdict) and pickled whole
+        return (self.code, str(self))
+
+
 def health_warnings(now: datetime, last_snapshot: datetime | None, last_drill: tuple[datetime, dict] | None,
-                    last_good: datetime | None, *, stale: timedelta, drill_every: timedelta) -> list[str]:
+                    last_good: datetime | None, *, stale: timedelta, drill_every: timedelta) -> list[Finding]:
     """What the office's IT must hear about. Pure."""
     warnings = []
     if last_snapshot is None:
-        warnings.append("no backup on this target yet")
+        warnings.append(Finding("no-backup", "no backup on this target yet"))
     elif now - last_snapshot > stale:
-        warnings.append(f"the newest backup is {_age(now - last_snapshot)} old (limit {_age(stale)})")
+        warnings.append(Finding("stale", f"the newest backup is {_age(now - last_snapshot)} old (limit {_age(stale)})"))
     if last_drill is not None and not last_drill[1].get("ok"):
-        warnings.append(f"the last drill failed: {last_drill[1].get('problem')}")
+        warnings.append(Finding("drill-failed", f"the last drill failed: {last_drill[1].get('problem')}"))
     if last_good is None:
-        warnings.append("no restore drill has passed yet (`kanim backup drill`)")
+        warnings.append(Finding("no-good-drill", "no restore drill has passed yet (`kanim backup drill`)"))
     elif now - last_good > drill_every:
-        warnings.append(f"the last good drill is {_age(now - last_good)} old (limit {_age(drill_every)})")
+        warnings.append(Finding("drill-old", f"the last good drill is {_age(now - last_good)} old "
+                                             f"(limit {_age(drill_every)})"))
     return warnings
 
 

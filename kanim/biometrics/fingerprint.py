@@ -21,35 +21,13 @@ import cv2
 import numpy as np
 
 from kanim.biometrics.photo import refuse_huge_image
+from kanim.biometrics.policies import FingerprintPolicy
 from kanim.biometrics.ridges import colour_share, ridge_report
 from kanim.domain.errors import InvalidInput
-from kanim.domain.fingers import FingerException, FingerPosition
+from kanim.domain.fingers import FingerException, FingerPosition, parse_position
 
 __all__ = ["FingerException", "FingerPosition", "FingerprintPolicy", "FingerprintReport",
            "check_fingerprint", "parse_position"]
-
-POSITION_RULE = "finger position must be 1-10 (ISO/IEC 19794-4)"
-
-
-@dataclass(frozen=True)
-class FingerprintPolicy:
-    # A 500 ppi flat impression PNG is 50-250 kB; a four-finger slap at 1000 ppi about 2 MB.
-    max_bytes: int = 5_000_000
-    max_pixels: int = 10_000_000  # a 1000 ppi four-finger slap is ~3200x3000
-    # A 500 ppi single flat impression is about 400x500 px; 256 px is ~13 mm at 500 ppi,
-    # less than a fingertip: anything smaller is a thumbnail or a wrong setting on the scanner.
-    min_width: int = 256
-    min_height: int = 256
-    # Standard deviation of the gray levels (0-255) over the whole image. An empty platen or a
-    # blank page reads 1-4 (sensor noise); the synthetic 400x500 test print reads ~80 and the
-    # same print at a tenth of its contrast (a very light press) ~8.
-    min_std: float = 6.0
-    # Share of clearly coloured pixels: 0 for a scanner's greyscale (or a grey image saved as
-    # RGB), 0.39-0.86 for camera photos of faces and things.
-    max_colour_share: float = 0.05
-    # Share of the print's 48 px blocks that are ridge-like: 0.64-0.87 for test prints, at most
-    # 0.19 for faces (`kanim.biometrics.ridges` gives the measurements).
-    min_ridge_share: float = 0.4
 
 
 @dataclass(frozen=True)
@@ -148,23 +126,3 @@ def _jpeg_components(data: bytes) -> int | None:
             return data[i + 9] if i + 9 < len(data) else None
         i += 2 + length
     return None
-
-
-def parse_position(value: int | str) -> FingerPosition:
-    """A finger position from its code (3, "3") or its name ("right_middle", "right middle")."""
-    if isinstance(value, FingerPosition):
-        return value
-    code: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        code = value
-    elif isinstance(value, str):
-        text = value.strip()
-        if text.isascii() and text.isdigit():
-            code = int(text)
-        else:
-            name = text.upper().replace(" ", "_").replace("-", "_")
-            if name in FingerPosition.__members__:
-                return FingerPosition[name]
-    if code is not None and code in FingerPosition._value2member_map_:
-        return FingerPosition(code)
-    raise InvalidInput(f"{POSITION_RULE}; got {value!r}", code="fingerprint-position")

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from enum import IntEnum, StrEnum
 
+from kanim.domain.errors import InvalidInput
+
+POSITION_RULE = "finger position must be 1-10 (ISO/IEC 19794-4)"
+
 
 class FingerPosition(IntEnum):
     RIGHT_THUMB = 1
@@ -35,3 +39,23 @@ class FingerException(StrEnum):
     MISSING = "missing"  # amputated or absent from birth: permanent
     INJURED = "injured"  # bandaged or wounded: temporarily unusable
     UNREADABLE = "unreadable"  # present, but worn ridges or skin conditions defeat the scanner
+
+
+def parse_position(value: int | str) -> FingerPosition:
+    """A finger position from its code (3, "3") or its name ("right_middle", "right middle")."""
+    if isinstance(value, FingerPosition):
+        return value
+    code: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        code = value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            code = int(text)
+        else:
+            name = text.upper().replace(" ", "_").replace("-", "_")
+            if name in FingerPosition.__members__:
+                return FingerPosition[name]
+    if code is not None and code in FingerPosition._value2member_map_:
+        return FingerPosition(code)
+    raise InvalidInput(f"{POSITION_RULE}; got {value!r}", code="fingerprint-position")

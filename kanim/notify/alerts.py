@@ -43,6 +43,7 @@ class Kind(StrEnum):
     TEMPLATE_FAILED = "template_failed"  # a message could not be rendered (too long, a setting missing)
     TEST = "test"  # `kanim notify test-office`
     SOCIAL_POST = "social_post"  # an incident or announcement to the office's social channels (subject social:<n>)
+    BACKUP_WARNING = "backup_warning"  # a stale backup, a failed drill, a target not reached (kanim/backup/watch.py)
 
 
 # Each alert in both languages: an office's staff group reads Indonesian, its IT contractor
@@ -70,6 +71,12 @@ _TEXTS: dict[Kind, tuple[str, str, str]] = {
         "berikutnya. Periksa templat dan pengaturan kantor (nama, telepon, alamat publik).",
         "A {channel} message could not be written from its template ({reason}); it falls back to the next "
         "channel. Check the templates and the office's settings (name, phone, public address)."),
+    Kind.BACKUP_WARNING: (
+        "backup: {reason}",
+        "Cadangan data kantor perlu diperiksa: {channel}: {reason}. Jalankan `kanim backup status` dan ikuti "
+        "docs/recovery-runbook.md; tanpa cadangan yang baru, data yang hilang tidak dapat dipulihkan.",
+        "The office's backups need a look: {channel}: {reason}. Run `kanim backup status` and follow "
+        "docs/recovery-runbook.md; without a recent backup, lost data cannot be brought back."),
     Kind.TEST: (
         "Test alert",
         "Uji peringatan kanim untuk {office_name}: saluran peringatan kantor berfungsi.",

@@ -8,12 +8,11 @@ from contextlib import nullcontext
 
 from sqlalchemy import delete, select
 
-from kanim.biometrics.fingerprint import FingerException, FingerPosition, check_fingerprint, parse_position
-from kanim.biometrics.photo import check_photo
 from kanim.bootstrap import Office
-from kanim.office.common import retry_on_concurrent_change
 from kanim.domain.application import Application
 from kanim.domain.errors import InvalidInput, NotFound
+from kanim.domain.fingers import FingerException, FingerPosition, parse_position
+from kanim.office.common import retry_on_concurrent_change
 from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
@@ -21,7 +20,12 @@ FACE = "face"
 FINGERPRINT = "fingerprint"
 
 
+# The image checks (OpenCV, numpy) are imported at the first capture, not with this module: the
+# routers import it, and every `kanim` process would pay 0.15 s at start for them.
+
 def upload_photo(office: Office, *, application_id: str, data: bytes, actor: str) -> dict:
+    from kanim.biometrics.photo import check_photo
+
     report = check_photo(data, office.photo_policy)
     quality = {"face_box": list(report.face_box), "face_height_ratio": round(report.face_height_ratio, 3),
                "background_mean": round(report.background_mean, 1),
@@ -33,6 +37,8 @@ def upload_photo(office: Office, *, application_id: str, data: bytes, actor: str
 
 def upload_fingerprint(office: Office, *, application_id: str, position: int | str, data: bytes,
                        actor: str) -> dict:
+    from kanim.biometrics.fingerprint import check_fingerprint
+
     pos = _position(office, position)
     report = check_fingerprint(data, office.fingerprint_policy)
     return _store(office, application_id=application_id, kind=FINGERPRINT, position=int(pos),

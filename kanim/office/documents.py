@@ -7,8 +7,10 @@ from kanim.bootstrap import Office
 from kanim.domain.errors import Conflict, NotFound
 from kanim.office.capture import FACE, read_biometric
 from kanim.office.track import receipt_qr
-from kanim.render.datapage import render_data_page_png
-from kanim.render.receipt import render_receipt_pdf
+
+# kanim.render (fpdf, Pillow's fonts) is imported where a document is drawn, not with this
+# module: it costs half a second that every `kanim` process would otherwise pay at start,
+# a CLI command or a server that never prints anything included.
 
 
 def receipt_pdf(office: Office, *, application_id: str) -> bytes:
@@ -24,6 +26,8 @@ def receipt_pdf(office: Office, *, application_id: str) -> bytes:
         ("Biaya / Fee", f"Rp{app.fee_total:,}".replace(",", ".") if app.fee_total else "-"),
         ("Perkiraan selesai / Ready by", app.ready_by.isoformat() if app.ready_by else "-"),
     ]
+    from kanim.render.receipt import render_receipt_pdf
+
     return render_receipt_pdf(application_number=app.number, office_name=office.settings.office_name,
                               applicant_name=app.full_name, lines=lines,
                               qr_payload=receipt_qr(office.settings, app.number), issued_at=now,
@@ -53,4 +57,6 @@ def data_page_preview(office: Office, *, application_id: str, actor: str) -> byt
         "Date of expiry / Tgl. habis berlaku": app.expires_on.strftime("%d %b %Y").upper() if app.expires_on else "",
         "Issuing office / Kantor": office.settings.office_name.upper(),
     }
+    from kanim.render.datapage import render_data_page_png
+
     return render_data_page_png(photo_jpeg=photo, fields=fields, mrz_lines=(app.mrz_line1, app.mrz_line2))

@@ -219,12 +219,14 @@ class Summary:
     stages: dict[str, int]
     booklets: dict[str, int]
     niks: set[str]  # of every application at the office
+    to_track: tuple[str, str] | None = None  # (number, birth date) of a ready passport, for /track
 
 
 def summary(demo: Demo) -> Summary:
     from sqlalchemy import select
 
     from kanim.bootstrap import bootstrap
+    from kanim.domain.application import Stage
     from kanim.office import printing
     from kanim.store import tables as t
 
@@ -233,11 +235,14 @@ def summary(demo: Demo) -> Summary:
         with office.uow(readonly=True) as uow:
             stages = uow.applications.count_by_stage()
             niks = set(uow.session.execute(select(t.application.c.nik)).scalars())
+            a = t.application.c
+            ready = uow.session.execute(select(a.number, a.birth_date).where(a.stage == Stage.READY)
+                                        .order_by(a.number).limit(1)).first()
         r = printing.accountability(office)
     finally:
         office.engine.dispose()
     booklets = {"received": r.received, "issued": r.issued, "spoiled": r.spoiled, "in_stock": r.in_stock}
-    return Summary(stages, booklets, niks)
+    return Summary(stages, booklets, niks, (ready.number, ready.birth_date.isoformat()) if ready else None)
 
 
 def show(demo: Demo, console: Console) -> None:
@@ -264,6 +269,9 @@ def show(demo: Demo, console: Console) -> None:
         console.print("every spare person of the civil registry has applied (`make demo-reset` for a fresh day)")
     console.print(f"applications by stage: {now.stages}", highlight=False, soft_wrap=True)
     console.print(f"booklets: {now.booklets}", highlight=False, soft_wrap=True)
+    if now.to_track:
+        console.print(f"to look up at /track: application {now.to_track[0]}, birth date {now.to_track[1]} (ready)",
+                      highlight=False, soft_wrap=True)
     from kanim.ops import demo_chip
     if line := demo_chip.verify_one(demo.root, demo.office().office_settings()):
         console.print(line, highlight=False, soft_wrap=True)
@@ -275,7 +283,7 @@ def show_urls(demo: Demo, console: Console) -> None:
     say(f"office:   {office.url}   API docs: {office.url}/docs   log: {office.data_dir / 'office.log'}")
     say(f"console:  {office.url}/staff/   (the office's staff, with the accounts above; "
         f"the central's at {central.url}/staff/)")
-    say(f"public:   {office.url}/track (status lookup)   {office.url}/status (the office's status page)")
+    say(f"public:   {office.url}/ : {office.url}/track (status lookup), {office.url}/status (the office's status page)")
     say(f"central:  {central.url}   API docs: {central.url}/docs   log: {central.data_dir / 'central.log'}")
     say(f"messages: {demo.messages_url}/   what applicants and staff were sent (WhatsApp, SMS, Telegram), "
         "received by a local stand-in: nothing leaves this machine")

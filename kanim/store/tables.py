@@ -25,7 +25,7 @@ from sqlalchemy import (
     false,
 )
 
-from kanim.biometrics.fingerprint import FingerException
+from kanim.domain.fingers import FingerException
 from kanim.domain.application import Priority, Stage
 from kanim.domain.booklet import BookletStatus, SpoilReason
 from kanim.domain.clearances import ClearanceState

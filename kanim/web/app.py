@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 from fastapi_offline import FastAPIOffline
 
 import kanim
 from kanim.bootstrap import Office
-from kanim.web import console, contract, problems, public, status_page, track
+from kanim.web import console, contract, home, metrics, problems, public, status_page, track
 from kanim.web.console.routers import office_desks
 from kanim.web.limits import BodyLimit
+from kanim.web.livez import Livez
 from kanim.web.routers import applications, auth, booking, link, notify
 from kanim.web.routers import office as office_router
 
@@ -30,6 +30,7 @@ def create_app(office: Office) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=office.settings.max_upload_bytes)
     problems.install(app)  # after the other middleware: its catch-all is the outermost
     contract.install(app)
+    app.add_middleware(Livez)  # the outermost: /livez answers before anything else runs
     for r in (auth.router, booking.router, applications.router, office_router.router, link.router, notify.router,
               notify.pickup_router, track.api_router):
         app.include_router(r, prefix=API)
@@ -37,9 +38,6 @@ def create_app(office: Office) -> FastAPI:
     app.include_router(public.router)
     app.include_router(track.router)
     app.include_router(status_page.router)
-
-    @app.get("/", include_in_schema=False)
-    def home() -> RedirectResponse:
-        return RedirectResponse("/staff/")  # until the public pages exist
-
+    app.include_router(metrics.router)
+    app.include_router(home.router)
     return app

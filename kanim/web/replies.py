@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from kanim.biometrics.fingerprint import FingerException
+from kanim.domain.fingers import FingerException
 from kanim.domain.booklet import BookletStatus, SpoilReason
 from kanim.domain.passport import DocumentKind
 from kanim.security.roles import Role

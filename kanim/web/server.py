@@ -83,6 +83,21 @@ def start_notifier(office: Office) -> BackgroundThread | None:
     return BackgroundThread(stop, thread)
 
 
+def start_backup_watch(office: Office) -> BackgroundThread | None:
+    """The backup watch (kanim/backup/watch.py) in a thread of the server, when the office has
+    backup targets."""
+    from kanim.backup.settings import BackupSettings
+
+    if not BackupSettings().target_specs():
+        return None
+    from kanim.backup.watch import run_forever
+
+    stop = threading.Event()
+    thread = threading.Thread(target=run_forever, args=(office, stop), daemon=True, name="kanim-backup-watch")
+    thread.start()
+    return BackgroundThread(stop, thread)
+
+
 def office_app() -> object:
     """The ASGI app of one worker process (`--workers` > 1): settings come from the environment
     the workers inherit, and the relay stays in the parent (one relay per office)."""
@@ -98,6 +113,7 @@ def run(settings: Settings, *, host: str, port: int, relay: bool = True, workers
     upgrade(office.engine)
     relay_thread = start_relay(office) if relay else None
     notify_thread = start_notifier(office)
+    watch_thread = start_backup_watch(office)
     try:
         if workers > 1:
             # Python runs one thread at a time per process: on a multi-core server, several
@@ -107,7 +123,7 @@ def run(settings: Settings, *, host: str, port: int, relay: bool = True, workers
         else:
             uvicorn.run(create_app(office), host=host, port=port, **uvicorn_options(settings, access_log=access_log))
     finally:
-        for background in (relay_thread, notify_thread):
+        for background in (relay_thread, notify_thread, watch_thread):
             if background:
                 background.shut_down()
 

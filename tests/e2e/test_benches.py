@@ -69,12 +69,26 @@ def _backup(r: dict[str, Any]) -> None:
     assert r["plain_copy"]["seconds"] > 0 and r["restore"]["speed_ratio_to_plain_copy"] > 0
 
 
+def _public(r: dict[str, Any]) -> None:
+    assert r["benchmark"] == "public" and r["ok"] is True, r
+    assert set(r["alone"]) == {"livez", "health", "track_api", "track_page", "status"}, r["alone"]
+    for route in [*r["alone"].values(), *r["beside_day"]["public"].values()]:
+        assert route["requests"] > 0 and route["errors"] == 0 and 0 < route["p50_ms"] <= route["p95_ms"], route
+    assert r["alone"]["livez"]["ratio_to_livez"] == 1.0 and r["alone"]["status"]["ratio_to_livez"] > 0
+    assert r["beside_day"]["day"]["handed_over"] == r["beside_day"]["day"]["applications"] == 1, r["beside_day"]
+    assert set(r["targets"]) == {f"{n}_{t}" for n in ("track_api", "track_page", "status")
+                                 for t in ("rate_at_least_half_of_livez", "p95_under_100_ms_beside_the_day")}
+
+
 # name → (smoke-size arguments, what its result must say, why it may not run here)
 SMOKE: dict[str, tuple[list[str], Callable[[dict[str, Any]], None], Callable[[], str | None]]] = {
-    "office_day": (["--applications", "4", "--concurrency", "2", "--reference-seconds", "0.2"], _office_day,
+    "office_day": (["--applications", "4", "--concurrency", "2", "--reference-seconds", "0.2", "--workers", "1"],
+                   _office_day,
                    lambda: None),
     "desk_pages": (["--older", "500", "--today", "40", "--requests", "10", "--warmup", "1"], _desk_pages,
                    lambda: None),
+    "public": (["--applicants", "10", "--clients", "2", "--seconds", "0.3", "--day-applications", "1",
+                "--day-concurrency", "2", "--workers", "1"], _public, lambda: None),
     "pickup_schedule": (["--waiting", "200", "--repeat", "2"], _pickup_schedule, lambda: None),
     "notify": (["--messages", "200", "--reference-messages", "50"], _notify, lambda: None),
     # The desks' part (a `kanim serve` and walk-ins over HTTP) is left out at smoke size: its start-up

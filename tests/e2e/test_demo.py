@@ -131,6 +131,15 @@ def test_a_new_application_is_ready_within_10_s_of_its_quality_check_on_the_firs
         assert len(done) == 3 and all(set(a["clearances"].values()) == {"confirmed"} for a in done), done
         assert central_stages(root) == {a["id"]: a["stage"] for a in seeded}
 
+        # The public side, as the README sends an applicant to it: the front door, the lookup of the
+        # application the demo printed, and the status page with the demo's incident.
+        assert 'href="/track?lang=id"' in httpx.get(office_url + "/", timeout=10).text
+        number, born = re.search(r"to look up at /track: application (\S+), birth date (\S+) \(ready\)",
+                                 first.output).groups()
+        found = httpx.post(office_url + "/api/v1/track", json={"number": number, "birth_date": born}, timeout=10)
+        assert found.status_code == 200 and found.json()["state"] == "ready", found.text
+        assert "Busy passport pickup queue" in httpx.get(office_url + "/status?lang=en", timeout=10).text
+
         # While it runs, neither a second demo (on other ports) nor a reset touches its folder.
         for args in (["--port", str(free_port()), "--central-port", str(free_port())], ["--reset"]):
             r = subprocess.run([sys.executable, "-m", "kanim", "demo", "--dir", str(root), *args], capture_output=True,

@@ -18,7 +18,6 @@ from starlette.concurrency import run_in_threadpool
 from kanim.domain.booklet import SpoilReason
 from kanim.office import documents, printing
 from kanim.office.queries import print_room as queries
-from kanim.render.booklet_report import render_booklet_report_pdf
 from kanim.security.roles import Perm
 from kanim.web.console.actions import run
 from kanim.web.console.desks import N_
@@ -141,6 +140,8 @@ async def report(request: Request, user: Stockkeeper) -> Response:
 
 @router.get("/report.pdf")
 async def report_pdf(request: Request, user: Stockkeeper) -> Response:
+    from kanim.render.booklet_report import render_booklet_report_pdf  # fpdf: loaded when first asked for
+
     office = request.app.state.office
     r = await run_in_threadpool(queries.report, office)
     pdf = await run_in_threadpool(render_booklet_report_pdf, counts=r.counts, batches=r.batches, spoiled=r.spoiled,

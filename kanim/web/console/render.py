@@ -111,6 +111,18 @@ def new_key() -> str:
     return secrets.token_urlsafe(16)
 
 
+def _backup_warnings(settings: Any, user: Any, central: bool) -> list[str]:
+    """What the node's backup watch last found wrong (kanim/backup/watch.py), on every page of the
+    staff who can act on it: a supervisor tells IT, an admin is IT."""
+    from kanim.security.roles import Role
+
+    if central or user is None or user.role not in (Role.SUPERVISOR, Role.ADMIN):
+        return []
+    from kanim.backup.watch import warnings
+
+    return warnings(settings.data_dir)
+
+
 def page(request: Request, template: str, *, status: int = 200, headers: dict[str, str] | None = None,
          **context: Any) -> HTMLResponse:
     """Render a page or a fragment in the language of whoever asks (kanim.web.console.session
@@ -123,8 +135,9 @@ def page(request: Request, template: str, *, status: int = 200, headers: dict[st
     # The central has no office name of its own (its settings carry the default's).
     central = getattr(request.app.state, "console_node", "office") == "central"
     name = gettext(lang, "Central hub") if central else settings.office_name
+    user = getattr(state, "user", None)
     html = env.get_template(template).render(
-        request=request, user=getattr(state, "user", None), csrf=getattr(state, "csrf", ""),
-        desks=getattr(state, "desks", []), office_name=name, new_key=new_key, tz=tz,
+        request=request, user=user, backup_warnings=_backup_warnings(settings, user, central),
+        csrf=getattr(state, "csrf", ""), desks=getattr(state, "desks", []), office_name=name, new_key=new_key, tz=tz,
         clock=lambda at: clock_time(at, lang, tz), when=lambda at: date_time(at, lang, tz), **context)
     return HTMLResponse(html, status_code=status, headers={"Cache-Control": "no-store", **(headers or {})})

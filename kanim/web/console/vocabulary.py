@@ -36,7 +36,7 @@ MESSAGE_STATES = [N_("message:created"), N_("message:sending"), N_("message:sent
 CHANNELS = [N_("channel:whatsapp"), N_("channel:sms"), N_("channel:email"), N_("channel:none")]
 # Alerts to the office's own staff (kanim.notify.alerts.Kind).
 ALERT_KINDS = [N_("alert:channel_refused"), N_("alert:channel_unreachable"), N_("alert:channel_back"),
-               N_("alert:template_failed"), N_("alert:test"), N_("alert:social_post")]
+               N_("alert:template_failed"), N_("alert:test"), N_("alert:backup_warning"), N_("alert:social_post")]
 # A status-page subscriber's state (kanim.office.subscriptions).
 SUBSCRIBER_STATES = [N_("subscriber:pending"), N_("subscriber:active"), N_("subscriber:ended")]
 ATTEMPT_OUTCOMES = [N_("outcome:accepted"), N_("outcome:temporary"), N_("outcome:permanent"), N_("outcome:technical"),

@@ -1,0 +1,99 @@
+"""The node watches its own backups, so that a stopped `kanim backup run`, a full USB disk or a
+failed drill is noticed the day it happens, not on the day of the restore.
+
+A thread of `kanim serve` (when KANIM_BACKUP_TARGETS is set) reads each target's listing every
+`WATCH_EVERY` (the same `health` as `kanim backup status`), and:
+
+- writes what it found to `<data dir>/backup-health.json` (replaced whole: a reader never sees
+  half of it), which the console's banner and `/metrics` read: with several worker processes,
+  every one of them shows the same, and none lists an off-site target per page view;
+- raises an office alert (kanim/notify/alerts.py) for each warning: the staff's Telegram group
+  or mailbox hears it, once per target and kind of warning within the alerts' repeat window.
+
+The watch holds no key: reading a listing needs only the node's own token, and drills run where
+the private key is (docs/backup.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from kanim.backup.drills import Finding, Health, health
+from kanim.backup.settings import BackupSettings
+from kanim.backup.targets import TargetError, open_target
+
+log = logging.getLogger("kanim.backup")
+
+WATCH_EVERY = timedelta(minutes=5)
+FILE = "backup-health.json"
+
+
+def check(office: Any, backup: BackupSettings, *, now: datetime) -> list[Health]:  # office: kanim.bootstrap.Office
+    """One look at every target: the file written, the alerts raised. Returns what was found."""
+    found = [_health(spec, office.settings.office_code, backup, now) for spec in backup.target_specs()]
+    write(office.settings.data_dir, found, now)
+    _alert(office, found)
+    return found
+
+
+def _health(spec: str, office_code: str, backup: BackupSettings, now: datetime) -> Health:
+    try:
+        target = open_target(spec, office=office_code, token=backup.token)
+    except (TargetError, ValueError) as e:
+        return Health(spec, 0, None, None, None, None, [Finding("unreachable", str(e))])
+    return health(target, now=now, stale=timedelta(minutes=backup.stale_minutes),
+                  drill_every=timedelta(days=backup.drill_days))
+
+
+def write(data_dir: Path, found: list[Health], now: datetime) -> None:
+    body = {"checked_at": now.isoformat(), "targets": [
+        {**asdict(h), "codes": [getattr(w, "code", "warning") for w in h.warnings]} for h in found]}
+    path = Path(data_dir) / FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(body, default=str))
+    os.replace(tmp, path)
+
+
+def read(data_dir: Path) -> dict | None:
+    """The last check, or None when the node has none (no targets, or not yet looked)."""
+    try:
+        return json.loads((Path(data_dir) / FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def warnings(data_dir: Path) -> list[str]:
+    """The last check's warnings as one line each, for the console's banner."""
+    last = read(data_dir) or {}
+    return [f"{t['target']}: {w}" for t in last.get("targets", []) for w in t.get("warnings", [])]
+
+
+def _alert(office: Any, found: list[Health]) -> None:
+    from kanim.notify import alerts
+
+    with office.uow() as uow:
+        for h in found:
+            for w in h.warnings:
+                code = getattr(w, "code", "warning")
+                # the subject is a column of 64 characters; a target's URL may be longer
+                subject = f"backup:{code}:{hashlib.sha256(h.target.encode()).hexdigest()[:16]}"
+                alerts.raise_alert(uow, alerts.Kind.BACKUP_WARNING, subject, {"channel": h.target, "reason": str(w)})
+        uow.commit()
+
+
+def run_forever(office: Any, stop: threading.Event, every: timedelta = WATCH_EVERY) -> None:
+    backup = BackupSettings()
+    while not stop.is_set():
+        try:
+            check(office, backup, now=datetime.now(UTC))
+        except Exception:  # noqa: BLE001 - a watch that dies silently is worse than none
+            log.exception("backup watch: the check failed; trying again in %s", every)
+        stop.wait(every.total_seconds())
