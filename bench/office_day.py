@@ -539,6 +539,18 @@ def receive_booklets(api: Api, n: int, rng: random.Random) -> str:
     raise SystemExit("could not receive a booklet batch (every range tried was taken?)")
 
 
+def run_together(threads: list[threading.Thread], barrier: threading.Barrier) -> float:
+    """Start the threads; the clock starts when they all (and this thread) have passed `barrier`,
+    and stops when the last has ended: the wall time of their work, without their set-up."""
+    for t in threads:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
+
+
 def reference(api: Api, name: str, path: str, role: str | None, concurrency: int, seconds: float) -> dict:
     """Closed loop: `concurrency` threads each send `path` back to back for `seconds`."""
     rec = Recorder()
@@ -561,14 +573,7 @@ def reference(api: Api, name: str, path: str, role: str | None, concurrency: int
             if time.monotonic() >= deadline[0]:
                 break
 
-    threads = [threading.Thread(target=loop) for _ in range(concurrency)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
+    wall = run_together([threading.Thread(target=loop) for _ in range(concurrency)], barrier)
     ref.close()
     lat = rec.latencies[name]
     return {"path": path, "requests": len(lat), "errors": rec.errors[name], "seconds": wall,

@@ -118,19 +118,15 @@ class Load:
                         why = "" if ok else f"HTTP {r.status_code}: {r.text[:120]}"
                     except httpx.HTTPError as e:
                         ok, why = False, f"{type(e).__name__}: {e}"
-                    dt = time.perf_counter() - t
-                    (lat[route.name].append(dt) if ok else bad[route.name].append(why))
+                    if ok:
+                        lat[route.name].append(time.perf_counter() - t)
+                    else:
+                        bad[route.name].append(why)
                     if until():
                         return
 
-        threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(self.clients)]
-        for t in threads:
-            t.start()
-        barrier.wait()
-        t0 = time.perf_counter()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
+        wall = od.run_together([threading.Thread(target=client, args=(k,), daemon=True)
+                                for k in range(self.clients)], barrier)
         return {"seconds": round(wall, 3), "routes": {
             r.name: {"path": r.path, "requests": len(lat[r.name]), "errors": len(bad[r.name]),
                      "error_samples": bad[r.name][:3], "requests_per_s": round(len(lat[r.name]) / wall, 1),

@@ -17,23 +17,19 @@ the private key is (docs/backup.md).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-import os
 import threading
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from kanim.backup.drills import Finding, Health, health
+from kanim.backup.health_file import write
 from kanim.backup.settings import BackupSettings
 from kanim.backup.targets import TargetError, open_target
 
 log = logging.getLogger("kanim.backup")
 
 WATCH_EVERY = timedelta(minutes=5)
-FILE = "backup-health.json"
 
 
 def check(office: Any, backup: BackupSettings, *, now: datetime) -> list[Health]:  # office: kanim.bootstrap.Office
@@ -51,29 +47,6 @@ def _health(spec: str, office_code: str, backup: BackupSettings, now: datetime) 
         return Health(spec, 0, None, None, None, None, [Finding("unreachable", str(e))])
     return health(target, now=now, stale=timedelta(minutes=backup.stale_minutes),
                   drill_every=timedelta(days=backup.drill_days))
-
-
-def write(data_dir: Path, found: list[Health], now: datetime) -> None:
-    body = {"checked_at": now.isoformat(), "targets": [
-        {**asdict(h), "codes": [getattr(w, "code", "warning") for w in h.warnings]} for h in found]}
-    path = Path(data_dir) / FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(body, default=str))
-    os.replace(tmp, path)
-
-
-def read(data_dir: Path) -> dict | None:
-    """The last check, or None when the node has none (no targets, or not yet looked)."""
-    try:
-        return json.loads((Path(data_dir) / FILE).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def warnings(data_dir: Path) -> list[str]:
-    """The last check's warnings as one line each, for the console's banner."""
-    last = read(data_dir) or {}
-    return [f"{t['target']}: {w}" for t in last.get("targets", []) for w in t.get("warnings", [])]
 
 
 def _alert(office: Any, found: list[Health]) -> None:

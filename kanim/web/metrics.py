@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
-from kanim.backup.watch import read
+from kanim.backup.health_file import read
 
 router = APIRouter(include_in_schema=False)
 

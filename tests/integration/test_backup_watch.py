@@ -11,7 +11,8 @@ from kanim.backup.keys import dedup_key, load_public
 from kanim.backup.settings import BackupSettings
 from kanim.backup.snapshot import create
 from kanim.backup.targets import FolderTarget
-from kanim.backup.watch import check, read
+from kanim.backup.health_file import read
+from kanim.backup.watch import check
 from kanim.security.roles import Role
 from kanim.store import tables as t
 from kanim.web.metrics import exposition

@@ -118,7 +118,7 @@ def _backup_warnings(settings: Any, user: Any, central: bool) -> list[str]:
 
     if central or user is None or user.role not in (Role.SUPERVISOR, Role.ADMIN):
         return []
-    from kanim.backup.watch import warnings
+    from kanim.backup.health_file import warnings
 
     return warnings(settings.data_dir)
 
