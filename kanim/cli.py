@@ -441,7 +441,8 @@ def notify_retry_dead(actor: Annotated[str, typer.Option(help="who retries them 
 def notify_rule(purpose: str, enabled: Annotated[bool, typer.Option("--on/--off")] = True,
                 actor: Annotated[str, typer.Option(help="who switches it (audited)")] = "cli") -> None:
     """Switch one rule on or off (purposes: booking_confirmed, billing_issued, billing_reminder,
-    payment_received, printed_waiting, ready, pickup_reminder, on_hold, rescheduled, no_show).
+    payment_received, printed_waiting, ready, pickup_reminder, on_hold, rescheduled, no_show,
+    ticket_reply, announcement, status_confirm, status_notice, track_code).
 
     Example: kanim notify rule billing_reminder --off
     """
@@ -458,6 +459,57 @@ def notify_rule(purpose: str, enabled: Annotated[bool, typer.Option("--on/--off"
         notify.set_rule(uow, p, enabled=enabled, actor=actor)
         uow.commit()
     out.print(f"{p.value}: {'on' if enabled else 'off'}")
+
+
+@notify_app.command("announce")
+@cli_errors
+def notify_announce(
+    text_id: Annotated[str, typer.Option("--text-id", help="the message in Indonesian (at most 300 characters)")],
+    text_en: Annotated[str, typer.Option("--text-en", help="the message in English")],
+    stage: Annotated[str | None, typer.Option(help="applications in this stage (qc_passed: printed, waiting "
+                                                    "for national confirmation; ready; ...)")] = None,
+    pickup_on: Annotated[str | None, typer.Option("--pickup-on", help="applications with a pickup slot on this day "
+                                                                      "(YYYY-MM-DD)")] = None,
+    not_collected: Annotated[bool, typer.Option("--not-collected", help="only passports not yet collected")] = False,
+    social: Annotated[bool, typer.Option("--social", help="also post it to the office's social channels")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="send it (without: only count, nothing is written)")] = False,
+    actor: Annotated[str, typer.Option(help="who sends it (audited)")] = "cli",
+) -> None:
+    """One message to a set of applicants, in each one's language, through the notifications
+    queue and its caps (one per contact). Without --yes it only counts.
+
+    Example: kanim notify announce --stage qc_passed --text-id "Sistem nasional sudah pulih." --text-en "The national system is back."
+    Example: kanim notify announce --pickup-on 2026-12-04 --not-collected --text-id "..." --text-en "..." --yes
+    """
+    from datetime import date
+
+    from kanim.domain.application import Stage
+    from kanim.domain.errors import InvalidInput
+    from kanim.office import announce
+
+    try:
+        chosen = Stage(stage) if stage else None
+    except ValueError:
+        raise InvalidInput(f"unknown stage {stage!r}; one of: {', '.join(s.value for s in Stage)}",
+                           code="announce-stage") from None
+    try:
+        day = date.fromisoformat(pickup_on) if pickup_on else None
+    except ValueError:
+        raise InvalidInput(f"--pickup-on {pickup_on!r} is not a day written YYYY-MM-DD", code="announce-day") from None
+    office = _office()
+    selection = announce.Selection(stage=chosen, pickup_on=day, not_collected=not_collected)
+    announce.check_texts(office, text_id, text_en)
+    counted = announce.preview(office, selection)
+    line = (f"{counted.recipients} message(s) to {counted.applications} application(s); "
+            f"{counted.no_channel} without a phone or email")
+    if counted.rule_off:
+        line += "; the announcement rule is off: nothing would be written (kanim notify rule announcement --on)"
+    if not yes:
+        out.print(f"{line}. Dry run: nothing written (add --yes to send).", markup=False, highlight=False)
+        return
+    sent = announce.send(office, selection, text_id=text_id, text_en=text_en, actor=actor, social=social)
+    out.print(f"announcement {sent.id}: {sent.written} message(s) written to {counted.applications} "
+              f"application(s); {counted.no_channel} without a phone or email", markup=False, highlight=False)
 
 
 @pickup_app.command("day")

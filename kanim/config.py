@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     notify_verify_token: str | None = None  # Meta's webhook verification handshake
     notify_sms_callback_key: str | None = None  # the API key SMSEagle's Callback URL sends with each reply
     public_url: str | None = None  # where applicants reach this office's public pages (links)
+    # The office's social channels (docs/public.md): comma-separated Apprise URLs (tgram://, mastodons://,
+    # x://...) an incident or an announcement may also be posted to.
+    status_social_urls: str | None = None
+    # /track asks for a 6-digit code sent to the applicant's channel before it shows details.
+    track_code: bool = False
     notify_interval: float = Field(default=1.0, gt=0)  # seconds between worker rounds when idle
     notify_concurrency: int = Field(default=4, ge=1, le=64)  # sends in flight (the duplicate bound)
     notify_retry_minutes: float = Field(default=240, gt=0)  # a temporary failure is retried this long
@@ -127,6 +132,10 @@ class Settings(BaseSettings):
     # leaves the rest to the desks. Behind a reverse proxy on the same machine every desk comes
     # from the proxy's address: set it to http_max_connections there.
     http_max_connections_per_address: int = Field(default=300, ge=1)
+
+    @property
+    def social_urls(self) -> list[str]:
+        return [u.strip() for u in (self.status_social_urls or "").split(",") if u.strip()]
 
     @model_validator(mode="after")
     def _lock_after_free_failures(self) -> Settings:

@@ -42,6 +42,7 @@ class Kind(StrEnum):
     CHANNEL_BACK = "channel_back"  # reached again after an unreachable alert
     TEMPLATE_FAILED = "template_failed"  # a message could not be rendered (too long, a setting missing)
     TEST = "test"  # `kanim notify test-office`
+    SOCIAL_POST = "social_post"  # an incident or announcement to the office's social channels (subject social:<n>)
     BACKUP_WARNING = "backup_warning"  # a stale backup, a failed drill, a target not reached (kanim/backup/watch.py)
 
 
@@ -91,6 +92,8 @@ class Alert:
 
 def text(kind: Kind | str, params: Mapping[str, Any], office_name: str) -> Alert:
     """The alert as staff read it (pure: what `params` hold, nothing looked up)."""
+    if Kind(kind) is Kind.SOCIAL_POST:  # the office's public words, written by staff
+        return Alert(title=str(params.get("title", "")), body=str(params.get("body", "")))
     title, indonesian, english = _TEXTS[Kind(kind)]
     values = {"office_name": office_name, "reason": "", "since": "", **params}
     values["channel"] = CHANNEL_NAMES.get(str(values.get("channel", "")), str(values.get("channel", "")))
@@ -114,6 +117,33 @@ def raise_alert(uow: UnitOfWork, kind: Kind, subject: str, params: Mapping[str, 
     return alert_id
 
 
+SOCIAL_MAX = 480  # characters of a post: Mastodon takes 500; longer posts are cut at a word
+
+
+def post_social(uow: UnitOfWork, urls: list[str], *, title: str, body: str, source: str) -> list[str]:
+    """A post to each of the office's social channels (`status_social_urls`), one row each, sent
+    by the worker like an alert (retried a day); `source` names what it tells (an incident's id,
+    an announcement's). Public words only: never an applicant."""
+    now = uow.now()
+    text = body if len(body) <= SOCIAL_MAX else body[:SOCIAL_MAX - 3].rsplit(" ", 1)[0] + "..."
+    made = []
+    for n, _ in enumerate(urls):
+        alert_id = str(uuid.uuid4())
+        uow.session.execute(t.notify_alert.insert().values(
+            id=alert_id, kind=Kind.SOCIAL_POST.value, subject=f"social:{n}",
+            params={"title": title[:200], "body": text, "source": source}, state=State.CREATED.value, attempts=0,
+            created_at=now, updated_at=now))
+        made.append(alert_id)
+    return made
+
+
+def social_posts(uow: UnitOfWork, limit: int = 10) -> list[Any]:
+    """The newest posts to the social channels, for the status desk."""
+    a = t.notify_alert.c
+    return list(uow.session.execute(select(a.subject, a.params, a.state, a.reason, a.attempts, a.created_at, a.sent_at)
+                                    .where(a.kind == Kind.SOCIAL_POST.value).order_by(a.seq.desc()).limit(limit)))
+
+
 def raise_back(uow: UnitOfWork, subject: str) -> str | None:
     """'Reachable again', only after an unreachable alert that no 'back' has answered yet."""
     a = t.notify_alert.c
@@ -132,7 +162,7 @@ def raise_back(uow: UnitOfWork, subject: str) -> str | None:
 
 def due_stmt(now: datetime):  # noqa: ANN201 - a Select
     a = t.notify_alert.c
-    return (select(a.id, a.kind, a.params, a.attempts, a.created_at)
+    return (select(a.id, a.kind, a.subject, a.params, a.attempts, a.created_at)
             .where(a.state.in_((State.CREATED.value, State.TEMPORARY_FAILURE.value)),
                    or_(a.next_attempt_at.is_(None), a.next_attempt_at <= now))
             .order_by(a.seq))
@@ -157,4 +187,4 @@ def recent(uow: UnitOfWork, limit: int = 10) -> list[Any]:
     """The newest alerts, for the console and `kanim notify status`."""
     a = t.notify_alert.c
     return list(uow.session.execute(select(a.kind, a.subject, a.params, a.state, a.reason, a.created_at, a.sent_at)
-                                    .order_by(a.seq.desc()).limit(limit)))
+                                    .where(a.kind != Kind.SOCIAL_POST.value).order_by(a.seq.desc()).limit(limit)))

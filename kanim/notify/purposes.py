@@ -27,12 +27,23 @@ class Purpose(StrEnum):
     RESCHEDULED = "rescheduled"  # a new pickup slot, asked for or after a no-show
     NO_SHOW = "no_show"  # missed the pickup slot, moved to the next free one
     TICKET_REPLY = "ticket_reply"  # the complaint desk's answer to what the applicant wrote
+    ANNOUNCEMENT = "announcement"  # a supervisor's one message to a set of applicants
+    STATUS_CONFIRM = "status_confirm"  # a status-page subscriber is asked to confirm (double opt-in)
+    STATUS_NOTICE = "status_notice"  # an incident, its update or maintenance, to the page's subscribers
+    TRACK_CODE = "track_code"  # the one-time code /track asks for before details (KANIM_TRACK_CODE)
+
+    @property
+    def about_an_application(self) -> bool:
+        """The status page's messages go to subscribers, who need not be applicants: they greet
+        nobody by name and name no application number."""
+        return self not in (Purpose.STATUS_CONFIRM, Purpose.STATUS_NOTICE)
 
     @property
     def urgent(self) -> bool:
         """Urgent notices go out in quiet hours too: a hold stops a journey, and a code about to
-        expire is worth waking for less than losing the booking is."""
-        return self in (Purpose.ON_HOLD, Purpose.BILLING_REMINDER)
+        expire is worth waking for less than losing the booking is; a one-time code is asked for
+        by someone waiting for it on the page."""
+        return self in (Purpose.ON_HOLD, Purpose.BILLING_REMINDER, Purpose.TRACK_CODE)
 
 
 class State(StrEnum):

@@ -31,12 +31,23 @@ pickup_day     date                    the applicant's own pickup day
 pickup_slot    str "HH:MM"             and slot
 reason_code    str                     on_hold: payment, identity, documents or verification
                                        (`HOLD_REASON_OF_CLEARANCE`); never the internal reason
-confirm_url    https URL or None       optional: confirm a pickup slot (WhatsApp: reply instead)
+confirm_url    https URL or None       optional: confirm a pickup slot or a subscription (WhatsApp:
+                                       reply instead)
 change_url     https URL or None       optional: ask for another slot (WhatsApp: reply instead)
 optout_url     https URL or None       optional: the email footer's unsubscribe link
 reply_text     str (<= 600)            ticket_reply: the complaint desk's answer (`number` is then
                                        the ticket's number, ADU-000042); on one line
+notice_text    str (<= 600)            announcement: the supervisor's words; status_notice: the
+                                       update's words (an SMS shortens them); on one line
+notice_title   str (<= 200)            status_notice: "Gangguan: <the incident's title>"
+status_url     https URL or None       optional: the status page (status_notice)
+stop_url       https URL or None       optional: end a status-page subscription (`/s/<code>/stop`)
+one_time_code  str (6 digits)          track_code: the code /track asks for (KANIM_TRACK_CODE)
 ============== ======================= ==========================================================
+
+The status page's purposes (status_confirm, status_notice) go to subscribers, who need not be
+applicants: they take office_name, office_phone and timezone of the common keys, no number and
+no first name (`common`).
 
 A missing, empty or ill-typed parameter, or a key that is not in this table, is `InvalidInput`
 naming the key: a message is never sent with an empty placeholder.
@@ -130,7 +141,11 @@ class TemplateInfo:
 # -- the parameters -----------------------------------------------------------------------------
 
 COMMON = ("office_name", "office_phone", "number", "first_name", "timezone")
-OPTIONAL = ("confirm_url", "change_url", "optout_url")
+PUBLIC_COMMON = ("office_name", "office_phone", "timezone")  # to a subscriber: no name, no number
+OPTIONAL = ("confirm_url", "change_url", "optout_url", "status_url", "stop_url")
+LINKS = ("confirm_url", "change_url", "optout_url", "status_url", "stop_url")  # what an SMS may go without
+NOTICE_TEXT_MAX, NOTICE_TITLE_MAX = 600, 200
+SMS_NOTICE_TITLE_MAX, SMS_NOTICE_TEXT_MAX = 50, 80  # a status notice's SMS shortens the words to fit
 _PICKUP = ("pickup_day", "pickup_slot")
 NEEDS: dict[Purpose, tuple[str, ...]] = {
     Purpose.BOOKING_CONFIRMED: ("day", "slot", "what_to_bring"),
@@ -144,7 +159,15 @@ NEEDS: dict[Purpose, tuple[str, ...]] = {
     Purpose.RESCHEDULED: _PICKUP,
     Purpose.NO_SHOW: _PICKUP,
     Purpose.TICKET_REPLY: ("reply_text",),
+    Purpose.ANNOUNCEMENT: ("notice_text",),
+    Purpose.STATUS_CONFIRM: (),
+    Purpose.STATUS_NOTICE: ("notice_title", "notice_text"),
+    Purpose.TRACK_CODE: ("one_time_code",),
 }
+
+
+def common(purpose: Purpose) -> tuple[str, ...]:
+    return COMMON if Purpose(purpose).about_an_application else PUBLIC_COMMON
 Check = Callable[[str, object], object]
 _NIK_LIKE = re.compile(r"(?:\d[ .-]?){15}\d")
 _SLOT = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -218,6 +241,12 @@ def _reason(key: str, value: object) -> str:
     return str(value)
 
 
+def _one_time_code(key: str, value: object) -> str:
+    if not isinstance(value, str) or not (value.isascii() and value.isdigit() and len(value) == 6):
+        raise _invalid(key, "6 digits")
+    return value
+
+
 def _url(key: str, value: object) -> str:
     if not isinstance(value, str) or not value.startswith("https://") or len(value.split()) != 1 or len(value) > 120:
         raise _invalid(key, "an https:// link of at most 120 characters")
@@ -229,6 +258,8 @@ CHECKS: dict[str, Check] = {
     "timezone": _zone, "day": _day, "slot": _slot, "what_to_bring": _documents, "billing_code": _billing_code,
     "amount": _amount, "expires_at": _instant, "pickup_day": _day, "pickup_slot": _slot, "reason_code": _reason,
     "confirm_url": _url, "change_url": _url, "optout_url": _url, "reply_text": _text(REPLY_TEXT_MAX),
+    "notice_text": _text(NOTICE_TEXT_MAX), "notice_title": _text(NOTICE_TITLE_MAX), "status_url": _url,
+    "stop_url": _url, "one_time_code": lambda key, value: _one_time_code(key, value),
 }
 
 
@@ -240,7 +271,7 @@ def check_params(purpose: Purpose, params: Mapping[str, object]) -> dict[str, ob
         raise InvalidInput(f"unknown template parameter {unknown[0]!r}", code="template-param-unknown",
                            key=unknown[0])
     values = {}
-    for key in COMMON + NEEDS[purpose]:
+    for key in common(purpose) + NEEDS[purpose]:
         if params.get(key) is None:
             raise InvalidInput(f"template parameter {key!r} is missing ({purpose.value} needs it)",
                                code="template-param-missing", key=key)
@@ -333,12 +364,14 @@ def _document_words(items: tuple[str, ...], lang: str) -> list[str]:
 def context(purpose: Purpose, channel: Channel, lang: str, values: Mapping[str, object]) -> dict[str, object]:
     """Every value as the applicant reads it, in `lang`, bounded for an SMS."""
     ctx = dict(values) | _formatted(values, lang, weekday=channel is not Channel.SMS)
-    return _bounded_for_sms(ctx, lang) if channel is Channel.SMS else ctx
+    return _bounded_for_sms(purpose, ctx, lang) if channel is Channel.SMS else ctx
 
 
 def _formatted(values: Mapping[str, object], lang: str, *, weekday: bool) -> dict[str, object]:
     tz, day = str(values["timezone"]), day_text if weekday else long_date  # an SMS has no room for the weekday
-    ctx: dict[str, object] = {"lang": lang, "first_name": display_name(str(values["first_name"]))}
+    ctx: dict[str, object] = {"lang": lang}
+    if "first_name" in values:
+        ctx["first_name"] = display_name(str(values["first_name"]))
     for d, slot in (("day", "slot"), ("pickup_day", "pickup_slot")):
         if d in values:
             ctx[d], ctx[slot] = day(values[d], lang), slot_time(values[d], values[slot], lang, tz)
@@ -353,9 +386,13 @@ def _formatted(values: Mapping[str, object], lang: str, *, weekday: bool) -> dic
     return ctx
 
 
-def _bounded_for_sms(ctx: dict[str, object], lang: str) -> dict[str, object]:
+def _bounded_for_sms(purpose: Purpose, ctx: dict[str, object], lang: str) -> dict[str, object]:
     ctx["office_name"] = short_office_name(str(ctx["office_name"]))
-    ctx["first_name"] = shorten(str(ctx["first_name"]), SMS_FIRST_NAME_MAX)
+    if "first_name" in ctx:
+        ctx["first_name"] = shorten(str(ctx["first_name"]), SMS_FIRST_NAME_MAX)
+    if purpose is Purpose.STATUS_NOTICE:  # the status page has the whole text; the SMS points to it
+        ctx["notice_title"] = shorten(str(ctx["notice_title"]), SMS_NOTICE_TITLE_MAX)
+        ctx["notice_text"] = shorten(str(ctx["notice_text"]), SMS_NOTICE_TEXT_MAX)
     if "what_to_bring" in ctx:
         ctx["what_to_bring"] = bounded_list(ctx["what_to_bring"], SMS_LIST_MAX, str(words(lang)["more"]))
     return ctx
@@ -442,19 +479,35 @@ SAMPLE = {
     "pickup_day": date(2026, 12, 4), "pickup_slot": "10:00", "reason_code": "verification",
     "confirm_url": "https://kanim.example/k/7Qm2xZ", "change_url": "https://kanim.example/g/7Qm2xZ",
     "optout_url": "https://kanim.example/o/7Qm2xZ",
+    "status_url": "https://kanim.example/status", "stop_url": "https://kanim.example/s/7qm2xzab/stop",
+    "one_time_code": "482913",
 }
 SAMPLE_FIRST_NAMES = {"id": "Siti", "en": "Daniel"}
 SAMPLE_REPLIES = {"id": "Paspor Anda sudah dicetak dan menunggu konfirmasi sistem nasional.",
                   "en": "Your passport is printed and waits for the national system's confirmation."}
+SAMPLE_NOTICES = {
+    "id": {"notice_title": "Gangguan: Sistem nasional tidak dapat dihubungi",
+           "notice_text": "Diselidiki: paspor yang dicetak menunggu konfirmasi; pengambilan tetap buka.",
+           "announcement": "Sistem nasional sudah pulih; jadwal pengambilan paspor Anda kami kirim segera."},
+    "en": {"notice_title": "Incident: The national system cannot be reached",
+           "notice_text": "Investigating: printed passports wait for confirmation; pickup stays open.",
+           "announcement": "The national system is back; your pickup slot follows shortly."},
+}
 
 
 def sample_params(purpose: Purpose | str, language: str) -> dict[str, object]:
     """Realistic parameters for `purpose`: an office in Manado (WITA), a 10-year passport's fee."""
     purpose = Purpose(purpose)
-    keys = COMMON + NEEDS[purpose] + OPTIONAL
-    words = {"reply_text": SAMPLE_REPLIES[language]} if "reply_text" in keys else {}
-    return ({key: SAMPLE[key] for key in keys if key in SAMPLE} | {"first_name": SAMPLE_FIRST_NAMES[_language(language)]}
-            | words)
+    keys = common(purpose) + NEEDS[purpose] + OPTIONAL
+    lang = _language(language)
+    words = {"reply_text": SAMPLE_REPLIES[lang]} if "reply_text" in keys else {}
+    notices = SAMPLE_NOTICES[lang]
+    if "notice_title" in keys:
+        words |= {"notice_title": notices["notice_title"], "notice_text": notices["notice_text"]}
+    elif "notice_text" in keys:
+        words |= {"notice_text": notices["announcement"]}
+    names = {"first_name": SAMPLE_FIRST_NAMES[lang]} if "first_name" in keys else {}
+    return {key: SAMPLE[key] for key in keys if key in SAMPLE} | names | words
 
 
 def preview(purpose: Purpose | str, channel: Channel | str, language: str) -> Rendered:

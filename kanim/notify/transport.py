@@ -573,13 +573,16 @@ class AppriseTransport:
     own deadline at twice that plus a second is a backstop for a server that drips bytes.
     Apprise never retries here: the worker owns retries, with its backoff and caps."""
 
-    def __init__(self, urls: Mapping[Channel, str], *, office_url: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(self, urls: Mapping[Channel, str], *, office_url: str | None = None,
+                 social_urls: list[str] | None = None, timeout: float = 10.0) -> None:
         self._timeout = timeout
         self._asset = AppriseAsset()
         self._parsed = {Channel(channel): _parse(Channel(channel), url) for channel, url in urls.items() if url}
         self._endpoints = {c: e for c, parsed in self._parsed.items() if (e := _endpoint(c, parsed)) is not None}
         self._office = _parse_office(office_url) if office_url else None
         self._office_endpoint = _office_endpoint(self._office) if self._office else None
+        # The office's social channels (docs/public.md): parsed like the office URL, sent the same way.
+        self._social = [_parse_social(n, u) for n, u in enumerate(social_urls or [])]
 
     @property
     def office_configured(self) -> bool:
@@ -589,7 +592,18 @@ class AppriseTransport:
         """An alert to the office's own staff through its office URL."""
         if self._office is None:
             return failed(Outcome.TECHNICAL, "not-configured")
-        settings = {**copy.deepcopy(self._office), "rto": self._timeout, "cto": self._timeout, "retry": 0,
+        return self._send_to(self._office, self._office_endpoint, title, body, message_id)
+
+    def send_social(self, n: int, title: str, body: str, *, message_id: str) -> SendResult:
+        """A post to the office's n-th social channel (`KANIM_STATUS_SOCIAL_URLS`)."""
+        if not 0 <= n < len(self._social):
+            return failed(Outcome.TECHNICAL, "not-configured")
+        parsed, endpoint = self._social[n]
+        return self._send_to(parsed, endpoint, title, body, message_id)
+
+    def _send_to(self, parsed: dict[str, Any], endpoint: str | None, title: str, body: str,
+                 message_id: str) -> SendResult:
+        settings = {**copy.deepcopy(parsed), "rto": self._timeout, "cto": self._timeout, "retry": 0,
                     "optional": False, "store": False}
         try:
             plugin = Apprise.instantiate(settings, asset=self._asset, suppress_exceptions=False)
@@ -597,8 +611,8 @@ class AppriseTransport:
             plugin = None
         if plugin is None:
             return failed(Outcome.TECHNICAL, "apprise-refused-arguments")
-        if self._office_endpoint is not None:
-            plugin.notify_url = self._office_endpoint
+        if endpoint is not None:
+            plugin.notify_url = endpoint
         trace = _Trace()
         result = _OFFICE.classify(trace, self._notify(plugin, _OFFICE.body(OfficeText(title, body)), trace))
         log.info("office alert %s: %s (%s)", message_id, result.outcome, result.reason)
@@ -678,6 +692,15 @@ def _parse_office(url: str) -> dict[str, Any]:
     if api is not None and parsed.get("schema") not in ("tgram",):
         raise ValueError("the office alert URL takes api= only for tgram:// (a Telegram Bot API proxy)")
     return parsed
+
+
+def _parse_social(n: int, url: str) -> tuple[dict[str, Any], str | None]:
+    """One of the office's social channels, checked as the office URL is (never quoted)."""
+    try:
+        parsed = _parse_office(url)
+        return parsed, _office_endpoint(parsed)
+    except ValueError as e:
+        raise ValueError(f"KANIM_STATUS_SOCIAL_URLS, URL {n + 1}: {str(e).replace('office alert URL', 'URL')}") from None
 
 
 def _office_endpoint(parsed: dict[str, Any]) -> str | None:

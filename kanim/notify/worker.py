@@ -98,7 +98,7 @@ def transport_for(office: Office):  # noqa: ANN201 - a kanim.notify.transport.Tr
     s = office.settings
     urls = {Channel.WHATSAPP: s.notify_whatsapp_url, Channel.SMS: s.notify_sms_url, Channel.EMAIL: s.notify_email_url}
     return AppriseTransport({c: u for c, u in urls.items() if u}, office_url=s.notify_office_url,
-                            timeout=s.notify_timeout)
+                            social_urls=s.social_urls, timeout=s.notify_timeout)
 
 
 class Worker:
@@ -439,6 +439,11 @@ class Worker:
         for row in due:
             text = alerts.text(row.kind, row.params, self.settings.office_name)
             send_office = getattr(self.transport, "send_office", None)
+            if row.kind == alerts.Kind.SOCIAL_POST:  # the same sender, to the social channel the row names
+                social = getattr(self.transport, "send_social", None)
+                n = int(row.subject.partition(":")[2] or 0)
+                send_office = (lambda title, body, *, message_id: social(n, title, body, message_id=message_id)
+                               ) if social else None
             try:
                 result = send_office(text.title, text.body, message_id=row.id) if send_office else None
             except Exception as exc:  # noqa: BLE001 - a transport that raises is a technical failure
@@ -543,13 +548,13 @@ def _default_schedule(office: Office) -> int:
 def _render(purpose: Purpose, channel: str, language: str, params: dict[str, Any]) -> Any:
     """The message as its channel carries it. An SMS that its links make longer than two
     segments goes without them: the applicant can still reply, or call the office."""
-    from kanim.notify.render import MessageTooLong, render
+    from kanim.notify.render import LINKS, MessageTooLong, render
 
     values = notify.decode_params(params)
     try:
         return render(purpose, Channel(channel), language, values)
     except MessageTooLong:
-        links = [k for k in ("confirm_url", "change_url", "optout_url") if values.get(k)]
+        links = [k for k in LINKS if values.get(k)]
         if not links:
             raise
         return render(purpose, Channel(channel), language, {**values, **dict.fromkeys(links)})

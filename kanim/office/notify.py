@@ -170,6 +170,7 @@ class Wanted:
     scope: str
     params: Mapping[str, Any]
     not_before: datetime | None = None
+    only: tuple[str, str] | None = None  # this (channel, address) and no fallback: a status subscriber's
 
 
 def create(uow: UnitOfWork, settings: Settings, facts: AppFacts, purpose: Purpose, *, scope: str,
@@ -189,7 +190,7 @@ def create_many(uow: UnitOfWork, settings: Settings, wanted: list[Wanted]) -> li
             continue
         # No contact (a walk-in): the message is written down as one nobody could be told, so
         # that the history says so instead of nothing.
-        routes = channels_for(w.facts) or [(NO_CONTACT, "")]
+        routes = [w.only] if w.only else (channels_for(w.facts) or [(NO_CONTACT, "")])
         drafts.append((w, routes, message_key(w.purpose, w.scope, routes[0][1])))
     keys = [k for _, _, k in drafts]
     told: set[str] = set()

@@ -159,9 +159,11 @@ def _outages(uow: UnitOfWork, *, since: datetime) -> list[Outage]:
 
 def open_incident(office: Office, *, kind: str, title_id: str, title_en: str, body_id: str, body_en: str,
                   components: list[Component], impact: Level, actor: str, starts_at: datetime | None = None,
-                  ends_at: datetime | None = None) -> str:
+                  ends_at: datetime | None = None, tell: bool = True, social: bool = False) -> str:
     """An incident (investigating, from now) or a maintenance window (from `starts_at` to
-    `ends_at`), with its first update."""
+    `ends_at`), with its first update. `tell`: every active subscriber gets it (one message
+    each, kanim/office/subscriptions.py); `social`: it is posted to the office's social
+    channels too. Both are written in this transaction."""
     _check_words(title_id, title_en, body_id, body_en)
     if not components:
         raise InvalidInput("name at least one service this concerns", code="status-components-missing",
@@ -175,9 +177,12 @@ def open_incident(office: Office, *, kind: str, title_id: str, title_en: str, bo
             id=incident_id, kind=kind, title_id=title_id.strip(), title_en=title_en.strip(),
             components=sorted({c.value for c in components}), impact=impact, state=state, starts_at=start,
             ends_at=end, created_at=now, created_by=actor))
-        _write_update(uow, incident_id, state, body_id, body_en, actor)
+        update_id = _write_update(uow, incident_id, state, body_id, body_en, actor)
+        told = _publish(office, uow, Published(update_id, incident_id, kind, state, {"id": title_id, "en": title_en},
+                                               {"id": body_id, "en": body_en}), tell=tell, social=social)
         uow.audit(actor=actor, action="StatusIncidentOpened", subject=incident_id,
-                  detail={"kind": kind, "impact": impact.value, "components": sorted(c.value for c in components)})
+                  detail={"kind": kind, "impact": impact.value, "components": sorted(c.value for c in components),
+                          **told})
         uow.commit()
     return incident_id
 
@@ -197,8 +202,9 @@ def _window(kind: str, starts_at: datetime | None, ends_at: datetime | None,
 
 
 def add_update(office: Office, *, incident_id: str, state: IncidentState, body_id: str, body_en: str,
-               actor: str) -> None:
-    """An update moves the incident on (or adds a note in its state); resolving ends it."""
+               actor: str, tell: bool = True, social: bool = False) -> None:
+    """An update moves the incident on (or adds a note in its state); resolving ends it. `tell`
+    and `social` as for `open_incident`."""
     _check_words(body_id, body_en)
     with office.uow() as uow:
         i = t.status_incident.c
@@ -212,16 +218,50 @@ def add_update(office: Office, *, incident_id: str, state: IncidentState, body_i
         if state is IncidentState.RESOLVED and (row.kind == INCIDENT or row.ends_at > uow.now()):
             values["ends_at"] = uow.now()  # a maintenance completed early ends now
         uow.session.execute(update(t.status_incident).where(i.id == incident_id).values(**values))
-        _write_update(uow, incident_id, state, body_id, body_en, actor)
-        uow.audit(actor=actor, action="StatusIncidentUpdated", subject=incident_id, detail={"state": state.value})
+        update_id = _write_update(uow, incident_id, state, body_id, body_en, actor)
+        told = _publish(office, uow, Published(update_id, incident_id, row.kind, state,
+                                               {"id": row.title_id, "en": row.title_en},
+                                               {"id": body_id, "en": body_en}), tell=tell, social=social)
+        uow.audit(actor=actor, action="StatusIncidentUpdated", subject=incident_id,
+                  detail={"state": state.value, **told})
         uow.commit()
 
 
 def _write_update(uow: UnitOfWork, incident_id: str, state: IncidentState, body_id: str, body_en: str,
-                  actor: str) -> None:
-    uow.session.execute(t.status_update.insert().values(incident_id=incident_id, state=state,
-                                                        body_id=body_id.strip(), body_en=body_en.strip(),
-                                                        at=uow.now(), by=actor))
+                  actor: str) -> int:
+    return uow.session.execute(t.status_update.insert().values(incident_id=incident_id, state=state,
+                                                               body_id=body_id.strip(), body_en=body_en.strip(),
+                                                               at=uow.now(), by=actor)).inserted_primary_key[0]
+
+
+@dataclass(frozen=True)
+class Published:
+    """An update as it goes out: to subscribers and to the social channels."""
+
+    update_id: int
+    incident_id: str
+    kind: str
+    state: IncidentState
+    title: dict[str, str]
+    body: dict[str, str]
+
+
+def _publish(office: Office, uow: UnitOfWork, p: Published, *, tell: bool, social: bool) -> dict[str, int]:
+    """Subscribers' messages and social posts of one update, in its transaction (the worker
+    sends them: the pipeline's caps, retries and quiet hours apply)."""
+    from kanim.notify import alerts
+    from kanim.office import subscriptions
+
+    notice = subscriptions.Notice(f"status:{p.update_id}", p.kind, p.state.value, p.title, p.body)
+    told = subscriptions.tell_subscribers(uow, office.settings, notice) if tell else 0
+    posts = 0
+    if social and office.settings.social_urls:
+        (tid, bid), (ten, ben) = subscriptions.notice_words(notice, "id"), subscriptions.notice_words(notice, "en")
+        page = subscriptions.status_url(office.settings)
+        # Both languages in one post: the office's followers read either.
+        body = f"{tid}\n{bid}\n\n{ten}\n{ben}" + (f"\n\n{page}" if page else "")
+        posts = len(alerts.post_social(uow, office.settings.social_urls, title=tid, body=body, source=p.incident_id))
+    return {"subscribers_told": told, "social_posts": posts}
 
 
 def set_override(office: Office, *, component: Component, level: Level, reason_id: str, reason_en: str,
@@ -256,3 +296,32 @@ def _check_words(*texts: str) -> None:
     if any(not (s or "").strip() for s in texts):
         raise InvalidInput("write it in both languages (Indonesian and English)", code="status-words-missing")
 
+
+
+# -- what the desk shows of the outreach ------------------------------------------------------------
+
+def outreach(office: Office) -> dict[str, Any]:
+    """The status desk's view of its subscribers (masked) and social posts."""
+    from kanim.notify import alerts
+    from kanim.office import subscriptions
+
+    with office.uow(readonly=True) as uow:
+        counts = subscriptions.counts(uow)
+        latest = subscriptions.latest(uow)
+        posts = [{"channel": f"#{int(p.subject.partition(':')[2] or 0) + 1}", "title": p.params.get("title", ""),
+                  "state": p.state, "reason": p.reason, "created_at": p.created_at}
+                 for p in alerts.social_posts(uow)]
+    return {"subscribers": {"counts": counts, "latest": latest, "total_active": sum(counts.get("active", {}).values())},
+            "social_posts": posts, "social_configured": bool(office.settings.social_urls)}
+
+
+def last_told(office: Office, incident_id: str) -> dict[str, int] | None:
+    """What the incident's latest publication wrote: its audit row's counts."""
+    a = t.audit_event.c
+    with office.uow(readonly=True) as uow:
+        detail = uow.session.scalar(select(a.detail).where(
+            a.subject == incident_id, a.action.in_(("StatusIncidentOpened", "StatusIncidentUpdated")))
+            .order_by(a.seq.desc()).limit(1))
+    if not detail or "subscribers_told" not in detail:
+        return None
+    return {"subscribers_told": detail["subscribers_told"], "social_posts": detail.get("social_posts", 0)}

@@ -16,10 +16,14 @@ written (a lookup changes nothing).
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import quote
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
 from datetime import date, timedelta
+from urllib.parse import quote
 
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, delete, func, select, update
 
 from kanim.bootstrap import Office
 from kanim.domain import throttle as rules
@@ -154,3 +158,114 @@ def receipt_qr(settings, number: str) -> str:  # noqa: ANN001
     if base.startswith("https://") and len(base) <= 100:
         return f"{base}/track?number={quote(number)}"
     return f"KANIM:{settings.office_code}:{number}"
+
+
+# -- the one-time code (KANIM_TRACK_CODE) --------------------------------------------------------------
+# Where an office wants more than a number and a birth date (both are on a family's papers), the
+# lookup that matched sends a 6-digit code to the applicant's own channel instead of answering;
+# the answer comes with the code. A code lives CODE_TTL, is used once, takes CODE_ATTEMPTS tries,
+# and an application gets CODES_PER_HOUR codes an hour: at most 15 guesses an hour out of a
+# million. The code is stored as a keyed hash; the message goes through the pipeline (urgent:
+# someone waits for it on the page, quiet hours or not).
+
+CODE_TTL = timedelta(minutes=10)
+CODE_ATTEMPTS = 5
+CODES_PER_HOUR = 3
+
+
+@dataclass(frozen=True)
+class Challenge:
+    id: str  # what the page's second form and the API's second call carry
+    channel: str  # where the code went: whatsapp | sms | email (never the address)
+
+
+class CodeSent(DomainError):
+    """The lookup matched; the answer waits for the code sent to the applicant (401)."""
+
+    code = "track-code-sent"
+    status = 401
+
+    def __init__(self, challenge: Challenge) -> None:
+        super().__init__(f"a 6-digit code was sent by {challenge.channel}: send it with this challenge",
+                         challenge=challenge.id, channel=challenge.channel)
+        self.challenge = challenge
+
+
+class CodeWrong(DomainError):
+    code = "track-code-wrong"
+    status = 401
+
+    def __init__(self, left: int) -> None:
+        super().__init__(f"this is not the code: {left} tries left", tries_left=left)
+        self.tries_left = left
+
+
+class CodeGone(DomainError):
+    """Expired, used, too many tries, or never made: ask for a new code (the lookup again)."""
+
+    code = "track-code-expired"
+    status = 410
+
+
+class CodeUnavailable(DomainError):
+    code = "track-code-unavailable"
+    status = 409
+
+
+def begin(office: Office, *, number: str, birth_date: date, address: str | None) -> Challenge:
+    """The lookup (throttled as ever); on a match a code to the applicant's channel, not the answer."""
+    lookup(office, number=number, birth_date=birth_date, address=address)  # raises NotFound / LookupThrottled
+    from kanim.notify.purposes import Purpose
+    from kanim.office import notify
+
+    with office.uow() as uow:
+        now = uow.now()
+        application_id = uow.session.scalar(select(t.application.c.id).where(t.application.c.number == normalise(number)))
+        facts = notify.load_facts(uow, application_id)
+        routes = notify.channels_for(facts) if facts is not None else []
+        if not routes:
+            raise CodeUnavailable("no phone or email to send a code to: ask at the office or call it")
+        c = t.track_code.c
+        recent = uow.session.scalar(select(func.count()).where(c.application_id == application_id,
+                                                               c.created_at > now - timedelta(hours=1)))
+        if recent >= CODES_PER_HOUR:
+            raise LookupThrottled(3600)
+        challenge, code = str(uuid.uuid4()), f"{secrets.randbelow(1_000_000):06d}"
+        uow.session.execute(t.track_code.insert().values(
+            id=challenge, application_id=application_id, code_hash=_code_hash(office, challenge, code),
+            channel=routes[0][0], attempts=0, created_at=now, expires_at=now + CODE_TTL))
+        uow.session.execute(delete(t.track_code).where(c.expires_at < now - timedelta(days=1)))
+        notify.create_many(uow, office.settings, [notify.Wanted(facts, Purpose.TRACK_CODE, scope=f"track:{challenge}",
+                                                                params={"one_time_code": code})])
+        uow.commit()
+    return Challenge(challenge, routes[0][0])
+
+
+def finish(office: Office, *, challenge: str, code: str) -> TrackAnswer:
+    """The answer, for the right code within its time; CodeWrong (a try used) or CodeGone."""
+    with office.uow() as uow:
+        c = t.track_code.c
+        row = uow.session.execute(select(t.track_code).where(c.id == challenge).with_for_update()).one_or_none()
+        now = uow.now()
+        if row is None or row.used_at is not None or row.expires_at <= now or row.attempts >= CODE_ATTEMPTS:
+            raise CodeGone("this code has expired or was used: ask for a new one")
+        if not hmac.compare_digest(row.code_hash, _code_hash(office, challenge, code)):
+            uow.session.execute(update(t.track_code).where(c.id == challenge).values(attempts=row.attempts + 1))
+            uow.commit()
+            left = CODE_ATTEMPTS - row.attempts - 1
+            if left <= 0:
+                raise CodeGone("too many wrong codes: ask for a new one")
+            raise CodeWrong(left)
+        uow.session.execute(update(t.track_code).where(c.id == challenge).values(used_at=now))
+        number = uow.session.scalar(select(t.application.c.number).where(t.application.c.id == row.application_id))
+        facts = _facts(uow, number)
+        uow.commit()
+    if facts is None:
+        raise CodeGone("this application is no longer here")
+    return answer(facts[0])
+
+
+def _code_hash(office: Office, challenge: str, code: str) -> str:
+    from kanim.office.notify import address_digest
+
+    return address_digest(office.settings, f"track-code:{challenge}:{code}")

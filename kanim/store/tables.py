@@ -565,3 +565,4 @@ ticket_entry = Table(
 
 from kanim.store.chip_tables import chip_image, csca_anchor, csca_crl, document_signer, registry_chip  # noqa: E402,F401  (docs/chip.md)
 from kanim.store.status_tables import status_incident, status_override, status_update  # noqa: E402,F401  (the public status page)
+from kanim.store.public_tables import announcement, status_subscriber, track_code  # noqa: E402,F401  (docs/public.md)

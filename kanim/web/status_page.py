@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Annotated
 from xml.etree import ElementTree as ET
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Form, Path as PathParam, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from kanim.bootstrap import Office
 from kanim.domain.status_page import Cause, Component, IncidentState, Level
-from kanim.office import status_page
+from kanim.domain.errors import InvalidInput
+from kanim.office import status_page, subscriptions
 from kanim.web.console import STATIC
 from kanim.web.console.desks import N_
 from kanim.web.console.render import DEFAULT_LANGUAGE, LANGUAGES, date_time, environment, gettext
@@ -67,11 +68,13 @@ class Links:
     feed: str
     track: str | None
     stylesheet: str = "/staff/static/console.css"
+    subscribe: str | None = None  # the subscription form's action (an export without a public address has none)
 
 
 def live_links(lang: str) -> Links:
     other = "en" if lang == "id" else "id"
-    return Links(f"/status?lang={other}", f"/status/feed.atom?lang={lang}", f"/track?lang={lang}")
+    return Links(f"/status?lang={other}", f"/status/feed.atom?lang={lang}", f"/track?lang={lang}",
+                 subscribe=f"/status/subscribe?lang={lang}")
 
 
 def _lang(asked: str | None) -> str:
@@ -169,7 +172,7 @@ def export(office: Office, folder: Path) -> list[Path]:
         suffix = "" if lang == DEFAULT_LANGUAGE else f".{lang}"
         other = "" if lang != DEFAULT_LANGUAGE else ".en"
         links = Links(f"index{other}.html", f"feed{suffix}.atom", f"{public}/track?lang={lang}" if public else None,
-                      stylesheet="console.css")
+                      stylesheet="console.css", subscribe=f"{public}/status/subscribe?lang={lang}" if public else None)
         written.append(_write(folder / f"index{suffix}.html", render_page(office, data, lang, links).encode()))
         feed_body = render_feed(office, data, lang, base_url=f"index{suffix}.html", self_url=f"feed{suffix}.atom")
         written.append(_write(folder / f"feed{suffix}.atom", feed_body))
@@ -183,3 +186,74 @@ def _write(path: Path, body: bytes) -> Path:
     tmp.write_bytes(body)
     tmp.replace(path)
     return path
+
+
+# -- subscriptions (kanim/office/subscriptions.py) ---------------------------------------------------
+
+SubCode = Annotated[str, PathParam(max_length=12, pattern=r"^[A-Za-z2-7]+$")]
+SUBSCRIBE_WORDS = {  # a refused form's problem, as the page says it
+    "subscribe-channel": N_("Choose WhatsApp, SMS or email."),
+    "subscribe-address": N_("Give a phone number (0812 3456 7890 or +62 812 3456 7890) or an email address that goes with the channel."),
+    "subscribe-channel-unavailable": N_("This office cannot take email subscriptions yet: choose WhatsApp or SMS."),
+}
+
+
+def _personal(request: Request, lang: str, template: str, *, status: int = 200,
+              headers: dict[str, str] | None = None, **context: object) -> HTMLResponse:
+    """A page about one subscription (or one ask): never cached, never indexed, no referrer."""
+    office = request.app.state.office
+    html = environment(lang).get_template(template).render(
+        office_name=office.settings.office_name, office_phone=office.settings.office_phone, lang=lang,
+        words=SUBSCRIBE_WORDS, **context)
+    return HTMLResponse(html, status_code=status, headers={
+        "Cache-Control": "no-store", "X-Robots-Tag": "noindex", "Referrer-Policy": "no-referrer", **(headers or {})})
+
+
+@router.post("/status/subscribe", response_class=HTMLResponse)
+async def subscribe(request: Request, lang: Lang = None, channel: Annotated[str, Form(max_length=16)] = "",
+                    address: Annotated[str, Form(max_length=300)] = "") -> HTMLResponse:
+    """The status page's form: a confirmation goes to the address. The answer is the same for
+    every address (it says nothing of who is subscribed) and shows nothing of what was typed."""
+    language = _lang(lang)
+    office = request.app.state.office
+    try:
+        await run_in_threadpool(subscriptions.subscribe, office, channel=channel, address=address, language=language,
+                                client=request.client.host if request.client else None)
+    except subscriptions.SubscribeThrottled as e:
+        return _personal(request, language, "public/subscribe.html", status=429, throttled=e.retry_after,
+                         headers={"Retry-After": str(e.retry_after)})
+    except InvalidInput as e:
+        return _personal(request, language, "public/subscribe.html", status=422, wrong=e.code, channel=channel)
+    return _personal(request, language, "public/subscribe.html", asked=True, channel=channel)
+
+
+def _sub_lang(asked: str | None, sub: subscriptions.Subscriber | None) -> str:
+    if asked in LANGUAGES:
+        return asked
+    return sub.language if sub is not None else DEFAULT_LANGUAGE
+
+
+@router.get("/s/{code}", response_class=HTMLResponse)
+@router.get("/s/{code}/stop", response_class=HTMLResponse)
+async def subscription_page(request: Request, code: SubCode, lang: Lang = None) -> HTMLResponse:
+    """A subscriber's link: asks to confirm, or to stop. A GET changes nothing (mail scanners
+    and link previews open links); the page's button POSTs."""
+    sub = await run_in_threadpool(subscriptions.shown, request.app.state.office, code)
+    language = _sub_lang(lang, sub)
+    stopping = request.url.path.endswith("/stop")
+    return _personal(request, language, "public/subscription.html", status=404 if sub is None else 200, sub=sub,
+                     code=code, stopping=stopping)
+
+
+@router.post("/s/{code}", response_class=HTMLResponse)
+async def subscription_confirm(request: Request, code: SubCode, lang: Lang = None) -> HTMLResponse:
+    sub = await run_in_threadpool(subscriptions.confirm, request.app.state.office, code)
+    return _personal(request, _sub_lang(lang, sub), "public/subscription.html", status=404 if sub is None else 200,
+                     sub=sub, code=code, stopping=False, done="confirmed")
+
+
+@router.post("/s/{code}/stop", response_class=HTMLResponse)
+async def subscription_stop(request: Request, code: SubCode, lang: Lang = None) -> HTMLResponse:
+    sub = await run_in_threadpool(subscriptions.stop, request.app.state.office, code)
+    return _personal(request, _sub_lang(lang, sub), "public/subscription.html", status=404 if sub is None else 200,
+                     sub=sub, code=code, stopping=True, done="stopped")

@@ -34,6 +34,7 @@ router = APIRouter(include_in_schema=False)
 api_router = APIRouter(tags=["public"], route_class=Route)
 NUMBER_MAX = 32
 NUMBER_PATTERN = r"^\s*[A-Za-z0-9-]{1,32}\s*$"
+CHALLENGE_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 FORM_MAX_AGE = 300  # the form: the same for everyone; five minutes of a phone's cache
 # A page answers whatever it is asked (an unknown language is the default one); the API's own
 # parameters stay strict.
@@ -43,6 +44,10 @@ Lang = Annotated[str | None, Query()]
 class TrackIn(RequestBody):
     number: str = Field(max_length=NUMBER_MAX, pattern=NUMBER_PATTERN, examples=["MND-20261201-0001"])
     birth_date: date = Field(examples=["1990-08-05"])
+    # Where the office asks for a one-time code (KANIM_TRACK_CODE): the first call answers 401
+    # `track-code-sent` with a `challenge`; the second sends it back with the code received.
+    challenge: str | None = Field(default=None, pattern=CHALLENGE_PATTERN)
+    code: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
 
 
 class PickupOut(BaseModel):
@@ -69,6 +74,9 @@ STATE_WORDS = {
     PublicState.ON_HOLD: N_("On hold — please contact us."),
     PublicState.CLOSED: N_("This application is no longer in process — please contact us."),
 }
+CHANNEL_WORDS = {"whatsapp": N_("We have sent a 6-digit code to your WhatsApp."),
+                 "sms": N_("We have sent a 6-digit code by SMS to your phone."),
+                 "email": N_("We have sent a 6-digit code to your email address.")}
 BRING_WORDS = {
     Bring.KTP: N_("your KTP (original)"), Bring.KK: N_("your family card (KK)"),
     Bring.CIVIL_DOCUMENT: N_("your birth certificate, marriage certificate, diploma or baptism letter (original)"),
@@ -88,7 +96,11 @@ def _address(request: Request) -> str | None:
 # -- the API ---------------------------------------------------------------------------------------
 
 @api_router.post("/track", response_model=TrackOut, responses=errors(
-    {404: "`track-not-found`: no application with this number and birth date (the same answer for both)",
+    {401: "`track-code-sent` (a code went to the applicant's channel: call again with `challenge` and "
+          "`code`) or `track-code-wrong`, where the office asks for a one-time code",
+     404: "`track-not-found`: no application with this number and birth date (the same answer for both)",
+     409: "`track-code-unavailable`: a code is asked for and the applicant left no phone or email",
+     410: "`track-code-expired`: the code expired, was used, or took too many tries",
      429: "`track-throttled`: too many lookups that did not match; wait `Retry-After` seconds"}))
 def track_api(body: TrackIn, office: OfficeDep, request: Request,
               lang: Annotated[str | None, Query(max_length=2, pattern="^(id|en)$")] = None) -> Any:  # noqa: ANN401
@@ -96,7 +108,13 @@ def track_api(body: TrackIn, office: OfficeDep, request: Request,
     for English): no login, throttled per number and per client address. Only the first name is
     shown, and nothing else personal."""
     try:
-        found = track.lookup(office, number=body.number, birth_date=body.birth_date, address=_address(request))
+        if not office.settings.track_code:
+            found = track.lookup(office, number=body.number, birth_date=body.birth_date, address=_address(request))
+        elif body.challenge and body.code:
+            found = track.finish(office, challenge=body.challenge, code=body.code)
+        else:
+            raise track.CodeSent(track.begin(office, number=body.number, birth_date=body.birth_date,
+                                             address=_address(request)))
     except track.LookupThrottled as e:
         return problems.problem(429, e.code, e.message, instance=request.url.path,
                                 headers={"Retry-After": str(e.retry_after)}, retry_after=e.retry_after)
@@ -119,7 +137,7 @@ def _page(request: Request, lang: str, *, status: int = 200, cache: str = "no-st
     html = environment(lang).get_template("public/track.html").render(
         office_name=office.settings.office_name, office_phone=office.settings.office_phone, lang=lang,
         day=lambda d: long_date(d, lang), zone=INDONESIAN_ZONES.get(office.settings.timezone, ""),
-        words=STATE_WORDS, bring_words=BRING_WORDS, **context)
+        words=STATE_WORDS, bring_words=BRING_WORDS, channel_words=CHANNEL_WORDS, **context)
     return HTMLResponse(html, status_code=status,
                         headers={"Cache-Control": cache, "Referrer-Policy": "no-referrer", **(headers or {})})
 
@@ -141,14 +159,41 @@ async def track_page(request: Request, lang: Lang = None, number: Annotated[str,
         return _page(request, language, status=422, number=number[:NUMBER_MAX], birth_date=birth_date[:10],
                      wrong=wrong)
     office = request.app.state.office
+    use = track.begin if office.settings.track_code else track.lookup
     try:
-        found = await run_in_threadpool(track.lookup, office, number=number, birth_date=date.fromisoformat(birth_date),
+        found = await run_in_threadpool(use, office, number=number, birth_date=date.fromisoformat(birth_date),
                                         address=_address(request))
     except track.LookupThrottled as e:
         return _page(request, language, status=429, number=track.normalise(number), throttled=e.retry_after,
                      headers={"Retry-After": str(e.retry_after)})
     except NotFound:
         return _page(request, language, status=404, number=track.normalise(number), not_found=True)
+    except track.CodeUnavailable:
+        return _page(request, language, status=409, number=track.normalise(number), no_code=True)
+    if isinstance(found, track.Challenge):
+        return _page(request, language, status=200, number=track.normalise(number), challenge=found)
+    return _page(request, language, found=found, number=found.number)
+
+
+@router.post("/track/code", response_class=HTMLResponse)
+async def track_code_page(request: Request, lang: Lang = None, challenge: Annotated[str, Form()] = "",
+                          code: Annotated[str, Form()] = "", channel: Annotated[str, Form()] = "") -> HTMLResponse:
+    """The one-time code's form (KANIM_TRACK_CODE): the answer for the right code."""
+    language = _lang(lang)
+    office = request.app.state.office
+    sent = track.Challenge(challenge, channel if channel in CHANNEL_WORDS else "sms")
+    typed = "".join(code.split())
+    if not re.fullmatch(CHALLENGE_PATTERN, challenge) or not office.settings.track_code:
+        return _page(request, language, status=410, code_gone=True)
+    if not re.fullmatch(r"[0-9]{6}", typed):
+        return _page(request, language, status=422, challenge=sent, code_wrong=N_("Type the 6 digits of the code."))
+    try:
+        found = await run_in_threadpool(track.finish, office, challenge=challenge, code=typed)
+    except track.CodeWrong as e:
+        return _page(request, language, status=401, challenge=sent, tries_left=e.tries_left,
+                     code_wrong=N_("This is not the code we sent."))
+    except track.CodeGone:
+        return _page(request, language, status=410, code_gone=True)
     return _page(request, language, found=found, number=found.number)
 
 

@@ -1,8 +1,9 @@
 """The public pages on a phone (360×740) in a real browser (Debian's Chromium through
 Playwright) against a real `kanim serve` during an outage (`offline_server`: no central): the
 lookup from the receipt's QR link (number filled in, birth date asked) to its answer, and the
-status page showing online payment confirmation down; no script on either page, both free of
-serious accessibility violations (axe-core), with screenshots (tests/e2e/screenshots/)."""
+status page showing online payment confirmation down; a subscription to it (the form, then the
+confirmation link, then active); no script on any page, all free of serious accessibility
+violations (axe-core), with screenshots (tests/e2e/screenshots/)."""
 
 from __future__ import annotations
 
@@ -55,3 +56,27 @@ def test_on_a_phone_the_lookup_answers_from_the_qr_link_and_the_status_page_show
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert serious_violations(page, axe) == [], dump(serious_violations(page, axe))
     screenshot(page, "public-status-phone")
+
+    # A subscription: the form, the confirmation's link (read where the message would carry it:
+    # this server has no https public address, so the message asks for a reply YA), active.
+    page.check("#subscribe-form input[value=sms]")
+    page.fill("#subscribe-address", "0813 5550 1234")
+    page.click("#subscribe-form button[type=submit]")
+    page.wait_for_selector("#asked")
+    assert "5550" not in page.inner_text("main"), "nothing typed is shown back"
+    code = subscription_code(offline_server.data_dir, "+6281355501234")
+    page.goto(f"{offline_server.base_url}/s/{code}?lang=en")
+    assert page.evaluate("document.scripts.length") == 0
+    page.click("#confirm")
+    page.wait_for_selector("#active")
+    assert page.get_attribute("#subscription", "data-state") == "active"
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert serious_violations(page, axe) == [], dump(serious_violations(page, axe))
+    screenshot(page, "public-subscription-active-phone")
+
+
+def subscription_code(data_dir, address: str) -> str:  # noqa: ANN001
+    import sqlite3
+
+    with sqlite3.connect(data_dir / "kanim.db") as db:
+        return db.execute("SELECT code FROM status_subscriber WHERE address = ?", (address,)).fetchone()[0]

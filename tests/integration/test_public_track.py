@@ -119,7 +119,9 @@ def test_the_form_is_cached_briefly_and_the_receipts_qr_code_fills_the_number_in
     sqlite_office.settings.public_url = "https://mdo.imigrasi.go.id"
     assert track.receipt_qr(sqlite_office.settings, app.number) == f"https://mdo.imigrasi.go.id/track?number={app.number}"
     seen = {}
-    monkeypatch.setattr(documents, "render_receipt_pdf", lambda **kw: seen.update(kw) or b"%PDF")
+    import kanim.render.receipt  # documents imports it when a receipt is first printed
+
+    monkeypatch.setattr(kanim.render.receipt, "render_receipt_pdf", lambda **kw: seen.update(kw) or b"%PDF")
     documents.receipt_pdf(sqlite_office, application_id=app.id)
     assert seen["qr_payload"].endswith(f"/track?number={app.number}")
     sqlite_office.settings.public_url = None

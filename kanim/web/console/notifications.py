@@ -38,7 +38,8 @@ Manage = ConsoleStaff(Perm.MANAGE_NOTIFY)  # kanim.security.roles: switch rules,
 Number = Annotated[str, Query(max_length=40)]
 FAILURES_SHOWN = 20
 SECTIONS = [("", N_("Queue and failures"), Perm.VIEW_NOTIFY), ("history", N_("Message history"), Perm.VIEW_NOTIFY),
-            ("rules", N_("Rules"), Perm.VIEW_NOTIFY), ("preview", N_("Template preview"), Perm.MANAGE_NOTIFY)]
+            ("rules", N_("Rules"), Perm.VIEW_NOTIFY), ("preview", N_("Template preview"), Perm.MANAGE_NOTIFY),
+            ("announce", N_("Announcements"), Perm.MANAGE_NOTIFY)]
 # A state's tone on a badge: the ones to act on stand out.
 TONES = {State.SENT: "ok", State.DELIVERED: "ok", State.CREATED: "", State.SENDING: "",
          State.TEMPORARY_FAILURE: "warn", State.PERMANENT_FAILURE: "bad", State.TECHNICAL_FAILURE: "bad",

@@ -6,12 +6,12 @@ from fastapi import APIRouter
 
 
 def office_desks() -> list[APIRouter]:
-    from kanim.web.console import (admin, biometrics, cashier, dashboard, front_desk, intake, interview,
+    from kanim.web.console import (admin, announce, biometrics, cashier, dashboard, front_desk, intake, interview,
                                    notifications, pickup, print_room, status, supervisor, tickets)
 
     return [front_desk.router, intake.router, cashier.router, biometrics.router, interview.router, supervisor.router,
             print_room.router, pickup.router, admin.router, dashboard.router, notifications.router,
-            tickets.router, status.router]
+            tickets.router, status.router, announce.router]
 
 
 def central_desks() -> list[APIRouter]:

@@ -53,12 +53,16 @@ class IncidentIn(RequestBody):
     impact: Level
     starts_at: datetime | None = None
     ends_at: datetime | None = None
+    tell: bool = False  # an unticked box sends nothing: the form ticks it by default
+    social: bool = False
 
 
 class UpdateIn(RequestBody):
     state: IncidentState
     body_id: Words
     body_en: Words
+    tell: bool = False
+    social: bool = False
 
 
 class OverrideIn(RequestBody):
@@ -77,22 +81,25 @@ async def status_desk(request: Request, user: Desk) -> Response:
 @router.post("/incidents")
 async def open_incident(request: Request, user: Desk) -> Response:
     form = await request.form()
-    data = _fields(form, ("kind", "title_id", "title_en", "body_id", "body_en", "impact"))
+    data = _fields(form, ("kind", "title_id", "title_en", "body_id", "body_en", "impact", "tell", "social"))
     data["components"] = form.getlist("components")
     for name in ("starts_at", "ends_at"):
         if form.get(name):
             data[name] = _local(request, str(form.get(name)))
     body = validated(IncidentIn, data)
-    await run(status_page.open_incident, request.app.state.office, actor=user.username, **body.model_dump())
-    return page(request, "console/status/_desk.html", done="opened", **await _context(request))
+    office = request.app.state.office
+    incident_id = await run(status_page.open_incident, office, actor=user.username, **body.model_dump())
+    return page(request, "console/status/_desk.html", done="opened", told=await _told(office, incident_id),
+                **await _context(request))
 
 
 @router.post("/incidents/{incident_id}/updates")
 async def add_update(request: Request, incident_id: IncidentId, user: Desk) -> Response:
-    body = validated(UpdateIn, _fields(await request.form(), ("state", "body_id", "body_en")))
-    await run(status_page.add_update, request.app.state.office, incident_id=incident_id, actor=user.username,
-              **body.model_dump())
-    return page(request, "console/status/_desk.html", done="updated", **await _context(request))
+    body = validated(UpdateIn, _fields(await request.form(), ("state", "body_id", "body_en", "tell", "social")))
+    office = request.app.state.office
+    await run(status_page.add_update, office, incident_id=incident_id, actor=user.username, **body.model_dump())
+    return page(request, "console/status/_desk.html", done="updated", told=await _told(office, incident_id),
+                **await _context(request))
 
 
 @router.post("/overrides")
@@ -127,8 +134,15 @@ def _local(request: Request, text: str) -> str:
     return at.isoformat()
 
 
+async def _told(office, incident_id: str) -> dict | None:  # noqa: ANN001
+    """What the latest publication of `incident_id` wrote (its audit's counts)."""
+    return await run_in_threadpool(status_page.last_told, office, incident_id)
+
+
 async def _context(request: Request) -> dict:
-    data = await run_in_threadpool(status_page.page, request.app.state.office)
-    return {"board": data, "components": COMPONENT_WORDS, "levels": LEVEL_WORDS, "tones": LEVEL_TONES,
+    office = request.app.state.office
+    data = await run_in_threadpool(status_page.page, office)
+    outreach = await run_in_threadpool(status_page.outreach, office)
+    return {**outreach, "board": data, "components": COMPONENT_WORDS, "levels": LEVEL_WORDS, "tones": LEVEL_TONES,
             "states": STATE_WORDS, "cause_words": CAUSES, "component_list": list(Component), "level_list": list(Level),
             "state_list": list(IncidentState)}

@@ -28,14 +28,17 @@ PAYMENT_ISSUES = [N_("payment:amount"), N_("payment:unknown_code"), N_("payment:
 PURPOSES = [N_("purpose:booking_confirmed"), N_("purpose:billing_issued"), N_("purpose:billing_reminder"),
             N_("purpose:payment_received"), N_("purpose:printed_waiting"), N_("purpose:ready"),
             N_("purpose:pickup_reminder"), N_("purpose:on_hold"), N_("purpose:rescheduled"), N_("purpose:no_show"),
-            N_("purpose:ticket_reply")]
+            N_("purpose:ticket_reply"), N_("purpose:announcement"), N_("purpose:status_confirm"),
+            N_("purpose:status_notice"), N_("purpose:track_code")]
 MESSAGE_STATES = [N_("message:created"), N_("message:sending"), N_("message:sent"), N_("message:delivered"),
                   N_("message:permanent_failure"), N_("message:temporary_failure"), N_("message:technical_failure"),
                   N_("message:cancelled")]
 CHANNELS = [N_("channel:whatsapp"), N_("channel:sms"), N_("channel:email"), N_("channel:none")]
 # Alerts to the office's own staff (kanim.notify.alerts.Kind).
 ALERT_KINDS = [N_("alert:channel_refused"), N_("alert:channel_unreachable"), N_("alert:channel_back"),
-               N_("alert:template_failed"), N_("alert:test"), N_("alert:backup_warning")]
+               N_("alert:template_failed"), N_("alert:test"), N_("alert:backup_warning"), N_("alert:social_post")]
+# A status-page subscriber's state (kanim.office.subscriptions).
+SUBSCRIBER_STATES = [N_("subscriber:pending"), N_("subscriber:active"), N_("subscriber:ended")]
 ATTEMPT_OUTCOMES = [N_("outcome:accepted"), N_("outcome:temporary"), N_("outcome:permanent"), N_("outcome:technical"),
                     N_("outcome:interrupted"), N_("outcome:receipt_sent"), N_("outcome:receipt_delivered"),
                     N_("outcome:receipt_read"), N_("outcome:receipt_failed")]

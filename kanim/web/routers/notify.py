@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse
 
 from kanim.domain.errors import DomainError, NotFound
 from kanim.notify.purposes import Purpose
-from kanim.office import notify, pickup_slots, tickets
+from kanim.office import notify, pickup_slots, subscriptions, tickets
 from kanim.office.queries import notify as notify_views
 from kanim.security.roles import Perm
 from kanim.web.contract import Route, errors
@@ -155,7 +155,10 @@ def inbound_from_whatsapp(office, receipts, replies, *, channel: str = "whatsapp
             intent = notify.reply_intent(m.text)
             if intent == "opt_out":
                 notify.opt_out(uow, m.from_number, how="reply", settings=office.settings)
+                subscriptions.end_for_address(uow, m.from_number, how="reply")  # the status page's too
             elif intent in ("confirm", "change"):
+                if intent == "confirm":  # YA also confirms a status-page subscription (double opt-in)
+                    subscriptions.confirm_by_reply(uow, m.from_number)
                 pickup_slots.answer(office, uow, address=m.from_number, intent=intent)
             else:  # a question for staff: the complaint desk's ticket of this number (docs/tickets.md)
                 tickets.from_inbound(office, uow, channel=channel, address=m.from_number, text=m.text, at=m.at)
