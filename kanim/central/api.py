@@ -17,16 +17,17 @@ import kanim
 from kanim.central import biometrics, service
 from kanim.central.apply import TRANSIENT, BatchInvalid
 from kanim.central.node import CentralNode
-from kanim.link.contract import MAX_OPERATIONS, MAX_SEQ, Envelope
+from kanim.protocol.schemas import MAX_OPERATIONS, MAX_SEQ, Envelope
 from kanim.central.auth import OFFICE_SCOPE_KEY, SignedLink
 from kanim.domain.clearances import ClearanceKind
-from kanim.link.signing import H_DATE, H_LINK_STATE, H_NONCE, H_OFFICE, H_SIGNATURE
+from kanim.protocol.signing import H_DATE, H_LINK_STATE, H_NONCE, H_OFFICE, H_SIGNATURE
 from kanim.security.roles import Perm
-from kanim.web import console, contract, problems
+from kanim.http import problems
+from kanim.web import console, contract
 from kanim.web.console.routers import central_desks
 from kanim.web.contract import Route, errors
-from kanim.web.wire import SERIAL
-from kanim.web.limits import BodyLimit
+from kanim.http.wire import SERIAL
+from kanim.http.limits import BodyLimit
 from kanim.web.deps import Staff
 from kanim.web.routers import auth
 from kanim.web.schemas import RequestBody, WatchlistOrderIn
@@ -39,7 +40,7 @@ STAFF_MAX_BODY = 1_000_000  # a watch-list order or an office registration is a 
 class PushIn(BaseModel):
     """A batch (fields it does not name are ignored: an office a release ahead may send more).
     Each operation is checked on its own against the wire contract
-    (kanim.link.contract: `Envelope` and the payload schema of its type) and answered on its
+    (kanim.protocol.schemas: `Envelope` and the payload schema of its type) and answered on its
     own: one malformed operation is that operation's refusal, not the batch's."""
 
     # Each item is parsed on its own (kanim.central.apply); the document shows what a valid one is.
@@ -86,7 +87,9 @@ _SIGNATURE_HEADERS = [APIKeyHeader(name=name, scheme_name=name, auto_error=False
     (H_NONCE, "16-64 URL-safe characters, new for every request: a request is accepted once"),
     (H_SIGNATURE, "base64 Ed25519 over METHOD, path?query, date, nonce and the body's SHA-256 (docs/link.md)"),
 )]
-SIGNED_ERRORS = errors({401: "`not-authenticated`: a signature header missing or malformed, an unknown office, "
+SIGNED_ERRORS = errors({400: "`protocol-version-unsupported`: the office declares an `X-Kanim-Protocol` version "
+                             "this central does not speak (docs/protocol.md)",
+                        401: "`not-authenticated`: a signature header missing or malformed, an unknown office, "
                              "a bad signature, a date outside the skew, or a request seen before",
                         413: "`body-too-large`: over KANIM_LINK_MAX_BODY_BYTES, refused before it is read"})
 

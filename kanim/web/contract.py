@@ -30,8 +30,8 @@ from fastapi.routing import APIRoute
 
 from kanim.web import idempotency
 from kanim.web.deps import current_user
-from kanim.web.problems import MEDIA_TYPE, Problem
-from kanim.web.wire import INT64_MAX
+from kanim.http.problems import MEDIA_TYPE, Problem
+from kanim.http.wire import INT64_MAX
 
 Offset = Annotated[int, Query(ge=0, le=INT64_MAX, description="how many to skip")]
 

@@ -18,7 +18,7 @@ from kanim.central import biometrics, tables as ct
 from kanim.central.node import bootstrap_central
 from kanim.config import Settings
 from kanim.domain import events
-from kanim.link import contract
+from kanim.protocol import schemas as contract
 from kanim.seed import face_photo
 from tests.integration.test_central import (  # noqa: F401 - fixtures
     Ops,

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kanim.central.node import TokenBucket
 from kanim.domain.guardrails import Guardrails, provisional_print_blockers
 from kanim.link.breaker import Breaker, LinkState, retry_delay
-from kanim.link.signing import (
+from kanim.protocol.signing import (
     H_DATE,
     H_OFFICE,
     H_SIGNATURE,
