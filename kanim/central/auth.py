@@ -23,6 +23,7 @@ database failure while checking answers 503 with Retry-After (the relay retries)
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 import time
 from collections import Counter
@@ -43,6 +44,7 @@ from kanim.http.problems import problem
 OFFICE_SCOPE_KEY = "kanim.office"  # where the route finds the office that signed the request
 PROTOCOL_SCOPE_KEY = "kanim.protocol"  # and the protocol version it speaks
 READS_PER_OFFICE, READS_IN_ALL = 2, 16
+log = logging.getLogger("kanim.central")
 SPOOL_IN_MEMORY = 1 << 20
 
 
@@ -65,6 +67,7 @@ class SignedLink:
     def __init__(self, app: ASGIApp, *, node: CentralNode, prefix: str, max_body_bytes: int) -> None:
         self.app, self.node, self.prefix, self.max_body = app, node, prefix, max_body_bytes
         self.reading: Counter[str] = Counter()  # bodies being read, per office (one event loop: no lock)
+        self.versions: dict[str, int] = {}  # the protocol version each office last spoke, in this process
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
@@ -86,6 +89,10 @@ class SignedLink:
                           instance=scope["path"], headers={"Retry-After": "2"})(scope, receive, send)
             return
         scope[OFFICE_SCOPE_KEY], scope[PROTOCOL_SCOPE_KEY] = office, version
+        if self.versions.get(office) != version:
+            # Once per office and process: during a rollout the log says who still speaks what.
+            log.info("central: office %s speaks link protocol version %d", office, version)
+            self.versions[office] = version
         await self.app(scope, _replay(body), send)
 
     async def _authenticate(self, scope: Scope, receive: Receive) -> tuple[str, bytes]:

@@ -13,7 +13,7 @@ and documents what that can answer, so the OpenAPI document cannot drift from th
 
 What only the route's use case knows (a transition out of order, an expired billing code) the
 route declares with `responses=errors(409, 410)`. Every error is `application/problem+json` with
-the `Problem` schema of kanim/web/problems.py.
+the `Problem` schema of kanim/http/problems.py.
 """
 
 from __future__ import annotations
