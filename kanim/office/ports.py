@@ -6,8 +6,7 @@ Every clearance decision enters the office through `Central.pull` and
 `SimulatedCentral` implements it in-process for the tests and the office-day bench.
 
 What travels (operations, answers, feed events) is the protocol's (kanim/protocol/wire.py),
-shared with the central; this module keeps only the office's side of the door. The wire types
-are re-exported for the office's callers.
+shared with the central; this module keeps only the office's side of the door.
 """
 
 from __future__ import annotations
@@ -15,14 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from kanim.protocol.wire import (  # noqa: F401 - re-exported for the office's callers
-    CentralEvent,
-    ClearanceDecision,
-    InboxPage,
-    Operation,
-    OperationResult,
-    decision_of,
-)
+from kanim.protocol.wire import InboxPage, Operation, OperationResult
 
 
 class CentralUnavailable(Exception):

@@ -189,7 +189,7 @@ def test_a_forged_decision_is_refused_by_the_office(tmp_path, clock, node) -> No
     central's feed is signed, and the office refuses one that does not verify."""
     from kanim.link import inbox
     from kanim.protocol.signing import public_b64
-    from kanim.office.ports import CentralEvent, InboxPage
+    from kanim.protocol.wire import CentralEvent, InboxPage
 
     office, _ = make_office(tmp_path, "sqlite", clock, None)
     office.settings.central_public_key = public_b64(node.signing_key)

@@ -16,7 +16,8 @@ from kanim.link.http import HttpCentral
 from kanim.link.relay import Relay
 from kanim.protocol.signing import load_or_create_key, public_b64, sign_document
 from kanim.link.views import dead_letters, incidents, retry_dead_letters, status
-from kanim.office.ports import BatchRefused, CentralEvent, CentralUnavailable, InboxPage
+from kanim.office.ports import BatchRefused, CentralUnavailable
+from kanim.protocol.wire import CentralEvent, InboxPage
 from kanim.store import tables as t
 from tests.integration.test_workflow import book_one
 
@@ -55,7 +56,7 @@ def test_the_centrals_own_batch_refusal_still_splits_the_batch() -> None:
 
 
 def test_a_dead_letter_the_central_takes_after_a_retry_lifts_the_flag_its_refusal_raised(sqlite_office) -> None:  # noqa: ANN001
-    from kanim.office.ports import OperationResult
+    from kanim.protocol.wire import OperationResult
 
     app = book_one(sqlite_office)
 

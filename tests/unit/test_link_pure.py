@@ -1,6 +1,6 @@
 """The link's pure parts: the breaker and its backoff (kanim/link/breaker.py), the central's
 back-pressure bucket (TokenBucket in kanim/central/node.py), the guardrails on provisional
-printing (kanim/domain/guardrails.py) and the Ed25519 signatures (kanim/link/signing.py)."""
+printing (kanim/domain/guardrails.py) and the Ed25519 signatures (kanim/protocol/signing.py)."""
 
 from __future__ import annotations
 
