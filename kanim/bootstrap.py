@@ -84,7 +84,7 @@ def _central_for(settings: Settings) -> Central | None:
         return SimulatedCentral()
     if mode == "http":
         from kanim.link.http import HttpCentral
-        from kanim.link.signing import load_or_create_key
+        from kanim.protocol.signing import load_or_create_key
 
         if not settings.central_url:
             raise ValueError("KANIM_CENTRAL=http needs KANIM_CENTRAL_URL")

@@ -637,7 +637,7 @@ def link_key() -> None:
 
     Example: kanim link key
     """
-    from kanim.link.signing import load_or_create_key, public_b64
+    from kanim.protocol.signing import load_or_create_key, public_b64
 
     settings = Settings()
     _require_node(settings)  # the key is made with the node's first use here, not in a stray folder
@@ -661,7 +661,7 @@ def central_key() -> None:
 
     Example: KANIM_DATA_DIR=/srv/central kanim central key
     """
-    from kanim.link.signing import public_b64
+    from kanim.protocol.signing import public_b64
 
     out.print(public_b64(_central().signing_key))
 

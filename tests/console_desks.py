@@ -17,7 +17,7 @@ from kanim.domain.passport import ApplicationType, PassportKind
 from kanim.domain.people import Sex
 from kanim.office import accounts, booking
 from kanim.office.clearances import apply_decision
-from kanim.office.ports import ClearanceDecision
+from kanim.protocol.wire import ClearanceDecision
 from kanim.seed import advance
 from kanim.security import passwords
 from kanim.web.app import create_app

@@ -16,7 +16,7 @@ from kanim.central.node import CentralNode, bootstrap_central
 from kanim.central.service import register_office
 from kanim.config import Settings
 from kanim.link.http import HttpCentral
-from kanim.link.signing import load_or_create_key, public_b64
+from kanim.protocol.signing import load_or_create_key, public_b64
 from kanim.ops.cluster import free_port
 from kanim.store.migrate import upgrade
 

@@ -1,6 +1,6 @@
 """Applying one office's pushed batch at the central: every operation gets its own answer.
 
-- Each operation is checked against the wire contract (kanim.link.contract) before it is
+- Each operation is checked against the wire contract (kanim.protocol.schemas) before it is
   applied: a malformed one, or one of a type this central does not know, is that operation's
   permanent refusal (a dead letter at the office), never the batch's.
 - Idempotency is per (office, operation id). An operation applied before is answered as before
@@ -38,8 +38,8 @@ from kanim.central.biometrics import Keyring
 from kanim.central.checks import CentralChecks
 from kanim.central.hub import HANDLERS, Context, NotYet, Rejected
 from kanim.domain.errors import DomainError
-from kanim.link import contract
-from kanim.office.ports import Operation, OperationResult
+from kanim.protocol import schemas as contract
+from kanim.protocol.wire import Operation, OperationResult
 
 log = logging.getLogger("kanim.central")
 PUSH_LOCK = 0x6B6E7075  # "knpu": the namespace of the per-office push lock
@@ -77,7 +77,7 @@ def apply_batch(session: Session, *, office_code: str, operations: Sequence[Any]
 
 def _read(index: int, raw: Any, office_code: str) -> Pushed:
     if isinstance(raw, Operation):
-        raw = {"id": raw.id, "seq": raw.seq, "subject": raw.subject, "op": raw.op, "payload": raw.payload}
+        raw = raw.document()
     try:
         env = contract.envelope(raw)
     except contract.OperationInvalid as e:

@@ -2,7 +2,9 @@
 
 An ASGI middleware in front of the central's `/api/v1/link/` routes:
 
-1. the signature headers are bounded and well-formed and the date is within the skew (401);
+1. the signature headers are bounded and well-formed and the date is within the skew (401),
+   and the protocol version the office declares (`X-Kanim-Protocol`, none for version 1) is
+   one this central speaks (400 `protocol-version-unsupported`: docs/protocol.md);
 2. a declared body over the limit is refused (413) before it is read;
 3. the office is known and active (401);
 4. the body is read in chunks, counted against the limit (413), hashed as it arrives and
@@ -21,6 +23,7 @@ database failure while checking answers 503 with Retry-After (the relay retries)
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 import time
 from collections import Counter
@@ -34,12 +37,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kanim.central import tables as ct
 from kanim.central.node import CentralNode
-from kanim.link.signing import NONCE_KEEP_SECONDS, SignatureError, read_signed_headers, verify_signed
-from kanim.web.problems import problem
+from kanim.protocol import H_PROTOCOL, VersionUnsupported, version_of
+from kanim.protocol.signing import NONCE_KEEP_SECONDS, SignatureError, read_signed_headers, verify_signed
+from kanim.http.problems import problem
 
 OFFICE_SCOPE_KEY = "kanim.office"  # where the route finds the office that signed the request
+PROTOCOL_SCOPE_KEY = "kanim.protocol"  # and the protocol version it speaks
 READS_PER_OFFICE, READS_IN_ALL = 2, 16
+log = logging.getLogger("kanim.central")
 SPOOL_IN_MEMORY = 1 << 20
+
+
+def _version(scope: Scope) -> int:
+    """The protocol version of the request, checked before anything else is: an office newer than
+    this central waits (a link error at the office, nothing parked) until the central is upgraded."""
+    try:
+        return version_of(_headers(scope).get(H_PROTOCOL))
+    except VersionUnsupported as e:
+        raise _Refused(400, "protocol-version-unsupported", str(e)) from None
 
 
 class _Refused(Exception):
@@ -52,6 +67,7 @@ class SignedLink:
     def __init__(self, app: ASGIApp, *, node: CentralNode, prefix: str, max_body_bytes: int) -> None:
         self.app, self.node, self.prefix, self.max_body = app, node, prefix, max_body_bytes
         self.reading: Counter[str] = Counter()  # bodies being read, per office (one event loop: no lock)
+        self.versions: dict[str, int] = {}  # the protocol version each office last spoke, in this process
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
@@ -60,6 +76,7 @@ class SignedLink:
         from kanim.central.apply import TRANSIENT
 
         try:
+            version = _version(scope)
             office, body = await self._authenticate(scope, receive)
         except _Refused as e:
             await problem(e.status, e.code, e.detail, instance=scope["path"],
@@ -71,7 +88,11 @@ class SignedLink:
             await problem(503, "central-busy", "the central's database is busy or unreachable; retry later",
                           instance=scope["path"], headers={"Retry-After": "2"})(scope, receive, send)
             return
-        scope[OFFICE_SCOPE_KEY] = office
+        scope[OFFICE_SCOPE_KEY], scope[PROTOCOL_SCOPE_KEY] = office, version
+        if self.versions.get(office) != version:
+            # Once per office and process: during a rollout the log says who still speaks what.
+            log.info("central: office %s speaks link protocol version %d", office, version)
+            self.versions[office] = version
         await self.app(scope, _replay(body), send)
 
     async def _authenticate(self, scope: Scope, receive: Receive) -> tuple[str, bytes]:

@@ -12,12 +12,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from kanim.central import tables as ct
+from kanim.domain.application import TERMINAL
 from kanim.domain.booklet import SerialPattern
 from kanim.domain.clearances import ClearanceState
 from kanim.domain.mrz import transliterate
 
 Decision = tuple[ClearanceState, str]
-OPEN_STAGES_EXCLUDED = ("rejected", "cancelled", "handed_over")
+OPEN_STAGES_EXCLUDED = tuple(sorted(TERMINAL))  # an application in these is no longer open
 C, F = ClearanceState.CONFIRMED, ClearanceState.FLAGGED
 
 

@@ -25,10 +25,13 @@ from sqlalchemy.orm import Session
 from kanim.central import tables as ct
 from kanim.central.biometrics import Keyring, aad
 from kanim.central.checks import CentralChecks
+from kanim.central.uow import FEED_KEY
+from kanim.domain.application import Stage
 from kanim.domain.clearances import ClearanceKind, ClearanceState
-from kanim.link.contract import BiometricItem
-from kanim.link.signing import sign_document
-from kanim.office.ports import Operation
+from kanim.protocol.feed import sign_event
+from kanim.protocol.operations import STOCK_OPS, EventKind, Op
+from kanim.protocol.schemas import BiometricItem
+from kanim.protocol.wire import Operation
 
 
 class Rejected(Exception):
@@ -67,7 +70,7 @@ class Context:
             self.events.clear()
 
     def emit(self, kind: str, subject: str, payload: dict[str, Any], *, office_code: str | None) -> None:
-        self.events.append(dict(id=str(uuid.uuid4()), office_code=office_code, kind=kind, subject=subject,
+        self.events.append(dict(id=str(uuid.uuid4()), office_code=office_code, kind=EventKind(kind).value, subject=subject,
                                 payload=payload, created_at=self.now))
 
     def load_rebuild_state(self) -> None:
@@ -90,7 +93,7 @@ class Context:
             # extract, the orders): it may confirm, but never newly flag, what offices re-send.
             # Orders re-entered later flag open applications themselves.
             return
-        self.emit("clearance", application_id,
+        self.emit(EventKind.CLEARANCE, application_id,
                   {"kind": kind.value, "state": state.value, "reason": reason, "decided_at": self.now.isoformat()},
                   office_code=self.office_code)
 
@@ -100,13 +103,6 @@ class Context:
 # for good. Writers of the feed therefore take one transaction-scoped lock: seq order is commit
 # order. (SQLite has a single writer anyway.)
 FEED_LOCK = 0x6B616E696D  # "kanim"
-FEED_SIGNATURE = "feed_signature"
-
-
-def feed_document(event_id: str, kind: str, subject: str, payload: dict[str, Any]) -> dict[str, Any]:
-    """What the feed signature covers (the office checks the same)."""
-    return {"id": event_id, "kind": kind, "subject": subject,
-            "payload": {k: v for k, v in payload.items() if k != FEED_SIGNATURE}}
 REBUILD_STATE = "rebuild_epoch"
 
 
@@ -122,17 +118,17 @@ def emit_event(session: Session, *, kind: str, subject: str, payload: dict[str, 
                now: datetime) -> None:
     lock_feed(session)
     session.execute(ct.central_event.insert().values(**signed(session, dict(
-        id=str(uuid.uuid4()), office_code=office_code, kind=kind, subject=subject, payload=payload, created_at=now))))
+        id=str(uuid.uuid4()), office_code=office_code, kind=EventKind(kind).value, subject=subject, payload=payload,
+        created_at=now))))
 
 
 def signed(session: Session, row: dict[str, Any]) -> dict[str, Any]:
     """Every event of the feed is signed with the central's key: a decision that opens the
     handover gate must come from the central, whatever proxy stands between it and the office."""
-    key = session.info.get("kanim_feed_key")
+    key = session.info.get(FEED_KEY)
     if key is None:
         return row
-    doc = feed_document(row["id"], row["kind"], row["subject"], row["payload"])
-    return {**row, "payload": {**row["payload"], FEED_SIGNATURE: sign_document(key, doc)}}
+    return {**row, "payload": sign_event(key, row["id"], row["kind"], row["subject"], row["payload"])}
 
 
 # -- handlers ----------------------------------------------------------------------------------
@@ -182,7 +178,7 @@ def _booked(ctx: Context, op: Operation) -> None:
     p = op.payload
     _refuse_reused_number(ctx, p.get("number", ""))
     row = dict(id=op.subject, office_code=ctx.office_code, number=p.get("number", ""), app_type=p.get("app_type", ""),
-               passport_kind=p.get("passport_kind", ""), stage="booked", created_at=ctx.now, updated_at=ctx.now,
+               passport_kind=p.get("passport_kind", ""), stage=Stage.BOOKED, created_at=ctx.now, updated_at=ctx.now,
                last_office_seq=op.seq, nik=None, full_name=None, birth_date=None, sex=None, booklet_serial=None)
     ctx.session.execute(ct.registry_application.insert().values(**row))
     ctx.apps[op.subject] = row
@@ -192,7 +188,7 @@ def _refuse_reused_number(ctx: Context, number: str) -> None:
     """An office never reuses a number: one restored from an old backup that does is told so,
     instead of the registry holding two applications under one number (docs/backup.md). Only
     numbers in the office's own format (`MND-20261201-0042`) are kanim's to vouch for."""
-    from kanim.link.numbers import NUMBER
+    from kanim.protocol.numbers import NUMBER
 
     if not (m := NUMBER.match(number or "")) or m["office"] != ctx.office_code:
         return
@@ -204,7 +200,7 @@ def _refuse_reused_number(ctx: Context, number: str) -> None:
                        f"{ctx.office_code}; a restored office continues its numbers with `kanim backup rejoin`")
 
 
-def _stage(stage: str) -> Callable[[Context, Operation], None]:
+def _stage(stage: Stage) -> Callable[[Context, Operation], None]:
     def handler(ctx: Context, op: Operation) -> None:
         _owned(ctx, op.subject, op)
         _touch(ctx, op, stage=stage)
@@ -215,7 +211,7 @@ def _intake(ctx: Context, op: Operation) -> None:
     app = _owned(ctx, op.subject, op)
     p = op.payload
     birth = date.fromisoformat(p["birth_date"]) if p.get("birth_date") else None
-    _touch(ctx, op, stage="intake_done", nik=p.get("nik"), full_name=p.get("full_name"),
+    _touch(ctx, op, stage=Stage.INTAKE_DONE, nik=p.get("nik"), full_name=p.get("full_name"),
            birth_date=birth, sex=p.get("sex"))
     nik, name, sex = p.get("nik", ""), p.get("full_name", ""), p.get("sex", "")
     ctx.flush()  # the duplicate check reads the registry as this batch has changed it
@@ -271,7 +267,7 @@ def _captured(ctx: Context, op: Operation) -> None:
     items = [BiometricItem.model_validate(i) for i in op.payload.get("biometrics", [])]
     if items and ctx.keys is None:
         raise RuntimeError("the central has no biometric key to seal images with")
-    _touch(ctx, op, stage="captured")
+    _touch(ctx, op, stage=Stage.CAPTURED)
     if not items:
         return
     b = ct.registry_biometric.c
@@ -297,7 +293,7 @@ def _printed(ctx: Context, op: Operation) -> None:
             serial=serial, application_id=op.subject, office_code=ctx.office_code, nik=app.nik,
             issued_on=date.fromisoformat(op.payload["issued_on"]),
             expires_on=date.fromisoformat(op.payload["expires_on"]), status="printed", updated_at=ctx.now))
-    _touch(ctx, op, stage="printed", booklet_serial=serial)
+    _touch(ctx, op, stage=Stage.PRINTED, booklet_serial=serial)
 
 
 def _chip(ctx: Context, op: Operation) -> None:
@@ -328,7 +324,7 @@ def _handed_over(ctx: Context, op: Operation) -> None:
     serial = op.payload["booklet_serial"]
     if _passport(ctx, serial, op.subject) is None:
         raise NotYet(f"booklet {serial} is not recorded as printed yet")
-    _touch(ctx, op, stage="handed_over")
+    _touch(ctx, op, stage=Stage.HANDED_OVER)
     ctx.session.execute(update(ct.registry_passport).where(ct.registry_passport.c.serial == serial)
                         .values(status="issued", updated_at=ctx.now))
 
@@ -350,10 +346,11 @@ def _released(ctx: Context, op: Operation) -> None:
     back = op.payload.get("back_to", "")
     if back not in RELEASE_STAGES:
         raise Rejected(f"a hold cannot be released to {back!r}")
-    _touch(ctx, op, stage=back)
+    _touch(ctx, op, stage=Stage(back))
 
 
-RELEASE_STAGES = frozenset({"booked", "checked_in", "intake_done", "captured", "interviewed", "approved"})
+RELEASE_STAGES = frozenset({Stage.BOOKED, Stage.CHECKED_IN, Stage.INTAKE_DONE, Stage.CAPTURED, Stage.INTERVIEWED,
+                            Stage.APPROVED})
 
 
 def _allocation_held(ctx: Context, op: Operation) -> None:
@@ -383,31 +380,32 @@ def _allocation_held(ctx: Context, op: Operation) -> None:
 
 def _record_only(ctx: Context, op: Operation) -> None:
     """Operations the registry only needs to have seen (check-in, clearance changes)."""
-    if op.op not in ("BookletsReceived", "BookletSpoiled", "AllocationHeld"):
+    if op.op not in STOCK_OPS:
         _owned(ctx, op.subject, op)
 
 
-HANDLERS: dict[str, Callable[[Context, Operation], None]] = {
-    "ApplicationBooked": _booked,
-    "ApplicantCheckedIn": _stage("checked_in"),
-    "IntakeCompleted": _intake,
-    "BillingIssued": _billing,
-    "PaymentRecorded": _paid,
-    "BiometricsCaptured": _captured,
-    "InterviewRecorded": _stage("interviewed"),
-    "ApplicationApproved": _stage("approved"),
-    "ApplicationRejected": _stage("rejected"),
-    "ApplicationCancelled": _stage("cancelled"),
-    "PassportPrinted": _printed,
-    "QualityCheckPassed": _stage("qc_passed"),
-    "QualityCheckFailed": _stage("approved"),
-    "PassportReady": _stage("ready"),
-    "PassportHandedOver": _handed_over,
-    "ApplicationPutOnHold": _stage("on_hold"),
-    "HoldReleased": _released,
-    "BookletSpoiled": _spoiled,
-    "AllocationHeld": _allocation_held,
-    "ClearanceChanged": _record_only,
-    "BookletsReceived": _record_only,
-    "ChipPersonalised": _chip,
+# One handler per operation (kanim/protocol/operations.py); a test checks that none is missing.
+HANDLERS: dict[Op, Callable[[Context, Operation], None]] = {
+    Op.APPLICATION_BOOKED: _booked,
+    Op.APPLICANT_CHECKED_IN: _stage(Stage.CHECKED_IN),
+    Op.INTAKE_COMPLETED: _intake,
+    Op.BILLING_ISSUED: _billing,
+    Op.PAYMENT_RECORDED: _paid,
+    Op.BIOMETRICS_CAPTURED: _captured,
+    Op.INTERVIEW_RECORDED: _stage(Stage.INTERVIEWED),
+    Op.APPLICATION_APPROVED: _stage(Stage.APPROVED),
+    Op.APPLICATION_REJECTED: _stage(Stage.REJECTED),
+    Op.APPLICATION_CANCELLED: _stage(Stage.CANCELLED),
+    Op.PASSPORT_PRINTED: _printed,
+    Op.QUALITY_CHECK_PASSED: _stage(Stage.QC_PASSED),
+    Op.QUALITY_CHECK_FAILED: _stage(Stage.APPROVED),
+    Op.PASSPORT_READY: _stage(Stage.READY),
+    Op.PASSPORT_HANDED_OVER: _handed_over,
+    Op.APPLICATION_PUT_ON_HOLD: _stage(Stage.ON_HOLD),
+    Op.HOLD_RELEASED: _released,
+    Op.BOOKLET_SPOILED: _spoiled,
+    Op.ALLOCATION_HELD: _allocation_held,
+    Op.CLEARANCE_CHANGED: _record_only,
+    Op.BOOKLETS_RECEIVED: _record_only,
+    Op.CHIP_PERSONALISED: _chip,
 }

@@ -17,11 +17,11 @@ from sqlalchemy import case, func, select
 
 from kanim.central import tables as ct
 from kanim.central.node import CentralNode
-from kanim.domain.application import Stage
+from kanim.domain.application import TERMINAL, Stage
 from kanim.store.buckets import time_bucket
 
-FINISHED = ("handed_over", "rejected", "cancelled")
-OPEN = [s.value for s in Stage if s.value not in FINISHED]  # by name: the index on stage answers it
+FINISHED = tuple(sorted(TERMINAL))
+OPEN = [s for s in Stage if s not in TERMINAL]  # by name: the index on stage answers it
 RECENT = timedelta(minutes=10)
 WINDOWS_HOURS = (6, 24, 72, 336)  # the history's choices: 6 hours to two weeks
 

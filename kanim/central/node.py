@@ -14,13 +14,11 @@ from kanim.central.biometrics import Keyring
 from kanim.central.checks import CentralChecks, TableTreasury, TrustingTreasury
 from kanim.clock import Clock, SystemClock
 from kanim.config import Settings
-from kanim.link.signing import load_or_create_key
+from kanim.protocol.signing import load_or_create_key
 from kanim.security.filemodes import private_dir
 from kanim.store.db import make_engine
 from kanim.store.mapping import start_mappers
-from kanim.store.uow import UnitOfWork
-
-FEED_KEY = "kanim_feed_key"
+from kanim.central.uow import CentralUnitOfWork
 
 
 @dataclass
@@ -60,21 +58,8 @@ class CentralNode:
     throttle: TokenBucket
     biometric_keys: Keyring  # seals the registry's faces and fingerprints (kanim.central.biometrics)
 
-    def uow(self, *, readonly: bool = False) -> UnitOfWork:
-        return _CentralUnitOfWork(self.session_factory, self.clock, readonly=readonly, feed_key=self.signing_key)
-
-
-class _CentralUnitOfWork(UnitOfWork):
-    """Carries the central's key to whatever writes the feed: every event is signed."""
-
-    def __init__(self, *args, feed_key: Ed25519PrivateKey, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
-        self.feed_key = feed_key
-
-    def __enter__(self) -> UnitOfWork:
-        super().__enter__()
-        self.session.info[FEED_KEY] = self.feed_key
-        return self
+    def uow(self, *, readonly: bool = False) -> CentralUnitOfWork:
+        return CentralUnitOfWork(self.session_factory, self.clock, readonly=readonly, feed_key=self.signing_key)
 
 
 def bootstrap_central(settings: Settings, *, clock: Clock | None = None, engine: Engine | None = None,

@@ -16,11 +16,13 @@ from sqlalchemy import func, select, update
 
 from kanim.central import tables as ct
 from kanim.central.apply import apply_batch
+from kanim.central.checks import OPEN_STAGES_EXCLUDED
 from kanim.central.hub import REBUILD_STATE, emit_event
 from kanim.central.node import CentralNode
 from kanim.domain.errors import Conflict, InvalidInput, NotFound
-from kanim.link.signing import public_b64, sign_document
-from kanim.office.ports import OperationResult
+from kanim.protocol.signing import public_b64, sign_document
+from kanim.protocol.operations import EventKind
+from kanim.protocol.wire import OperationResult
 
 CENTRAL_ID = "central_id"
 PREVENTION_MAX_DAYS, TEMPORARY_MAX_DAYS = 183, 20  # prevention: up to 6 months; temporary: 20 days
@@ -29,10 +31,10 @@ PREVENTION_MAX_DAYS, TEMPORARY_MAX_DAYS = 183, 20  # prevention: up to 6 months;
 # -- offices -----------------------------------------------------------------------------------
 
 def register_office(node: CentralNode, *, code: str, name: str, public_key: str, actor: str) -> None:
-    from kanim.link.signing import SignatureError, _public
+    from kanim.protocol.signing import SignatureError, check_public_key
 
     try:
-        _public(public_key)
+        check_public_key(public_key)
     except SignatureError:
         raise InvalidInput("the office's public key is not a base64 Ed25519 key (kanim link key prints it)",
                            code="office-key") from None
@@ -99,7 +101,7 @@ def events(node: CentralNode, *, office_code: str, after: int, limit: int) -> Ev
 
 def highest_numbers(node: CentralNode, *, office_code: str) -> dict[str, int]:
     """The highest application serial per day the registry holds for the office (ISO day → n)."""
-    from kanim.link.numbers import highest_by_day
+    from kanim.protocol.numbers import highest_by_day
 
     with node.uow(readonly=True) as uow:
         r = ct.registry_application.c
@@ -130,7 +132,7 @@ def rebuild(node: CentralNode, *, actor: str) -> str:
         s = uow.session
         s.execute(ct.central_state.delete().where(ct.central_state.c.name == REBUILD_STATE))
         s.execute(ct.central_state.insert().values(name=REBUILD_STATE, value=f"{epoch} {uow.now().isoformat()}"))
-        emit(uow, kind="rebuild", subject=epoch, payload={"epoch": epoch}, office_code=None)
+        emit(uow, kind=EventKind.REBUILD, subject=epoch, payload={"epoch": epoch}, office_code=None)
         uow.audit(actor=actor, action="RebuildRequested", subject=epoch)
         uow.commit()
     return epoch
@@ -152,7 +154,7 @@ def lift_flag(node: CentralNode, *, application_id: str, kind: str, reason: str,
             ct.registry_application.c.id == application_id)).first()
         if row is None:
             raise NotFound(f"no application {application_id} in the registry", code="application-not-found")
-        emit(uow, kind="clearance", subject=application_id, office_code=row.office_code, payload={
+        emit(uow, kind=EventKind.CLEARANCE, subject=application_id, office_code=row.office_code, payload={
             "kind": kind_.value, "state": "confirmed", "reason": f"flag lifted by {actor}: {reason}",
             "decided_at": uow.now().isoformat(), "lifts_flag": True})
         uow.audit(actor=actor, action="FlagLifted", subject=application_id, detail={"kind": kind_.value})
@@ -189,7 +191,7 @@ def add_watchlist_order(node: CentralNode, order: Order, *, actor: str) -> str:
         uow.session.execute(ct.watchlist_order.insert().values(id=oid, created_by=actor, created_at=uow.now(),
                                                                **order.__dict__))
         delta = {"op": "add", "id": oid, **_order_doc(order)}
-        emit(uow, kind="watchlist", subject=oid,
+        emit(uow, kind=EventKind.WATCHLIST, subject=oid,
              payload={"delta": delta, "signature": sign_document(node.signing_key, delta)}, office_code=None)
         _flag_open_applications(uow, order)
         uow.audit(actor=actor, action="WatchlistOrderAdded", subject=oid,
@@ -205,8 +207,8 @@ def _flag_open_applications(uow, order: Order) -> None:  # noqa: ANN001
         return
     a = ct.registry_application.c
     for app in uow.session.execute(select(a.id, a.office_code).where(
-            a.nik == order.subject_value, a.stage.not_in(("handed_over", "rejected", "cancelled")))):
-        emit(uow, kind="clearance", subject=app.id, office_code=app.office_code, payload={
+            a.nik == order.subject_value, a.stage.not_in(OPEN_STAGES_EXCLUDED))):
+        emit(uow, kind=EventKind.CLEARANCE, subject=app.id, office_code=app.office_code, payload={
             "kind": "watchlist_clear", "state": "flagged", "decided_at": uow.now().isoformat(),
             "reason": f"{order.order_kind} order by {order.agency} until {order.ends_on.isoformat()}: {order.reason}"})
 
@@ -219,7 +221,7 @@ def revoke_watchlist_order(node: CentralNode, order_id: str, *, actor: str) -> N
         if not n:
             raise NotFound(f"no active watch-list order {order_id}", code="watchlist-order-not-found")
         delta = {"op": "revoke", "id": order_id}
-        emit(uow, kind="watchlist", subject=order_id,
+        emit(uow, kind=EventKind.WATCHLIST, subject=order_id,
              payload={"delta": delta, "signature": sign_document(node.signing_key, delta)}, office_code=None)
         uow.audit(actor=actor, action="WatchlistOrderRevoked", subject=order_id)
         uow.commit()
@@ -326,7 +328,7 @@ def _apply_bank_row(node: CentralNode, uow, code: str, amount: int, paid_at: dat
     if decision is None:
         return "waiting_for_office"
     state, reason = decision
-    emit(uow, kind="clearance", subject=row.application_id, office_code=row.office_code,
+    emit(uow, kind=EventKind.CLEARANCE, subject=row.application_id, office_code=row.office_code,
          payload={"kind": "payment_confirmed", "state": state.value, "reason": reason, "decided_at": now.isoformat()})
     return "confirmed"
 
@@ -362,7 +364,7 @@ def allocate_booklets(node: CentralNode, *, office_code: str, first: str, last: 
         s.execute(ct.booklet_allocation.insert().values(id=aid, office_code=office_code, first_serial=serials[0],
                                                         last_serial=serials[-1], count=len(serials),
                                                         allocated_at=uow.now()))
-        emit(uow, kind="allocation", subject=aid, office_code=office_code,
+        emit(uow, kind=EventKind.ALLOCATION, subject=aid, office_code=office_code,
              payload={"first": serials[0], "last": serials[-1], "count": len(serials)})
         uow.audit(actor=actor, action="BookletsAllocated", subject=aid,
                   detail={"office": office_code, "first": serials[0], "last": serials[-1]})
@@ -379,7 +381,7 @@ def national_view(node: CentralNode) -> list[dict[str, Any]]:
         offices = s.execute(select(ct.central_office).order_by(ct.central_office.c.code)).all()
         stages = s.execute(select(a.office_code, a.stage, func.count()).group_by(a.office_code, a.stage)).all()
         oldest = dict(s.execute(select(a.office_code, func.min(a.updated_at)).where(
-            a.stage.not_in(("handed_over", "rejected", "cancelled"))).group_by(a.office_code)).all())
+            a.stage.not_in(OPEN_STAGES_EXCLUDED)).group_by(a.office_code)).all())
     out = []
     for o in offices:
         silent = (now - o.last_contact_at).total_seconds() if o.last_contact_at else None

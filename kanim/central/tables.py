@@ -7,7 +7,8 @@ from __future__ import annotations
 from sqlalchemy import JSON, Boolean, Column, Date, Index, Integer, LargeBinary, String, Table, Text, UniqueConstraint
 
 from kanim.store.tables import BigId, metadata
-from kanim.store.types import UTCDateTime
+from kanim.domain.application import Stage
+from kanim.store.types import StrEnumType, UTCDateTime
 
 central_office = Table(
     "central_office", metadata,
@@ -57,7 +58,7 @@ registry_application = Table(
     Column("sex", String(1)),
     Column("app_type", String(24), nullable=False),
     Column("passport_kind", String(16), nullable=False),
-    Column("stage", String(16), nullable=False, index=True),
+    Column("stage", StrEnumType(Stage, 16), nullable=False, index=True),
     Column("booklet_serial", String(9)),
     Column("created_at", UTCDateTime, nullable=False, index=True),  # the national view's history
     Column("updated_at", UTCDateTime, nullable=False, index=True),

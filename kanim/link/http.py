@@ -15,8 +15,16 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kanim.link.signing import sign_request
-from kanim.office.ports import BatchRefused, CentralEvent, CentralUnavailable, InboxPage, Operation, OperationResult
+from kanim.protocol import H_PROTOCOL, PROTOCOL_VERSION
+from kanim.protocol.signing import sign_request
+from kanim.office.ports import BatchRefused, CentralUnavailable
+from kanim.protocol.wire import CentralEvent, InboxPage, Operation, OperationResult
+
+
+class ProtocolRefused(CentralUnavailable):
+    """The central does not speak this office's protocol version (it is older than the office):
+    a link error like any other — the operations wait, none is parked — until the central is
+    upgraded (docs/protocol.md)."""
 
 
 class Throttled(CentralUnavailable):
@@ -27,8 +35,9 @@ class Throttled(CentralUnavailable):
 
 class HttpCentral:
     def __init__(self, base_url: str, *, office_code: str, key: Ed25519PrivateKey, timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, protocol: int | None = PROTOCOL_VERSION) -> None:
         self.office_code = office_code
+        self.protocol = protocol  # sent with every request; None sends none, as version 1 offices did
         self.key = key
         self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
         self.link_state = "up"  # reported to the central with every push
@@ -39,6 +48,8 @@ class HttpCentral:
     def _call(self, method: str, path: str, body: bytes = b"") -> Any:
         headers = sign_request(self.key, self.office_code, method, path, body, time.time())
         headers["X-Kanim-Link-State"] = self.link_state
+        if self.protocol is not None:
+            headers[H_PROTOCOL] = str(self.protocol)
         if body:
             headers["content-type"] = "application/json"
         try:
@@ -47,6 +58,8 @@ class HttpCentral:
             raise CentralUnavailable(f"{type(e).__name__}: {e}") from e
         if r.status_code == 429:
             raise Throttled(float(r.headers.get("Retry-After", "1")), _detail(r))
+        if _problem_code(r) == "protocol-version-unsupported":
+            raise ProtocolRefused(f"central answered {r.status_code}: {_detail(r)}")
         if _refuses_the_batch(r):
             raise BatchRefused(f"central answered {r.status_code}: {_detail(r)}")
         if r.status_code >= 400:
@@ -54,9 +67,7 @@ class HttpCentral:
         return r.json()
 
     def push(self, operations: Sequence[Operation]) -> list[OperationResult]:
-        body = json.dumps({"operations": [
-            {"id": o.id, "seq": o.seq, "subject": o.subject, "op": o.op, "payload": o.payload} for o in operations
-        ]}, separators=(",", ":")).encode()
+        body = json.dumps({"operations": [o.document() for o in operations]}, separators=(",", ":")).encode()
         data = self._call("POST", "/api/v1/link/operations", body)
         return [OperationResult(r["id"], r["ok"], r.get("permanent", False), r.get("error")) for r in data["results"]]
 
@@ -82,13 +93,18 @@ BATCH_REFUSALS = frozenset({"batch-invalid", "body-too-large", "request-invalid"
 
 
 def _refuses_the_batch(r: httpx.Response) -> bool:
-    if r.status_code not in (400, 413, 422) or not r.headers.get("content-type", "").startswith(
-            "application/problem+json"):
-        return False
+    return r.status_code in (400, 413, 422) and _problem_code(r) in BATCH_REFUSALS
+
+
+def _problem_code(r: httpx.Response) -> str | None:
+    """The `code` of the central's problem document, or None for any other answer."""
+    if r.status_code < 400 or not r.headers.get("content-type", "").startswith("application/problem+json"):
+        return None
     try:
-        return r.json().get("code") in BATCH_REFUSALS
-    except ValueError:
-        return False
+        code = r.json().get("code")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, str) else None
 
 
 def _detail(r: httpx.Response) -> str:

@@ -14,9 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from kanim.bootstrap import Office
 from kanim.domain.errors import DomainError, InvalidInput
 from kanim.domain.events import AllocationHeld
-from kanim.link.signing import SignatureError, verify_document
+from kanim.protocol.feed import verify_event
+from kanim.protocol.operations import EventKind
+from kanim.protocol.signing import SignatureError, verify_document
 from kanim.office.clearances import apply_decision
-from kanim.office.ports import CentralEvent, InboxPage, decision_of
+from kanim.protocol.wire import CentralEvent, InboxPage, decision_of
 from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
@@ -129,8 +131,8 @@ def _apply_once(office: Office, uow: UnitOfWork, e: CentralEvent) -> tuple[str, 
         return "duplicate", ""
     if (why := _unverified(office, e)) is not None:
         return "refused", why  # not recorded as received: the cursor waits for it to verify
-    handler = {"clearance": _clearance, "watchlist": _watchlist_delta, "allocation": _allocation,
-               "rebuild": _rebuild, "crl": _crl}.get(e.kind)
+    handler = {EventKind.CLEARANCE: _clearance, EventKind.WATCHLIST: _watchlist_delta,
+               EventKind.ALLOCATION: _allocation, EventKind.REBUILD: _rebuild, EventKind.CRL: _crl}.get(e.kind)
     outcome = handler(office, uow, e) if handler else "ignored"
     if outcome == "refused":
         return outcome, "the watch-list delta's signature does not verify"
@@ -149,10 +151,8 @@ def _unverified(office: Office, e: CentralEvent) -> str | None:
             return ("KANIM_CENTRAL_PUBLIC_KEY is not set: the central's events cannot be verified "
                     "(the central's operator prints it with `kanim central key`)")
         return None
-    from kanim.central.hub import FEED_SIGNATURE, feed_document
-
     try:
-        verify_document(key, feed_document(e.id, e.kind, e.subject, e.payload), e.payload.get(FEED_SIGNATURE, ""))
+        verify_event(key, e.id, e.kind, e.subject, e.payload)
     except SignatureError:
         return ("the event's signature does not verify with KANIM_CENTRAL_PUBLIC_KEY (was the central's key "
                 "changed? its operator prints the new one with `kanim central key`)")

@@ -33,15 +33,9 @@ from kanim.link.lease import LEASE_SECONDS, Lease
 from kanim.link.selection import biometric_files, estimated_size, select_batch, to_operation
 from kanim.domain.clearances import ClearanceKind, ClearanceState
 from kanim.office.clearances import apply_decision
-from kanim.office.ports import (
-    BatchRefused,
-    Central,
-    CentralUnavailable,
-    ClearanceDecision,
-    InboxPage,
-    Operation,
-    OperationResult,
-)
+from kanim.office.ports import BatchRefused, Central, CentralUnavailable
+from kanim.protocol.operations import Op
+from kanim.protocol.wire import ClearanceDecision, InboxPage, Operation, OperationResult
 from kanim.security.vault import VaultError
 from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
@@ -79,13 +73,13 @@ class Relay:
         # for the relay's disk and crypto work.
         with self.office.uow(readonly=True) as uow:
             rows = select_batch(uow, limit=limit, now=uow.now())
-            files = biometric_files(uow, {r.subject for r in rows if r.op == "BiometricsCaptured"})
+            files = biometric_files(uow, {r.subject for r in rows if r.op == Op.BIOMETRICS_CAPTURED})
         if not rows:
             return result
         ops = self._operations(rows, files)
         if not ops:
             return RoundResult(dead=1, more=True)
-        sent = {o.subject for o in ops if o.op == "BiometricsCaptured"}
+        sent = {o.subject for o in ops if o.op == Op.BIOMETRICS_CAPTURED}
         if sent:
             self._audit_transmission({k: v for k, v in files.items() if k in sent})
         try:

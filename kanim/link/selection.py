@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import or_, select
 
 from kanim.bootstrap import Office
-from kanim.office.ports import Operation
+from kanim.protocol.operations import Op
+from kanim.protocol.wire import Operation
 from kanim.store import tables as t
 from kanim.store.uow import UnitOfWork
 
@@ -68,7 +69,7 @@ def biometric_files(uow: UnitOfWork, subjects: set[str]) -> dict[str, list[Any]]
 
 def to_operation(office: Office, row: Any, files: dict[str, list[Any]]) -> Operation:
     payload = dict(row.payload)
-    if row.op == "BiometricsCaptured":
+    if row.op == Op.BIOMETRICS_CAPTURED:
         payload["biometrics"] = [_biometric_item(office, f) for f in files.get(row.subject, [])]
     return Operation(row.id, row.seq, row.subject, row.op, payload, office.settings.office_code)
 
@@ -78,7 +79,7 @@ OPERATION_OVERHEAD = 2_000  # bytes of JSON around an operation's own fields, ge
 
 def estimated_size(office: Office, row: Any, files: dict[str, list[Any]]) -> int:
     """Bytes the operation adds to a push, from the vault's file sizes (before decrypting)."""
-    if row.op != "BiometricsCaptured":
+    if row.op != Op.BIOMETRICS_CAPTURED:
         return OPERATION_OVERHEAD
     images = sum(office.vault.plain_size(f.file_ref) for f in files.get(row.subject, []) if f.file_ref)
     return OPERATION_OVERHEAD + images * 4 // 3 + 400  # base64, and the digest and size per item

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from kanim.domain.clearances import ClearanceKind, ClearanceState
-from kanim.office.ports import CentralEvent, CentralUnavailable, InboxPage, Operation, OperationResult
+from kanim.office.ports import CentralUnavailable
+from kanim.protocol.operations import Op
+from kanim.protocol.wire import CentralEvent, InboxPage, Operation, OperationResult
 
 INTAKE_CLEARANCES = (ClearanceKind.NIK_VERIFIED, ClearanceKind.WATCHLIST_CLEAR, ClearanceKind.NOT_DUPLICATE)
 
@@ -46,14 +48,14 @@ class SimulatedCentral:
     def _apply(self, op: Operation) -> OperationResult:
         if op.id in self.applied:  # idempotent by operation id
             return self.applied[op.id]
-        if op.op == "IntakeCompleted":
+        if op.op == Op.INTAKE_COMPLETED:
             reason = self.flag_niks.get(op.payload.get("nik", ""))
             for kind in INTAKE_CLEARANCES:
                 flagged = reason is not None and kind is ClearanceKind.WATCHLIST_CLEAR
                 self._decide(op.subject, kind, ClearanceState.FLAGGED if flagged else ClearanceState.CONFIRMED,
                              reason or "simulated central: no finding")
             self._decide(op.subject, ClearanceKind.RECORDED_CENTRALLY, ClearanceState.CONFIRMED, "recorded")
-        elif op.op == "PaymentRecorded":
+        elif op.op == Op.PAYMENT_RECORDED:
             self._decide(op.subject, ClearanceKind.PAYMENT_CONFIRMED, ClearanceState.CONFIRMED,
                          f"treasury confirmed {op.payload.get('billing_code')}")
         result = OperationResult(op.id, ok=True)

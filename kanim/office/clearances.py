@@ -5,7 +5,7 @@ from __future__ import annotations
 from kanim.domain.booklet import SpoilReason
 from kanim.domain.errors import NotFound
 from kanim.domain.events import ApplicationPutOnHold, BookletSpoiled
-from kanim.office.ports import ClearanceDecision
+from kanim.protocol.wire import ClearanceDecision
 from kanim.store.uow import UnitOfWork
 
 CENTRAL_ACTOR = "central"

@@ -202,7 +202,7 @@ def provision(central: CentralSpec, offices: list[OfficeSpec], *, booklets_per_o
     from kanim.bootstrap import bootstrap
     from kanim.central.node import bootstrap_central
     from kanim.central.service import allocate_booklets, register_office
-    from kanim.link.signing import load_or_create_key, public_b64
+    from kanim.protocol.signing import load_or_create_key, public_b64
     from kanim.office import accounts, printing
     from kanim.store.migrate import upgrade
 

@@ -109,7 +109,7 @@ class Demo:
 
     def _central_public_key(self) -> str:
         """The key the office verifies the central's feed and snapshots with ("" until provisioned)."""
-        from kanim.link.signing import load_or_create_key, public_b64
+        from kanim.protocol.signing import load_or_create_key, public_b64
 
         path = self.root / "central" / "keys" / "central_ed25519.pem"
         return public_b64(load_or_create_key(path)) if path.is_file() else ""

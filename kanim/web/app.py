@@ -7,9 +7,10 @@ from fastapi_offline import FastAPIOffline
 
 import kanim
 from kanim.bootstrap import Office
-from kanim.web import console, contract, home, metrics, problems, public, status_page, track
+from kanim.http import problems
+from kanim.http.limits import BodyLimit
+from kanim.web import console, contract, home, metrics, public, status_page, track
 from kanim.web.console.routers import office_desks
-from kanim.web.limits import BodyLimit
 from kanim.web.livez import Livez
 from kanim.web.routers import applications, auth, booking, link, notify
 from kanim.web.routers import office as office_router

@@ -31,6 +31,7 @@ def current_user(office: OfficeDep,
     return user
 
 
+current_user.kanim_session = True  # read by kanim/http/routes.py: this route answers 401
 CurrentUser = Annotated[StaffUser, Depends(current_user)]
 
 
@@ -43,7 +44,7 @@ def require(perm: Perm):  # noqa: ANN201
         return user
 
     check.__name__ = f"require_{perm.value}"
-    check.kanim_perm = perm  # read by kanim/web/contract.py: this route answers 403, and takes Idempotency-Key
+    check.kanim_perm = perm  # read by kanim/http/routes.py: this route answers 403 (and kanim/web/contract.py: takes Idempotency-Key)
     return Depends(check)
 
 

@@ -40,7 +40,7 @@ from starlette.datastructures import UploadFile
 from kanim.office.accounts import StaffUser
 from kanim.store import idempotency as store
 from kanim.store import uow
-from kanim.web.problems import problem
+from kanim.http.problems import problem
 
 HEADER = "Idempotency-Key"
 KEY_PATTERN = r'^(?:"[!#-~]{1,255}"|[!#-~]{1,255})$'  # printable ASCII without `"`, maybe quoted

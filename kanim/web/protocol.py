@@ -40,7 +40,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from kanim.config import Settings
-from kanim.web.problems import MEDIA_TYPE
+from kanim.http.problems import MEDIA_TYPE
 
 log = logging.getLogger("kanim.http")
 

@@ -23,7 +23,7 @@ from kanim.domain.names import NAME_MAX_LENGTH, PLACE_MAX_LENGTH
 from kanim.domain.passport import FEE_MAX, ApplicationType, PassportKind
 from kanim.domain.people import Sex
 from kanim.security.roles import Role
-from kanim.web.wire import BILLING_CODE, SERIAL, IsoDate, IsoMoment, JsonInt
+from kanim.http.wire import BILLING_CODE, SERIAL, IsoDate, IsoMoment, JsonInt
 
 NOTE_MAX = 2000  # a reason, a note, a description: a paragraph, not a document
 REF_MAX = 64  # a reference to something outside kanim (a receipt, a letter, a parcel)

@@ -717,7 +717,7 @@ class Cluster:
 # -- signed requests as an office would send them ----------------------------------------------
 
 def office_key(spec: OfficeSpec):  # noqa: ANN201
-    from kanim.link.signing import load_or_create_key
+    from kanim.protocol.signing import load_or_create_key
 
     return load_or_create_key(spec.office_settings().office_key_path)
 
@@ -727,7 +727,7 @@ def signed_push(central_url: str, office_code: str, key, operations: list[dict],
                 at: float | None = None) -> httpx.Response:
     """POST /api/v1/link/operations signed with `key` as `office_code` at `at` (default now), as
     kanim.link.http sends it; `tamper` may change headers and body after signing."""
-    from kanim.link.signing import sign_request
+    from kanim.protocol.signing import sign_request
 
     path = f"{API}/link/operations"
     body = json.dumps({"operations": operations}, separators=(",", ":")).encode()

@@ -224,7 +224,7 @@ def test_a_large_non_json_body_is_refused_as_unauthenticated_not_parsed(abuse) -
 
 
 def test_a_signed_body_over_the_limit_is_refused_with_413_without_being_read(abuse) -> None:  # noqa: ANN001
-    from kanim.link.signing import sign_request
+    from kanim.protocol.signing import sign_request
 
     spec = abuse.offices["MND"].spec
     path = f"{API}/link/operations"
@@ -244,7 +244,7 @@ def test_a_signed_body_over_the_limit_is_refused_with_413_without_being_read(abu
 # -- headers bounded, replays refused ---------------------------------------------------------------
 
 def _signed_get(abuse: Cluster, path: str) -> dict[str, str]:
-    from kanim.link.signing import sign_request
+    from kanim.protocol.signing import sign_request
 
     return sign_request(office_key(abuse.offices["MND"].spec), "MND", "GET", path, b"", time.time())
 
@@ -312,7 +312,7 @@ def test_a_rebuild_behind_a_key_change_is_waited_on_and_applied_once_the_key_is_
     from kanim.central import service
     from kanim.central.node import bootstrap_central
     from kanim.config import Settings
-    from kanim.link.signing import public_b64
+    from kanim.protocol.signing import public_b64
     from kanim.ops.cluster import CentralSpec
     from kanim.store.migrate import upgrade
 

@@ -1,6 +1,6 @@
 """schemathesis against a real `kanim serve --role central` on PostgreSQL: every operation of its
 own OpenAPI document, with generated valid and invalid requests, each signed as a registered
-office would sign it (kanim.link.signing: a fresh nonce per request, the exact body's digest)
+office would sign it (kanim.protocol.signing: a fresh nonce per request, the exact body's digest)
 and carrying a central staff session, sent as each central role in turn; every answer checked
 by all of schemathesis's checks. The link routes must answer every generated body per
 operation or with a problem document, never with a server error.
@@ -50,7 +50,7 @@ class OfficeSignature(requests.auth.AuthBase):
         self.key, self.office_code = key, office_code
 
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
-        from kanim.link.signing import sign_request
+        from kanim.protocol.signing import sign_request
 
         body = r.body or b""
         body = body.encode() if isinstance(body, str) else body
@@ -64,7 +64,7 @@ def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         pytest.skip(NO_PG)
     from sqlalchemy import create_engine, text
 
-    from kanim.link.signing import load_or_create_key
+    from kanim.protocol.signing import load_or_create_key
     from kanim.ops.cluster import NodeProcess  # noqa: F401 - the process type started below
 
     root: Path = tmp_path_factory.mktemp("fuzz-central")

@@ -17,7 +17,7 @@ from kanim.central import tables as ct
 from kanim.config import Settings
 from kanim.link.http import HttpCentral
 from kanim.link.relay import sync_once
-from kanim.link.signing import load_or_create_key
+from kanim.protocol.signing import load_or_create_key
 from kanim.link.views import dead_letters
 from kanim.office import booking
 from tests.backup_helpers import add_applications, applicant, keys, private_of

@@ -35,9 +35,9 @@ from kanim.link import inbox
 from kanim.link.http import HttpCentral
 from kanim.link.relay import Relay, RoundResult
 from kanim.link.views import dead_letters, incidents, status
-from kanim.link.signing import load_or_create_key, public_b64, sign_document, sign_request
+from kanim.protocol.signing import load_or_create_key, public_b64, sign_document, sign_request
 from kanim.office import booking, handover, printing
-from kanim.office.ports import Operation, OperationResult
+from kanim.protocol.wire import Operation, OperationResult
 from kanim.seed import advance
 from kanim.store import tables as t
 from kanim.store.db import make_engine

@@ -132,7 +132,7 @@ def _app(office, app_id):  # noqa: ANN001, ANN202
 
 
 def _other_key(tmp_path) -> str:  # noqa: ANN001
-    from kanim.link.signing import load_or_create_key, public_b64
+    from kanim.protocol.signing import load_or_create_key, public_b64
 
     return public_b64(load_or_create_key(tmp_path / "sby" / "key.pem"))
 
@@ -188,8 +188,8 @@ def test_a_forged_decision_is_refused_by_the_office(tmp_path, clock, node) -> No
     """A proxy between office and central cannot open the handover gate: every event of the
     central's feed is signed, and the office refuses one that does not verify."""
     from kanim.link import inbox
-    from kanim.link.signing import public_b64
-    from kanim.office.ports import CentralEvent, InboxPage
+    from kanim.protocol.signing import public_b64
+    from kanim.protocol.wire import CentralEvent, InboxPage
 
     office, _ = make_office(tmp_path, "sqlite", clock, None)
     office.settings.central_public_key = public_b64(node.signing_key)

@@ -18,7 +18,7 @@ from kanim.central import biometrics, tables as ct
 from kanim.central.node import bootstrap_central
 from kanim.config import Settings
 from kanim.domain import events
-from kanim.link import contract
+from kanim.protocol import schemas as contract
 from kanim.seed import face_photo
 from tests.integration.test_central import (  # noqa: F401 - fixtures
     Ops,
@@ -49,12 +49,15 @@ def booked(subject: str, seq: int = 1, op_id: str | None = None) -> dict:
 
 # -- the contract itself --------------------------------------------------------------------------
 
-def test_every_domain_event_an_office_sends_has_a_schema_and_a_handler() -> None:
+def test_every_domain_event_an_office_sends_has_an_operation_a_schema_and_a_handler() -> None:
     from kanim.central.hub import HANDLERS
+    from kanim.link.outbox import OPERATION_OF
+    from kanim.protocol.operations import Op
 
-    sent = {c.__name__ for c in vars(events).values()
+    sent = {c for c in vars(events).values()
             if isinstance(c, type) and issubclass(c, events.Event) and c is not events.Event}
-    assert sent == set(contract.SCHEMAS) == set(HANDLERS)
+    assert set(OPERATION_OF) == sent
+    assert set(OPERATION_OF.values()) == set(Op) == set(contract.SCHEMAS) == set(HANDLERS)
 
 
 def test_a_refusal_names_the_field_and_never_the_value() -> None:

@@ -22,7 +22,7 @@ from kanim.link.breaker import LinkState
 from kanim.link.relay import Relay, record_state_change
 from kanim.office import accounts, adjudication, admin, booking, printing
 from kanim.office.clearances import apply_decision
-from kanim.office.ports import ClearanceDecision
+from kanim.protocol.wire import ClearanceDecision
 from kanim.office.queries import dashboard as queries
 from kanim.security import passwords
 from kanim.seed import advance

@@ -14,9 +14,10 @@ from kanim.domain.clearances import ClearanceState
 from kanim.link import inbox
 from kanim.link.http import HttpCentral
 from kanim.link.relay import Relay
-from kanim.link.signing import load_or_create_key, public_b64, sign_document
+from kanim.protocol.signing import load_or_create_key, public_b64, sign_document
 from kanim.link.views import dead_letters, incidents, retry_dead_letters, status
-from kanim.office.ports import BatchRefused, CentralEvent, CentralUnavailable, InboxPage
+from kanim.office.ports import BatchRefused, CentralUnavailable
+from kanim.protocol.wire import CentralEvent, InboxPage
 from kanim.store import tables as t
 from tests.integration.test_workflow import book_one
 
@@ -55,7 +56,7 @@ def test_the_centrals_own_batch_refusal_still_splits_the_batch() -> None:
 
 
 def test_a_dead_letter_the_central_takes_after_a_retry_lifts_the_flag_its_refusal_raised(sqlite_office) -> None:  # noqa: ANN001
-    from kanim.office.ports import OperationResult
+    from kanim.protocol.wire import OperationResult
 
     app = book_one(sqlite_office)
 
@@ -104,7 +105,7 @@ def test_an_incident_a_previous_relay_left_open_is_closed_by_the_first_round_tha
 def test_a_signed_event_the_office_cannot_apply_holds_the_feed_and_says_why(sqlite_office, tmp_path) -> None:  # noqa: ANN001
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from kanim.central.hub import FEED_SIGNATURE, feed_document
+    from kanim.protocol.feed import FEED_SIGNATURE, feed_document
 
     key = Ed25519PrivateKey.generate()
     sqlite_office.settings.central_public_key = public_b64(key)

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import StatementError
 
 from kanim.store.db import make_engine
-from kanim.web import problems
+from kanim.http import problems
 
 NIK = "3171014508900001"
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from kanim.central import auth
 from kanim.central.service import register_office
-from kanim.link.signing import H_SIGNATURE, public_b64, sign_request
+from kanim.protocol.signing import H_SIGNATURE, public_b64, sign_request
 from tests.link_fixtures import make_central
 
 PATH = "/api/v1/link/operations"

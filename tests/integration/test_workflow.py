@@ -149,7 +149,7 @@ def test_a_decision_delivered_twice_is_applied_once(office, central) -> None:  #
     advance(office, app.id, "intake_done", app_type=app.app_type)
     sync_once(office, central)
     from kanim.link import inbox
-    from kanim.office.ports import InboxPage
+    from kanim.protocol.wire import InboxPage
 
     outcomes = inbox.apply_page(office, InboxPage(central.events, len(central.events)))
     assert outcomes == {"duplicate": len(central.events)}

@@ -85,7 +85,7 @@ def test_health_warns_of_a_stale_backup_a_failed_drill_and_no_good_drill() -> No
 def test_the_highest_number_per_day_counts_only_this_offices_well_formed_numbers() -> None:
     from datetime import date
 
-    from kanim.link.numbers import highest_by_day
+    from kanim.protocol.numbers import highest_by_day
 
     numbers = ["MND-20261201-0007", "MND-20261201-0012", "MND-20261130-0003", "JKT-20261201-0099",
                "MND-1", "MND-20261341-0001", ""]

@@ -1,6 +1,6 @@
 """The link's pure parts: the breaker and its backoff (kanim/link/breaker.py), the central's
 back-pressure bucket (TokenBucket in kanim/central/node.py), the guardrails on provisional
-printing (kanim/domain/guardrails.py) and the Ed25519 signatures (kanim/link/signing.py)."""
+printing (kanim/domain/guardrails.py) and the Ed25519 signatures (kanim/protocol/signing.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kanim.central.node import TokenBucket
 from kanim.domain.guardrails import Guardrails, provisional_print_blockers
 from kanim.link.breaker import Breaker, LinkState, retry_delay
-from kanim.link.signing import (
+from kanim.protocol.signing import (
     H_DATE,
     H_OFFICE,
     H_SIGNATURE,

@@ -33,7 +33,7 @@ def test_every_request_body_refuses_unknown_fields() -> None:
 
 
 def test_the_links_batch_ignores_a_field_a_newer_office_adds() -> None:
-    from kanim.central.api import PushIn
+    from kanim.central.link_api import PushIn
 
     assert PushIn.model_validate({"operations": [], "office_release": "2027.1"}).operations == []
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 
-from kanim.web import problems
+from kanim.http import problems
 from kanim.web.console import home
 from kanim.web.console.errors import render_error
 from kanim.web.console.session import PREFIX

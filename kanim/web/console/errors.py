@@ -1,7 +1,7 @@
 """Errors as the console shows them: a page for a page, the problem's own words beside the
 field it concerns for a form.
 
-The same problems the JSON API answers (kanim.web.problems) reach the console through this
+The same problems the JSON API answers (kanim.http.problems) reach the console through this
 renderer: a 401 leads to the login page, a 403 or 404 is a page that says what happened, and a
 refused form gets its problem in the form's own problem region (`#<form id>-problem`), with each
 field's message next to the field (`#<form id>-err-<field>`, swapped out of band).

@@ -26,7 +26,7 @@ from kanim.web.console.render import BABEL_LOCALES, gettext, page
 from kanim.web.console.session import PREFIX, ConsoleStaff
 from kanim.web.contract import Route
 from kanim.web.schemas import NOTE_MAX, BookletBatchIn, PrintIn, RequestBody, SpoilIn
-from kanim.web.wire import SERIAL
+from kanim.http.wire import SERIAL
 
 router = APIRouter(prefix=f"{PREFIX}/print-room", route_class=Route, include_in_schema=False)
 Printer = ConsoleStaff(Perm.PRINT)

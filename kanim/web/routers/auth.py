@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from kanim.office import accounts
 from kanim.security.roles import Perm
-from kanim.web import problems
+from kanim.http import problems
 from kanim.web.contract import Route, errors
 from kanim.web.deps import CurrentUser, OfficeDep, Staff, _bearer
 from kanim.web.replies import MeOut

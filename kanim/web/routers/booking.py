@@ -7,7 +7,7 @@ from kanim.security.roles import Perm
 from kanim.web.contract import Route, errors
 from kanim.web.deps import OfficeDep, Staff
 from kanim.web.replies import AvailabilityOut
-from kanim.web.wire import IsoDate
+from kanim.http.wire import IsoDate
 from kanim.web.schemas import ApplicantIn, ApplicationOut, BookingIn, BookingOut
 
 router = APIRouter(tags=["booking"], route_class=Route)

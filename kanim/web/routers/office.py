@@ -16,7 +16,7 @@ from kanim.security.roles import Perm
 from kanim.store import tables as t
 from kanim.web.contract import Route, errors
 from kanim.web.deps import OfficeDep, Staff
-from kanim.web.wire import SERIAL
+from kanim.http.wire import SERIAL
 from kanim.web.replies import (
     AuditReportOut,
     BookletBatchOut,

@@ -1,5 +1,5 @@
 """The wire contract of the office ↔ central link: what an operation may carry, checked one
-operation at a time.
+operation at a time (part of kanim/protocol, docs/protocol.md).
 
 Both roles import this module: the office's relay builds operations from its outbox, the
 central validates each one against its schema *before* applying it. A malformed operation is
@@ -29,7 +29,8 @@ from kanim.domain.application import RecipientKind
 from kanim.domain.clearances import ClearanceKind, ClearanceState
 from kanim.domain.passport import ApplicationType, PassportKind
 from kanim.domain.people import Sex
-from kanim.web.wire import IsoDate, IsoMoment, JsonInt
+from kanim.http.wire import IsoDate, IsoMoment, JsonInt
+from kanim.protocol.operations import Op
 
 MAX_SEQ = 2**63 - 1  # the office's outbox sequence is a 64-bit integer on both databases
 MAX_OPERATIONS = 5000  # per push
@@ -248,15 +249,20 @@ class AllocationHeld(Payload):
     count: Count
 
 
-# Every operation type an office may send, by the name the outbox stores (the domain event's
-# class name). A test checks that every domain event has its schema here.
-SCHEMAS: dict[str, type[Payload]] = {m.__name__: m for m in (
-    ApplicationBooked, ApplicantCheckedIn, IntakeCompleted, BillingIssued, PaymentRecorded, BiometricsCaptured,
-    InterviewRecorded, ApplicationApproved, ApplicationRejected, ApplicationCancelled, PassportPrinted,
-    QualityCheckPassed, QualityCheckFailed, PassportReady, PassportHandedOver, ClearanceChanged,
-    ApplicationPutOnHold, HoldReleased, BookletsReceived, BookletSpoiled, AllocationHeld,
-    ChipPersonalised,
-)}
+# Every operation type an office may send, by its declared name (kanim/protocol/operations.py).
+# A test checks that every operation has its schema here and every domain event its operation.
+SCHEMAS: dict[Op, type[Payload]] = {
+    Op.APPLICATION_BOOKED: ApplicationBooked, Op.APPLICANT_CHECKED_IN: ApplicantCheckedIn,
+    Op.INTAKE_COMPLETED: IntakeCompleted, Op.BILLING_ISSUED: BillingIssued, Op.PAYMENT_RECORDED: PaymentRecorded,
+    Op.BIOMETRICS_CAPTURED: BiometricsCaptured, Op.INTERVIEW_RECORDED: InterviewRecorded,
+    Op.APPLICATION_APPROVED: ApplicationApproved, Op.APPLICATION_REJECTED: ApplicationRejected,
+    Op.APPLICATION_CANCELLED: ApplicationCancelled, Op.PASSPORT_PRINTED: PassportPrinted,
+    Op.QUALITY_CHECK_PASSED: QualityCheckPassed, Op.QUALITY_CHECK_FAILED: QualityCheckFailed,
+    Op.PASSPORT_READY: PassportReady, Op.PASSPORT_HANDED_OVER: PassportHandedOver,
+    Op.CLEARANCE_CHANGED: ClearanceChanged, Op.APPLICATION_PUT_ON_HOLD: ApplicationPutOnHold,
+    Op.HOLD_RELEASED: HoldReleased, Op.BOOKLETS_RECEIVED: BookletsReceived, Op.BOOKLET_SPOILED: BookletSpoiled,
+    Op.ALLOCATION_HELD: AllocationHeld, Op.CHIP_PERSONALISED: ChipPersonalised,
+}
 
 
 def describe(error: ValidationError, *, prefix: str = "") -> str:
@@ -293,7 +299,7 @@ def envelope(raw: Any) -> Envelope:
 def payload(op: str, raw: dict[str, Any]) -> Payload:
     """The operation's payload checked against its type's schema, or OperationInvalid. Use
     `normalized` for what the handlers read."""
-    schema = SCHEMAS.get(op)
+    schema = SCHEMAS.get(op)  # type: ignore[call-overload] - an Op is its name: a str looks it up
     if schema is None:
         raise OperationInvalid(f"unknown operation type {op!r}: this central does not apply it")
     try:
