@@ -22,8 +22,11 @@ keep working all the same. The bench:
 
 The targets (issue 10): each lookup and the status page at least half the request rate of
 `/livez`, alone, and under 100 ms p95 beside the day. The load comes from this one Python
-process (a thread per client, the GIL shared): its own cost is in every figure, the same for
-the reference and the pages. `--strict` exits 1 when a target is missed.
+process (a thread per client, the GIL shared): its own cost per request is in every rate, which
+pushes the ratios towards 1 (a client cost of 1 ms against 0.1 ms for /livez and 2 ms for a page
+reads 0.37 where the server's is 0.05). So the server's own CPU per request (its whole process
+tree, from /proc) is given beside the rate, and the ratio by CPU is the server's capacity for a
+page against its capacity for /livez. `--strict` exits 1 when a target is missed.
 
 Exit code: 0 when every request answered as expected (and, with --strict, every target met), 1
 otherwise.
@@ -94,19 +97,29 @@ def book_applicants(api: od.Api, n: int, rng: random.Random) -> list[tuple[str, 
 class Load:
     """`clients` threads, each with its own keep-alive client, sending `routes` in turn."""
 
-    def __init__(self, url: str, clients: int, people: list[tuple[str, str]], seed: int) -> None:
-        self.url, self.clients, self.people, self.seed = url, clients, people, seed
+    def __init__(self, url: str, clients: int, people: list[tuple[str, str]], seed: int, server_pid: int) -> None:
+        self.url, self.clients, self.people, self.seed, self.server_pid = url, clients, people, seed, server_pid
 
-    def run(self, routes: list[Route], until: Any) -> dict[str, Any]:
+    def run(self, routes: list[Route], *, seconds: float | None = None, until: Any = None) -> dict[str, Any]:
+        """Until `seconds` after every client has connected, or until `until()`."""
         lat: dict[str, list[float]] = {r.name: [] for r in routes}
         bad: dict[str, list[str]] = {r.name: [] for r in routes}
-        barrier = threading.Barrier(self.clients + 1)
+        deadline: list[float] = []
+        barrier = threading.Barrier(self.clients + 1, action=lambda: deadline.append(time.monotonic() + (seconds or 0)))
+        done = (lambda: time.monotonic() >= deadline[0]) if seconds is not None else until
+        cpu0: list[float] = []
 
         def client(k: int) -> None:
             rng = random.Random(self.seed * 1000 + k)
             with httpx.Client(base_url=self.url, timeout=60) as c:
-                c.get("/livez")  # connect before the clock starts
-                barrier.wait()
+                try:
+                    c.get("/livez")  # connect before the clock starts
+                except httpx.HTTPError:
+                    barrier.abort()  # the others (and the main thread) stop waiting: BrokenBarrierError
+                    raise
+                barrier.wait(timeout=120)
+                if k == 0:
+                    cpu0.append(tree_cpu(self.server_pid))
                 i = k
                 while True:  # at least one request each, so that no rate is ever 0
                     route = routes[i % len(routes)]
@@ -122,26 +135,53 @@ class Load:
                         lat[route.name].append(time.perf_counter() - t)
                     else:
                         bad[route.name].append(why)
-                    if until():
+                    if done():
                         return
 
         wall = od.run_together([threading.Thread(target=client, args=(k,), daemon=True)
                                 for k in range(self.clients)], barrier)
-        return {"seconds": round(wall, 3), "routes": {
+        server_cpu = tree_cpu(self.server_pid) - (cpu0[0] if cpu0 else 0.0)
+        sent = sum(len(v) + len(bad[k]) for k, v in lat.items())
+        return {"seconds": round(wall, 3), "server_cpu_s": round(server_cpu, 3), "routes": {
             r.name: {"path": r.path, "requests": len(lat[r.name]), "errors": len(bad[r.name]),
                      "error_samples": bad[r.name][:3], "requests_per_s": round(len(lat[r.name]) / wall, 1),
+                     # the server's CPU per request (its whole process tree; with several routes in
+                     # turn, shared out by their counts): what a page costs the server, free of the
+                     # client's own cost, which the request rate includes
+                     "server_cpu_ms": round(1000 * server_cpu / sent, 3) if sent else None,
                      **od.summary(lat[r.name])} for r in routes}}
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of a process and all its descendants (the server's worker processes)."""
+    parent, cpu = {}, {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(d.name)] = int(fields[1])
+        cpu[int(d.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tree, grew = {root}, True
+    while grew:
+        more = {p for p, pp in parent.items() if pp in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(cpu.get(p, 0.0) for p in tree)
 
 
 def alone(load: Load, seconds: float) -> dict[str, Any]:
     out = {}
     for route in ROUTES:
         console.print(f"alone: {route.method} {route.path} for {seconds:g} s ...")
-        deadline = time.monotonic() + seconds
-        out[route.name] = load.run([route], lambda d=deadline: time.monotonic() >= d)["routes"][route.name]
-    ref = out[REFERENCE.name]["requests_per_s"]
+        out[route.name] = load.run([route], seconds=seconds)["routes"][route.name]
+    ref, ref_cpu = out[REFERENCE.name]["requests_per_s"], out[REFERENCE.name]["server_cpu_ms"]
     for r in out.values():
         r["ratio_to_livez"] = round(r["requests_per_s"] / ref, 3) if ref else None
+        # the rate the server could hold, as a share of /livez's: its CPU per request against
+        r["cpu_ratio_to_livez"] = round(ref_cpu / r["server_cpu_ms"], 3) if ref_cpu and r["server_cpu_ms"] else None
     return out
 
 
@@ -153,30 +193,55 @@ def beside_day(load: Load, server: od.Server, args: argparse.Namespace, tmp: Pat
            "--password", args.password, "--reference-seconds", "0.2", "--json", str(day_json)]
     console.print(f"beside a day of {args.day_applications} applications (bench/office_day.py --url) ...")
     env = {**os.environ, "KANIM_DATA_DIR": str(server.dir / "data")}
-    day = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    public = load.run(PUBLIC, lambda: day.poll() is not None)
-    _, err = day.communicate(timeout=60)
+    day = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The load runs while the day does: from the line office_day prints as the desks start (its
+    # logins, booklets and references before are not the day) until the process ends.
+    started, out = threading.Event(), []
+
+    def read_out() -> None:
+        for line in day.stdout:
+            out.append(line)
+            if line.startswith("the day:"):
+                started.set()
+        started.set()  # ended before the day began: the load below sends its one round and stops
+
+    reader = threading.Thread(target=read_out, daemon=True)
+    reader.start()
+    started.wait(timeout=300)
+    public = load.run(PUBLIC, until=lambda: day.poll() is not None)
+    err = day.stderr.read()
+    day.wait(timeout=60)
+    reader.join(10)
     result = json.loads(day_json.read_text()) if day_json.exists() else {}
     return {"public": public["routes"], "seconds": public["seconds"], "day_exit": day.returncode,
-            "day_error": None if day.returncode == 0 else err[-1500:],
+            "day_error": None if day.returncode == 0 else ("".join(out) + err)[-1500:],
             "day": {k: result.get("day", {}).get(k) for k in ("applications", "handed_over", "wall_s", "calls_per_s")}}
 
 
 def verdict(res: dict[str, Any]) -> dict[str, bool]:
+    """Each target, met or not. The rate as measured is bounded by this one Python client; the
+    server's CPU per request says what the server itself could hold: both are given."""
     a, b = res["alone"], res["beside_day"]["public"]
-    return {**{f"{n}_rate_at_least_half_of_livez": (a[n]["ratio_to_livez"] or 0) >= RATE_TARGET for n in b},
-            **{f"{n}_p95_under_100_ms_beside_the_day": b[n]["p95_ms"] < P95_TARGET_MS for n in b}}
+    return {**{f"{n}_rate_at_least_half_of_livez": (a[n].get("ratio_to_livez") or 0) >= RATE_TARGET for n in b},
+            **{f"{n}_server_cpu_at_most_twice_livez": (a[n].get("cpu_ratio_to_livez") or 0) >= RATE_TARGET
+               for n in b},
+            **{f"{n}_p95_under_100_ms_beside_the_day": b[n].get("p95_ms", float("inf")) < P95_TARGET_MS for n in b}}
+
+
+def _f(value: float | None, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
 
 
 def show(res: dict[str, Any]) -> None:
     t = Table(title=f"public pages, {res['config']['clients']} clients")
-    for col in ("route", "alone req/s", "alone p50/p95 ms", "× /livez", "beside the day req/s", "beside p95 ms"):
+    for col in ("route", "alone req/s", "alone p50/p95 ms", "× /livez", "server CPU ms/req", "× /livez by CPU",
+                "beside the day req/s", "beside p95 ms"):
         t.add_column(col, justify="left" if col == "route" else "right")
     for name, a in res["alone"].items():
-        b = res["beside_day"]["public"].get(name)
-        t.add_row(f"{a['path']}", f"{a['requests_per_s']:.0f}", f"{a['p50_ms']:.1f} / {a['p95_ms']:.1f}",
-                  f"{a['ratio_to_livez']:.2f}", f"{b['requests_per_s']:.0f}" if b else "",
-                  f"{b['p95_ms']:.1f}" if b else "")
+        b = res["beside_day"]["public"].get(name, {})
+        t.add_row(a["path"], _f(a["requests_per_s"], ".0f"), f"{_f(a.get('p50_ms'), '.1f')} / {_f(a.get('p95_ms'), '.1f')}",
+                  _f(a.get("ratio_to_livez"), ".2f"), _f(a.get("server_cpu_ms"), ".2f"),
+                  _f(a.get("cpu_ratio_to_livez"), ".2f"), _f(b.get("requests_per_s"), ".0f"), _f(b.get("p95_ms"), ".1f"))
     console.print(t)
     d = res["beside_day"]["day"]
     console.print(f"the day beside: {d['handed_over']}/{d['applications']} handed over in {d['wall_s'] or 0:.1f} s")
@@ -189,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--applicants", type=int, default=1000, help="booked applicants the lookups ask about")
     p.add_argument("--clients", type=int, default=8, help="public clients in parallel (closed loop)")
     p.add_argument("--seconds", type=float, default=10.0, help="each route alone for this long")
-    p.add_argument("--day-applications", type=int, default=400, help="the office day beside (0: none)")
+    p.add_argument("--day-applications", type=int, default=400, help="the office day beside")
     p.add_argument("--day-concurrency", type=int, default=4, help="its desk workers")
     p.add_argument("--password", default="bench-password-2026")
     p.add_argument("--seed", type=int, default=None)
@@ -212,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("could not log in the bench's front desk account")
         console.print(f"booking {args.applicants} applicants to look up ...")
         people = book_applicants(api, args.applicants, random.Random(seed))
-        load = Load(server.url, args.clients, people, seed)
+        load = Load(server.url, args.clients, people, seed, server.proc.pid)
         load0 = os.getloadavg()[0]
         res: dict[str, Any] = {
             "benchmark": "public", "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     notify_whatsapp_url: str | None = None  # whatsapp://TOKEN@FROM_PHONE_ID/ (WhatsApp Cloud API)
     notify_sms_url: str | None = None  # smseagles://TOKEN@gateway.lan/ (an SMSEagle gateway on the LAN)
     notify_email_url: str | None = None  # mailtos://USER:PASS@mail.host:587/?from=noreply@office.example
+    metrics_token: str | None = None  # GET /metrics answers `Authorization: Bearer <this>` only; unset: no /metrics
     notify_office_url: str | None = None  # tgram://BOT_TOKEN/CHAT_ID: alerts to the office's own staff
     notify_timeout: float = Field(default=10, gt=0)  # seconds a channel may take to answer one send
     notify_webhook_secret: str | None = None  # the Meta app secret: X-Hub-Signature-256 of receipts

@@ -135,8 +135,8 @@ def sqlite_office(tmp_path, clock, central):  # noqa: ANN001, ANN201
 
 
 # The files that take longest (seconds on the 2-core machine, from `pytest --durations`) run
-# first, then the others by their number of tests: `make test` hands whole files to its two
-# workers in this order (pytest_xdist_make_scheduler below), so that the run ends on small files
+# first, then the others by their number of tests: `make test` hands whole files to its
+# workers (one per core) in this order (pytest_xdist_make_scheduler below), so that the run ends on small files
 # that even out between the workers, not on a long one that keeps one worker busy while the
 # other has nothing left.
 SLOW_FILES = {
@@ -161,10 +161,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: key[id(item)])  # stable: a file's own tests keep their order
 
 
-def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 - xdist's scheduler
-    """xdist's file scheduling, in the collection's order: by itself it would sort the files by
-    their number of tests, which puts the long one-test end-to-end files last."""
+@pytest.hookimpl(optionalhook=True)  # a run without xdist (-p no:xdist) has no such hook
+def pytest_xdist_make_scheduler(config: pytest.Config, log):  # noqa: ANN201 - xdist's scheduler, or None
+    """`--dist loadfile` in the collection's order: by itself xdist would sort the files by their
+    number of tests, which puts the long one-test end-to-end files last. Other modes: xdist's own."""
+    if config.getvalue("dist") != "loadfile":
+        return None
     from xdist.scheduler import LoadFileScheduling
 
-    config.option.loadscopereorder = False
+    config.option.loadscopereorder = False  # xdist >= 3.8 (pyproject.toml)
     return LoadFileScheduling(config, log)

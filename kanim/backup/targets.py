@@ -31,6 +31,7 @@ class Target(Protocol):
     def put_new(self, kind: str, name: str, data: bytes) -> None: ...
     def get(self, kind: str, name: str) -> bytes: ...
     def names(self, kind: str) -> list[str]: ...
+    def close(self) -> None: ...
 
 
 def _check(kind: str, name: str | None = None) -> None:
@@ -88,7 +89,13 @@ class FolderTarget:
     def names(self, kind: str) -> list[str]:
         _check(kind)
         folder = self.root / kind
-        return sorted(p.name for p in folder.iterdir() if NAME.match(p.name)) if folder.is_dir() else []
+        try:
+            return sorted(p.name for p in folder.iterdir() if NAME.match(p.name)) if folder.is_dir() else []
+        except OSError as e:  # a failing disk, a USB drive pulled out
+            raise TargetError(f"cannot read {self.label}: {e.strerror}") from None
+
+    def close(self) -> None:
+        pass
 
 
 class HttpTarget:
@@ -98,7 +105,7 @@ class HttpTarget:
         if not token:
             raise TargetError(f"the off-site target {url} needs the node's token: set KANIM_BACKUP_TOKEN "
                               "(the off-site host makes one with `kanim backup grant`)")
-        self.label = url
+        self.label = redacted(url)  # what is printed, alerted and on /metrics: never a password
         self.base = f"{url.rstrip('/')}/v1/{office}"
         self.client = httpx.Client(headers={"authorization": f"Bearer {token}"}, timeout=timeout)
 
@@ -115,7 +122,17 @@ class HttpTarget:
 
     def names(self, kind: str) -> list[str]:
         _check(kind)
-        return self._ok(self._call("GET", f"{kind}/")).json()["names"]
+        r = self._ok(self._call("GET", f"{kind}/"))
+        try:
+            found = r.json()["names"]
+        except (ValueError, KeyError, TypeError):  # a proxy's or captive portal's page, not the store's
+            raise TargetError(f"the off-site target {self.label} answered something that is not a listing") from None
+        if not isinstance(found, list) or not all(isinstance(n, str) for n in found):
+            raise TargetError(f"the off-site target {self.label} answered something that is not a listing")
+        return found
+
+    def close(self) -> None:
+        self.client.close()
 
     def _call(self, method: str, path: str, **kw: object) -> httpx.Response:
         try:
@@ -133,7 +150,16 @@ class HttpTarget:
         return r
 
 
-def open_target(spec: str, *, office: str, token: str | None) -> Target:
+def redacted(url: str) -> str:
+    """The URL without user, password or query: a target as it may be shown to anyone."""
+    try:
+        u = httpx.URL(url)
+        return str(u.copy_with(username=None, password=None, query=None, fragment=None))
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return "an off-site target (its address does not parse)"
+
+
+def open_target(spec: str, *, office: str, token: str | None, timeout: float = 120) -> Target:
     if spec.startswith(("http://", "https://")):
-        return HttpTarget(spec, office=office, token=token)
+        return HttpTarget(spec, office=office, token=token, timeout=timeout)
     return FolderTarget(Path(spec.removeprefix("file://")).expanduser())

@@ -30,13 +30,18 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def at_head(engine: Engine) -> bool:
-    """Whether the database's one Alembic revision is HEAD (no table, no row: not there)."""
+def _revisions(engine: Engine) -> list[str] | None:
+    """The database's Alembic revisions, read without Alembic; None when it has no such table."""
     try:
         with engine.connect() as conn:
-            return conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
+            return list(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
     except DBAPIError:
-        return False
+        return None
+
+
+def at_head(engine: Engine) -> bool:
+    """Whether the database's one Alembic revision is HEAD (no table, no row: not there)."""
+    return _revisions(engine) == [HEAD]
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -51,7 +56,6 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def current(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    """The database's revision (None: not made yet); every CLI command asks, through require_node."""
+    found = _revisions(engine)
+    return found[0] if found else None

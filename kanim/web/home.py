@@ -4,20 +4,19 @@ the status page); staff have their own door at /staff/. The same page for everyo
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from kanim.web.console.render import DEFAULT_LANGUAGE, LANGUAGES, environment
+from kanim.web.console.render import environment, page_language
+from kanim.web.status_page import Lang
 
 router = APIRouter(include_in_schema=False)
 MAX_AGE = 300
 
 
-@router.get("/", response_class=HTMLResponse)
-def home(request: Request, lang: Annotated[str | None, Query(max_length=5)] = None) -> HTMLResponse:
-    language = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def home(request: Request, lang: Lang = None) -> HTMLResponse:
+    language = page_language(lang)
     settings = request.app.state.office.settings
     html = environment(language).get_template("public/home.html").render(
         office_name=settings.office_name, office_phone=settings.office_phone, lang=language)

@@ -85,10 +85,13 @@ def start_notifier(office: Office) -> BackgroundThread | None:
 
 def start_backup_watch(office: Office) -> BackgroundThread | None:
     """The backup watch (kanim/backup/watch.py) in a thread of the server, when the office has
-    backup targets."""
+    backup targets; without them, an old watch's findings (a node restored from a backup holds
+    the file) are not shown."""
+    from kanim.backup.health_file import forget
     from kanim.backup.settings import BackupSettings
 
     if not BackupSettings().target_specs():
+        forget(office.settings.data_dir)
         return None
     from kanim.backup.watch import run_forever
 
@@ -111,9 +114,9 @@ def run(settings: Settings, *, host: str, port: int, relay: bool = True, workers
     logs.configure()  # before the relay's thread starts logging
     office = bootstrap(settings)
     upgrade(office.engine)
+    watch_thread = start_backup_watch(office)  # first: it reads settings that may refuse to start
     relay_thread = start_relay(office) if relay else None
     notify_thread = start_notifier(office)
-    watch_thread = start_backup_watch(office)
     try:
         if workers > 1:
             # Python runs one thread at a time per process: on a multi-core server, several

@@ -24,7 +24,7 @@ from kanim.domain.errors import InvalidInput
 from kanim.office import status_page, subscriptions
 from kanim.web.console import STATIC
 from kanim.web.console.desks import N_
-from kanim.web.console.render import DEFAULT_LANGUAGE, LANGUAGES, date_time, environment, gettext
+from kanim.web.console.render import DEFAULT_LANGUAGE, LANGUAGES, date_time, environment, gettext, page_language
 
 router = APIRouter(include_in_schema=False)
 MAX_AGE = 30  # seconds: fresh enough in an outage, and a crowd costs one render per half minute
@@ -76,9 +76,6 @@ def live_links(lang: str) -> Links:
     return Links(f"/status?lang={other}", f"/status/feed.atom?lang={lang}", f"/track?lang={lang}",
                  subscribe=f"/status/subscribe?lang={lang}")
 
-
-def _lang(asked: str | None) -> str:
-    return asked if asked in LANGUAGES else DEFAULT_LANGUAGE
 
 
 def render_page(office: Office, data: status_page.StatusPage, lang: str, links: Links) -> str:
@@ -142,7 +139,7 @@ def _cacheable(body: str | bytes, media_type: str) -> Response:
 @router.get("/status", response_class=HTMLResponse)
 async def status(request: Request, lang: Lang = None) -> Response:
     office = request.app.state.office
-    language = _lang(lang)
+    language = page_language(lang)
     data = await run_in_threadpool(status_page.page, office)
     return _cacheable(render_page(office, data, language, live_links(language)), "text/html; charset=utf-8")
 
@@ -150,7 +147,7 @@ async def status(request: Request, lang: Lang = None) -> Response:
 @router.get("/status/feed.atom")
 async def feed(request: Request, lang: Lang = None) -> Response:
     office = request.app.state.office
-    language = _lang(lang)
+    language = page_language(lang)
     data = await run_in_threadpool(status_page.page, office)
     base = str(request.base_url).rstrip("/")
     body = render_feed(office, data, language, base_url=f"{base}/status?lang={language}",
@@ -214,7 +211,7 @@ async def subscribe(request: Request, lang: Lang = None, channel: Annotated[str,
                     address: Annotated[str, Form(max_length=300)] = "") -> HTMLResponse:
     """The status page's form: a confirmation goes to the address. The answer is the same for
     every address (it says nothing of who is subscribed) and shows nothing of what was typed."""
-    language = _lang(lang)
+    language = page_language(lang)
     office = request.app.state.office
     try:
         await run_in_threadpool(subscriptions.subscribe, office, channel=channel, address=address, language=language,
@@ -227,7 +224,7 @@ async def subscribe(request: Request, lang: Lang = None, channel: Annotated[str,
     return _personal(request, language, "public/subscribe.html", asked=True, channel=channel)
 
 
-def _sub_lang(asked: str | None, sub: subscriptions.Subscriber | None) -> str:
+def _subpage_language(asked: str | None, sub: subscriptions.Subscriber | None) -> str:
     if asked in LANGUAGES:
         return asked
     return sub.language if sub is not None else DEFAULT_LANGUAGE
@@ -239,7 +236,7 @@ async def subscription_page(request: Request, code: SubCode, lang: Lang = None) 
     """A subscriber's link: asks to confirm, or to stop. A GET changes nothing (mail scanners
     and link previews open links); the page's button POSTs."""
     sub = await run_in_threadpool(subscriptions.shown, request.app.state.office, code)
-    language = _sub_lang(lang, sub)
+    language = _subpage_language(lang, sub)
     stopping = request.url.path.endswith("/stop")
     return _personal(request, language, "public/subscription.html", status=404 if sub is None else 200, sub=sub,
                      code=code, stopping=stopping)
@@ -248,12 +245,12 @@ async def subscription_page(request: Request, code: SubCode, lang: Lang = None) 
 @router.post("/s/{code}", response_class=HTMLResponse)
 async def subscription_confirm(request: Request, code: SubCode, lang: Lang = None) -> HTMLResponse:
     sub = await run_in_threadpool(subscriptions.confirm, request.app.state.office, code)
-    return _personal(request, _sub_lang(lang, sub), "public/subscription.html", status=404 if sub is None else 200,
+    return _personal(request, _subpage_language(lang, sub), "public/subscription.html", status=404 if sub is None else 200,
                      sub=sub, code=code, stopping=False, done="confirmed")
 
 
 @router.post("/s/{code}/stop", response_class=HTMLResponse)
 async def subscription_stop(request: Request, code: SubCode, lang: Lang = None) -> HTMLResponse:
     sub = await run_in_threadpool(subscriptions.stop, request.app.state.office, code)
-    return _personal(request, _sub_lang(lang, sub), "public/subscription.html", status=404 if sub is None else 200,
+    return _personal(request, _subpage_language(lang, sub), "public/subscription.html", status=404 if sub is None else 200,
                      sub=sub, code=code, stopping=True, done="stopped")

@@ -25,7 +25,7 @@ from kanim.domain.zones import INDONESIAN_ZONES
 from kanim.office import track
 from kanim.web import problems
 from kanim.web.console.desks import N_
-from kanim.web.console.render import DEFAULT_LANGUAGE, LANGUAGES, environment, gettext, long_date
+from kanim.web.console.render import environment, gettext, long_date, page_language
 from kanim.web.contract import Route, errors
 from kanim.web.deps import OfficeDep
 from kanim.web.schemas import RequestBody
@@ -85,9 +85,6 @@ BRING_WORDS = {
 }
 
 
-def _lang(asked: str | None) -> str:
-    return asked if asked in LANGUAGES else DEFAULT_LANGUAGE
-
 
 def _address(request: Request) -> str | None:
     return request.client.host if request.client else None
@@ -118,7 +115,7 @@ def track_api(body: TrackIn, office: OfficeDep, request: Request,
     except track.LookupThrottled as e:
         return problems.problem(429, e.code, e.message, instance=request.url.path,
                                 headers={"Retry-After": str(e.retry_after)}, retry_after=e.retry_after)
-    return JSONResponse(_as_dict(found, _lang(lang)), headers={"Cache-Control": "no-store"})
+    return JSONResponse(_as_dict(found, page_language(lang)), headers={"Cache-Control": "no-store"})
 
 
 def _as_dict(found: TrackAnswer, lang: str) -> dict[str, Any]:
@@ -147,13 +144,13 @@ def track_form(request: Request, lang: Lang = None,
                number: Annotated[str, Query()] = "") -> HTMLResponse:
     """The form; `?number=` (the receipt's QR code) fills the number in, the birth date is asked."""
     shown = track.normalise(number) if _valid_number(number) else ""
-    return _page(request, _lang(lang), number=shown, cache=f"public, max-age={FORM_MAX_AGE}")
+    return _page(request, page_language(lang), number=shown, cache=f"public, max-age={FORM_MAX_AGE}")
 
 
 @router.post("/track", response_class=HTMLResponse)
 async def track_page(request: Request, lang: Lang = None, number: Annotated[str, Form()] = "",
                      birth_date: Annotated[str, Form()] = "") -> HTMLResponse:
-    language = _lang(lang)
+    language = page_language(lang)
     wrong = _form_errors(number, birth_date)
     if wrong:
         return _page(request, language, status=422, number=number[:NUMBER_MAX], birth_date=birth_date[:10],
@@ -179,7 +176,7 @@ async def track_page(request: Request, lang: Lang = None, number: Annotated[str,
 async def track_code_page(request: Request, lang: Lang = None, challenge: Annotated[str, Form()] = "",
                           code: Annotated[str, Form()] = "", channel: Annotated[str, Form()] = "") -> HTMLResponse:
     """The one-time code's form (KANIM_TRACK_CODE): the answer for the right code."""
-    language = _lang(lang)
+    language = page_language(lang)
     office = request.app.state.office
     sent = track.Challenge(challenge, channel if channel in CHANNEL_WORDS else "sms")
     typed = "".join(code.split())

@@ -77,7 +77,9 @@ def _public(r: dict[str, Any]) -> None:
     assert r["alone"]["livez"]["ratio_to_livez"] == 1.0 and r["alone"]["status"]["ratio_to_livez"] > 0
     assert r["beside_day"]["day"]["handed_over"] == r["beside_day"]["day"]["applications"] == 1, r["beside_day"]
     assert set(r["targets"]) == {f"{n}_{t}" for n in ("track_api", "track_page", "status")
-                                 for t in ("rate_at_least_half_of_livez", "p95_under_100_ms_beside_the_day")}
+                                 for t in ("rate_at_least_half_of_livez", "server_cpu_at_most_twice_livez",
+                                           "p95_under_100_ms_beside_the_day")}
+    assert r["alone"]["status"]["server_cpu_ms"] > 0
 
 
 # name → (smoke-size arguments, what its result must say, why it may not run here)

@@ -11,7 +11,7 @@ from kanim.backup.keys import dedup_key, load_public
 from kanim.backup.settings import BackupSettings
 from kanim.backup.snapshot import create
 from kanim.backup.targets import FolderTarget
-from kanim.backup.health_file import read
+from kanim.backup.health_file import read, warnings
 from kanim.backup.watch import check
 from kanim.security.roles import Role
 from kanim.store import tables as t
@@ -66,6 +66,7 @@ def test_metrics_give_the_ages_at_the_scrape_and_nothing_before_a_first_look(sql
            dedup_key=dedup_key(office.settings), now=T0)
     check(office, BackupSettings(_env_file=None, targets=str(usb)), now=T0 + timedelta(seconds=30))
     text = exposition(read(office.settings.data_dir), T0 + timedelta(minutes=2))
+    assert read(office.settings.data_dir)["checked_at"] == T0 + timedelta(seconds=30)
     label = '{target="%s"}' % str(usb).replace('"', '\\"')
     assert f"kanim_backup_snapshots{label} 1" in text
     assert f"kanim_backup_last_snapshot_age_seconds{label} 120.0" in text
@@ -73,6 +74,75 @@ def test_metrics_give_the_ages_at_the_scrape_and_nothing_before_a_first_look(sql
     assert "kanim_backup_watch_age_seconds 90.0" in text
     assert f"kanim_backup_last_good_drill_age_seconds{label}" not in text
 
-    r = browser(office).get("/metrics")
+    c = browser(office)
+    assert c.get("/metrics").status_code == 404  # no KANIM_METRICS_TOKEN: no /metrics
+    office.settings.metrics_token = "scrape-token-2026"
+    assert c.get("/metrics").status_code == 404 and c.get("/metrics", headers={"Authorization": "Bearer no"}).status_code == 404
+    r = c.get("/metrics", headers={"Authorization": "Bearer scrape-token-2026"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert f"kanim_backup_snapshots{label} 1" in r.text
+
+
+def test_an_off_site_address_is_shown_without_its_password_and_a_bad_answer_is_that_targets_finding(
+        sqlite_office, tmp_path) -> None:  # noqa: ANN001
+    """A captive portal's page where the listing should be (and a USB folder beside it): each
+    target gets its own finding, the watch goes on, and no credential reaches the file."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Portal(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = b"<html>Please log in to the hotel wifi</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    portal = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
+    threading.Thread(target=portal.serve_forever, daemon=True).start()
+    try:
+        spec = f"http://kanim:s3cret@127.0.0.1:{portal.server_port}/?sig=abc"
+        usb = tmp_path / "usb"
+        found = check(sqlite_office, BackupSettings(_env_file=None, targets=f"{spec},{usb}", token="t"), now=T0)
+    finally:
+        portal.shutdown()
+    offsite, folder = found
+    assert offsite.target == f"http://127.0.0.1:{portal.server_port}/"
+    assert [w.code for w in offsite.warnings] == ["unreachable"] and "not a listing" in offsite.warnings[0]
+    assert [w.code for w in folder.warnings] == ["no-backup", "no-good-drill"]
+    stored = (sqlite_office.settings.data_dir / "backup-health.json").read_text()
+    assert "s3cret" not in stored and "sig=abc" not in stored and "kanim:" not in stored
+
+
+def test_a_file_the_watch_did_not_write_or_one_it_stopped_writing_is_a_warning_not_an_error(sqlite_office) -> None:  # noqa: ANN001
+    data = sqlite_office.settings.data_dir
+    path = data / "backup-health.json"
+    assert warnings(data, T0) == []  # never looked: nothing to say
+    for odd in ('"oops"', '{"targets": [{"warnings": ["x"]}], "checked_at": "2026-12-01T02:00:00+00:00"}',
+                '{"checked_at": "2026-12-01T02:00:00", "targets": []}', "{not json"):
+        path.write_text(odd)
+        assert read(data) is None
+        assert warnings(data, T0) == ["backup-health.json is not one the backup watch wrote: its findings are unknown"]
+        assert "kanim_backup_watch_age_seconds" in exposition(read(data), T0)
+    check(sqlite_office, BackupSettings(_env_file=None, targets=str(data.parent / "usb")), now=T0)
+    assert warnings(data, T0 + timedelta(minutes=14))[0].endswith("no backup on this target yet")
+    late = warnings(data, T0 + timedelta(minutes=16))
+    assert late[0].startswith("the backup watch has not looked since 2026-12-01 02:00 UTC")
+
+
+def test_only_a_finding_two_looks_in_a_row_found_is_alerted(sqlite_office, tmp_path) -> None:  # noqa: ANN001
+    """A node switched on in the morning: its first look finds the night-old backup, the banner
+    shows it at once, and the staff's group hears of it only if the next look finds it too."""
+    settings = BackupSettings(_env_file=None, targets=str(tmp_path / "usb"))
+    seen: set[tuple[str, str]] = set()
+    for minute in (0, 5):
+        found = check(sqlite_office, settings, now=T0 + timedelta(minutes=minute),
+                      alert=lambda target, code: (target, code) in seen)
+        seen = {(h.target, w.code) for h in found for w in h.warnings}
+        if minute == 0:
+            assert _alerts(sqlite_office) == []
+    assert [k for k, _ in _alerts(sqlite_office)] == ["backup_warning", "backup_warning"]

@@ -29,9 +29,7 @@ def test_livez_answers_without_reaching_the_application() -> None:
     app, reached = _app()
     with TestClient(app) as c:
         r = c.get("/livez")
-        head = c.head("/livez")
     assert (r.status_code, r.json(), r.headers["cache-control"]) == (200, {"status": "alive"}, "no-store")
-    assert head.status_code == 200 and head.content == b""
     assert reached == []
 
 

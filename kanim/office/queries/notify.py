@@ -118,7 +118,10 @@ def _waits(uow: UnitOfWork, now: datetime, quiet: bool) -> dict[str, int]:
 
 
 def _alert(row: Any) -> dict[str, Any]:
-    return {"kind": row.kind, "channel": row.subject, "reason": (row.params or {}).get("reason") or row.reason,
+    params = row.params or {}
+    # a backup alert's subject is a key (kanim/backup/watch.py); what staff read is the target
+    target = params.get("channel") if row.kind == "backup_warning" else None
+    return {"kind": row.kind, "channel": row.subject, "target": target, "reason": params.get("reason") or row.reason,
             "state": row.state, "send_reason": row.reason, "created_at": row.created_at, "sent_at": row.sent_at}
 
 

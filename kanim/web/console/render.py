@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import io
 import secrets
-from datetime import date, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from functools import cache
 from gettext import GNUTranslations, NullTranslations
 from pathlib import Path
@@ -32,6 +33,12 @@ LOCALE_DIR = Path(__file__).resolve().parents[2] / "locale"
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 LANGUAGES = {"id": "Bahasa Indonesia", "en": "English"}
 DEFAULT_LANGUAGE = "id"
+
+
+def page_language(asked: str | None) -> str:
+    """A public page's language from its `?lang=`: a page answers whatever it is asked (an
+    unknown language is the default one), where the API's own parameters stay strict."""
+    return asked if asked in LANGUAGES else DEFAULT_LANGUAGE
 BABEL_LOCALES = {"id": "id_ID", "en": "en_GB"}  # en_GB: 1 December 2026, 24-hour times
 
 
@@ -111,16 +118,21 @@ def new_key() -> str:
     return secrets.token_urlsafe(16)
 
 
-def _backup_warnings(settings: Any, user: Any, central: bool) -> list[str]:
-    """What the node's backup watch last found wrong (kanim/backup/watch.py), on every page of the
-    staff who can act on it: a supervisor tells IT, an admin is IT."""
+def _backup_warnings(settings: Any, user: Any, central: bool) -> Callable[[], list[str]]:
+    """What the node's backup watch last found wrong (kanim/backup/health_file.py), for every page
+    of the staff who can act on it (a supervisor tells IT, an admin is IT). A callable: only the
+    full page's layout asks, not the fragments the desks poll every few seconds."""
     from kanim.security.roles import Role
 
     if central or user is None or user.role not in (Role.SUPERVISOR, Role.ADMIN):
-        return []
-    from kanim.backup.health_file import warnings
+        return list
 
-    return warnings(settings.data_dir)
+    def found() -> list[str]:
+        from kanim.backup.health_file import warnings
+
+        return warnings(settings.data_dir, datetime.now(UTC))
+
+    return found
 
 
 def page(request: Request, template: str, *, status: int = 200, headers: dict[str, str] | None = None,
