@@ -192,6 +192,24 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / tick
 
 
+def postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL process since it started, plus those of the backends that
+    have exited (reaped by the postmaster: its cutime and cstime). Other clients' work on the
+    same server is in it too."""
+    pids = postgres_pids()
+    total = cpu_seconds(pids)
+    ppids = _ppids()
+    for pid in pids:
+        if ppids.get(pid) not in pids:  # the postmaster
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                f = stat[stat.rindex(")") + 2:].split()
+                total += (int(f[13]) + int(f[14])) / os.sysconf("SC_CLK_TCK")
+            except (OSError, ValueError, IndexError):
+                pass
+    return total
+
+
 def postgres_pids() -> list[int]:
     out = []
     for d in Path("/proc").iterdir():
@@ -257,11 +275,11 @@ def pending_of(db: Path) -> int:
         return -1
 
 
-def outbox_of(db: Path) -> tuple[dict[str, int], list[tuple[str, int]]]:
+def outbox_of(db: Path) -> tuple[dict[str, int], list[tuple[str, int, str]]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:
         status = dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
-        rows = conn.execute("SELECT id, seq FROM outbox").fetchall()
+        rows = conn.execute("SELECT id, seq, status FROM outbox").fetchall()
     finally:
         conn.close()
     return status, rows
@@ -270,21 +288,26 @@ def outbox_of(db: Path) -> tuple[dict[str, int], list[tuple[str, int]]]:
 # -- the SQL check at the central --------------------------------------------------------------
 
 def check_at_central(pg_url: str, schema: str, offices: list[Office]) -> dict[str, Any]:
-    """Per office: outbox rows without a central_operation row (lost), central rows for ids the
+    """Per office: outbox rows marked sent (or dead) without a central_operation row (lost; a
+    row still pending when the run stopped is `unsent`, not lost), central rows for ids the
     outbox never had (unknown), and doubles: one (office, id) or one (office, office_seq) twice,
     one application number twice in the registry."""
     with drain.pg_connect(pg_url) as conn:
         conn.execute(f'SET search_path TO "{schema}"')
-        conn.execute("CREATE TEMP TABLE bench_outbox (office_code text, id text, seq bigint)")
+        conn.execute("CREATE TEMP TABLE bench_outbox (office_code text, id text, seq bigint, status text)")
         for o in offices:
             o.outbox, rows = outbox_of(o.db)
-            with conn.cursor().copy("COPY bench_outbox (office_code, id, seq) FROM STDIN") as cp:
-                for op_id, seq in rows:
-                    cp.write_row((o.code, op_id, seq))
+            with conn.cursor().copy("COPY bench_outbox (office_code, id, seq, status) FROM STDIN") as cp:
+                for op_id, seq, status in rows:
+                    cp.write_row((o.code, op_id, seq, status))
         conn.execute("CREATE INDEX ON bench_outbox (office_code, id)")
         q = {
             "lost": """SELECT b.office_code, count(*) FROM bench_outbox b LEFT JOIN central_operation c
-                       ON c.office_code = b.office_code AND c.id = b.id WHERE c.id IS NULL GROUP BY 1""",
+                       ON c.office_code = b.office_code AND c.id = b.id WHERE c.id IS NULL AND b.status <> 'pending'
+                       GROUP BY 1""",
+            "unsent": """SELECT b.office_code, count(*) FROM bench_outbox b LEFT JOIN central_operation c
+                         ON c.office_code = b.office_code AND c.id = b.id WHERE c.id IS NULL AND b.status = 'pending'
+                         GROUP BY 1""",
             "unknown": """SELECT c.office_code, count(*) FROM central_operation c LEFT JOIN bench_outbox b
                           ON c.office_code = b.office_code AND c.id = b.id WHERE b.id IS NULL GROUP BY 1""",
             "doubled_id": """SELECT office_code, sum(n - 1) FROM (SELECT office_code, id, count(*) n
@@ -304,6 +327,7 @@ def check_at_central(pg_url: str, schema: str, offices: list[Office]) -> dict[st
         o.central["doubled"] = o.central["doubled_id"] + o.central["doubled_seq"] + o.central["doubled_number"]
     return {"lost": sum(o.central["lost"] for o in offices),
             "unknown": sum(o.central["unknown"] for o in offices),
+            "unsent": sum(o.central["unsent"] for o in offices),
             "doubled": sum(o.central["doubled"] for o in offices),
             "rejected": sum(o.central["rejected"] for o in offices)}
 
@@ -395,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
         # t = 0: the national outage ends; every office's relay starts at once.
         load_before = os.getloadavg()
         busy0, all0 = machine_busy_seconds()
-        pg_cpu0 = {pid: cpu_seconds([pid]) for pid in postgres_pids()}
+        pg_cpu0 = postgres_cpu()
         t0 = time.monotonic()
         for o in offices:
             o.proc = o.spec.worker().start()
@@ -458,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
         relay_pids = [pid for o in offices if o.proc.alive for pid in process_tree(o.proc.proc.pid)]
         relay_cpu = cpu_seconds(relay_pids)
         relay_rss = sum(_kb(_status(p), "VmRSS") for p in relay_pids)
-        pg_cpu = sum(cpu_seconds([pid]) - pg_cpu0.get(pid, 0.0) for pid in postgres_pids())
+        pg_cpu = postgres_cpu() - pg_cpu0
         worker_exits = {o.code: o.proc.proc.returncode for o in offices if not o.proc.alive}
         for o in offices:
             o.proc.stop()
