@@ -24,8 +24,8 @@ to it), and NIKs, KK numbers, billing codes and receipts unique in the whole cou
 applicant is in the central's civil registry. Sizes have the shape of the real ones: one large
 office (2,600), several middle ones (700: 30% of the offices), the rest small (175: a few days of
 a small office cut off); when `--total` differs from that sum every size is scaled by the same
-factor (at least 1 per office), so 20 offices and 20,000 applications are one of 5,943, six of
-1,600 and thirteen of 400.
+factor (at least 1 per office): 20 offices and 20,000 applications are one of 5,730, six of
+1,543 and thirteen of 385-386 (20 offices at the sizes themselves would be 9,075).
 
 The central runs as configured by default (KANIM_CENTRAL_OFFICE_RATE as shipped, 1,000
 operations/s per office); `--central-workers N` starts it with `--workers N`.
