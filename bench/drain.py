@@ -284,7 +284,14 @@ class QueueStats:
 
 
 def build_queue(office, templates: list[Template], *, n: int, per_day: int, vault_sets: int,  # noqa: ANN001
-                fingerprint: bytes, rng: random.Random) -> QueueStats:
+                fingerprint: bytes, rng: random.Random, office_code: str = OFFICE_CODE,
+                first_booklet: int = 1_000_001, serial_offset: int = 0) -> QueueStats:
+    """Clone `n` applications from the templates into `office`'s SQLite. `office_code` goes into
+    the numbers (and replaces the templates' own code in the payloads), booklet serials run from
+    `X{first_booklet}` (what `provision` allocated to the office), and NIKs, KK numbers, billing
+    codes and receipts are numbered from `serial_offset` (application g = serial_offset + i of
+    the country), so that several offices' queues are unique nationally; with the defaults the
+    queue is the one drain.py has always built."""
     from kanim.domain.application import Priority, drain_priority
     from kanim.store import tables as t
 
@@ -298,18 +305,18 @@ def build_queue(office, templates: list[Template], *, n: int, per_day: int, vaul
             for _ in range(vault_sets)]
     days = (n + per_day - 1) // per_day
     start = datetime.now(UTC).replace(hour=1, minute=0, second=0, microsecond=0) - timedelta(days=days)
-    niks: dict[int, int] = {}
     rank = {p: drain_priority(p, None, start.date()) for p in Priority}  # what the office's outbox holds
     for d in range(days):
         day0 = start + timedelta(days=d)
         bookings, apps, bios, timed = [], [], [], []
         for k in range(min(per_day, n - d * per_day)):
             i = d * per_day + k
-            tp = templates[i % len(templates)]
+            g = serial_offset + i  # the application's number in the country
+            tp = templates[g % len(templates)]
             ta = tp.application
             app_id = str(uuid.uuid4())
             born, sex = ta["birth_date"], ta["sex"].value
-            serial_no = niks[i % len(templates)] = niks.get(i % len(templates), 0) + 1
+            serial_no = g // len(templates) + 1  # the how-manieth with this template's birth date and sex
             nik = make_nik(REGIONS[serial_no % len(REGIONS)], born, sex, serial_no // len(REGIONS) + 1)
             name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
             roll = rng.random()
@@ -317,11 +324,13 @@ def build_queue(office, templates: list[Template], *, n: int, per_day: int, vaul
                     else Priority.TRAVEL if roll < 0.05 else Priority.NONE)
             checked_in = day0 + timedelta(hours=7) + timedelta(minutes=rng.uniform(0, 420))
             values = {
-                ta["number"]: f"{OFFICE_CODE}-{day0:%Y%m%d}-{k + 1:04d}",
-                ta["nik"]: nik, ta["full_name"]: name, ta["kk_number"]: f"7171{i:012d}",
-                ta["billing_code"]: f"82{i:013d}", ta["payment_receipt_ref"]: f"BANK-{i:06d}"[-11:],
-                ta["booklet_serial"]: f"X{1_000_001 + i}", ta["queue_ticket"]: f"A-{k % 1000:03d}",
+                ta["number"]: f"{office_code}-{day0:%Y%m%d}-{k + 1:04d}",
+                ta["nik"]: nik, ta["full_name"]: name, ta["kk_number"]: f"7171{g:012d}",
+                ta["billing_code"]: f"82{g:013d}", ta["payment_receipt_ref"]: f"BANK-{g:06d}"[-11:],
+                ta["booklet_serial"]: f"X{first_booklet + i}", ta["queue_ticket"]: f"A-{k % 1000:03d}",
             }
+            if office_code != OFFICE_CODE:
+                values[OFFICE_CODE] = office_code
             booking_id = str(uuid.uuid4())
             bookings.append({**tp.booking, "id": booking_id, "account_ref": f"bench-{i}",
                              "created_at": checked_in - timedelta(days=3)})

@@ -82,6 +82,17 @@ def _public(r: dict[str, Any]) -> None:
     assert r["alone"]["status"]["server_cpu_ms"] > 0
 
 
+def _national(r: dict[str, Any]) -> None:
+    assert r["benchmark"] == "national" and r["ok"] is True, r["national"]
+    assert r["national"]["ready"] == r["national"]["applications"] == 3, r["national"]
+    assert (r["lost"], r["doubled"], r["check"]["unknown"], r["check"]["dead"], r["check"]["pending"]) == (0,) * 5, r
+    assert [o["ready"] for o in r["offices"]] == [o["applications"] for o in r["offices"]] and len(r["offices"]) == 2
+    for o in r["offices"]:
+        assert 0 < o["first_ready_s"] <= o["first_50_s"] <= o["all_ready_s"], o
+        assert o["outbox"].get("sent", 0) == o["central"]["operations"] >= o["operations"], o
+    assert r["central"]["peak_rss_bytes"] > 0 and r["national"]["all_ready_s"] > 0
+
+
 # name → (smoke-size arguments, what its result must say, why it may not run here)
 SMOKE: dict[str, tuple[list[str], Callable[[dict[str, Any]], None], Callable[[], str | None]]] = {
     "office_day": (["--applications", "4", "--concurrency", "2", "--reference-seconds", "0.2", "--workers", "1"],
@@ -99,6 +110,11 @@ SMOKE: dict[str, tuple[list[str], Callable[[dict[str, Any]], None], Callable[[],
     "drain": (["--applications", "8", "--templates", "1", "--vault-sets", "1"], _drain,
               lambda: None if os.environ.get("KANIM_TEST_POSTGRES_URL") else
               "bench/drain.py measures against PostgreSQL: set KANIM_TEST_POSTGRES_URL"),
+    # Two offices of 2 and 1 applications: the relays' and the central's start-up dominate.
+    "national": (["--offices", "2", "--total", "3", "--templates", "1", "--vault-sets", "1", "--timeout", "120"],
+                 _national,
+                 lambda: None if os.environ.get("KANIM_TEST_POSTGRES_URL") else
+                 "bench/national.py measures against PostgreSQL: set KANIM_TEST_POSTGRES_URL"),
 }
 
 
@@ -113,7 +129,7 @@ def test_each_bench_runs_at_a_smoke_size_and_its_result_is_sane(name: str, tmp_p
         pytest.skip(why)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KANIM_")}
     env["TMPDIR"] = str(tmp_path)
-    if name == "drain":
+    if name in ("drain", "national"):
         args = [*args, "--database-url", os.environ["KANIM_TEST_POSTGRES_URL"]]
     result = tmp_path / "result.json"
     proc = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), *args, "--json", str(result)], cwd=tmp_path,
