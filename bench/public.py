@@ -83,8 +83,14 @@ PUBLIC = [r for r in ROUTES if r.name in ("track_api", "track_page", "status")]
 
 
 def book_applicants(api: od.Api, n: int, rng: random.Random) -> list[tuple[str, str]]:
-    """n applicants booked through the front desk: (application number, birth date) of each."""
-    day, slots = od.choose_day(api, n, None)
+    """n applicants booked through the front desk: (application number, birth date) of each. On
+    a day three weeks out, so that the day beside (office_day books the first day with room)
+    finds its slots as empty as it would alone."""
+    from datetime import date, timedelta
+
+    hol = {date.fromisoformat(h["day"]) for h in api.call("setup", "front_desk", "GET", "/holidays")}
+    later = next(od.next_working_days(date.today() + timedelta(days=21), hol))
+    day, slots = od.choose_day(api, n, later)
     out: list[tuple[str, str]] = []
     for i, group in enumerate(od.make_groups(n, rng)):
         booked = api.call("book", "front_desk", "POST", "/bookings", json={
