@@ -19,7 +19,7 @@ from kanim.config import Settings
 from kanim.ops.cluster import free_port
 from kanim.web.protocol import BoundedHttpToolsProtocol, HttpLimits
 
-BODY_TIMEOUT = 0.5
+BODY_TIMEOUT = 1.0  # the server runs in this process: under a loaded machine a 0.5 s timer fired before the client thread ran
 CHUNK = 2**20
 CHUNKS = 64  # 64 MiB: far more than any socket buffer holds
 
