@@ -27,6 +27,27 @@ NO_PG = "KANIM_TEST_POSTGRES_URL is not set: no PostgreSQL to test against (CI s
 MONDAY_MORNING = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    _remember_image_checks()
+
+
+def _remember_image_checks() -> None:
+    """The photo and fingerprint checks, remembered per image in this test process: the seed
+    captures the same public-domain face and finger for every application it advances (nine
+    fingers each), and re-measuring identical bytes was a tenth of the integration tests' time.
+    The checks are pure functions of the bytes and the policy, so an image's first check is the
+    real one and its answer stands; refusals are never remembered (they raise). The servers of
+    the end-to-end tests are other processes, where every image is checked."""
+    import functools
+
+    from kanim.biometrics import fingerprint, photo
+
+    for module, name in ((fingerprint, "check_fingerprint"), (photo, "check_photo")):
+        check = getattr(module, name)
+        if not hasattr(check, "cache_info"):  # once per process
+            setattr(module, name, functools.lru_cache(maxsize=64)(check))
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(MONDAY_MORNING)
@@ -76,21 +97,36 @@ def _migrated_sqlite(db_file: Path) -> None:
     shutil.copyfile(_SQLITE_TEMPLATE[0], db_file)
 
 
+_PG_SCHEMA_DDL: list[str] = []  # this test process's DDL for a schema at the head revision
+
+
 def _schema_at_head(engine) -> None:  # noqa: ANN001
-    """PostgreSQL: the tables created from the metadata in one transaction and stamped at the
-    head revision. tests/integration/test_migrations.py checks, on a really migrated database,
-    that the migrations make exactly this schema."""
-    from alembic import command
+    """PostgreSQL: the tables created from the metadata and stamped at the head revision, in one
+    round trip. tests/integration/test_migrations.py checks, on a really migrated database, that
+    the migrations make exactly this schema, and tests/unit/test_migration_head.py that HEAD is
+    the head. (create_all per test asked the catalog about each table first, and Alembic's stamp
+    read every migration script again: a sixth of the integration tests' time.)"""
+    if not _PG_SCHEMA_DDL:
+        _PG_SCHEMA_DDL.append(_head_ddl(engine.dialect))
+    with engine.begin() as conn:
+        conn.exec_driver_sql(_PG_SCHEMA_DDL[0])
+
+
+def _head_ddl(dialect) -> str:  # noqa: ANN001
+    from sqlalchemy import create_mock_engine
 
     import kanim.central.tables  # noqa: F401 - the central's tables share the metadata (and the migrations)
-    from kanim.store.migrate import alembic_config
+    from kanim.store.migrate import HEAD
     from kanim.store.tables import metadata
 
-    with engine.begin() as conn:
-        metadata.create_all(conn)
-        cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-        cfg.attributes["connection"] = conn
-        command.stamp(cfg, "head")
+    statements: list[str] = []
+    mock = create_mock_engine("postgresql+psycopg://",
+                              lambda sql, *_a, **_k: statements.append(str(sql.compile(dialect=dialect)).strip()))
+    metadata.create_all(mock, checkfirst=False)
+    statements += ["CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+                   "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))",
+                   f"INSERT INTO alembic_version (version_num) VALUES ('{HEAD}')"]
+    return ";\n".join(statements)
 
 
 def make_office(tmp_path, backend: str, clock: FakeClock, central, *, migrate: bool = False,  # noqa: ANN001

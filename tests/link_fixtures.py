@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from collections.abc import Iterator
 
 import httpx
@@ -43,9 +44,13 @@ def central_server(node: CentralNode) -> Iterator[str]:
 
 
 def make_central(tmp_path, engine=None, clock=None, **settings) -> CentralNode:  # noqa: ANN001
-    node = bootstrap_central(Settings(role="central", data_dir=tmp_path / "central", **settings),
-                             engine=engine, clock=clock)
-    upgrade(node.engine)
+    s = Settings(role="central", data_dir=tmp_path / "central", **settings)
+    if engine is None and s.db_url.startswith("sqlite:///"):
+        from tests.conftest import _migrated_sqlite
+
+        _migrated_sqlite(Path(s.db_url.removeprefix("sqlite:///")))  # one schema for both roles
+    node = bootstrap_central(s, engine=engine, clock=clock)
+    upgrade(node.engine)  # at the head already (the copy), or the engine's own database
     return node
 
 

@@ -123,6 +123,7 @@ def _attempt(session: Session, ctx: Context, pushed: list[Pushed], *, isolated: 
         results[p.index] = result
     ctx.flush()
     _record(session, ctx.applied, stored)
+    ctx.publish()
     return [results[p.index] for p in pushed]
 
 
@@ -178,6 +179,7 @@ def _apply_isolated(ctx: Context, p: Pushed, stored: dict[str, Any]) -> Operatio
     session = ctx.session
     _record(session, ctx.applied, stored)  # earlier answers, outside this operation's savepoint
     ctx.applied.clear()
+    events_before = len(ctx.events)
     try:
         with session.begin_nested():
             result = _apply(ctx, p)
@@ -188,7 +190,7 @@ def _apply_isolated(ctx: Context, p: Pushed, stored: dict[str, Any]) -> Operatio
     except TRANSIENT:
         raise
     except Exception as e:  # noqa: BLE001 - the database or a handler failed on this operation alone
-        ctx.forget()
+        ctx.forget(events_from=events_before)
         return _refuse(ctx, p, _failure(e, ctx.office_code, p.op))
 
 

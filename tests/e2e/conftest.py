@@ -2,8 +2,8 @@
 with httpx. No TestClient, no mocks, no in-process shortcuts once a server runs.
 
 Servers start once per session and per configuration, each on its own free port and data
-directory; the ones the collected tests need start together (start-up is mostly imports, which
-overlap well on two cores):
+directory; the ones a module's tests need start together before its first test (start-up is
+mostly imports, which overlap well on two cores), and stay up for the later modules:
 
 - `server`: the normal office. Simulated central, reached only by the server's own link thread
   (every 0.2 s); a fresh watch-list snapshot; booklets in stock.
@@ -310,14 +310,23 @@ class ServerPool:
 
 
 @pytest.fixture(scope="session")
-def server_pool(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool]:
+def server_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPool]:
     pool = ServerPool(tmp_path_factory.mktemp("e2e"))
     try:
-        pool.start({FIXTURES[f] for item in request.session.items
-                    for f in getattr(item, "fixturenames", ()) if f in FIXTURES})
         yield pool
     finally:
         pool.stop_all()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _servers_of_this_module(request: pytest.FixtureRequest, server_pool: ServerPool) -> None:
+    """Start together the servers this module's tests use, before its first test. Per module,
+    not per session: under xdist every worker collects the whole suite but runs only the files
+    it is handed, and a server started for files another worker runs costs its start-up (a few
+    seconds of CPU) and its link thread's polling for nothing."""
+    path = request.node.path
+    server_pool.start({FIXTURES[f] for item in request.session.items if item.path == path
+                       for f in getattr(item, "fixturenames", ()) if f in FIXTURES})
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,8 @@ with generated valid and invalid requests, sent as each staff role in turn (sess
 checks (server errors, status codes, content types, headers and bodies against the schema,
 valid data accepted, invalid data refused, auth not ignored, ...).
 
-One generated request is sent without a session, as every role that may make it, and as one
-role that may not (the next in turn): generating is the slow part, and the roles see different
+One generated request is sent without a session, as one role that may make it and as one role
+that may not (each the next in turn): generating is the slow part, and the roles see different
 answers to the same request (201 for the desk that may, 403 for the others). Operations on one
 application work on a real walk-in. Examples per operation and phase are bounded (EXAMPLES):
 the whole run takes about a minute on the 2-core machine.
@@ -77,9 +77,10 @@ def sessions(contract_server) -> Sessions:  # noqa: ANN001
 
 
 def _sessions_for(case, sessions: Sessions) -> list[dict[str, str]]:  # noqa: ANN001
-    """The sessions one generated request is sent with: no session; every role that may make
-    it; and one role that may not, the next in turn, so that over an operation's examples every
-    role has its go. Logging in is sent without a session only (each attempt costs an Argon2
+    """The sessions one generated request is sent with: no session, one role that may make it
+    and one that may not, each the next in turn, so that over the run every role has its go
+    (every role on every request cost twice the time; which role may do what is
+    test_permissions.py's). Logging in is sent without a session only (each attempt costs an Argon2
     hash); logging out ends the session it is sent with, so it gets one opened for it."""
     key, turn = (case.method.upper(), case.path), next(_turns)
     anonymous = sessions.headers["anonymous"]
@@ -92,7 +93,7 @@ def _sessions_for(case, sessions: Sessions) -> list[dict[str, str]]:  # noqa: AN
         return [anonymous, sessions.headers[ROLES[turn % len(ROLES)]]]
     may = [r for r in ROLES if allowed(Role(r), perm)]
     may_not = [r for r in ROLES if r not in may]
-    roles = may + ([may_not[turn % len(may_not)]] if may_not else [])
+    roles = [group[turn % len(group)] for group in (may, may_not) if group]
     return [anonymous] + [sessions.headers[r] for r in roles]
 
 
