@@ -41,8 +41,12 @@ demo: $(RUNTIME_STAMP)
 demo-reset: $(RUNTIME_STAMP)
 	$(BIN)/kanim demo --reset --dir $(DEMO_DIR)
 
-# One worker per core (a third worker on 2 cores was slower: 10.1 min against 8.5-9.5).
+# One worker per core (a third worker on 2 cores was slower: 10.1 min against 8.5-9.5; 10:23
+# against 10:26 on 2026-12-01). kanim's own bytecode is compiled first: the editable install
+# has none, and where PYTHONDONTWRITEBYTECODE is set each of the suite's hundreds of `kanim`
+# processes would compile every module it imports again (0.2-0.3 s of CPU each).
 test: $(DEV_STAMP)
+	$(BIN)/python -m compileall -q -j 0 kanim tests bench
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n auto --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 # Rewrites the README's generated sections (the desk table, the command list); `make test` checks them.
