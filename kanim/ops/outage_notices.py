@@ -91,6 +91,21 @@ def settled(db: Path) -> bool:
     return events == 0 and not any(m["state"] == "sending" or _due(m, now) for m in _messages(db))
 
 
+def not_yet_told_ready(db: Path, application_ids: set[str]) -> set[str]:
+    """Those of `application_ids` who left a contact and whose ready notice (with their slot)
+    has not gone out yet. Handing such a passport over cancels its notice (`not-ready`): the
+    scenario waits for these, not only for the worker to be idle, because a notice waiting for
+    its next attempt after a failure (or its fallback channel's) is not due, so not counted."""
+    if not application_ids:
+        return set()
+    marks = ", ".join("?" * len(application_ids))
+    sent = ", ".join(f"'{s}'" for s in SENT)
+    return {r["id"] for r in _rows(
+        db, f"SELECT a.id FROM application a WHERE a.id IN ({marks}) AND a.booking_id IS NOT NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM notify_message m WHERE m.application_id = a.id "
+            f"AND m.purpose = 'ready' AND m.state IN ({sent}))", *sorted(application_ids))}
+
+
 def _expected(row: sqlite3.Row) -> tuple:
     from kanim.notify.render import render
     from kanim.office.notify import decode_params

@@ -346,11 +346,16 @@ class _Run:
         with contextlib.suppress(ScenarioError):
             wait_for("every printed passport ready and the outbox empty", settled, SETTLE_TIMEOUT, every=0.3)
         self._wait_for_notices()  # they come once told their slot
+        chosen = set(sorted(self.tally.gate_waits)[:3])
+        with contextlib.suppress(ScenarioError):
+            wait_for("the applicants called to the pickup desk to be told their slot",
+                     lambda: not notices.not_yet_told_ready(self.office_spec.data_dir / "kanim.db", chosen),
+                     SETTLE_TIMEOUT, every=0.3)
         desks = Desks(self.office_spec.url, self.tokens)
         handed = []
         try:
             people = {p.nik: p for p in self.people}
-            for a in sorted(self.tally.gate_waits)[:3]:
+            for a in sorted(chosen):
                 app = self.office.get(f"/applications/{a}")
                 if app["stage"] == "ready":
                     desks.call("pickup_desk", "POST", f"/applications/{a}/handover",
