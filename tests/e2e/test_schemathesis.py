@@ -4,9 +4,9 @@ with generated valid and invalid requests, sent as each staff role in turn (sess
 checks (server errors, status codes, content types, headers and bodies against the schema,
 valid data accepted, invalid data refused, auth not ignored, ...).
 
-One generated request is sent without a session, as one role that may make it and as one role
-that may not (each the next in turn): generating is the slow part, and the roles see different
-answers to the same request (201 for the desk that may, 403 for the others). Operations on one
+One generated request is sent as one role that may make it and, turn about, without a session
+or as a role that may not (each the next in turn): generating is the slow part, and the roles
+see different answers to the same request (201 for the desk that may, 403 for the others). Operations on one
 application work on a real walk-in. Examples per operation and phase are bounded (EXAMPLES):
 the whole run takes about a minute on the 2-core machine.
 
@@ -77,15 +77,16 @@ def sessions(contract_server) -> Sessions:  # noqa: ANN001
 
 
 def _sessions_for(case, sessions: Sessions) -> list[dict[str, str]]:  # noqa: ANN001
-    """The sessions one generated request is sent with: no session, one role that may make it
-    and one that may not, each the next in turn, so that over the run every role has its go
-    (every role on every request cost twice the time; which role may do what is
-    test_permissions.py's). Logging in is sent without a session only (each attempt costs an Argon2
+    """The sessions one generated request is sent with: a role that may make it, and, turn
+    about, no session or a role that may not, each the next in turn, so that over the run every
+    role has its go (every role on every request cost twice the time; which role may do what is
+    test_permissions.py's). A method the path does not have (the coverage phase's "unspecified
+    HTTP method" cases, a fifth of them) is sent once, without a session. Logging in is sent without a session only (each attempt costs an Argon2
     hash); logging out ends the session it is sent with, so it gets one opened for it."""
     key, turn = (case.method.upper(), case.path), next(_turns)
     anonymous = sessions.headers["anonymous"]
-    if key == ("POST", "/api/v1/auth/token"):
-        return [anonymous]
+    if key == ("POST", "/api/v1/auth/token") or case.method.upper() not in OPERATIONS.get(case.path, {key[0]}):
+        return [anonymous]  # a method the path does not have is 405 before any session is read
     if key == ("POST", "/api/v1/auth/logout"):
         return [anonymous, sessions.spare.pop() if sessions.spare else _log_in(sessions.api, ROLES[turn % len(ROLES)])]
     perm = PERMISSIONS.get(key)
@@ -93,8 +94,11 @@ def _sessions_for(case, sessions: Sessions) -> list[dict[str, str]]:  # noqa: AN
         return [anonymous, sessions.headers[ROLES[turn % len(ROLES)]]]
     may = [r for r in ROLES if allowed(Role(r), perm)]
     may_not = [r for r in ROLES if r not in may]
-    roles = [group[turn % len(group)] for group in (may, may_not) if group]
-    return [anonymous] + [sessions.headers[r] for r in roles]
+    # A role that may, always; then, turn about, no session or a role that may not.
+    headers = [sessions.headers[may[turn % len(may)]]] if may else []
+    if turn % 2 == 0 or not may_not:
+        return [anonymous] + headers
+    return headers + [sessions.headers[may_not[(turn // 2) % len(may_not)]]]
 
 
 def _log_in(api: str, role: str) -> dict[str, str]:
@@ -124,6 +128,9 @@ def _permissions() -> dict[tuple[str, str], Perm | None]:
 
 
 PERMISSIONS = _permissions()
+OPERATIONS: dict[str, set[str]] = {}  # path → the methods it has
+for _method, _path in PERMISSIONS:
+    OPERATIONS.setdefault(_path, set()).add(_method)
 _turns = itertools.count()
 
 
