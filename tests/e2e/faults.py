@@ -27,6 +27,7 @@ import struct
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +40,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from kanim.ops.cluster import CentralSpec, NodeProcess, OfficeSpec, free_port, provision
+from kanim.ops.cluster import CentralSpec, NodeProcess, OfficeSpec, free_port, node_env, provision
 
 PG_URL = os.environ.get("KANIM_TEST_POSTGRES_URL")
 NO_PG = ("KANIM_TEST_POSTGRES_URL is not set: the link fault tests run the central hub on a real "
@@ -80,12 +81,17 @@ METHODS = {b"GET", b"POST", b"PUT", b"DELETE", b"PATCH", b"HEAD", b"OPTIONS"}
 
 
 class TcpProxy:
-    """A TCP forwarder in its own thread (asyncio) that the test can cut and resume."""
+    """A TCP forwarder in its own thread (asyncio) that the test can cut and resume. Given more
+    than one upstream it is a round-robin load balancer: each new connection goes to the next
+    upstream that accepts it (one that refuses is skipped, as a load balancer's health check
+    would take it out)."""
 
-    def __init__(self, upstream_port: int, *, host: str = "127.0.0.1") -> None:
-        self.host, self.upstream_port = host, upstream_port
+    def __init__(self, upstream_port: int, *more_upstreams: int, host: str = "127.0.0.1") -> None:
+        self.host, self.upstreams = host, [upstream_port, *more_upstreams]
         self.port = free_port()
         self.connections = 0  # accepted and forwarded, in total
+        self.by_upstream: Counter[int] = Counter()  # connections forwarded to each upstream port
+        self._next = 0
         self.cuts = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
@@ -178,11 +184,11 @@ class TcpProxy:
         self._transports.add(writer.transport)  # type: ignore[arg-type]
         up_writer = None
         try:
-            try:
-                up_reader, up_writer = await asyncio.open_connection(self.host, self.upstream_port)
-            except OSError:
+            opened = await self._open_upstream()
+            if opened is None:
                 writer.transport.abort()  # the central is down: so is the connection
                 return
+            up_reader, up_writer = opened
             self._transports.add(up_writer.transport)  # type: ignore[arg-type]
             self.connections += 1
             request = [b""]  # the request line of the request in progress on this connection
@@ -196,6 +202,18 @@ class TcpProxy:
                     self._transports.discard(w.transport)  # type: ignore[arg-type]
                     w.transport.abort()
             self._tasks.discard(task)
+
+    async def _open_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        for _ in range(len(self.upstreams)):
+            port = self.upstreams[self._next % len(self.upstreams)]
+            self._next += 1
+            try:
+                opened = await asyncio.open_connection(self.host, port)
+            except OSError:
+                continue
+            self.by_upstream[port] += 1
+            return opened
+        return None
 
     async def _pipe(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, request: list[bytes], *,
                     answers: bool) -> None:
@@ -461,6 +479,9 @@ class Cluster:
     proxied: bool = False  # the offices reach the central through a TcpProxy
     central_extra: dict[str, str] = field(default_factory=dict)  # more KANIM_* settings of the central
     pg_offices: bool = False  # the offices on PostgreSQL too (a schema each), not SQLite
+    # Ports of more central hosts on the same database: the offices then reach all of them
+    # through a round-robin TcpProxy (the test starts those hosts: `central_host`).
+    more_central_ports: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         assert PG_URL, NO_PG
@@ -469,7 +490,8 @@ class Cluster:
         self.central_spec = CentralSpec(self.root / "central", free_port(), self.database_url,
                                         extra=dict(self.central_extra))
         self.central = self.central_spec.process()
-        self.proxy = TcpProxy(self.central_spec.port).start() if self.proxied else None
+        balanced = self.proxied or bool(self.more_central_ports)
+        self.proxy = TcpProxy(self.central_spec.port, *self.more_central_ports).start() if balanced else None
         central_url = self.proxy.url if self.proxy else self.central_spec.url
         self.offices: dict[str, Office] = {}
         for code in self.office_codes:
@@ -585,6 +607,14 @@ class Cluster:
 
     def start_central(self) -> None:
         self.start(self.central)
+
+    def central_host(self, port: int, *, workers: int = 1) -> NodeProcess:
+        """Another `kanim serve --role central` of this cluster (same database, keys and data
+        folder, its own port and log): one more host behind the load balancer."""
+        args = ["serve", "--role", "central", "--host", self.central_spec.host, "--port", str(port)]
+        return NodeProcess(f"central :{port}", args + (["--workers", str(workers)] if workers > 1 else []),
+                           node_env(self.central_spec.settings()), self.central_spec.data_dir / f"central-{port}.log",
+                           url=f"http://127.0.0.1:{port}")
 
     def start_office(self, code: str = "MND", *, relay: bool = True, worker: bool = False,
                      central: bool = False) -> Office:
