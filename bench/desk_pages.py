@@ -84,7 +84,8 @@ def make_office(data: Path, *, older: int, today: int) -> dict[str, Any]:
     from kanim.ops.cluster import office_roles
     from kanim.store.migrate import upgrade
 
-    office = bootstrap(Settings(_env_file=None, data_dir=data, database_url=None, office_code=OFFICE_CODE))
+    office = bootstrap(Settings(_env_file=None, data_dir=data, database_url=None, office_code=OFFICE_CODE,
+                                chip_required=False))  # no Document Signer: blank chips
     try:
         upgrade(office.engine)
         admin.load_watchlist_snapshot(office, taken_at=datetime.now(UTC), source="bench", orders=[], actor="bench")
@@ -119,6 +120,7 @@ class Server:
         env.update({"KANIM_DATA_DIR": str(data), "KANIM_OFFICE_CODE": OFFICE_CODE,
                     "KANIM_OFFICE_NAME": "Kantor Imigrasi Manado", "KANIM_CENTRAL": "http",
                     "KANIM_CENTRAL_URL": f"http://127.0.0.1:{free_port()}", "KANIM_LINK_INTERVAL": "2",
+                    "KANIM_CHIP_REQUIRED": "false",
                     "PYTHONPATH": os.pathsep.join(filter(None, [str(KANIM_ROOT), os.environ.get("PYTHONPATH")]))})
         self.log_path = root / "server.log"
         self.log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()

@@ -218,7 +218,7 @@ def walk_templates(workdir: Path, count: int) -> list[Template]:
     from kanim.store import tables as t
     from kanim.store.migrate import upgrade
 
-    office = bootstrap(Settings(data_dir=workdir, office_code=OFFICE_CODE), central=None)
+    office = bootstrap(Settings(data_dir=workdir, office_code=OFFICE_CODE, chip_required=False), central=None)
     upgrade(office.engine)
     printing.receive_booklets(office, first="X9000001", last="X9000010", actor="bench")
     admin.load_watchlist_snapshot(office, taken_at=datetime.now(UTC) - timedelta(hours=1), source="bench",

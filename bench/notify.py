@@ -73,6 +73,7 @@ def office_settings(root: Path, args: argparse.Namespace, whatsapp_url: str) -> 
     from kanim.config import Settings
 
     return Settings(_env_file=None, data_dir=root, database_url=f"sqlite:///{root / 'kanim.db'}", central="none",
+                    chip_required=False,
                     **OFFICE, notify_whatsapp_url=whatsapp_url, notify_concurrency=args.concurrency,
                     notify_rate_per_second=args.rate, notify_daily_cap=max(20000, 3 * args.messages),
                     notify_quiet_start=clock_time(0), notify_quiet_end=clock_time(0))  # start == end: never quiet

@@ -264,7 +264,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.keep = keep
         self.env = {**os.environ, "KANIM_DATA_DIR": str(self.dir / "data"), "KANIM_CENTRAL": "simulated",
-                    "KANIM_DAILY_QUOTA": str(quota),
+                    "KANIM_DAILY_QUOTA": str(quota), "KANIM_CHIP_REQUIRED": "false",  # no Document Signer
                     "PYTHONPATH": os.pathsep.join(filter(None, [str(KANIM_ROOT), os.environ.get("PYTHONPATH")]))}
         for k in ("KANIM_DATABASE_URL", "KANIM_KEY_FILE"):  # this run's own database and key
             self.env.pop(k, None)

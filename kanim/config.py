@@ -24,11 +24,11 @@ class Settings(BaseSettings):
     chip_pkcs11_module: str | None = None  # default: SoftHSM2's module where Debian puts it
     chip_token_label: str = "kanim-ds"
     chip_pin_file: Path | None = None  # default: <data_dir>/keys/token.pin (0600)
-    # With it, an electronic passport never leaves without chip content: no usable Document
-    # Signer refuses its print (409) and a booklet without a chip job fails QC. Off by default
-    # for now, so that an office (a demo, a test, a bench) not yet set up for chips still prints
-    # electronic passports, blank-chipped and saying so (docs/chip.md, "chip_required").
-    chip_required: bool = False
+    # An electronic passport never leaves without chip content: no usable Document Signer
+    # refuses its print (409) and a booklet without a chip job fails QC. Off only where an office
+    # (a demo without SoftHSM2, a test, a bench, a drill) prints electronic passports with blank
+    # chips on purpose, and says so (docs/chip.md, "chip_required").
+    chip_required: bool = True
 
     office_code: str = Field(default="DEMO", pattern=r"^[A-Z0-9]{2,8}$")
     office_name: str = "Kantor Imigrasi Demo"

@@ -132,6 +132,7 @@ def _head_ddl(dialect) -> str:  # noqa: ANN001
 def make_office(tmp_path, backend: str, clock: FakeClock, central, *, migrate: bool = False,  # noqa: ANN001
                 **settings) -> tuple[Office, callable]:
     """A whole office node; `migrate` runs the real migrations instead of the fast paths above."""
+    settings.setdefault("chip_required", False)  # no Document Signer unless a test installs one
     s = Settings(data_dir=tmp_path / "data", office_code="MND", office_name="Kantor Imigrasi Manado",
                  office_phone="(0431) 863 000",
                  **settings)

@@ -168,7 +168,10 @@ class OfficeSpec:
                 "database_url": f"sqlite:///{self.data_dir.resolve() / 'kanim.db'}",
                 "key_file": str(self.data_dir / "keys" / "biometric.key"),
                 "office_name": f"Kantor Imigrasi {self.code}", "central": "http", "central_url": self.central_url,
-                "central_public_key": self.central_public_key, "link_interval": "0.5", **self.extra}
+                "central_public_key": self.central_public_key, "link_interval": "0.5",
+                # Drills and benches print electronic passports without a Document Signer (blank
+                # chips, said so) unless the caller sets chip_required in `extra`.
+                "chip_required": "false", **self.extra}
 
     def process(self, *, relay: bool = True) -> NodeProcess:
         args = ["serve", "--host", self.host, "--port", str(self.port)] + ([] if relay else ["--no-relay"])

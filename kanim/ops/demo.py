@@ -93,7 +93,15 @@ class Demo:
         return OfficeSpec(OFFICE_CODE, self.root / "office", self.port, self.central().url, host=self.host,
                           central_public_key=self._central_public_key(),
                           extra={"office_name": OFFICE_NAME, "office_phone": OFFICE_PHONE, "link_interval": LINK_INTERVAL,
-                                 **self._channels()})
+                                 "chip_required": self._chips(), **self._channels()})
+
+    @staticmethod
+    def _chips() -> str:
+        """With SoftHSM2 the demo's office has a Document Signer (demo_chip.set_up) and, like a
+        real office, requires chip content; without it it prints blank chips and says so."""
+        from kanim.chip import softhsm
+
+        return "true" if softhsm.available() is None else "false"
 
     def _channels(self) -> dict[str, str]:
         """The office's notification channels, pointed at the demo's stand-in providers: the

@@ -142,6 +142,7 @@ class ServerConfig:
     billing_validity_minutes: float | None = None
     watchlist_age: timedelta | None = timedelta(0)  # age of the snapshot loaded at start; None: none
     booklets: tuple[str, str] = ("X1000001", "X1000100")
+    chip_required: bool = False  # True only where the test installs a Document Signer
 
 
 CONFIGS = {
@@ -228,7 +229,7 @@ def _launch(config: ServerConfig, template: Template, workdir: Path) -> OfficeSe
     port = _free_port()
     settings = dict(data_dir=str(data), office_code=OFFICE_CODE, office_name=OFFICE_NAME,
                     central=config.central, max_upload_bytes=str(MAX_UPLOAD_BYTES),
-                    link_interval=str(LINK_INTERVAL))
+                    link_interval=str(LINK_INTERVAL), chip_required=str(config.chip_required).lower())
     if config.billing_validity_minutes is not None:
         settings["billing_validity_minutes"] = str(config.billing_validity_minutes)
     stdout, stderr = workdir / "server.out", workdir / "server.err"

@@ -18,7 +18,7 @@ from tests.e2e import conftest as e2e
 from tests.e2e.desks import file, get_app, interview, intake, ok, pay, person, wait_for
 
 pytestmark = pytest.mark.skipif(softhsm.available() is not None, reason=f"SoftHSM2: {softhsm.available()}")
-e2e.CONFIGS["chip"] = e2e.ServerConfig("chip", central="simulated")
+e2e.CONFIGS["chip"] = e2e.ServerConfig("chip", central="simulated", chip_required=True)
 
 
 @pytest.fixture(scope="module")

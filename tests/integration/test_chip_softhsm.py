@@ -120,6 +120,25 @@ def test_a_tampered_dg2_fails_qc_and_spoils_the_booklet(office, tmp_path) -> Non
     assert spoiled.status.value == "spoiled" and "DG2" in spoiled.spoil_note
 
 
+def test_a_chip_whose_dg1_is_not_the_printed_mrz_fails_qc_and_spoils_the_booklet(office) -> None:  # noqa: ANN001
+    """A chip that verifies by itself (hashes, signature, chain) but does not hold the MRZ on the
+    data page: the data page was printed with other lines than the chip was written with."""
+    app = printed(office)
+    with office.uow() as uow:
+        line2 = uow.session.execute(select(t.application.c.mrz_line2).where(t.application.c.id == app.id)).scalar_one()
+        uow.session.execute(t.application.update().where(t.application.c.id == app.id)
+                            .values(mrz_line2=line2[:-1] + ("1" if line2[-1] != "1" else "2")))
+        uow.commit()
+    with pytest.raises(Conflict) as failed:
+        printing.quality_check(office, application_id=app.id, passed=True, actor="printer")
+    assert failed.value.code == "chip-qc-failed", failed.value.message
+    assert "DG1 is not the MRZ printed on the data page" in failed.value.message
+    with office.uow(readonly=True) as uow:
+        assert uow.applications.get(app.id).stage is Stage.APPROVED
+        spoiled = uow.session.execute(select(t.booklet).where(t.booklet.c.serial == "X1000001")).one()
+    assert spoiled.status.value == "spoiled" and "DG1" in spoiled.spoil_note
+
+
 def test_an_expired_document_signer_stops_chips_while_ordinary_passports_print(office, clock, central,  # noqa: ANN001
                                                                               monkeypatch) -> None:
     cheap_passwords(monkeypatch)
@@ -261,3 +280,25 @@ def test_a_document_signer_certificate_that_would_spoil_every_booklet_is_refused
     with pytest.raises(Conflict, match="was revoked on"):  # a revoked one is no better
         chip.install_document_signer(office, certificate=good.public_bytes(serialization.Encoding.PEM),
                                      key_label=office.test_key.key_label, actor="it")
+
+
+def test_a_revoked_document_signer_refuses_electronic_prints_while_ordinary_passports_print(office, tmp_path,  # noqa: ANN001
+                                                                                            clock) -> None:
+    electronic = book_one(office)
+    ordinary = book_one(office, dataclasses.replace(SITI, nik="3171014508900002", full_name="Dewi Lestari",
+                                                    passport_kind=PassportKind.ORDINARY))
+    for app in (electronic, ordinary):
+        advance(office, app.id, "approved", app_type=app.app_type)
+    der = ceremony.revoke_and_publish(tmp_path / "csca", passphrase=PASS, now=clock.now(),
+                                      serial=office.test_ds.serial_number)
+    with office.uow() as uow:
+        assert chip.record_crl(uow, der) is True
+        uow.commit()
+    with pytest.raises(GateClosed) as stopped:
+        printing.print_passport(office, application_id=electronic.id, actor="printer")
+    assert stopped.value.code == "chip-signer-unusable" and "revoked on" in stopped.value.message
+    printing.print_passport(office, application_id=ordinary.id, actor="printer")
+    with office.uow(readonly=True) as uow:
+        assert uow.applications.get(ordinary.id).stage is Stage.PRINTED
+        assert uow.applications.get(electronic.id).stage is Stage.APPROVED  # no booklet was taken
+        assert uow.session.execute(select(t.chip_image)).first() is None
