@@ -185,7 +185,7 @@ SLOW_FILES = {
     "tests/e2e/test_dashboard_live.py": 20, "tests/e2e/test_ransomware_scenario.py": 21,
     "tests/integration/test_cli_link.py": 19, "tests/integration/test_cli_nodes.py": 18,
     "tests/e2e/test_public_browser.py": 18, "tests/e2e/test_backup_offsite.py": 15, "tests/e2e/test_errors.py": 14,
-    "tests/e2e/test_chip_journey.py": 9,
+    "tests/e2e/test_chip_journey.py": 9, "tests/e2e/test_central_scale_out.py": 45,
 }
 
 
