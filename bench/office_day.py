@@ -19,8 +19,9 @@ same plus the bearer-token lookup) under the same concurrency. The day's HTTP ca
 are then reported as a ratio of that raw ceiling.
 
 Exit code: 0 when every application reached handed_over, 1 otherwise (or on setup failure).
-With --url the server must run with KANIM_CENTRAL=simulated (or a real central) and a daily
-quota that leaves room for the day; the staff accounts `bench_<role>` are created through
+With --url the server must run with KANIM_CENTRAL=simulated (or a real central), a daily
+quota that leaves room for the day, and a Document Signer installed or KANIM_CHIP_REQUIRED=false
+(a third of the applicants want electronic passports); the staff accounts `bench_<role>` are created through
 `kanim.office.accounts.add_user` on this process's Settings() (KANIM_DATA_DIR/KANIM_DATABASE_URL
 must then point at the server's database) unless they already exist.
 """

@@ -121,6 +121,20 @@ def lock_feed(session: Session) -> None:
         session.info["feed_locked"] = session.get_transaction()
 
 
+# The national checks of one person (watch-list, duplicates) and a new watch-list order's flags
+# read what the other has written: without a lock on the person, an intake checked while an order
+# on the same NIK (or another office's intake of it) is being written, neither committed, would
+# see neither and confirm both. Taken before the person's rows are read, and always before the
+# feed's lock (a batch's events are written last; an order takes this one before emitting), so
+# the two locks are never taken in the other order.
+PERSON_LOCK = 0x6B70  # "kp", the two-key advisory lock space (the feed's lock is a one-key lock)
+
+
+def lock_person(session: Session, nik: str) -> None:
+    if nik and session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:ns, hashtext(:nik))"), {"ns": PERSON_LOCK, "nik": nik})
+
+
 def emit_event(session: Session, *, kind: str, subject: str, payload: dict[str, Any], office_code: str | None,
                now: datetime) -> None:
     lock_feed(session)
@@ -221,6 +235,7 @@ def _intake(ctx: Context, op: Operation) -> None:
     _touch(ctx, op, stage=Stage.INTAKE_DONE, nik=p.get("nik"), full_name=p.get("full_name"),
            birth_date=birth, sex=p.get("sex"))
     nik, name, sex = p.get("nik", ""), p.get("full_name", ""), p.get("sex", "")
+    lock_person(ctx.session, nik)  # before the checks read the orders and the other applications
     ctx.flush()  # the duplicate check reads the registry as this batch has changed it
     old = _replayed(ctx, op)
     ctx.decide(op.subject, ClearanceKind.NIK_VERIFIED, *ctx.checks.verify_nik(ctx.session, nik, name, birth, sex),

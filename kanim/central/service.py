@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from kanim.central import tables as ct
 from kanim.central.apply import apply_batch
 from kanim.central.checks import OPEN_STAGES_EXCLUDED
-from kanim.central.hub import REBUILD_STATE, emit_event
+from kanim.central.hub import REBUILD_STATE, emit_event, lock_person
 from kanim.central.node import CentralNode
 from kanim.domain.errors import Conflict, InvalidInput, NotFound
 from kanim.protocol.signing import public_b64, sign_document
@@ -187,6 +187,8 @@ class Order:
 def add_watchlist_order(node: CentralNode, order: Order, *, actor: str) -> str:
     _check_order(order)
     with node.uow() as uow:
+        if order.subject_kind == "nik":  # before the feed's lock (emit): see hub.PERSON_LOCK
+            lock_person(uow.session, order.subject_value)
         oid = str(uuid.uuid4())
         uow.session.execute(ct.watchlist_order.insert().values(id=oid, created_by=actor, created_at=uow.now(),
                                                                **order.__dict__))

@@ -95,12 +95,16 @@ class Demo:
                           extra={"office_name": OFFICE_NAME, "office_phone": OFFICE_PHONE, "link_interval": LINK_INTERVAL,
                                  "chip_required": self._chips(), **self._channels()})
 
-    @staticmethod
-    def _chips() -> str:
-        """With SoftHSM2 the demo's office has a Document Signer (demo_chip.set_up) and, like a
-        real office, requires chip content; without it it prints blank chips and says so."""
+    def _chips(self) -> str:
+        """An office whose demo made its Document Signer (demo_chip.set_up, where SoftHSM2 is)
+        requires chip content like a real office; one seeded without (no SoftHSM2 then) prints
+        blank chips and says so, even once SoftHSM2 is installed (`make demo-reset` starts over
+        with chips)."""
         from kanim.chip import softhsm
+        from kanim.ops import demo_chip
 
+        if self.state() == "seeded":
+            return "true" if (self.root / demo_chip.CSCA_DIR).is_dir() else "false"
         return "true" if softhsm.available() is None else "false"
 
     def _channels(self) -> dict[str, str]:

@@ -150,6 +150,18 @@ def test_a_new_application_is_ready_within_10_s_of_its_quality_check_on_the_firs
         if shutil.which("softhsm2-util"):
             assert re.search(r"chips: [1-9]\d* electronic passport\(s\) personalised; booklet \S+: VALID",
                              first.output), first.output
+            # The check the demo offers a newcomer, run as it prints it: `kanim chip export` from
+            # the office's folder, then `kanim chip verify` against the demo's CSCA.
+            office_dir, app_id, csca = re.search(
+                r"check one yourself: cd (\S+) && kanim chip export (\S+) --out \S+ && kanim chip verify \S+ --csca (\S+)",
+                first.output).groups()
+            plain = {k: v for k, v in os.environ.items() if not k.startswith("KANIM_")}
+            chip = tmp_path / "chip"
+            for args in (["export", app_id, "--out", str(chip)], ["verify", str(chip), "--csca", csca]):
+                done = subprocess.run([sys.executable, "-m", "kanim", "chip", *args], cwd=office_dir, env=plain,
+                                      capture_output=True, text=True, timeout=60)
+                assert done.returncode == 0, done.stdout + done.stderr
+            assert done.stdout.startswith("VALID: passive authentication passed"), done.stdout
         else:
             assert "chips: not personalised (softhsm2-util" in first.output, first.output
 

@@ -8,11 +8,14 @@ from kanim.biometrics.fingerprint import (
     FingerException,
     FingerPosition,
     FingerprintPolicy,
-    check_fingerprint,
     parse_position,
 )
+from kanim.biometrics.fingerprint import check_fingerprint as _check_fingerprint
 from kanim.domain.errors import InvalidInput
 from tests import photos
+
+# The check itself, never the test process's memo of it (tests/conftest.py).
+check_fingerprint = getattr(_check_fingerprint, "__wrapped__", _check_fingerprint)
 
 
 def refusal(data: bytes, policy: FingerprintPolicy = FingerprintPolicy()) -> InvalidInput:

@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kanim.biometrics.photo import PhotoPolicy, check_photo
+from kanim.biometrics.photo import PhotoPolicy
+from kanim.biometrics.photo import check_photo as _check_photo
+
+# The check itself, never the test process's memo of it (tests/conftest.py): these tests are
+# about the measuring, its threads and its time.
+check_photo = getattr(_check_photo, "__wrapped__", _check_photo)
 from kanim.domain.errors import InvalidInput
 from tests import photos
 
