@@ -35,7 +35,7 @@ def _drain(r: dict[str, Any]) -> None:
 
 def _desk_pages(r: dict[str, Any]) -> None:
     assert r["benchmark"] == "desk_pages" and r["errors"] == [], r["errors"]
-    assert r["office"]["older"] == 500 and r["office"]["outbox_rows"] > 500 * 12, r["office"]
+    assert r["office"]["older"] == 200 and r["office"]["outbox_rows"] > 200 * 12, r["office"]
     timed = {p["path"] for p in r["pages"]}
     assert {"/staff/front-desk", "/staff/dashboard", "/staff/dashboard/live"} <= timed, timed
     assert sum(1 for p in timed if p.startswith("/staff/front-desk/search?q=")) == 7, timed
@@ -98,7 +98,7 @@ SMOKE: dict[str, tuple[list[str], Callable[[dict[str, Any]], None], Callable[[],
     "office_day": (["--applications", "4", "--concurrency", "2", "--reference-seconds", "0.2", "--workers", "1"],
                    _office_day,
                    lambda: None),
-    "desk_pages": (["--older", "500", "--today", "40", "--requests", "10", "--warmup", "1"], _desk_pages,
+    "desk_pages": (["--older", "200", "--today", "20", "--requests", "4", "--warmup", "1"], _desk_pages,
                    lambda: None),
     "public": (["--applicants", "10", "--clients", "2", "--seconds", "0.3", "--day-applications", "1",
                 "--day-concurrency", "2", "--workers", "1"], _public, lambda: None),
