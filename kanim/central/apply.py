@@ -186,6 +186,10 @@ def _apply_isolated(ctx: Context, p: Pushed, stored: dict[str, Any]) -> Operatio
             ctx.flush()
             _record(session, ctx.applied, stored)
             ctx.applied.clear()
+            # The events too, inside the savepoint: whatever the database refuses is this
+            # operation's. (This path runs only after a batch failed as a whole; it takes the
+            # feed's lock early, which the fast path avoids.)
+            ctx.publish()
         return result
     except TRANSIENT:
         raise
