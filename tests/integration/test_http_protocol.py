@@ -112,12 +112,25 @@ def test_a_body_the_app_reads_late_is_not_cut(slow_reader: int) -> None:
 
 
 def test_a_client_waiting_for_100_continue_is_not_cut_while_the_app_has_not_asked(slow_reader: int) -> None:
-    with socket.create_connection(("127.0.0.1", slow_reader)) as sock:
-        sock.sendall(b"POST / HTTP/1.1\r\nHost: kanim\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % BODY)
-        sock.settimeout(BODY_TIMEOUT * 2 + 5)
-        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
-        sock.sendall(b"a" * BODY)
-        answer = _answer(sock)
+    """The bug guarded: a body timer running while the app has not asked for the body would
+    answer 408 instead of `100 Continue` after the app's wait. Once told to continue, the
+    client has the body timeout to send; this test's client is a thread of the process that
+    also runs the server, so on a loaded machine it can miss that (a 408 *after* the 100
+    Continue: the server is right). That exchange is tried again, at most three times."""
+    answer = b"(every attempt's client was too late after the 100 Continue)"
+    for _attempt in range(3):
+        with socket.create_connection(("127.0.0.1", slow_reader)) as sock:
+            sock.sendall(b"POST / HTTP/1.1\r\nHost: kanim\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n"
+                         % BODY)
+            sock.settimeout(BODY_TIMEOUT * 2 + 5)
+            first = sock.recv(100)
+            assert first.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), first  # not cut while the app waited
+            if first != b"HTTP/1.1 100 Continue\r\n\r\n":
+                continue  # the 408 came with it: this client was too late to send
+            sock.sendall(b"a" * BODY)
+            answer = _answer(sock)
+        if not answer.startswith(b"HTTP/1.1 408"):
+            break
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"\r\n\r\n%d" % BODY), answer[:300]
 
 
