@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     notify_email_url: str | None = None  # mailtos://USER:PASS@mail.host:587/?from=noreply@office.example
     metrics_token: str | None = None  # GET /metrics answers `Authorization: Bearer <this>` only; unset: no /metrics
     notify_office_url: str | None = None  # tgram://BOT_TOKEN/CHAT_ID: alerts to the office's own staff
+    # Telegram for applicants (kanim/office/telegram.py): the bot's Apprise URL without a chat
+    # (tgram://BOT_TOKEN/), its username for the start links (t.me/<bot>), and the secret token
+    # Telegram sends with each webhook call (setWebhook's secret_token).
+    notify_telegram_url: str | None = None
+    notify_telegram_bot: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+    notify_telegram_secret: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{16,256}$")
     notify_timeout: float = Field(default=10, gt=0)  # seconds a channel may take to answer one send
     notify_webhook_secret: str | None = None  # the Meta app secret: X-Hub-Signature-256 of receipts
     notify_verify_token: str | None = None  # Meta's webhook verification handshake

@@ -155,7 +155,9 @@ def _seed_day(office: Office) -> None:
         apps += booking.book(office, account_ref=f"demo-account-{i}", day=day,
                              slot=office.settings.slot_times[i % len(office.settings.slot_times)].strftime("%H:%M"),
                              applicants=[a], actor="front_desk", contact_phone=f"+628123456{i:04d}",
+                             preferred_channel="telegram" if i == TELEGRAM_APPLICANT else None,
                              language="en" if i % 5 == 4 else "id")
+    _started_telegram(office, apps[TELEGRAM_APPLICANT].booking_id)
     # Up to the print room first; then the link brings the central's decisions, so that a
     # passport is `ready` at its quality check only because the central confirmed it.
     for app, target in zip(apps, STAGES, strict=True):
@@ -165,6 +167,24 @@ def _seed_day(office: Office) -> None:
     for app, target in zip(apps, STAGES, strict=True):
         advance(office, app.id, target, app_type=app.app_type, after="printed")
     _seed_tickets(office, apps)
+
+
+TELEGRAM_APPLICANT = 2  # prefers Telegram (the others leave no channel: WhatsApp first)
+TELEGRAM_CHAT = "7000000002"
+
+
+def _started_telegram(office: Office, booking_id: str | None) -> None:
+    """As if the applicant had opened the booking's start link and pressed Start (Telegram's
+    `/start <code>` to the office's webhook): at an office with a bot, their messages go to that
+    chat; without one, to their phone."""
+    from kanim.office import telegram
+
+    if booking_id is None or not (office.settings.notify_telegram_bot and office.settings.notify_telegram_url):
+        return
+    with office.uow() as uow:
+        telegram.link(uow, office.settings, code=telegram.start_code(office.settings, booking_id),
+                      chat_id=TELEGRAM_CHAT)
+        uow.commit()
 
 
 def _seed_tickets(office: Office, apps: list) -> None:

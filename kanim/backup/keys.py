@@ -78,13 +78,13 @@ def escrow_sheet(settings: Settings) -> str:
     Each key is made here if the node has not yet (a node made by `kanim db upgrade` makes them
     when it first serves): a sheet printed at setup must already hold every key the node uses."""
     from kanim.link.signing import load_or_create_key as signing_key
-    from kanim.office.notify import _digest_key
+    from kanim.office.notify import digest_key
     from kanim.security.vault import load_or_create_key as vault_key
 
     vault_key(settings.key_path)
     if settings.role == "office":
         signing_key(settings.office_key_path)
-        _digest_key(settings)
+        digest_key(settings)
     keys = {VAULT: settings.key_path} | {
         p.name: p for p in sorted((settings.data_dir / "keys").glob("*"))
         if p.is_file() and p.name not in NOT_ESCROWED | {VAULT}}

@@ -36,6 +36,7 @@ class Source(StrEnum):
     HOTLINE = "hotline"  # a call, logged by staff
     WHATSAPP = "whatsapp"  # an inbound WhatsApp message (the Cloud API webhook)
     SMS = "sms"  # an inbound SMS (the SMSEagle gateway's callback)
+    TELEGRAM = "telegram"  # a message to the office's Telegram bot (its webhook)
     EMAIL = "email"  # an email, logged or forwarded by staff
     LAPOR = "lapor"  # SP4N-LAPOR!, the national complaint channel, by its reference number
 

@@ -63,5 +63,6 @@ class State(StrEnum):
 
 
 # The order in which a message falls back when a channel fails for good: the applicant's
-# preferred channel first, then the rest of this list that they have a contact for.
-FALLBACK_ORDER = ("whatsapp", "sms", "email")
+# preferred channel first, then the rest of this list that they have a contact for. Telegram is
+# last: it is only ever there because the applicant asked for it, so it is their preferred one.
+FALLBACK_ORDER = ("whatsapp", "sms", "email", "telegram")

@@ -40,7 +40,7 @@ class Receipt:
 
 @dataclass(frozen=True)
 class Inbound:
-    from_number: str  # E.164, as kanim stores applicants' numbers
+    from_number: str  # the sender's address as kanim stores it: E.164, or a Telegram chat's id
     text: str  # what they wrote, or a tapped button's label; "" for a photo, a sticker, …
     at: datetime
     id: str | None = None  # the channel's message id: a webhook delivered twice is acted on once
@@ -147,6 +147,45 @@ def sms_reply(fields: dict[str, str]) -> Inbound | None:
     text = fields.get("text", "")[:1000]
     words = "".join(c for c in text if c.isprintable() or c in "\n\t").strip()
     return Inbound(number, words, datetime.now(UTC), ref)
+
+
+@dataclass(frozen=True)
+class TelegramMessage:
+    """A message to the office's bot in a private chat (Telegram's webhook `Update`)."""
+
+    inbound: Inbound  # the chat's id as the address; `telegram:<update_id>` as its id
+    command: str | None  # "start", "stop", "help"... for a text beginning with "/"
+    argument: str  # what follows the command (`/start <code>`: the code)
+    language: str  # "en" when the applicant's Telegram is in English, else "id"
+
+
+def parse_telegram(payload: Any) -> TelegramMessage | None:
+    """The update's message, or None for what kanim does not read (a group, a channel post, an
+    edit, a button press, a bot): answered all the same, or Telegram sends it again and again."""
+    if not isinstance(payload, dict):
+        return None
+    update_id, message = payload.get("update_id"), payload.get("message")
+    if not (isinstance(update_id, int) and not isinstance(update_id, bool) and isinstance(message, dict)):
+        return None
+    chat, sender = message.get("chat"), message.get("from")
+    chat_id = chat.get("id") if isinstance(chat, dict) else None
+    if not (isinstance(chat_id, int) and not isinstance(chat_id, bool) and 0 < chat_id < 2**53):
+        return None
+    if chat.get("type") != "private" or (isinstance(sender, dict) and sender.get("is_bot") is True):
+        return None
+    at = _time(message.get("date")) or datetime.now(UTC)
+    text = message.get("text") if isinstance(message.get("text"), str) else ""
+    words = "".join(c for c in text[:4096] if c.isprintable() or c in "\n\t").strip()
+    command, argument = None, ""
+    if words.startswith("/"):
+        head, _, argument = words.partition(" ")
+        command = head[1:].partition("@")[0].lower()  # `/start@KanimManadoBot` in a chat with several bots
+        argument = argument.strip()
+    code = sender.get("language_code") if isinstance(sender, dict) else None
+    language = "en" if isinstance(code, str) and code.lower().startswith("en") else "id"
+    # `/stop` is STOP: the reply handlers read the word, whichever way it was written.
+    said = command.upper() if command in ("stop", "berhenti") else words
+    return TelegramMessage(Inbound(str(chat_id), said, at, f"telegram:{update_id}"), command, argument, language)
 
 
 def _time(value: Any) -> datetime | None:

@@ -106,7 +106,8 @@ HOLD_REASON_OF_CLEARANCE = {
 
 
 class MessageTooLong(InvalidInput):
-    """The SMS would need more than two segments: the worker falls back to the next channel."""
+    """The SMS would need more than two segments (a Telegram message more than its 4,096
+    characters): the worker falls back to the next channel."""
 
     code = "sms-too-long"
 
@@ -436,13 +437,30 @@ def _sms(purpose: Purpose, lang: str, ctx: Mapping[str, object], tid: str) -> di
 
 
 def _email(purpose: Purpose, lang: str, ctx: Mapping[str, object]) -> dict[str, object]:
-    text_file, html_file = own_files(purpose, Channel.EMAIL, lang)
+    html = environment().get_template(own_files(purpose, Channel.EMAIL, lang)[1]).render(ctx)
+    return _email_text(purpose, lang, ctx) | dict(html=html)
+
+
+def _email_text(purpose: Purpose, lang: str, ctx: Mapping[str, object]) -> dict[str, object]:
+    text_file = own_files(purpose, Channel.EMAIL, lang)[0]
     first, _, body = environment().get_template(text_file).render(ctx).partition("\n")
     if not first.startswith("Subject: "):
         raise ValueError(f"{text_file} must begin with a 'Subject: ' line")
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in body.splitlines())).strip()
-    html = environment().get_template(html_file).render(ctx)
-    return dict(subject=" ".join(first.removeprefix("Subject: ").split()), text=body, html=html)
+    return dict(subject=" ".join(first.removeprefix("Subject: ").split()), text=body)
+
+
+TELEGRAM_MAX_CHARS = 4096  # the Bot API's limit for one message's text
+
+
+def _telegram(purpose: Purpose, lang: str, ctx: Mapping[str, object], tid: str) -> dict[str, object]:
+    # The email's text part, without its unsubscribe link: a chat stops by STOP or /stop.
+    email = _email_text(purpose, lang, {**ctx, "optout_url": None})
+    text = f"{email['subject']}\n\n{email['text']}"
+    if len(text) > TELEGRAM_MAX_CHARS:
+        raise MessageTooLong(f"{tid} renders to {len(text)} characters (Telegram takes {TELEGRAM_MAX_CHARS})",
+                             code="telegram-too-long", template=tid)
+    return dict(text=text)
 
 
 def _language(language: str) -> str:
@@ -463,6 +481,8 @@ def render(purpose: Purpose | str, channel: Channel | str, language: str, params
         fields.update(_sms(purpose, lang, ctx, tid))
     elif channel is Channel.WHATSAPP:
         fields.update(_whatsapp(purpose, lang, ctx, version))
+    elif channel is Channel.TELEGRAM:
+        fields.update(_telegram(purpose, lang, ctx, tid))
     else:
         fields.update(_email(purpose, lang, ctx))
     return Rendered(purpose=purpose, channel=channel, language=lang, template=tid, version=version, **fields)

@@ -18,6 +18,9 @@ The office configures one Apprise URL per channel (suggested settings in bracket
   Apprise's generic `json://` would work too but gives no message id and no error vocabulary.
 - Email [KANIM_NOTIFY_EMAIL_URL]: the office's SMTP server,
   `mailtos://USER:PASSWORD@mail.kanim.example:587/?from=noreply@kanim.example`.
+- Telegram [KANIM_NOTIFY_TELEGRAM_URL]: the office's bot, `tgram://BOT_TOKEN/` with no chat: each
+  message names the applicant's chat (learnt from their Start, kanim/office/telegram.py).
+  `?api=` sends to a Bot API proxy or a local stand-in instead of `https://api.telegram.org`.
 
 Apprise reports acceptance, never delivery, and hands back neither the HTTP status, the
 response body (the WhatsApp wamid needed to match delivery webhooks) nor the SMTP reply code:
@@ -521,6 +524,40 @@ class _Email(_Driver):
         return _without_exchange(trace, status)
 
 
+class _Telegram(_Driver):
+    """An applicant's chat with the office's bot: the office's `tgram://BOT_TOKEN/` URL with the
+    chat's id as its one target. The Bot API answers every call with `{"ok": …}`: a refusal's
+    `description` tells an applicant who blocked the bot or left (fall back) from a token or a
+    message the office got wrong."""
+
+    schemas = ("tgram",)
+
+    def arguments(self, address: str, rendered: Rendered) -> dict[str, Any]:
+        # Never Apprise's image, nor its owner detection (getUpdates), which would steal the
+        # updates the office's webhook is to receive.
+        return {"targets": [address], "include_image": False, "detect_owner": False}
+
+    def has_target(self, plugin: Any) -> bool:
+        return len(plugin.targets) == 1 and str(plugin.targets[0][0]).lstrip("-").isdigit()
+
+    def classify(self, trace: _Trace, status: AppriseResultStatus) -> SendResult:
+        if trace.http_status is None or trace.failure is not None:
+            return _without_exchange(trace, status)
+        body = trace.http_json if isinstance(trace.http_json, dict) else {}
+        if 200 <= trace.http_status < 300 and body.get("ok") is True and status is AppriseResultStatus.SUCCESS:
+            result = body.get("result")
+            ref = result.get("message_id") if isinstance(result, dict) else None
+            return accepted(str(ref) if isinstance(ref, int) else None)
+        text = str(body.get("description", "")).lower()
+        if trace.http_status == 403 or (trace.http_status == 400 and "chat not found" in text):
+            # blocked by the user, the account deleted, a chat that is no more: this applicant
+            # cannot be reached here any longer
+            return failed(Outcome.PERMANENT, f"telegram-{trace.http_status}")
+        if trace.http_status in (401, 404):  # the bot's token (Telegram answers 404 for an unknown one)
+            return failed(Outcome.TECHNICAL, f"telegram-{trace.http_status}-token")
+        return _by_http_status(trace.http_status)
+
+
 class _Office(_Driver):
     """The office's own alert URL: any Apprise URL (a Telegram group, a staff mailbox). Telegram's
     and the HTTP plugins' answers are traced; for the rest Apprise's verdict is what there is."""
@@ -560,7 +597,8 @@ class OfficeText:
 
 _OFFICE = _Office()
 
-_DRIVERS: dict[Channel, _Driver] = {Channel.WHATSAPP: _WhatsApp(), Channel.SMS: _SMSEagle(), Channel.EMAIL: _Email()}
+_DRIVERS: dict[Channel, _Driver] = {Channel.WHATSAPP: _WhatsApp(), Channel.SMS: _SMSEagle(), Channel.EMAIL: _Email(),
+                                    Channel.TELEGRAM: _Telegram()}
 
 
 # --- the transport -----------------------------------------------------------------------------
@@ -666,8 +704,10 @@ def _endpoint(channel: Channel, parsed: dict[str, Any]) -> str | None:
     base = parsed.get("qsd", {}).pop("api", None)
     if base is None:
         return None
+    if channel is Channel.TELEGRAM:
+        return _office_endpoint({"qsd": {"api": base}}, what="the telegram notification URL")
     if channel is not Channel.WHATSAPP:
-        raise ValueError(f"the {channel.value} notification URL takes no api= argument (WhatsApp's does)")
+        raise ValueError(f"the {channel.value} notification URL takes no api= argument (WhatsApp's and Telegram's do)")
     split = urlsplit(base)
     plain = not (split.query or split.fragment or "{" in base or "}" in base)  # `}` would break format()
     if split.scheme not in ("http", "https") or not split.hostname or not plain:
@@ -703,7 +743,7 @@ def _parse_social(n: int, url: str) -> tuple[dict[str, Any], str | None]:
         raise ValueError(f"KANIM_STATUS_SOCIAL_URLS, URL {n + 1}: {str(e).replace('office alert URL', 'URL')}") from None
 
 
-def _office_endpoint(parsed: dict[str, Any]) -> str | None:
+def _office_endpoint(parsed: dict[str, Any], what: str = "the office alert URL") -> str | None:
     """Telegram's `notify_url` for the URL's `?api=` base (a Bot API proxy, a local stand-in),
     or None for api.telegram.org."""
     base = parsed.get("qsd", {}).pop("api", None)
@@ -711,7 +751,7 @@ def _office_endpoint(parsed: dict[str, Any]) -> str | None:
         return None
     split = urlsplit(base)
     if split.scheme not in ("http", "https") or not split.hostname or split.query or split.fragment:
-        raise ValueError("the office alert URL's api= must be an http(s) base URL without query or fragment")
+        raise ValueError(f"{what}'s api= must be an http(s) base URL without query or fragment")
     return base.rstrip("/") + "/bot"
 
 

@@ -96,7 +96,8 @@ def transport_for(office: Office):  # noqa: ANN201 - a kanim.notify.transport.Tr
     from kanim.notify.transport import AppriseTransport
 
     s = office.settings
-    urls = {Channel.WHATSAPP: s.notify_whatsapp_url, Channel.SMS: s.notify_sms_url, Channel.EMAIL: s.notify_email_url}
+    urls = {Channel.WHATSAPP: s.notify_whatsapp_url, Channel.SMS: s.notify_sms_url, Channel.EMAIL: s.notify_email_url,
+            Channel.TELEGRAM: s.notify_telegram_url}
     return AppriseTransport({c: u for c, u in urls.items() if u}, office_url=s.notify_office_url,
                             social_urls=s.social_urls, timeout=s.notify_timeout)
 

@@ -3,10 +3,15 @@ data-page preview (PNG) shown to the print operator before a booklet is used."""
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from kanim.bootstrap import Office
 from kanim.domain.errors import Conflict, NotFound
 from kanim.office.capture import FACE, read_biometric
+from kanim.office import telegram
 from kanim.office.track import receipt_qr
+from kanim.store import tables as t
+from kanim.store.uow import UnitOfWork
 
 # kanim.render (fpdf, Pillow's fonts) is imported where a document is drawn, not with this
 # module: it costs half a second that every `kanim` process would otherwise pay at start,
@@ -17,6 +22,7 @@ def receipt_pdf(office: Office, *, application_id: str) -> bytes:
     with office.uow() as uow:
         app = uow.applications.get(application_id)
         now = uow.now()
+        link = _telegram_link(office, uow, app.booking_id)
     lines = [
         ("Nomor permohonan / Application no.", app.number),
         ("Jenis / Type", f"{app.app_type.value} — {app.passport_kind.value}"),
@@ -26,12 +32,24 @@ def receipt_pdf(office: Office, *, application_id: str) -> bytes:
         ("Biaya / Fee", f"Rp{app.fee_total:,}".replace(",", ".") if app.fee_total else "-"),
         ("Perkiraan selesai / Ready by", app.ready_by.isoformat() if app.ready_by else "-"),
     ]
+    if link:  # the applicant asked for Telegram and has not started the office's bot yet
+        lines.append(("Pesan lewat Telegram / Messages on Telegram", link))
     from kanim.render.receipt import render_receipt_pdf
 
     return render_receipt_pdf(application_number=app.number, office_name=office.settings.office_name,
                               applicant_name=app.full_name, lines=lines,
                               qr_payload=receipt_qr(office.settings, app.number), issued_at=now,
                               timezone=office.settings.timezone)
+
+
+def _telegram_link(office: Office, uow: UnitOfWork, booking_id: str | None) -> str | None:
+    if booking_id is None:
+        return None
+    b = t.booking.c
+    row = uow.session.execute(select(b.preferred_channel, b.contact_telegram).where(b.id == booking_id)).one_or_none()
+    if row is None or row.contact_telegram:
+        return None
+    return telegram.start_url(office.settings, booking_id, row.preferred_channel)
 
 
 def data_page_preview(office: Office, *, application_id: str, actor: str) -> bytes:

@@ -65,13 +65,14 @@ class AppFacts:
     language: str
     appointment_on: date | None
     slot: str | None
+    telegram: str | None = None  # the chat id, once the applicant started the office's bot
 
 
 def _facts_query():  # noqa: ANN202 - a Select
     a, b = t.application.c, t.booking.c
     return (select(a.id, a.number, a.full_name, a.birth_date, a.app_type, a.stage, a.booking_id, a.billing_code,
                    a.paid_at, b.contact_phone, b.contact_email, b.preferred_channel, b.language, b.appointment_on,
-                   b.slot)
+                   b.slot, b.contact_telegram)
             .select_from(t.application.outerjoin(t.booking, a.booking_id == b.id)))
 
 
@@ -116,14 +117,16 @@ def first_name(full_name: str) -> str:
 
 def channels_for(facts: AppFacts) -> list[tuple[str, str]]:
     """The applicant's channels in the order to try: the preferred one, then the rest of
-    WhatsApp -> SMS -> email that they left a contact for."""
+    WhatsApp -> SMS -> email -> Telegram that they left a contact for (Telegram once they
+    started the office's bot)."""
     order = list(FALLBACK_ORDER)
     if facts.channel in order:
         order.remove(facts.channel)
         order.insert(0, facts.channel)
+    addresses = {Channel.EMAIL: facts.email, Channel.TELEGRAM: facts.telegram}
     out = []
     for name in order:
-        address = facts.email if name == Channel.EMAIL else facts.phone
+        address = addresses.get(Channel(name), facts.phone)
         if address:
             out.append((name, address))
     return out
@@ -438,7 +441,7 @@ def first_time(uow: UnitOfWork, inbound_id: str | None) -> bool:
 def address_digest(settings: Settings, address: str) -> str:
     """What the audit names instead of an address: a keyed digest (an unkeyed one of a phone
     number is undone by trying every number)."""
-    return hmac.new(_digest_key(settings), address.encode(), hashlib.sha256).hexdigest()[:24]
+    return hmac.new(digest_key(settings), address.encode(), hashlib.sha256).hexdigest()[:24]
 
 
 def optout_url(settings: Settings, message_id: str) -> str | None:
@@ -451,7 +454,7 @@ def optout_url(settings: Settings, message_id: str) -> str | None:
 
 
 def optout_token(settings: Settings, message_id: str) -> str:
-    mac = hmac.new(_digest_key(settings), f"optout:{message_id}".encode(), hashlib.sha256).hexdigest()[:16]
+    mac = hmac.new(digest_key(settings), f"optout:{message_id}".encode(), hashlib.sha256).hexdigest()[:16]
     return f"{message_id}.{mac}"
 
 
@@ -463,7 +466,7 @@ def address_of_token(uow: UnitOfWork, settings: Settings, token: str) -> str | N
     return uow.session.scalar(select(t.notify_message.c.address).where(t.notify_message.c.id == message_id))
 
 
-def _digest_key(settings: Settings) -> bytes:
+def digest_key(settings: Settings) -> bytes:
     return load_or_create(settings.data_dir / "keys" / "digest.key", lambda: secrets.token_bytes(32))
 
 
@@ -481,6 +484,16 @@ def opt_out(uow: UnitOfWork, address: str, *, how: str, settings: Settings) -> b
     uow.audit(actor="applicant", action="notify_opt_out", subject=address_digest(settings, address),
               detail={"how": how})
     return True
+
+
+def opt_in(uow: UnitOfWork, address: str, *, how: str, settings: Settings) -> bool:
+    """Messages to `address` again, after its opt-out, because its owner asked for them (a
+    Telegram Start). False if it had not opted out."""
+    gone = uow.session.execute(delete(t.notify_optout).where(t.notify_optout.c.address == address)).rowcount
+    if gone:
+        uow.audit(actor="applicant", action="notify_opt_in", subject=address_digest(settings, address),
+                  detail={"how": how})
+    return bool(gone)
 
 
 def reply_intent(text: str) -> str | None:

@@ -92,7 +92,9 @@ def parse_address(channel: str, raw: str) -> tuple[Channel, str]:
     try:
         ch = Channel(channel)
     except ValueError:
-        raise InvalidInput("choose WhatsApp, SMS or email", code="subscribe-channel", field="channel") from None
+        ch = None
+    if ch is None or not ch.for_subscribers:
+        raise InvalidInput("choose WhatsApp, SMS or email", code="subscribe-channel", field="channel")
     text = (raw or "").strip()
     if not text or len(text) > 254:
         raise InvalidInput("give a phone number or an email address", code="subscribe-address", field="address")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from kanim.bootstrap import Office
 from kanim.domain.contact import Channel
@@ -146,7 +146,7 @@ def from_inbound(office: Office, uow: UnitOfWork, *, channel: str, address: str,
                               .order_by(c.seq.desc()).limit(1)).first()
     body = text or "(no text: a photo, a sticker or a voice note)"
     if row is None:
-        source = Source.SMS if channel == Channel.SMS else Source.WHATSAPP
+        source = {Channel.SMS: Source.SMS, Channel.TELEGRAM: Source.TELEGRAM}.get(channel, Source.WHATSAPP)
         new = NewTicket(source=source, subject=_subject(body), body=body, channel=channel, address=address,
                         language=_language_of(uow, address))
         return open_in(office, uow, new, actor="applicant", at=at)
@@ -169,7 +169,8 @@ def _subject(text: str) -> str:
 
 def _language_of(uow: UnitOfWork, address: str) -> str:
     b = t.booking.c
-    lang = uow.session.scalar(select(b.language).where(b.contact_phone == address).order_by(b.created_at.desc()).limit(1))
+    lang = uow.session.scalar(select(b.language).where(or_(b.contact_phone == address, b.contact_telegram == address))
+                              .order_by(b.created_at.desc()).limit(1))
     return lang or "id"
 
 
@@ -298,12 +299,13 @@ def _check_renders(office: Office, row: Any, words: str) -> None:
 def _facts(row: Any) -> notify.AppFacts:
     phone = row.address if row.channel in (Channel.WHATSAPP, Channel.SMS) else None
     email = row.address if row.channel == Channel.EMAIL else None
+    chat = row.address if row.channel == Channel.TELEGRAM else None
     # Not an application's message (its facts' id is None): the worker's "still true?" checks
     # of an application do not apply to an answer the applicant asked for.
     return notify.AppFacts(
         id=None, number=ticket_number(row.seq), full_name=row.contact_name or GREETING.get(row.language, GREETING["id"]),
         birth_date=date.min, app_type="", stage="", booking_id=None, billing_code=None, paid_at=None, phone=phone,
-        email=email, channel=row.channel, language=row.language, appointment_on=None, slot=None)
+        email=email, channel=row.channel, language=row.language, appointment_on=None, slot=None, telegram=chat)
 
 
 def _message(office: Office, uow: UnitOfWork, row: Any, words: str) -> str | None:

@@ -20,7 +20,7 @@ LOCALE = ROOT / "locale"
 LANGUAGES = ("id", "en")
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None}
 METHODS = [("web/console/**.py", "python"), ("web/public.py", "python"), ("web/track.py", "python"),
-           ("web/status_page.py", "python"),
+           ("web/status_page.py", "python"), ("web/routers/notify.py", "python"),  # the Telegram bot's answers
            ("web/templates/console/**.html", "jinja2"), ("web/templates/public/**.html", "jinja2")]
 _JINJA = {"extensions": "jinja2.ext.i18n", "trimmed": "true"}
 OPTIONS = {"web/templates/console/**.html": _JINJA, "web/templates/public/**.html": _JINJA}

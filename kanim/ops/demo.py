@@ -50,6 +50,10 @@ OFFICE_PHONE = "(021) 555 0100"  # told to applicants in every message
 MARKER, SEEDED, EXTRACT = ".kanim-demo", "seeded", "dukcapil-extract.csv"
 BOOKLETS = ("X1000001", "X1000500")
 LINK_INTERVAL = "1"  # seconds between the office's link rounds when idle
+# The applicants' Telegram bot, at the stand-in: a visitor may post an Update to the office's
+# webhook with this secret token (docs/notifications.md) as Telegram would.
+DEMO_BOT = "KanimDemoBot"
+DEMO_TELEGRAM_SECRET = "kanim-demo-telegram-secret"
 WATCHLIST_NIK = "3171010101800099"  # the demo's one prevention order names no applicant
 START_TIMEOUT = 60.0
 
@@ -116,8 +120,9 @@ class Demo:
         # No quiet hours: a visitor at night should see the messages go out too (an office's own
         # default holds non-urgent messages from 21:00 to 07:00; set them in office/.env to try).
         return {"notify_whatsapp_url": notify_sink.whatsapp_url(base), "notify_sms_url": notify_sink.sms_url(base),
-                "notify_office_url": notify_sink.office_url(base), "notify_quiet_start": "00:00",
-                "notify_quiet_end": "00:00"}
+                "notify_office_url": notify_sink.office_url(base), "notify_telegram_url": notify_sink.telegram_url(base),
+                "notify_telegram_bot": DEMO_BOT, "notify_telegram_secret": DEMO_TELEGRAM_SECRET,
+                "notify_quiet_start": "00:00", "notify_quiet_end": "00:00"}
 
     def _central_public_key(self) -> str:
         """The key the office verifies the central's feed and snapshots with ("" until provisioned)."""

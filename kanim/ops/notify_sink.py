@@ -170,7 +170,8 @@ class NotifySink:
         if not isinstance(body, dict) or "chat_id" not in body:
             return 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
         ref = str(next(self._ids))
-        self._keep(Received("telegram", str(body["chat_id"]), None, (), str(body.get("text", "")), ref))
+        # Apprise sends in Telegram's HTML mode, escaped: kept as the chat shows it.
+        self._keep(Received("telegram", str(body["chat_id"]), None, (), html.unescape(str(body.get("text", ""))), ref))
         return 200, {"ok": True, "result": {"message_id": int(ref), "chat": {"id": body["chat_id"]}}}
 
     def _whatsapp(self, authorization: str, body: Any) -> tuple[int, Any]:
@@ -213,7 +214,7 @@ def expected_key(channel: str, address: str, rendered: Any) -> tuple:
     """The key of a message kanim rendered (kanim.notify.render.Rendered) and sent to `address`."""
     if channel == "whatsapp":
         return ("whatsapp", _digits(address), rendered.whatsapp_template, tuple(rendered.whatsapp_params))
-    return ("sms", _digits(address), rendered.text)
+    return (channel if channel == "telegram" else "sms", _digits(address), rendered.text)
 
 
 def _digits(number: str) -> str:
@@ -232,6 +233,11 @@ def whatsapp_url(base_url: str) -> str:
 def sms_url(base_url: str) -> str:
     split = base_url.split("://", 1)[-1]
     return f"smseagle://{TOKEN}@{split}/"
+
+
+def telegram_url(base_url: str) -> str:
+    """The applicants' bot: no chat in the URL, each message names the applicant's."""
+    return f"tgram://{BOT_TOKEN}/?api={base_url}"
 
 
 def office_url(base_url: str) -> str:

@@ -57,6 +57,7 @@ booking = Table(
     Column("contact_phone", String(32)),
     Column("contact_email", String(254)),
     Column("preferred_channel", String(16)),
+    Column("contact_telegram", String(32)),  # the chat id, once the applicant started the office's bot
     Column("language", String(5), nullable=False, server_default="id"),  # the applicant's: id | en
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_booking_day_slot", "appointment_on", "slot"),

@@ -4,7 +4,7 @@ the requests): what a generated client needs to read every answer without guessi
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -281,6 +281,16 @@ class WebhookOut(BaseModel):
     receipts: int
     matched: int = Field(description="receipts that concern a message of this office")
     replies: int
+
+
+class TelegramAnswerOut(BaseModel):
+    """What the office's bot says back, as Telegram reads a webhook's answer: a Bot API method
+    and its parameters (core.telegram.org/bots/api#making-requests-when-getting-updates); an
+    empty object when there is nothing to say."""
+
+    method: Literal["sendMessage"] | None = None
+    chat_id: int | None = None
+    text: str | None = Field(default=None, max_length=4096)
 
 
 class PickupSlotPersonOut(BaseModel):

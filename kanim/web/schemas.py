@@ -72,7 +72,9 @@ class BookingIn(RequestBody):
                                       description="stored in E.164 (+62...); without +country, an Indonesian number")
     contact_email: str | None = Field(default=None, max_length=254, examples=["siti@example.co.id"])
     preferred_channel: Channel | None = Field(
-        default=None, description="whatsapp and sms need contact_phone (a mobile number), email contact_email")
+        default=None, description="whatsapp, sms and telegram need contact_phone (a mobile number), email "
+        "contact_email; telegram's messages go to the phone until the applicant opens `telegram_url` and "
+        "presses Start")
     language: str = Field(default="id", pattern=r"^(id|en)$",
                           description="the applicant's language for their messages: id (Indonesian) or en")
 
@@ -123,6 +125,9 @@ class ApplicationOut(BaseModel):
 class BookingOut(BaseModel):
     booking_id: str | None
     applications: list[ApplicationOut]
+    telegram_url: str | None = Field(
+        default=None, description="for a booking that prefers telegram, at an office with a bot: the link the "
+        "applicant opens and presses Start in, so that their messages come to that chat")
 
 
 class IntakeIn(RequestBody):

@@ -82,12 +82,13 @@ PERMS: dict[tuple[str, str], Perm] = {
 }
 # Any logged-in staff member, whatever the role.
 AUTH_ONLY = {("GET", "/auth/me"), ("POST", "/auth/logout")}
-# No login at all: Meta's webhook proves itself with its signature, an applicant's pickup
+# No login at all: Meta's webhook proves itself with its signature (the SMS gateway's with its
+# key, the Telegram bot's with its secret token), an applicant's pickup
 # answer with the office's signed token (tests/integration/test_notify_*.py), the status lookup with
 # the applicant's number and birth date, throttled (tests/integration/test_public_track.py).
 PUBLIC = {("POST", "/auth/token"), ("GET", "/health"), ("GET", "/notify/whatsapp/webhook"),
-          ("POST", "/notify/whatsapp/webhook"), ("POST", "/notify/sms/inbound"), ("POST", "/pickup/answers/{code}"),
-          ("POST", "/track")}
+          ("POST", "/notify/whatsapp/webhook"), ("POST", "/notify/sms/inbound"), ("POST", "/notify/telegram/webhook"),
+          ("POST", "/pickup/answers/{code}"), ("POST", "/track")}
 
 PATH_PARAMS = {"application_id": APP_ID, "kind": "ktp", "position": "1", "serial": "X1000001",
                "code": "passport.ordinary.5y", "op_id": "00000000-0000-4000-8000-000000000001",

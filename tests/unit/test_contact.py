@@ -35,13 +35,14 @@ def test_an_email_address_is_checked_and_its_domain_lower_cased() -> None:
         assert e.value.code == "contact-email", bad
 
 
-def test_the_channels_are_whatsapp_sms_and_email() -> None:
-    assert [c.value for c in Channel] == ["whatsapp", "sms", "email"]
+def test_the_channels_are_whatsapp_sms_email_and_telegram() -> None:
+    assert [c.value for c in Channel] == ["whatsapp", "sms", "email", "telegram"]
 
 
 @pytest.mark.parametrize(("channel", "phone", "email", "needs"), [
     (Channel.WHATSAPP, None, "siti@example.co.id", "contact_phone"),
     (Channel.SMS, None, None, "contact_phone"),
+    (Channel.TELEGRAM, None, "siti@example.co.id", "contact_phone"),  # its messages go there until Start
     (Channel.EMAIL, "+6281234567890", None, "contact_email"),
 ])
 def test_a_preferred_channel_without_its_contact_is_refused(channel: Channel, phone: str | None,

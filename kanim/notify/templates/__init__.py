@@ -8,7 +8,8 @@ folder:
   context values of `{{1}}`, `{{2}}`... in order, `---`, then the body exactly as approved with
   Meta (no variable at its start or end, none side by side: Meta's rules);
 - `<purpose>/email.<lang>.txt` (first line `Subject: ...`, then the text part) and
-  `<purpose>/email.<lang>.html`, which extends `_layout/email.<lang>.html`;
+  `<purpose>/email.<lang>.html`, which extends `_layout/email.<lang>.html`; the text part is
+  also the Telegram message (the subject its first line, no email unsubscribe link);
 - `words.<lang>.json`: the words for document keys and hold reasons, used by every channel.
 
 `versions.json` records each template's version and the sha256 of its sources (its own files,
@@ -49,6 +50,10 @@ def every_template() -> list[tuple[Purpose, Channel, str]]:
 
 
 def own_files(purpose: Purpose, channel: Channel, lang: str) -> tuple[str, ...]:
+    if channel is Channel.TELEGRAM:
+        # A chat has room for the whole text: Telegram carries the email's text part (its
+        # subject as the first line), so the two cannot drift apart. Its own version still.
+        return (f"{Purpose(purpose).value}/email.{lang}.txt",)
     stem = f"{Purpose(purpose).value}/{Channel(channel).value}.{lang}"
     return (f"{stem}.txt", f"{stem}.html") if channel is Channel.EMAIL else (f"{stem}.txt",)
 

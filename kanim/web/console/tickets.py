@@ -32,10 +32,11 @@ Desk = ConsoleStaff(Perm.HANDLE_TICKETS)
 TicketId = Annotated[str, Path(max_length=36)]
 LOGGED = (Source.COUNTER, Source.HOTLINE, Source.EMAIL, Source.LAPOR)  # what staff log by hand
 WORDS = [N_("ticket:new"), N_("ticket:open"), N_("ticket:waiting"), N_("ticket:resolved"), N_("ticket:closed"),
-         N_("source:counter"), N_("source:hotline"), N_("source:whatsapp"), N_("source:sms"), N_("source:email"),
-         N_("source:lapor"), N_("entry:inbound"), N_("entry:reply"), N_("entry:note"), N_("entry:state"),
+         N_("source:counter"), N_("source:hotline"), N_("source:whatsapp"), N_("source:sms"), N_("source:telegram"),
+         N_("source:email"), N_("source:lapor"), N_("entry:inbound"), N_("entry:reply"), N_("entry:note"), N_("entry:state"),
          N_("entry:assign"), N_("canned:received"), N_("canned:need_number"), N_("canned:waiting_central"),
-         N_("canned:resolved"), N_("channel:none"), N_("channel:whatsapp"), N_("channel:sms"), N_("channel:email")]
+         N_("canned:resolved"), N_("channel:none"), N_("channel:whatsapp"), N_("channel:sms"), N_("channel:email"),
+         N_("channel:telegram")]
 PROBLEMS = [N_("problem:ticket-not-found"), N_("problem:ticket-lapor-duplicate"), N_("problem:ticket-no-contact"),
             N_("problem:ticket-state-conflict"), N_("problem:ticket-reply-empty"), N_("problem:ticket-assignee-unknown"),
             N_("problem:ticket-address-missing"), N_("problem:ticket-canned-unknown"), N_("problem:ticket-reply-off"),

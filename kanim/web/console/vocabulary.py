@@ -33,7 +33,7 @@ PURPOSES = [N_("purpose:booking_confirmed"), N_("purpose:billing_issued"), N_("p
 MESSAGE_STATES = [N_("message:created"), N_("message:sending"), N_("message:sent"), N_("message:delivered"),
                   N_("message:permanent_failure"), N_("message:temporary_failure"), N_("message:technical_failure"),
                   N_("message:cancelled")]
-CHANNELS = [N_("channel:whatsapp"), N_("channel:sms"), N_("channel:email"), N_("channel:none")]
+CHANNELS = [N_("channel:whatsapp"), N_("channel:sms"), N_("channel:email"), N_("channel:telegram"), N_("channel:none")]
 # Alerts to the office's own staff (kanim.notify.alerts.Kind).
 ALERT_KINDS = [N_("alert:channel_refused"), N_("alert:channel_unreachable"), N_("alert:channel_back"),
                N_("alert:template_failed"), N_("alert:test"), N_("alert:backup_warning"), N_("alert:social_post")]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from kanim.office import booking
+from kanim.office import booking, telegram
 from kanim.security.roles import Perm
 from kanim.web.contract import Route, errors
 from kanim.web.deps import OfficeDep, Staff
@@ -33,7 +33,9 @@ def book(body: BookingIn, office: OfficeDep, user: Staff(Perm.BOOK)) -> BookingO
         contact_phone=body.contact_phone, contact_email=body.contact_email,
         preferred_channel=body.preferred_channel, language=body.language,
     )
-    return BookingOut(booking_id=apps[0].booking_id, applications=[ApplicationOut.of(a) for a in apps])
+    link = telegram.start_url(office.settings, apps[0].booking_id, body.preferred_channel)
+    return BookingOut(booking_id=apps[0].booking_id, applications=[ApplicationOut.of(a) for a in apps],
+                      telegram_url=link)
 
 
 @router.post("/walk-ins", response_model=ApplicationOut, status_code=201)

@@ -1,6 +1,7 @@
 """Messages to applicants over HTTP: the queue's status and a message's history for staff, the
-rules' switches, and the WhatsApp Cloud API's webhook (delivery receipts and replies), which
-Meta calls without a staff login and proves itself with `X-Hub-Signature-256`."""
+rules' switches, and the channels' webhooks, called without a staff login: the WhatsApp Cloud
+API's (delivery receipts and replies, proved by `X-Hub-Signature-256`), the SMS gateway's
+replies (its API key) and the Telegram bot's updates (its secret token)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse
+from starlette.concurrency import run_in_threadpool
 
 from kanim.domain.errors import DomainError, NotFound
 from kanim.notify.purposes import Purpose
-from kanim.office import notify, pickup_slots, subscriptions, tickets
+from kanim.office import notify, pickup_slots, subscriptions, telegram, tickets
 from kanim.office.queries import notify as notify_views
 from kanim.security.roles import Perm
 from kanim.web.contract import Route, errors
@@ -25,6 +27,7 @@ from kanim.web.replies import (
     PickupAnswerOut,
     PickupExtraOut,
     PickupSlotOut,
+    TelegramAnswerOut,
     WebhookOut,
 )
 from kanim.web.schemas import NotifyRuleIn, PickupAnswerIn, PickupExtraIn
@@ -141,6 +144,61 @@ async def sms_inbound(request: Request, office: OfficeDep) -> dict:
     if reply is None:
         raise DomainError("the form names no sender phone number kanim can read", code="webhook-malformed")
     return inbound_from_whatsapp(office, [], [reply], channel="sms")
+
+
+@router.post("/telegram/webhook", response_model=TelegramAnswerOut, response_model_exclude_none=True,
+             responses=errors({401: "`webhook-signature-invalid`", 404: "`webhook-not-configured`",
+                               422: "`webhook-malformed`"}))
+async def telegram_webhook(request: Request, office: OfficeDep) -> dict:
+    """Updates from the office's Telegram bot (setWebhook with this URL and a `secret_token`,
+    which Telegram sends back in `X-Telegram-Bot-Api-Secret-Token`): `/start <code>` from a
+    booking's link links the chat to it; STOP, BERHENTI or /stop opts out; YA and GANTI answer a
+    pickup slot; anything else is a question for staff (a ticket). The answer is the bot's reply,
+    as a Bot API method Telegram carries out; what kanim does not read is answered with nothing."""
+    from kanim.notify.receipts import parse_telegram
+
+    secret = office.settings.notify_telegram_secret
+    if not secret:
+        raise WebhookOff("no Telegram webhook is configured at this office (KANIM_NOTIFY_TELEGRAM_SECRET)")
+    if not _same(request.headers.get("x-telegram-bot-api-secret-token", ""), secret):
+        raise WebhookRefused("the X-Telegram-Bot-Api-Secret-Token header is not this office's secret token")
+    try:
+        payload = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise DomainError("the body is not JSON kanim can read", code="webhook-malformed") from None
+    message = parse_telegram(payload)
+    if message is None:
+        return {}
+    return await run_in_threadpool(_from_telegram, office, message)
+
+
+def _from_telegram(office, message) -> dict:  # noqa: ANN001 - an Office, a TelegramMessage
+    from kanim.web.console.render import gettext
+
+    lang, chat = message.language, message.inbound.from_number
+    name = office.settings.office_name
+    if message.command == "start":
+        with office.uow() as uow:
+            linked = notify.first_time(uow, message.inbound.id) and telegram.link(
+                uow, office.settings, code=message.argument, chat_id=chat)
+            uow.commit()
+        if linked:
+            text = gettext(linked.language, "Hello %(name)s: the messages about application %(number)s from "
+                           "%(office)s will come to this chat. Reply STOP to stop them.",
+                           name=linked.first_name, number=linked.number, office=name)
+        elif linked is None:
+            text = gettext(lang, "To get your passport messages here, open the Telegram link of your booking "
+                           "or your receipt from %(office)s.", office=name)
+        else:
+            return {}  # Telegram delivered this Start before: answered then
+        return {"method": "sendMessage", "chat_id": int(chat), "text": text}
+    if message.command not in (None, "stop", "berhenti"):
+        return {}  # /help, /settings…: the chat's messages say what to write
+    inbound_from_whatsapp(office, [], [message.inbound], channel="telegram")
+    if notify.reply_intent(message.inbound.text) == "opt_out":
+        text = gettext(lang, "You will get no more messages from %(office)s here.", office=name)
+        return {"method": "sendMessage", "chat_id": int(chat), "text": text}
+    return {}
 
 
 def inbound_from_whatsapp(office, receipts, replies, *, channel: str = "whatsapp") -> dict:  # noqa: ANN001

@@ -1,0 +1,99 @@
+"""An applicant's Telegram chat with the office's bot, linked to their booking.
+
+A Telegram bot cannot write to a phone number: it may only answer a chat that the person opened.
+So a booking whose preferred channel is `telegram` gets a start link,
+`https://t.me/<bot>?start=<code>` (returned with the booking, for the booking portal to show,
+and printed on the applicant's receipt). When the applicant opens it and presses Start, Telegram
+posts `/start <code>` to the office's webhook (kanim/web/routers/notify.py); the code names the
+booking and carries a keyed MAC, so a guessed code links nothing, and the chat's id becomes the
+booking's `contact_telegram`. From then on the applicant's messages go to that chat first; until
+then they go to the booking's phone number (kanim.domain.contact.check_channel asks for one).
+
+The code needs no table: it is the booking's id (hex) and 16 characters of an HMAC of it under the
+office's digest key (kanim.office.notify.digest_key). Opening a booking's link from another chat
+moves the booking to that chat (a new phone, a lent phone returned): the latest Start wins, and
+the audit records each link without the chat's id.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from kanim.config import Settings
+from kanim.domain.contact import Channel
+from kanim.office import notify
+from kanim.store import tables as t
+from kanim.store.uow import UnitOfWork
+
+_MAC_CHARS = 16
+_CODE = re.compile(r"^[0-9a-f]{32}[A-Za-z0-9_-]{16}$")  # Telegram allows [A-Za-z0-9_-]{1,64}
+_BOT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")  # a bot's username, without the @
+CHAT_ID_MAX = 32  # booking.contact_telegram's width; Telegram's ids fit in 52 bits
+
+
+def valid_bot_username(name: str) -> bool:
+    return bool(_BOT.match(name)) and name.lower().endswith("bot")
+
+
+def start_code(settings: Settings, booking_id: str) -> str:
+    hexid = uuid.UUID(booking_id).hex
+    return hexid + _mac(settings, hexid)
+
+
+def start_url(settings: Settings, booking_id: str | None, channel: str | None) -> str | None:
+    """The booking's start link, when it prefers Telegram and the office has a bot."""
+    bot = settings.notify_telegram_bot
+    if booking_id is None or channel != Channel.TELEGRAM or not bot or not settings.notify_telegram_url:
+        return None
+    return f"https://t.me/{bot}?start={start_code(settings, booking_id)}"
+
+
+def _mac(settings: Settings, hexid: str) -> str:
+    digest = hmac.new(notify.digest_key(settings), f"telegram-start:{hexid}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:_MAC_CHARS]
+
+
+def booking_of(settings: Settings, code: str) -> str | None:
+    """The booking id a start code names, or None for a code this office did not make."""
+    if not _CODE.match(code):
+        return None
+    hexid, mac = code[:32], code[32:]
+    if not hmac.compare_digest(mac.encode(), _mac(settings, hexid).encode()):
+        return None
+    return str(uuid.UUID(hex=hexid))
+
+
+@dataclass(frozen=True)
+class Linked:
+    booking_id: str
+    language: str
+    number: str  # the first application's number, for the bot's answer
+    first_name: str
+
+
+def link(uow: UnitOfWork, settings: Settings, *, code: str, chat_id: str) -> Linked | None:
+    """Link the chat to the booking its start code names; None for a code that names none.
+    A Start is asking for the messages: it lifts this chat's earlier STOP (audited)."""
+    booking_id = booking_of(settings, code)
+    if booking_id is None:
+        return None
+    b, a = t.booking.c, t.application.c
+    row = uow.session.execute(select(b.id, b.language, b.contact_telegram).where(b.id == booking_id)).one_or_none()
+    if row is None:  # a booking that was never here (another office's code with our key is impossible)
+        return None
+    first = uow.session.execute(select(a.number, a.full_name).where(a.booking_id == booking_id)
+                                .order_by(a.number).limit(1)).one_or_none()
+    notify.opt_in(uow, chat_id, how="telegram-start", settings=settings)
+    if row.contact_telegram != chat_id:
+        uow.session.execute(update(t.booking).where(b.id == booking_id).values(contact_telegram=chat_id))
+        uow.audit(actor="applicant", action="telegram_linked", subject=booking_id,
+                  detail={"chat": notify.address_digest(settings, chat_id), "again": row.contact_telegram is not None})
+    return Linked(booking_id=booking_id, language=row.language or "id",
+                  number=first.number if first else "", first_name=notify.first_name(first.full_name) if first else "")
