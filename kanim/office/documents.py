@@ -22,7 +22,7 @@ def receipt_pdf(office: Office, *, application_id: str) -> bytes:
     with office.uow() as uow:
         app = uow.applications.get(application_id)
         now = uow.now()
-        link = _telegram_link(office, uow, app.booking_id)
+        link = _telegram_link(office, uow, app.booking_id)  # asked for Telegram, bot not started yet
     lines = [
         ("Nomor permohonan / Application no.", app.number),
         ("Jenis / Type", f"{app.app_type.value} — {app.passport_kind.value}"),
@@ -32,14 +32,12 @@ def receipt_pdf(office: Office, *, application_id: str) -> bytes:
         ("Biaya / Fee", f"Rp{app.fee_total:,}".replace(",", ".") if app.fee_total else "-"),
         ("Perkiraan selesai / Ready by", app.ready_by.isoformat() if app.ready_by else "-"),
     ]
-    if link:  # the applicant asked for Telegram and has not started the office's bot yet
-        lines.append(("Pesan lewat Telegram / Messages on Telegram", link))
     from kanim.render.receipt import render_receipt_pdf
 
     return render_receipt_pdf(application_number=app.number, office_name=office.settings.office_name,
                               applicant_name=app.full_name, lines=lines,
                               qr_payload=receipt_qr(office.settings, app.number), issued_at=now,
-                              timezone=office.settings.timezone)
+                              timezone=office.settings.timezone, telegram_url=link)
 
 
 def _telegram_link(office: Office, uow: UnitOfWork, booking_id: str | None) -> str | None:

@@ -66,9 +66,11 @@ class _Receipt(FPDF):
 
 def render_receipt_pdf(*, application_number: str, office_name: str, applicant_name: str,
                        lines: list[tuple[str, str]], qr_payload: str, issued_at: datetime,
-                       timezone: str) -> bytes:
+                       timezone: str, telegram_url: str | None = None) -> bytes:
     """The receipt as PDF bytes. `lines` are (label, value) rows shown in a table, in order;
-    `issued_at` is printed in the office's `timezone` (an IANA name, KANIM_TIMEZONE)."""
+    `issued_at` is printed in the office's `timezone` (an IANA name, KANIM_TIMEZONE);
+    `telegram_url`, the booking's start link, is printed as a second QR code for the applicant's
+    phone (nobody types a 48-character code)."""
     pdf = _Receipt()
     pdf.set_title(f"{TITLE_ID} / {TITLE_EN} {application_number}")
     pdf.set_subject(application_number)
@@ -113,7 +115,28 @@ def render_receipt_pdf(*, application_number: str, office_name: str, applicant_n
     pdf.ln(4)
     pdf.write_line("Tanda terima ini bukan dokumen perjalanan. / This receipt is not a travel document.",
                    size=8, bold=True, h=4)
+    if telegram_url:
+        _telegram_block(pdf, telegram_url)
     return bytes(pdf.output())
+
+
+TELEGRAM_QR_MM = 32
+
+
+def _telegram_block(pdf: _Receipt, url: str) -> None:
+    pdf.ln(8)
+    top = pdf.get_y()
+    pdf.image(io.BytesIO(qr_png(url)), x=pdf.l_margin, y=top, w=TELEGRAM_QR_MM, h=TELEGRAM_QR_MM)
+    text_x, text_w = pdf.l_margin + TELEGRAM_QR_MM + 6, pdf.epw - TELEGRAM_QR_MM - 6
+    pdf.set_xy(text_x, top + 3)
+    pdf.set_left_margin(text_x)  # the lines wrap beside the code, not under it
+    pdf.write_line("Pesan lewat Telegram / Messages on Telegram", size=11, bold=True, w=text_w, h=5.5)
+    pdf.ln(1)
+    pdf.write_line("Pindai dengan ponsel Anda dan tekan Mulai: kabar permohonan ini akan dikirim ke Telegram "
+                   "Anda.", size=9, w=text_w, h=4.6)
+    pdf.write_line("Scan with your phone and press Start: this application's news will come to your Telegram.",
+                   size=9, w=text_w, h=4.6, color=(90, 100, 120))
+    pdf.set_left_margin(18)
 
 
 def _table(pdf: _Receipt, lines: list[tuple[str, str]]) -> None:

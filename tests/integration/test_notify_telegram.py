@@ -120,6 +120,47 @@ def test_told_by_sms_until_the_bot_is_started_then_in_the_chat(office, client, b
     assert audit.subject == app.booking_id and CHAT not in str(audit.detail), "the audit names no chat id"
 
 
+def test_the_booking_api_answers_the_start_link_for_a_telegram_booking_only(office, client, monkeypatch) -> None:  # noqa: ANN001
+    from argon2 import PasswordHasher
+
+    from kanim.office import accounts
+    from kanim.security import passwords
+
+    monkeypatch.setattr(passwords, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    accounts.add_user(office, username="desk", full_name="Desk", role="front_desk", password="correct-horse-battery")
+    token = client.post("/api/v1/auth/token", json={"username": "desk", "password": "correct-horse-battery"}).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    body = {"account_ref": "acc-9", "day": "2026-12-01", "slot": "09:00", "contact_phone": "0812 3456 7890",
+            "applicants": [{"full_name": "Siti Rahmawati", "nik": "3171014508900001", "birth_date": "1990-08-05",
+                            "sex": "F"}]}
+    r = client.post("/api/v1/bookings", json={**body, "preferred_channel": "telegram"}, headers=headers)
+    assert r.status_code == 201, r.text
+    link = r.json()["telegram_url"]
+    assert link == telegram.start_url(office.settings, r.json()["booking_id"], "telegram")
+    assert start(client, office, r.json()["booking_id"]).status_code == 200, "the link the API gave links the chat"
+    other = {**body, "account_ref": "acc-10", "applicants": [{**body["applicants"][0], "nik": "3171010508900002",
+                                                               "full_name": "Budi Santoso", "sex": "M"}]}
+    r = client.post("/api/v1/bookings", json={**other, "preferred_channel": "sms"}, headers=headers)
+    assert r.status_code == 201 and r.json()["telegram_url"] is None
+
+
+def test_the_receipt_carries_the_start_link_until_the_bot_is_started(office, client, monkeypatch) -> None:  # noqa: ANN001
+    import kanim.render.receipt
+    from kanim.office import documents
+
+    seen: dict = {}
+    monkeypatch.setattr(kanim.render.receipt, "render_receipt_pdf", lambda **kw: seen.update(kw) or b"%PDF")
+    app = book(office, channel="telegram")[0]
+    documents.receipt_pdf(office, application_id=app.id)
+    assert seen["telegram_url"] == telegram.start_url(office.settings, app.booking_id, "telegram")
+    assert start(client, office, app.booking_id).status_code == 200
+    documents.receipt_pdf(office, application_id=app.id)
+    assert seen["telegram_url"] is None, "the chat is linked: nothing left to scan"
+    other = book(office, channel="sms")[0]
+    documents.receipt_pdf(office, application_id=other.id)
+    assert seen["telegram_url"] is None
+
+
 def test_a_chat_that_blocked_the_bot_falls_back_to_sms(office, client, bot, gateway) -> None:  # noqa: ANN001
     app = book(office, channel="telegram")[0]
     assert start(client, office, app.booking_id).status_code == 200

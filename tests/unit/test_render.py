@@ -162,6 +162,23 @@ def test_the_receipt_qr_code_scans_back_to_its_payload() -> None:
     assert payload == RECEIPT["qr_payload"]
 
 
+def test_a_telegram_start_link_is_a_second_qr_code_that_scans_back_to_it() -> None:
+    if not features.check("libtiff"):
+        pytest.skip("Pillow without libtiff cannot decode the CCITT G4 image fpdf2 embeds")
+    link = "https://t.me/KanimManadoBot?start=" + "a" * 32 + "B_c-DEFGHIJKLMNO"
+    pdf = render_receipt_pdf(**{**RECEIPT, "telegram_url": link})
+    images = pdf_images(pdf)
+    assert len(images) == 2 and b"/Count 1" in pdf, "still one page"
+    decoded = []
+    for image in images:
+        if image.get(b"Filter") != b"/CCITTFaxDecode":
+            pytest.skip(f"fpdf2 stored a QR code with {image.get(b'Filter')!r}; this test reads G4 only")
+        pixels = g4_to_array(int(image[b"Width"]), int(image[b"Height"]), image[b"stream"])
+        decoded.append(cv2.QRCodeDetector().detectAndDecode(pixels)[0])
+    assert sorted(decoded) == sorted([RECEIPT["qr_payload"], link])
+    assert len(pdf_images(render_receipt_pdf(**RECEIPT))) == 1, "no link, no second code"
+
+
 def test_a_receipt_can_carry_a_naive_time() -> None:
     pdf = render_receipt_pdf(**{**RECEIPT, "issued_at": datetime(2026, 11, 30, 8, 15)})
 
