@@ -223,7 +223,7 @@ def test_every_desk_page_of_every_role_has_no_serious_accessibility_violation(de
 
 def test_a_template_preview_follows_the_choice_of_channel_without_a_reload(demo, context) -> None:  # noqa: ANN001
     """The preview form answers with the message alone (htmx): an SMS shows its segments, a
-    WhatsApp message its approved template and parameters."""
+    WhatsApp message its approved template and parameters, a Telegram message its text."""
     page = log_in(context, office(demo), "supervisor", password(demo, "supervisor"))
     page.goto(f"{office(demo)}/staff/notifications/preview")
     assert page.locator("#preview-result[data-channel=whatsapp] #preview-whatsapp-name").is_visible()
@@ -231,6 +231,10 @@ def test_a_template_preview_follows_the_choice_of_channel_without_a_reload(demo,
     page.wait_for_selector("#preview-result[data-channel=sms] #preview-segments")
     assert page.url.endswith("/staff/notifications/preview"), "the page itself stays"
     screenshot(page, "notifications-preview-sms")
+    page.select_option("#preview-form-channel", "telegram")
+    page.wait_for_selector("#preview-result[data-channel=telegram] #preview-text")
+    assert page.locator("#preview-html").count() == 0, "a chat message has no HTML part"
+    screenshot(page, "notifications-preview-telegram")
 
 
 def test_the_face_photo_is_taken_with_the_desks_camera_and_passes_the_checks(demo, playwright,  # noqa: ANN001
