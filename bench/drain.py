@@ -404,20 +404,20 @@ def counting_central(url: str, key, timers: Timers):  # noqa: ANN001, ANN201
     from kanim.link.http import HttpCentral
 
     class CountingHttpCentral(HttpCentral):
-        def push(self, operations):  # noqa: ANN001, ANN202
+        def push(self, operations, *, urgent=False):  # noqa: ANN001, ANN202
             t0 = time.perf_counter()
             before = timers.http
             try:
-                return super().push(operations)
+                return super().push(operations, urgent=urgent)
             finally:
                 timers.serialize += (time.perf_counter() - t0) - (timers.http - before)
 
-        def _call(self, method: str, path: str, body: bytes = b"") -> Any:
+        def _call(self, method: str, path: str, body: bytes = b"", **kw: Any) -> Any:
             timers.request_bytes += len(body)
             timers.max_request_bytes = max(timers.max_request_bytes, len(body))
             t0 = time.perf_counter()
             try:
-                return super()._call(method, path, body)
+                return super()._call(method, path, body, **kw)
             finally:
                 timers.http += time.perf_counter() - t0
 

@@ -122,6 +122,9 @@ class Settings(BaseSettings):
 
     # The central hub.
     central_office_rate: float = Field(default=1000, gt=0)  # operations/s per office (429 beyond)
+    # Pushes one central process holds at once, read or being applied (a third kept for urgent
+    # ones): its memory bound when every office drains at once (kanim/central/auth.py).
+    central_max_pushes: int = Field(default=6, ge=2, le=256)
     central_treasury: str = Field(default="table", pattern=r"^(table|trusting)$")
 
     # The HTTP server of either role, per process (kanim/web/protocol.py): a request head over

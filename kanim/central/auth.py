@@ -12,6 +12,14 @@ An ASGI middleware in front of the central's `/api/v1/link/` routes:
    (401): a forged signature costs the central a little disk, not the body's size in memory.
    At most two bodies of one office are read at a time (its one relay needs one) and sixteen in
    all; beyond, 429 with Retry-After before anything is read;
+4a. a push (POST) is admitted only while this process holds fewer than `central_max_pushes`
+   pushes, read or being applied, and at most two of one office: each holds its body and its
+   operations in memory, so that bound is the central's memory when every office drains at once
+   (about max pushes x 4 x link_max_body_bytes at worst), and every office draining gets its
+   turn (a big backlog is more batches, never more at once). A third of the places is kept for
+   pushes the office marks urgent (`X-Kanim-Urgent`: medical, hajj/umrah, a near travel date),
+   so urgent work goes first nationally when the central is full. Beyond, 429 `central-full`
+   with Retry-After before the body is read; the relay waits and sends again (not a failure);
 5. the request's nonce has not been seen within the replay window (401): a captured signed
    request cannot be sent again, not even a GET of the office's feed.
 
@@ -37,13 +45,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kanim.central import tables as ct
 from kanim.central.node import CentralNode
-from kanim.protocol import H_PROTOCOL, VersionUnsupported, version_of
+from kanim.protocol import H_PROTOCOL, H_URGENT, VersionUnsupported, version_of
 from kanim.protocol.signing import NONCE_KEEP_SECONDS, SignatureError, read_signed_headers, verify_signed
 from kanim.http.problems import problem
 
 OFFICE_SCOPE_KEY = "kanim.office"  # where the route finds the office that signed the request
 PROTOCOL_SCOPE_KEY = "kanim.protocol"  # and the protocol version it speaks
 READS_PER_OFFICE, READS_IN_ALL = 2, 16
+PUSHES_PER_OFFICE = 2  # its relay needs one; a second covers a push resent after a client timeout
 log = logging.getLogger("kanim.central")
 SPOOL_IN_MEMORY = 1 << 20
 
@@ -67,6 +76,9 @@ class SignedLink:
     def __init__(self, app: ASGIApp, *, node: CentralNode, prefix: str, max_body_bytes: int) -> None:
         self.app, self.node, self.prefix, self.max_body = app, node, prefix, max_body_bytes
         self.reading: Counter[str] = Counter()  # bodies being read, per office (one event loop: no lock)
+        self.pushing: Counter[str] = Counter()  # pushes admitted and not yet answered, per office
+        self.max_pushes = node.settings.central_max_pushes
+        self.urgent_share = max(1, self.max_pushes // 3)
         self.versions: dict[str, int] = {}  # the protocol version each office last spoke, in this process
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -75,9 +87,10 @@ class SignedLink:
             return
         from kanim.central.apply import TRANSIENT
 
+        push = scope["method"] == "POST"
         try:
             version = _version(scope)
-            office, body = await self._authenticate(scope, receive)
+            office, body = await self._authenticate(scope, receive, push=push)
         except _Refused as e:
             await problem(e.status, e.code, e.detail, instance=scope["path"],
                           headers={"Connection": "close", **e.headers})(scope, receive, send)
@@ -93,9 +106,28 @@ class SignedLink:
             # Once per office and process: during a rollout the log says who still speaks what.
             log.info("central: office %s speaks link protocol version %d", office, version)
             self.versions[office] = version
-        await self.app(scope, _replay(body), send)
+        try:
+            await self.app(scope, _replay(body), send)
+        finally:
+            if push:
+                self._release(office)
 
-    async def _authenticate(self, scope: Scope, receive: Receive) -> tuple[str, bytes]:
+    def _admit(self, office: str, headers: Headers) -> None:
+        """A place for this push, or 429 before its body is read (see the module's 4a)."""
+        urgent = headers.get(H_URGENT) == "1"
+        limit = self.max_pushes if urgent else self.max_pushes - self.urgent_share
+        if self.pushing[office] >= PUSHES_PER_OFFICE or sum(self.pushing.values()) >= limit:
+            raise _Refused(429, "central-full", "the central is applying other offices' batches"
+                           + ("" if urgent else " (some places are kept for urgent work)") + "; retry shortly",
+                           {"Retry-After": "1"})
+        self.pushing[office] += 1
+
+    def _release(self, office: str) -> None:
+        self.pushing[office] -= 1
+        if not self.pushing[office]:
+            del self.pushing[office]
+
+    async def _authenticate(self, scope: Scope, receive: Receive, *, push: bool = False) -> tuple[str, bytes]:
         headers = _headers(scope)
         try:
             signed = read_signed_headers(headers, time.time())
@@ -110,6 +142,16 @@ class SignedLink:
         if self.reading[signed.office] >= READS_PER_OFFICE or sum(self.reading.values()) >= READS_IN_ALL:
             raise _Refused(429, "slow-down", "the central is reading other bodies of this office; retry shortly",
                            {"Retry-After": "1"})
+        if push:
+            self._admit(signed.office, headers)
+        try:
+            return await self._checked_body(scope, receive, signed, key)
+        except BaseException:
+            if push:
+                self._release(signed.office)
+            raise
+
+    async def _checked_body(self, scope: Scope, receive: Receive, signed, key) -> tuple[str, bytes]:  # noqa: ANN001
         self.reading[signed.office] += 1
         try:
             body, digest = await self._read(receive)

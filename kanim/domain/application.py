@@ -80,6 +80,12 @@ def drain_priority(priority: Priority, travel_date: date | None, today: date) ->
     return max(base, _PRIORITY_BASE[Priority.TRAVEL]) + TRAVEL_HORIZON_DAYS - max(days, 0)
 
 
+def is_urgent(rank: int) -> bool:
+    """Whether a drain rank is urgent work: medical, hajj/umrah, a near travel date (or the
+    link's own operations, which rank above them all)."""
+    return rank >= _PRIORITY_BASE[Priority.TRAVEL]
+
+
 def priority_group(rank: int) -> Priority | None:
     """The group a queued operation's drain rank (drain_priority) falls in: its application's
     priority, or travel where a near travel date lifted it. None for the link's own operations

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kanim.protocol import H_PROTOCOL, PROTOCOL_VERSION
+from kanim.protocol import H_PROTOCOL, H_URGENT, PROTOCOL_VERSION
 from kanim.protocol.signing import sign_request
 from kanim.office.ports import BatchRefused, CentralUnavailable
 from kanim.protocol.wire import CentralEvent, InboxPage, Operation, OperationResult
@@ -45,9 +45,11 @@ class HttpCentral:
     def close(self) -> None:
         self.client.close()
 
-    def _call(self, method: str, path: str, body: bytes = b"") -> Any:
+    def _call(self, method: str, path: str, body: bytes = b"", *, urgent: bool = False) -> Any:
         headers = sign_request(self.key, self.office_code, method, path, body, time.time())
         headers["X-Kanim-Link-State"] = self.link_state
+        if urgent:
+            headers[H_URGENT] = "1"
         if self.protocol is not None:
             headers[H_PROTOCOL] = str(self.protocol)
         if body:
@@ -66,9 +68,9 @@ class HttpCentral:
             raise CentralUnavailable(f"central answered {r.status_code}: {_detail(r)}")
         return r.json()
 
-    def push(self, operations: Sequence[Operation]) -> list[OperationResult]:
+    def push(self, operations: Sequence[Operation], *, urgent: bool = False) -> list[OperationResult]:
         body = json.dumps({"operations": [o.document() for o in operations]}, separators=(",", ":")).encode()
-        data = self._call("POST", "/api/v1/link/operations", body)
+        data = self._call("POST", "/api/v1/link/operations", body, urgent=urgent)
         return [OperationResult(r["id"], r["ok"], r.get("permanent", False), r.get("error")) for r in data["results"]]
 
     def pull(self, *, after: int, limit: int = 1000) -> InboxPage:

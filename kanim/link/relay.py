@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from kanim.bootstrap import Office
+from kanim.domain.application import is_urgent
 from kanim.domain.errors import DomainError
 from kanim.link import inbox
 from kanim.link.breaker import Breaker, LinkState, retry_delay
@@ -83,7 +84,7 @@ class Relay:
         if sent:
             self._audit_transmission({k: v for k, v in files.items() if k in sent})
         try:
-            outcomes = self.central.push(ops)
+            outcomes = self.central.push(ops, urgent=any(is_urgent(r.priority) for r in rows))
         except BatchRefused as e:
             if len(ops) == 1:
                 park(self.office, ops[0].id, f"the central refused it: {e}")

@@ -27,7 +27,7 @@ class SimulatedCentral:
     events: list[CentralEvent] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def push(self, operations: Sequence[Operation]) -> list[OperationResult]:
+    def push(self, operations: Sequence[Operation], *, urgent: bool = False) -> list[OperationResult]:
         self._check_up()
         with self.lock:
             return [self._apply(op) for op in operations]

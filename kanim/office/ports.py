@@ -27,7 +27,9 @@ class BatchRefused(CentralUnavailable):
 
 
 class Central(Protocol):
-    def push(self, operations: Sequence[Operation]) -> Sequence[OperationResult]: ...
+    def push(self, operations: Sequence[Operation], *, urgent: bool = False) -> Sequence[OperationResult]:
+        """Apply `operations`; `urgent` says the batch carries urgent work (its admission first)."""
+        ...
 
     def pull(self, *, after: int, limit: int = 1000) -> InboxPage: ...
 

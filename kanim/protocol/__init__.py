@@ -24,6 +24,10 @@ from __future__ import annotations
 PROTOCOL_VERSION = 2
 OLDEST_VERSION = 1  # the oldest an office may still speak to this central
 H_PROTOCOL = "X-Kanim-Protocol"
+# A push that carries urgent work (medical, hajj/umrah, a near travel date): "1". A hint for the
+# central's admission when it is full (kanim/central/auth.py), not signed: an office that claims
+# urgency it does not have gains at most the small share the central keeps for urgent pushes.
+H_URGENT = "X-Kanim-Urgent"
 VERSION_PATTERN = r"^[0-9]{1,4}$"
 
 

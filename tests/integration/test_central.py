@@ -887,9 +887,9 @@ class Recording:
     def __init__(self, inner) -> None:  # noqa: ANN001
         self.inner, self.batches = inner, []
 
-    def push(self, operations):  # noqa: ANN001, ANN201
+    def push(self, operations, urgent=False):  # noqa: ANN001, ANN201
         self.batches.append([(o.subject, o.op) for o in operations])
-        return self.inner.push(operations)
+        return self.inner.push(operations, urgent=urgent)
 
     def pull(self, **kw):  # noqa: ANN003, ANN201
         return self.inner.pull(**kw)

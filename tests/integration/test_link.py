@@ -97,10 +97,10 @@ def test_a_batch_the_central_refuses_whole_is_split_until_the_culprit_is_parked(
         others = [book_one(office) for _ in range(3)]
 
         class Picky:  # a proxy that refuses any request carrying the culprit's booking
-            def push(self, ops):  # noqa: ANN001, ANN202
+            def push(self, ops, urgent=False):  # noqa: ANN001, ANN202
                 if any(o.subject == culprit.id for o in ops):
                     raise BatchRefused("central answered 413: request too large")
-                return link.push(ops)
+                return link.push(ops, urgent=urgent)
 
             def pull(self, **kw):  # noqa: ANN003, ANN202
                 return link.pull(**kw)

@@ -64,7 +64,7 @@ def test_a_dead_letter_the_central_takes_after_a_retry_lifts_the_flag_its_refusa
         def __init__(self) -> None:
             self.refuse = True
 
-        def push(self, ops):  # noqa: ANN001, ANN202
+        def push(self, ops, urgent=False):  # noqa: ANN001, ANN202
             return [OperationResult(o.id, ok=not self.refuse, permanent=self.refuse,
                                     error="refused for the test" if self.refuse else None) for o in ops]
 
@@ -127,3 +127,57 @@ def test_a_signed_event_the_office_cannot_apply_holds_the_feed_and_says_why(sqli
 def _outbox(office) -> list:  # noqa: ANN001
     with office.uow() as uow:
         return uow.session.execute(t.outbox.select()).all()
+
+
+def test_a_batch_with_urgent_work_says_so_and_an_ordinary_one_does_not(tmp_path, clock) -> None:  # noqa: ANN001
+    """The relay marks a push that carries urgent work (`X-Kanim-Urgent`), for the central's
+    admission when it is full (kanim/central/auth.py): most urgent first, so the urgent batch
+    goes first and says so."""
+    from datetime import date
+
+    from kanim.domain.application import Priority
+    from kanim.domain.passport import ApplicationType, PassportKind
+    from kanim.domain.people import Sex
+    from kanim.link.simulated import SimulatedCentral
+    from kanim.office import booking
+    from tests.conftest import make_office
+
+    class Noting(SimulatedCentral):
+        def push(self, operations, *, urgent=False):  # noqa: ANN001, ANN201
+            marks.append((urgent, {o.subject for o in operations}))
+            return super().push(operations, urgent=urgent)
+
+    marks: list = []
+    office, cleanup = make_office(tmp_path, "sqlite", clock, Noting(), link_batch=1)
+    try:
+        def book(name: str, nik: str, priority: Priority) -> str:
+            a = booking.Applicant(full_name=name, nik=nik, birth_date=date(1990, 8, 5), sex=Sex.F,
+                                  app_type=ApplicationType.NEW, passport_kind=PassportKind.ORDINARY,
+                                  priority=priority)
+            return booking.book(office, account_ref=name, day=date(2026, 12, 1), slot="09:00", applicants=[a],
+                                actor="desk")[0].id
+
+        ordinary = book("Siti Rahmawati", "3171014508900001", Priority.NONE)
+        medical = book("Dewi Lestari", "3171014508900003", Priority.MEDICAL)
+        relay = Relay(office, office.central)
+        while relay.push_round().more:
+            pass
+        assert marks[0] == (True, {medical}), marks
+        assert (False, {ordinary}) in marks and all(not u for u, s in marks if s == {ordinary})
+    finally:
+        office.engine.dispose()
+        cleanup()
+
+
+def test_the_http_link_sends_the_urgent_mark_only_on_an_urgent_push() -> None:
+    seen: list[httpx.Headers] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers)
+        return httpx.Response(200, json={"results": []})
+
+    key = load_or_create_key(__import__("pathlib").Path("/tmp") / f"k-{uuid.uuid4().hex}.pem")
+    link = HttpCentral("http://central.test", office_code="MND", key=key, transport=httpx.MockTransport(answer))
+    link.push([], urgent=True)
+    link.push([])
+    assert [h.get("x-kanim-urgent") for h in seen] == ["1", None]

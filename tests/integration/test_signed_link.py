@@ -142,3 +142,67 @@ def test_a_busy_database_while_checking_answers_503_with_retry_after(link, monke
                               body_of(2)))
     assert answer["status"] == 503 and answer["headers"][b"retry-after"] == b"2"
     assert answer["headers"][b"content-type"] == b"application/problem+json"
+
+
+def test_a_full_central_tells_pushes_to_wait_before_reading_them_and_keeps_a_share_for_urgent_work(
+        tmp_path) -> None:  # noqa: ANN001
+    node = make_central(tmp_path, central_max_pushes=6)  # 4 places for any push, 2 more for urgent ones
+    keys = {}
+    for code in ("MNA", "MNB", "MNC", "MND", "MNE", "MNF", "MNG"):
+        keys[code] = Ed25519PrivateKey.generate()
+        register_office(node, code=code, name=f"Kanim {code}", public_key=public_b64(keys[code]), actor="test")
+    gate, applied = asyncio.Event(), []
+
+    async def route(scope, receive, send) -> None:  # noqa: ANN001 - the batch being applied, until the gate opens
+        await receive()
+        if scope["method"] == "POST":
+            await gate.wait()
+        applied.append(dict(scope["headers"]).get(b"x-kanim-office", b"").decode())
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    app = auth.SignedLink(route, node=node, prefix="/api/v1/link/", max_body_bytes=80_000_000)
+
+    def push(code: str, *, urgent: bool = False, read: list | None = None):  # noqa: ANN202
+        body = b'{"operations": []}'
+        headers = sign_request(keys[code], code, "POST", PATH, body, time.time())
+        if urgent:
+            headers["X-Kanim-Urgent"] = "1"
+
+        async def receive() -> dict:
+            if read is not None:
+                read.append(code)
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return call(app, scope(headers, len(body)), receive)
+
+    def pull(code: str):  # noqa: ANN202
+        path = "/api/v1/link/events"
+        headers = sign_request(keys[code], code, "GET", path, b"", time.time())
+        sc = {**scope(headers, None), "method": "GET", "path": path}
+        return call(app, sc, body_of(0))
+
+    async def scenario() -> dict:
+        held = [asyncio.create_task(push(c)) for c in ("MNA", "MNB", "MNC", "MND")]
+        await asyncio.sleep(0.3)
+        read: list[str] = []
+        ordinary = await push("MNE", read=read)
+        held += [asyncio.create_task(push("MNE", urgent=True)), asyncio.create_task(push("MNF", urgent=True))]
+        await asyncio.sleep(0.3)
+        urgent_too_many = await push("MNG", urgent=True, read=read)
+        feed = await pull("MNG")
+        gate.set()
+        done = await asyncio.gather(*held)
+        after = await push("MNG")
+        return {"ordinary": ordinary, "urgent_too_many": urgent_too_many, "feed": feed, "done": done,
+                "after": after, "read": read, "left": dict(app.pushing)}
+
+    out = asyncio.run(scenario())
+    for refused in (out["ordinary"], out["urgent_too_many"]):
+        assert refused["status"] == 429 and refused["headers"][b"retry-after"] == b"1"
+        assert json.loads(refused["body"])["code"] == "central-full"
+    assert out["read"] == [], "a push told to wait is not read"
+    assert [d["status"] for d in out["done"]] == [200] * 6, "4 ordinary, then 2 urgent in the places kept for them"
+    assert out["feed"]["status"] == 200, "reading the feed takes no place: offices learn their decisions"
+    assert out["after"]["status"] == 200 and out["left"] == {}, "every place given back"
+    node.engine.dispose()
