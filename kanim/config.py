@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     central_public_key: str | None = None  # base64 Ed25519: verifies watch-list snapshots
     link_interval: float = Field(default=2.0, gt=0)  # seconds between rounds when idle
     link_batch: int = Field(default=200, ge=1, le=5000)
+    # Read and decrypt the next batch while the central applies the last (kanim/link/relay.py).
+    link_prepare_ahead: bool = True
     link_timeout: float = Field(default=30.0, gt=0)
     # The largest body the central reads from an office (413 beyond, before reading it); the
     # relay keeps its batches well under it. One capture of a face and ten fingers at the upload

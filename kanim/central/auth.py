@@ -19,7 +19,9 @@ An ASGI middleware in front of the central's `/api/v1/link/` routes:
    turn (a big backlog is more batches, never more at once). A third of the places is kept for
    pushes the office marks urgent (`X-Kanim-Urgent`: medical, hajj/umrah, a near travel date),
    so urgent work goes first nationally when the central is full. Beyond, 429 `central-full`
-   with Retry-After before the body is read; the relay waits and sends again (not a failure);
+   with Retry-After before the body is read; the relay waits and sends again (not a failure).
+   A place is taken only once the signature and the nonce are checked (step 5), so requests
+   nobody signed cannot hold them;
 5. the request's nonce has not been seen within the replay window (401): a captured signed
    request cannot be sent again, not even a GET of the office's feed.
 
@@ -101,26 +103,29 @@ class SignedLink:
             await problem(503, "central-busy", "the central's database is busy or unreachable; retry later",
                           instance=scope["path"], headers={"Retry-After": "2"})(scope, receive, send)
             return
-        scope[OFFICE_SCOPE_KEY], scope[PROTOCOL_SCOPE_KEY] = office, version
-        if self.versions.get(office) != version:
-            # Once per office and process: during a rollout the log says who still speaks what.
-            log.info("central: office %s speaks link protocol version %d", office, version)
-            self.versions[office] = version
         try:
+            scope[OFFICE_SCOPE_KEY], scope[PROTOCOL_SCOPE_KEY] = office, version
+            if self.versions.get(office) != version:
+                # Once per office and process: during a rollout the log says who still speaks what.
+                log.info("central: office %s speaks link protocol version %d", office, version)
+                self.versions[office] = version
             await self.app(scope, _replay(body), send)
         finally:
             if push:
                 self._release(office)
 
-    def _admit(self, office: str, headers: Headers) -> None:
-        """A place for this push, or 429 before its body is read (see the module's 4a)."""
+    def _admit(self, office: str, headers: Headers, *, take: bool) -> None:
+        """A place for this push, or 429 (see the module's 4a). Asked before the body is read,
+        so that a full central reads nothing; taken only once the signature and the nonce are
+        checked, so that requests nobody signed can never hold the places."""
         urgent = headers.get(H_URGENT) == "1"
         limit = self.max_pushes if urgent else self.max_pushes - self.urgent_share
         if self.pushing[office] >= PUSHES_PER_OFFICE or sum(self.pushing.values()) >= limit:
             raise _Refused(429, "central-full", "the central is applying other offices' batches"
                            + ("" if urgent else " (some places are kept for urgent work)") + "; retry shortly",
                            {"Retry-After": "1"})
-        self.pushing[office] += 1
+        if take:
+            self.pushing[office] += 1
 
     def _release(self, office: str) -> None:
         self.pushing[office] -= 1
@@ -143,15 +148,11 @@ class SignedLink:
             raise _Refused(429, "slow-down", "the central is reading other bodies of this office; retry shortly",
                            {"Retry-After": "1"})
         if push:
-            self._admit(signed.office, headers)
-        try:
-            return await self._checked_body(scope, receive, signed, key)
-        except BaseException:
-            if push:
-                self._release(signed.office)
-            raise
+            self._admit(signed.office, headers, take=False)
+        return await self._checked_body(scope, receive, signed, key, push=push)
 
-    async def _checked_body(self, scope: Scope, receive: Receive, signed, key) -> tuple[str, bytes]:  # noqa: ANN001
+    async def _checked_body(self, scope: Scope, receive: Receive, signed, key, *,  # noqa: ANN001
+                            push: bool) -> tuple[str, bytes]:
         self.reading[signed.office] += 1
         try:
             body, digest = await self._read(receive)
@@ -168,6 +169,12 @@ class SignedLink:
         if not await anyio.to_thread.run_sync(_first_use, self.node, signed.office, signed.nonce):
             body.close()
             raise _Refused(401, "not-authenticated", "this signed request was seen before: a replay is refused")
+        if push:
+            try:  # the places may have filled while this body was read: it waits, spooled, then goes
+                self._admit(signed.office, _headers(scope), take=True)
+            except _Refused:
+                body.close()
+                raise
         with body:
             body.seek(0)
             return signed.office, body.read()

@@ -12,12 +12,18 @@
   idempotent by operation id, answers the same again.
 - One relay per office (kanim.link.lease); batch selection is kanim.link.selection; what staff
   see of the link is kanim.link.views.
+- While the central applies a batch, the next one is read and its images decrypted in a thread
+  of the relay (`link_prepare_ahead`): it leaves out every application with a row in the batch
+  on its way (their later rows wait for its answer, as ever), and before it is sent its rows
+  are checked to be still pending, or it is read again. A backlog's drain then costs the
+  office's reading and decrypting only where the central is faster than them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,6 +61,14 @@ class RoundResult:
     throttled: float = 0.0
 
 
+@dataclass(frozen=True)
+class _Batch:
+    limit: int  # the batch size it was read for
+    rows: list[Any]
+    ops: list[Operation]
+    files: dict[str, list[Any]]
+
+
 # -- the relay ---------------------------------------------------------------------------------
 
 @dataclass
@@ -66,36 +80,76 @@ class Relay:
     # operation it cannot take ends up alone and parked, instead of blocking every round.
     batch_limit: int | None = None
     checked_incidents: bool = False  # whether this relay has looked for an incident left open
+    _ahead: ThreadPoolExecutor | None = field(default=None, repr=False)
+    _next: Future | None = field(default=None, repr=False)  # the next batch, read while the last was applied
 
     def push_round(self) -> RoundResult:
         result = RoundResult()
         limit = self.batch_limit or self.office.settings.link_batch
-        # Read in a read-only transaction and decrypt outside any: the desks' writes never wait
-        # for the relay's disk and crypto work.
-        with self.office.uow(readonly=True) as uow:
-            rows = select_batch(uow, limit=limit, now=uow.now())
-            files = biometric_files(uow, {r.subject for r in rows if r.op == Op.BIOMETRICS_CAPTURED})
-        if not rows:
+        batch = self._prepared(limit) or self._prepare(limit)
+        if not batch.rows:
             return result
-        ops = self._operations(rows, files)
-        if not ops:
+        if not batch.ops:
             return RoundResult(dead=1, more=True)
-        sent = {o.subject for o in ops if o.op == Op.BIOMETRICS_CAPTURED}
-        if sent:
-            self._audit_transmission({k: v for k, v in files.items() if k in sent})
+        if self.office.settings.link_prepare_ahead:
+            self._read_ahead(limit, {r.seq for r in batch.rows})
+        going = {o.id for o in batch.ops}
         try:
-            outcomes = self.central.push(ops, urgent=any(is_urgent(r.priority) for r in rows))
+            outcomes = self.central.push(batch.ops, urgent=any(is_urgent(r.priority) for r in batch.rows
+                                                               if r.id in going))
         except BatchRefused as e:
-            if len(ops) == 1:
-                park(self.office, ops[0].id, f"the central refused it: {e}")
+            self._next = None  # read for a batch size that no longer holds
+            if len(batch.ops) == 1:
+                park(self.office, batch.ops[0].id, f"the central refused it: {e}")
                 self.batch_limit = None
                 return RoundResult(dead=1, more=True)
-            self.batch_limit = max(1, len(ops) // 2)
+            self.batch_limit = max(1, len(batch.ops) // 2)
             return RoundResult(more=True, error=str(e))
+        except BaseException:
+            self._next = None  # not sent: the next round reads the queue as it then is
+            raise
         self.batch_limit = None
+        # Recorded once the central answered: a push it told to wait (429) transmitted nothing.
+        sent = {o.subject for o in batch.ops if o.op == Op.BIOMETRICS_CAPTURED}
+        if sent:
+            self._audit_transmission({k: v for k, v in batch.files.items() if k in sent})
         result.pushed, result.dead, result.retrying = mark(self.office, outcomes)
-        result.more = len(ops) >= limit or len(ops) < len(rows)
+        result.more = len(batch.ops) >= limit or len(batch.ops) < len(batch.rows) or self._next is not None
         return result
+
+    def _prepare(self, limit: int, in_flight: frozenset[int] = frozenset()) -> _Batch:
+        """The next batch, read in a read-only transaction and decrypted outside any: the desks'
+        writes never wait for the relay's disk and crypto work. Rows `in_flight` (the batch the
+        central is applying) are not taken, nor anything after them in their applications."""
+        with self.office.uow(readonly=True) as uow:
+            rows = select_batch(uow, limit=limit, now=uow.now(), in_flight=in_flight)
+            files = biometric_files(uow, {r.subject for r in rows if r.op == Op.BIOMETRICS_CAPTURED})
+        ops = self._operations(rows, files) if rows else []
+        read = {o.subject for o in ops if o.op == Op.BIOMETRICS_CAPTURED}
+        if read:  # every read of biometric data is audited, also one whose push waits or fails
+            self._audit_transmission({k: v for k, v in files.items() if k in read}, action="BiometricRead")
+        return _Batch(limit, rows, ops, files)
+
+    def _read_ahead(self, limit: int, in_flight: set[int]) -> None:
+        if self._ahead is None:
+            self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kanim-relay-ahead")
+        self._next = self._ahead.submit(self._prepare, limit, frozenset(in_flight))
+
+    def _prepared(self, limit: int) -> _Batch | None:
+        """The batch read ahead, if it is for this batch size and still what the queue allows:
+        every row pending, and no unsent row before one of them in its application that it
+        lacks (a dead letter retried meanwhile, say). Otherwise the round reads it again."""
+        future, self._next = self._next, None
+        if future is None:
+            return None
+        try:
+            batch = future.result()
+        except Exception:  # noqa: BLE001 - reading ahead is an optimisation: read it again now
+            log.warning("link: reading the next batch ahead failed; reading it again", exc_info=True)
+            return None
+        if batch.limit != limit or not batch.rows:
+            return None
+        return batch if _still_sendable(self.office, batch.rows) else None
 
     def _operations(self, rows: list[Any], files: dict[str, list[Any]]) -> list[Operation]:
         """Rows as operations, within the byte budget of one request; a row that cannot be read
@@ -119,10 +173,10 @@ class Relay:
             size += n
         return [o for o in ops if o.subject not in broken]
 
-    def _audit_transmission(self, files: dict[str, list[Any]]) -> None:
+    def _audit_transmission(self, files: dict[str, list[Any]], action: str = "BiometricTransmitted") -> None:
         with self.office.uow() as uow:
             for application_id, items in files.items():
-                uow.audit(actor="link", action="BiometricTransmitted", subject=application_id,
+                uow.audit(actor="link", action=action, subject=application_id,
                           detail={"items": len(items), "purpose": "central registry"})
             uow.commit()
 
@@ -240,6 +294,19 @@ class Relay:
             # stopped or killed while the link was down) is closed by the first round that works.
             close_open_incidents(self.office)
         self.checked_incidents = True
+
+
+def _still_sendable(office: Office, rows: list[Any]) -> bool:
+    c = t.outbox.c
+    chosen = {r.seq for r in rows}
+    last = {}
+    for r in rows:
+        last[r.subject] = max(last.get(r.subject, r.seq), r.seq)
+    with office.uow(readonly=True) as uow:
+        unsent = uow.session.execute(select(c.subject, c.seq, c.status)
+                                     .where(c.subject.in_(sorted(last)), c.status != "sent")).all()
+    pending = {u.seq for u in unsent if u.status == "pending"}
+    return chosen <= pending and all(u.seq in chosen for u in unsent if u.seq <= last[u.subject])
 
 
 def mark(office: Office, outcomes: list[OperationResult]) -> tuple[int, int, int]:

@@ -29,14 +29,19 @@ def blocked_by(c: Any, now: datetime) -> Any:
                                  or_(e.c.status == "dead", e.c.next_attempt_at > now)).exists()
 
 
-def select_batch(uow: UnitOfWork, *, limit: int, now: datetime) -> list[Any]:
+def select_batch(uow: UnitOfWork, *, limit: int, now: datetime,
+                 in_flight: frozenset[int] = frozenset()) -> list[Any]:
     """The next batch: urgent first, never a row before an earlier unsent one of its
     application. Rows held back (behind a dead letter or a retry) are skipped in the query
-    itself, so however many there are they never fill the window and stall the rest."""
+    itself, so however many there are they never fill the window and stall the rest. Rows
+    `in_flight` (sent, not yet answered) are not taken, and since they are unsent, nothing
+    after them in their applications is either."""
     c = t.outbox.c
     due = or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now)
-    rows = uow.session.execute(select(t.outbox).where(c.status == "pending", due, ~blocked_by(c, now))
-                               .order_by(c.priority.desc(), c.seq).limit(limit)).all()
+    query = select(t.outbox).where(c.status == "pending", due, ~blocked_by(c, now))
+    if in_flight:
+        query = query.where(c.seq.not_in(sorted(in_flight)))
+    rows = uow.session.execute(query.order_by(c.priority.desc(), c.seq).limit(limit)).all()
     if not rows:
         return []
     subjects = {r.subject for r in rows}

@@ -181,3 +181,84 @@ def test_the_http_link_sends_the_urgent_mark_only_on_an_urgent_push() -> None:
     link.push([], urgent=True)
     link.push([])
     assert [h.get("x-kanim-urgent") for h in seen] == ["1", None]
+
+
+def _two_bookings(office, names=(("Siti Rahmawati", "3171014508900001"), ("Dewi Lestari", "3171014508900003"))):  # noqa: ANN001, ANN202
+    from datetime import date
+
+    from kanim.domain.passport import ApplicationType, PassportKind
+    from kanim.domain.people import Sex
+    from kanim.office import booking
+
+    return [booking.book(office, account_ref=name, day=date(2026, 12, 1), slot="09:00", actor="desk", applicants=[
+        booking.Applicant(full_name=name, nik=nik, birth_date=date(1990, 8, 5), sex=Sex.F,
+                          app_type=ApplicationType.NEW, passport_kind=PassportKind.ORDINARY)])[0].id
+            for name, nik in names]
+
+
+def test_the_next_batch_is_read_while_the_central_applies_the_last(tmp_path, clock) -> None:  # noqa: ANN001
+    from kanim.link.simulated import SimulatedCentral
+    from tests.conftest import make_office
+
+    class Slow(SimulatedCentral):
+        def push(self, operations, *, urgent=False):  # noqa: ANN001, ANN201
+            if not seen:  # the first push: the relay reads the next batch meanwhile
+                assert relay._next is not None
+                relay._next.result(timeout=10)
+                seen.append([o.subject for o in operations])
+                seen.append("next read before the first answer")
+            else:
+                seen.append([o.subject for o in operations])
+            return super().push(operations, urgent=urgent)
+
+    seen: list = []
+    office, cleanup = make_office(tmp_path, "sqlite", clock, Slow(), link_batch=1)
+    try:
+        first, second = _two_bookings(office)
+        relay = Relay(office, office.central)
+        assert relay.push_round().more
+        relay.push_round()
+        assert seen == [[first], "next read before the first answer", [second]]
+        assert not relay.push_round().pushed
+        with office.uow() as uow:
+            assert not uow.session.scalar(__import__("sqlalchemy").select(t.outbox.c.id)
+                                          .where(t.outbox.c.status != "sent"))
+    finally:
+        office.engine.dispose()
+        cleanup()
+
+
+def test_a_batch_read_ahead_is_read_again_when_the_queue_changed_under_it(tmp_path, clock) -> None:  # noqa: ANN001
+    """A row of the batch read ahead parked meanwhile (or an earlier row of its application
+    back in the queue): the batch is not sent as read, but read again."""
+    from sqlalchemy import select, update
+
+    from kanim.link.simulated import SimulatedCentral
+    from tests.conftest import make_office
+
+    class Noting(SimulatedCentral):
+        def push(self, operations, *, urgent=False):  # noqa: ANN001, ANN201
+            pushed.append([o.id for o in operations])
+            if len(pushed) == 1:  # while the first is applied, staff park the next one's row
+                relay._next.result(timeout=10)
+                with office.uow() as uow:
+                    c = t.outbox.c
+                    second_row = uow.session.scalar(select(c.id).where(c.subject == second))
+                    uow.session.execute(update(t.outbox).where(c.id == second_row).values(status="dead"))
+                    uow.commit()
+            return super().push(operations, urgent=urgent)
+
+    pushed: list = []
+    office, cleanup = make_office(tmp_path, "sqlite", clock, Noting(), link_batch=1)
+    try:
+        first, second = _two_bookings(office)
+        relay = Relay(office, office.central)
+        relay.push_round()
+        r = relay.push_round()
+        assert len(pushed) == 1 and not r.pushed, "the parked row is not sent from the stale read"
+        with office.uow() as uow:
+            c = t.outbox.c
+            assert uow.session.scalar(select(c.status).where(c.subject == second)) == "dead"
+    finally:
+        office.engine.dispose()
+        cleanup()

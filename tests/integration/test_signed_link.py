@@ -206,3 +206,38 @@ def test_a_full_central_tells_pushes_to_wait_before_reading_them_and_keeps_a_sha
     assert out["feed"]["status"] == 200, "reading the feed takes no place: offices learn their decisions"
     assert out["after"]["status"] == 200 and out["left"] == {}, "every place given back"
     node.engine.dispose()
+
+
+def test_requests_nobody_signed_hold_no_place_at_a_full_central(tmp_path) -> None:  # noqa: ANN001
+    """A forged push may be read (spooled, not held in memory) but takes a place only once its
+    signature and nonce are checked: slow forged bodies cannot keep genuine pushes out."""
+    node = make_central(tmp_path, central_max_pushes=3)
+    key = Ed25519PrivateKey.generate()
+    register_office(node, code="MND", name="Kanim MND", public_key=public_b64(key), actor="test")
+    seen = []
+
+    async def route(scope, receive, send) -> None:  # noqa: ANN001
+        await receive()
+        seen.append(scope["method"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    app = auth.SignedLink(route, node=node, prefix="/api/v1/link/", max_body_bytes=80_000_000)
+
+    async def scenario() -> tuple[dict, dict]:
+        gate = asyncio.Event()
+        slow = [asyncio.create_task(call(app, scope(forged(key), 1_000_000), body_of(1_000_000, gate)))]
+        await asyncio.sleep(0.2)  # a forged body is being read, slowly
+        held = dict(app.pushing)
+        body = b'{"operations": []}'
+        genuine = await call(app, scope(sign_request(key, "MND", "POST", PATH, body, time.time()), len(body)),
+                             lambda: asyncio.sleep(0, {"type": "http.request", "body": body, "more_body": False}))
+        gate.set()
+        forged_answer = (await asyncio.gather(*slow))[0]
+        return held, genuine, forged_answer
+
+    held, genuine, forged_answer = asyncio.run(scenario())
+    assert held == {}, "reading a body takes no place"
+    assert genuine["status"] == 200 and forged_answer["status"] == 401 and seen == ["POST"]
+    assert app.pushing == {}
+    node.engine.dispose()
