@@ -437,6 +437,27 @@ def notify_retry_dead(actor: Annotated[str, typer.Option(help="who retries them 
     out.print(f"{n} dead event(s) back in the queue" if n else "no dead events")
 
 
+@notify_app.command("telegram-unlink")
+def notify_telegram_unlink(number: str, actor: Annotated[str, typer.Option(help="who unlinks it (audited)")] = "cli") -> None:
+    """Forget the Telegram chat of an application's booking (the applicant changed Telegram
+    accounts, or someone else opened their link first): its messages go to the phone again,
+    and the next Start of the booking's link (on its receipt) links that chat.
+
+    Example: kanim notify telegram-unlink MND-20261201-0042
+    """
+    from kanim.office import telegram
+
+    number = number.strip().upper()
+    office = _office()
+    with office.uow() as uow:
+        booking_id = telegram.unlink(uow, number=number, actor=actor)
+        uow.commit()
+    if booking_id is None:
+        err.print(f"error: application {number} has no booking linked to a Telegram chat", markup=False)
+        raise typer.Exit(1)
+    out.print(f"{number}: Telegram chat unlinked; the next Start links again", markup=False)
+
+
 @notify_app.command("rule")
 def notify_rule(purpose: str, enabled: Annotated[bool, typer.Option("--on/--off")] = True,
                 actor: Annotated[str, typer.Option(help="who switches it (audited)")] = "cli") -> None:

@@ -18,7 +18,7 @@ class Channel(StrEnum):
     EMAIL = "email"  # an email address
     # A chat with the office's Telegram bot, whose id kanim learns when the applicant opens the
     # bot's link and presses Start (kanim/office/telegram.py). Until then the booking's phone
-    # number carries its messages, so Telegram needs one too.
+    # number carries its messages (WhatsApp, then SMS), so Telegram needs one too.
     TELEGRAM = "telegram"
 
     @property
@@ -34,8 +34,8 @@ class Channel(StrEnum):
 
 def check_channel(channel: Channel | None, *, phone: str | None, email: str | None) -> None:
     """A preferred channel must have its contact: a phone number for WhatsApp and SMS (and for
-    Telegram, whose messages go by SMS until the applicant starts the office's bot), an email
-    address for email. No channel is fine (a walk-in may leave none)."""
+    Telegram, whose messages go to the phone, WhatsApp then SMS, until the applicant starts the
+    office's bot), an email address for email. No channel is fine (a walk-in may leave none)."""
     if channel is None:
         return
     channel = Channel(channel)

@@ -165,7 +165,8 @@ def parse_telegram(payload: Any) -> TelegramMessage | None:
     if not isinstance(payload, dict):
         return None
     update_id, message = payload.get("update_id"), payload.get("message")
-    if not (isinstance(update_id, int) and not isinstance(update_id, bool) and isinstance(message, dict)):
+    if not (isinstance(update_id, int) and not isinstance(update_id, bool) and 0 <= update_id < 2**53
+            and isinstance(message, dict)):
         return None
     chat, sender = message.get("chat"), message.get("from")
     chat_id = chat.get("id") if isinstance(chat, dict) else None

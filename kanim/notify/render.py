@@ -454,8 +454,9 @@ TELEGRAM_MAX_CHARS = 4096  # the Bot API's limit for one message's text
 
 
 def _telegram(purpose: Purpose, lang: str, ctx: Mapping[str, object], tid: str) -> dict[str, object]:
-    # The email's text part, without its unsubscribe link: a chat stops by STOP or /stop.
-    email = _email_text(purpose, lang, {**ctx, "optout_url": None})
+    # The email's text part, without its unsubscribe link (a chat stops by STOP or /stop), and
+    # `chat` set where the email's words name the email ("reply to this email").
+    email = _email_text(purpose, lang, {**ctx, "optout_url": None, "chat": True})
     text = f"{email['subject']}\n\n{email['text']}"
     if len(text) > TELEGRAM_MAX_CHARS:
         raise MessageTooLong(f"{tid} renders to {len(text)} characters (Telegram takes {TELEGRAM_MAX_CHARS})",

@@ -255,7 +255,8 @@ def answer(office: Office, uow: UnitOfWork, *, address: str | None = None, appli
         same = (p.booking_id == mine.booking_id) if mine.booking_id else (p.application_id == application_id)
         stmt = stmt.where(same, p.day == mine.day)
     elif address is not None:
-        stmt = stmt.join(t.booking, b.id == p.booking_id).where((b.contact_phone == address) | (b.contact_email == address))
+        stmt = stmt.join(t.booking, b.id == p.booking_id).where(
+            (b.contact_phone == address) | (b.contact_email == address) | (b.contact_telegram == address))
     else:
         raise InvalidInput("an answer needs the application or the contact that sent it", code="pickup-answer-whom")
     rows = uow.session.execute(stmt.order_by(p.day, p.slot)).all()

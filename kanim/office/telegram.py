@@ -10,9 +10,12 @@ booking's `contact_telegram`. From then on the applicant's messages go to that c
 then they go to the booking's phone number (kanim.domain.contact.check_channel asks for one).
 
 The code needs no table: it is the booking's id (hex) and 16 characters of an HMAC of it under the
-office's digest key (kanim.office.notify.digest_key). Opening a booking's link from another chat
-moves the booking to that chat (a new phone, a lent phone returned): the latest Start wins, and
-the audit records each link without the chat's id.
+office's digest key (kanim.office.notify.digest_key). The **first** Start links the booking; the
+same link opened from another chat later is refused and links nothing (a receipt seen by someone
+else must not move the applicant's messages, one-time codes included, to a stranger's chat). A
+Telegram account keeps its chat on a new phone; an applicant who really changed accounts asks the
+office, whose staff unlink the booking (`kanim notify telegram-unlink NUMBER`), after which the
+next Start links again. The audit records each link and unlink, never the chat's id.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class Linked:
     language: str
     number: str  # the first application's number, for the bot's answer
     first_name: str
+    taken: bool = False  # the booking is linked to another chat: this one was refused
 
 
 def link(uow: UnitOfWork, settings: Settings, *, code: str, chat_id: str) -> Linked | None:
@@ -90,10 +94,30 @@ def link(uow: UnitOfWork, settings: Settings, *, code: str, chat_id: str) -> Lin
         return None
     first = uow.session.execute(select(a.number, a.full_name).where(a.booking_id == booking_id)
                                 .order_by(a.number).limit(1)).one_or_none()
+    language = row.language or "id"
+    if row.contact_telegram is not None and row.contact_telegram != chat_id:
+        uow.audit(actor="applicant", action="telegram_link_refused", subject=booking_id,
+                  detail={"chat": notify.address_digest(settings, chat_id), "why": "linked to another chat"})
+        return Linked(booking_id=booking_id, language=language, number="", first_name="", taken=True)
     notify.opt_in(uow, chat_id, how="telegram-start", settings=settings)
-    if row.contact_telegram != chat_id:
+    if row.contact_telegram is None:
         uow.session.execute(update(t.booking).where(b.id == booking_id).values(contact_telegram=chat_id))
         uow.audit(actor="applicant", action="telegram_linked", subject=booking_id,
-                  detail={"chat": notify.address_digest(settings, chat_id), "again": row.contact_telegram is not None})
-    return Linked(booking_id=booking_id, language=row.language or "id",
+                  detail={"chat": notify.address_digest(settings, chat_id)})
+    return Linked(booking_id=booking_id, language=language,
                   number=first.number if first else "", first_name=notify.first_name(first.full_name) if first else "")
+
+
+def unlink(uow: UnitOfWork, *, number: str, actor: str) -> str | None:
+    """Forget the Telegram chat of the booking of application `number` (the applicant changed
+    accounts, or a stranger started the link first): its messages go to the phone again and the
+    next Start links. Returns the booking id, or None when the application has no linked chat."""
+    a, b = t.application.c, t.booking.c
+    booking_id = uow.session.scalar(select(a.booking_id).where(a.number == number))
+    if booking_id is None:
+        return None
+    if not uow.session.execute(update(t.booking).where(b.id == booking_id, b.contact_telegram.is_not(None))
+                               .values(contact_telegram=None)).rowcount:
+        return None
+    uow.audit(actor=actor, action="telegram_unlinked", subject=booking_id, detail={"application": number})
+    return booking_id

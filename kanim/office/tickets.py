@@ -113,7 +113,7 @@ def open_in(office: Office, uow: UnitOfWork, new: NewTicket, *, actor: str, at: 
 
 def _linked(uow: UnitOfWork, number: str, text: str, address: str) -> tuple[str | None, str | None]:
     """The application (and its booking) a ticket is about: the number given, else one written
-    in the text, else the latest application booked with this phone or email."""
+    in the text, else the latest application booked with this phone, email or Telegram chat."""
     a, b = t.application.c, t.booking.c
     for n in ([number.strip().upper()] if number.strip() else []) + numbers_in(text):
         row = uow.session.execute(select(a.id, a.booking_id).where(a.number == n)).first()
@@ -122,7 +122,7 @@ def _linked(uow: UnitOfWork, number: str, text: str, address: str) -> tuple[str 
     if address:
         row = uow.session.execute(
             select(a.id, a.booking_id).join(t.booking, a.booking_id == b.id)
-            .where((b.contact_phone == address) | (b.contact_email == address))
+            .where((b.contact_phone == address) | (b.contact_email == address) | (b.contact_telegram == address))
             .order_by(a.created_at.desc()).limit(1)).first()
         if row is not None:
             return row.id, row.booking_id

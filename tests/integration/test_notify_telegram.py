@@ -3,7 +3,8 @@ updates, proved by the secret token), the rules and the worker on a real databas
 own Telegram and SMSEagle plugins sending to local servers (tests.notify_sinks).
 
 A booking that prefers Telegram is told on its phone until the applicant opens the booking's
-start link and presses Start; from then on in the chat. A chat that blocked the bot falls back to
+start link and presses Start; from then on in the chat. The first Start wins: the same link
+from another chat links nothing. A chat that blocked the bot falls back to
 SMS; STOP in the chat opts it out; a forged or malformed update is refused with its problem."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kanim.domain.contact import Channel
 from kanim.notify.purposes import Purpose, State
@@ -89,11 +90,12 @@ def drain(office) -> None:  # noqa: ANN001
     Worker(office, holder="test-worker").drain()
 
 
-def test_told_by_sms_until_the_bot_is_started_then_in_the_chat(office, client, bot, gateway) -> None:  # noqa: ANN001
+def test_told_on_the_phone_until_the_bot_is_started_then_in_the_chat(office, client, bot, gateway) -> None:  # noqa: ANN001
     app = book(office, channel="telegram")[0]
     drain(office)
     [confirmed] = messages(office, purpose=Purpose.BOOKING_CONFIRMED.value)
-    assert (confirmed.channel, confirmed.state) == ("sms", State.SENT.value), "no chat yet: the phone"
+    assert (confirmed.channel, confirmed.state) == ("sms", State.SENT.value), (
+        "no chat yet: the phone (WhatsApp first, which this office has not configured, then SMS)")
     assert len(gateway.texts) == 1 and bot.requests == []
 
     r = start(client, office, app.booking_id, language="en")
@@ -195,14 +197,66 @@ def test_stop_in_the_chat_opts_it_out_and_a_new_start_asks_again(office, client,
         assert uow.session.scalar(select(t.notify_optout.c.address).where(t.notify_optout.c.address == CHAT)) is None
 
 
-def test_a_question_in_the_chat_is_a_ticket_from_telegram(office, client) -> None:  # noqa: ANN001
+def test_a_question_in_the_chat_is_a_ticket_from_telegram_about_the_booking(office, client) -> None:  # noqa: ANN001
     app = book(office, channel="telegram")[0]
     assert start(client, office, app.booking_id, update_id=1).status_code == 200
     assert post(client, update("Kapan paspor saya selesai?", update_id=2)).json() == {}
     assert post(client, update("Kapan paspor saya selesai?", update_id=2)).status_code == 200, "delivered twice"
     with office.uow(readonly=True) as uow:
-        rows = uow.session.execute(select(t.ticket.c.source, t.ticket.c.channel, t.ticket.c.address)).all()
-    assert [tuple(r) for r in rows] == [("telegram", "telegram", CHAT)]
+        rows = uow.session.execute(select(t.ticket.c.source, t.ticket.c.channel, t.ticket.c.address,
+                                          t.ticket.c.application_id)).all()
+        inbound = uow.session.scalar(select(func.count()).select_from(t.ticket_entry)
+                                     .where(t.ticket_entry.c.kind == "inbound"))
+    assert [tuple(r) for r in rows] == [("telegram", "telegram", CHAT, app.id)], "linked by the chat"
+    assert inbound == 1, "an update Telegram delivered twice is acted on once"
+
+
+def test_a_start_or_a_stop_delivered_twice_is_acted_on_once(office, client) -> None:  # noqa: ANN001
+    app = book(office, channel="telegram")[0]
+    first = start(client, office, app.booking_id, update_id=5)
+    again = start(client, office, app.booking_id, update_id=5)
+    assert "text" in first.json() and again.json() == {}, "answered once"
+    for _ in range(2):
+        assert post(client, update("STOP", update_id=6)).status_code == 200
+    with office.uow(readonly=True) as uow:
+        actions = [a for (a,) in uow.session.execute(select(t.audit_event.c.action)
+                                                      .where(t.audit_event.c.action.like("%t%link%")
+                                                             | (t.audit_event.c.action == "notify_opt_out")))]
+    assert sorted(actions) == ["notify_opt_out", "telegram_linked"]
+
+
+def test_the_first_start_wins_and_staff_can_unlink(office, client, bot) -> None:  # noqa: ANN001
+    app = book(office, channel="telegram")[0]
+    assert start(client, office, app.booking_id, update_id=1).status_code == 200
+    stranger = start(client, office, app.booking_id, update_id=2, chat="888777666", language="en")
+    assert stranger.status_code == 200 and "already in use" in stranger.json()["text"]
+    assert app.number not in stranger.json()["text"], "a stranger learns nothing of the booking"
+    with office.uow(readonly=True) as uow:
+        assert uow.session.scalar(select(t.booking.c.contact_telegram)) == CHAT
+    with office.uow() as uow:
+        assert telegram.unlink(uow, number=app.number, actor="supervisor") == app.booking_id
+        assert telegram.unlink(uow, number=app.number, actor="supervisor") is None, "nothing left to unlink"
+        uow.commit()
+    again = start(client, office, app.booking_id, update_id=3, chat="888777666")
+    assert again.json()["text"].startswith("Halo Siti"), "after the unlink, the next Start links"
+    with office.uow(readonly=True) as uow:
+        assert uow.session.scalar(select(t.booking.c.contact_telegram)) == "888777666"
+
+
+def test_ya_in_the_chat_confirms_the_pickup_slot(office, client, central) -> None:  # noqa: ANN001
+    from kanim.office import pickup_slots
+    from tests.integration.test_notify_flow import checked
+
+    app = book(office, channel="telegram")[0]
+    assert start(client, office, app.booking_id, update_id=1).status_code == 200
+    checked(office, [app], central)
+    pickup_slots.schedule(office)
+    assert post(client, update("Ya", update_id=2)).status_code == 200
+    with office.uow(readonly=True) as uow:
+        state = uow.session.scalar(select(t.pickup_assignment.c.state)
+                                   .where(t.pickup_assignment.c.application_id == app.id))
+        tickets_opened = uow.session.scalar(select(func.count()).select_from(t.ticket))
+    assert state == "confirmed" and tickets_opened == 0
 
 
 def test_a_start_with_a_code_this_office_did_not_make_links_nothing(office, client) -> None:  # noqa: ANN001
@@ -328,3 +382,22 @@ def test_a_wrong_telegram_url_fails_at_start_up_without_quoting_it() -> None:
     assert "secret-token" not in str(e.value)
     with pytest.raises(ValueError, match="api= must be an http"):
         AppriseTransport({Channel.TELEGRAM: "tgram://123456789:AAsecrettokenAAAAAAAAAAAAAAAAAAAAAA/?api=ftp://x"})
+
+
+def test_staff_unlink_a_chat_with_the_cli_as_a_newcomer_would(tmp_path, clock, central, client, office) -> None:  # noqa: ANN001
+    """`kanim notify telegram-unlink NUMBER` against the office's own folder: one line each way,
+    exit 0 when it unlinked, 1 with the reason when there was nothing to unlink."""
+    if not office.settings.db_url.startswith("sqlite"):
+        pytest.skip("the CLI reads the office's SQLite file from its data folder; PostgreSQL is the same code")
+    from tests.integration.test_cli_nodes import kanim
+
+    app = book(office, channel="telegram")[0]
+    assert start(client, office, app.booking_id).status_code == 200
+    env = {"KANIM_DATA_DIR": str(office.settings.data_dir), "KANIM_OFFICE_CODE": office.settings.office_code}
+    done = kanim(tmp_path, "notify", "telegram-unlink", app.number.lower(), "--actor", "supervisor", **env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{app.number}: Telegram chat unlinked; the next Start links again"
+    again = kanim(tmp_path, "notify", "telegram-unlink", app.number, **env)
+    assert again.returncode == 1 and again.stderr.strip().startswith("error: application") and "Traceback" not in again.stderr
+    with office.uow(readonly=True) as uow:
+        assert uow.session.scalar(select(t.booking.c.contact_telegram)) is None

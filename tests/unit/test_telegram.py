@@ -80,7 +80,7 @@ def test_commands_are_told_apart_from_words(text: str, command: str | None, argu
     None, [], "x", {"update_id": True, "message": update()["message"]}, {"update_id": 1},
     {"update_id": 1, "message": "hi"}, update(chat={"id": 42, "type": "group"}), update(chat={"id": -42, "type": "private"}),
     update(chat={"id": "42", "type": "private"}), update(chat=None), update(**{"from": {"id": 1, "is_bot": True}}),
-    update(chat={"id": 2**53, "type": "private"}),
+    update(chat={"id": 2**53, "type": "private"}), {**update(), "update_id": 10**130}, {**update(), "update_id": -1},
 ])
 def test_what_is_not_a_private_message_from_a_person_is_not_read(payload: object) -> None:
     assert parse_telegram(payload) is None
@@ -119,6 +119,13 @@ def test_the_telegram_message_is_the_emails_text_with_its_subject_first(lang: st
     assert email.text.startswith(chat.text.removeprefix(email.subject + "\n\n")), "the email's text, up to its link"
     assert "/o/x" in email.text and "/o/" not in chat.text, "a chat stops by STOP, not by the email's link"
     assert chat.html is None and chat.template == f"ready/telegram/{lang}" and chat.version >= 1
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_no_telegram_message_to_an_applicant_speaks_of_an_email(lang: str) -> None:
+    for purpose in notify.Purpose:
+        if purpose.about_an_application:
+            assert "email" not in preview(purpose, Channel.TELEGRAM, lang).text.lower(), purpose
 
 
 def test_every_purpose_renders_for_telegram_within_its_limit() -> None:

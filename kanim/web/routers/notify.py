@@ -182,7 +182,10 @@ def _from_telegram(office, message) -> dict:  # noqa: ANN001 - an Office, a Tele
             linked = notify.first_time(uow, message.inbound.id) and telegram.link(
                 uow, office.settings, code=message.argument, chat_id=chat)
             uow.commit()
-        if linked:
+        if linked and linked.taken:  # in the sender's language: the booking's is not theirs to learn
+            text = gettext(lang, "This link is already in use in another Telegram chat. If that was not "
+                           "you, please call %(office)s on %(phone)s.", office=name, phone=office.settings.office_phone)
+        elif linked:
             text = gettext(linked.language, "Hello %(name)s: the messages about application %(number)s from "
                            "%(office)s will come to this chat. Reply STOP to stop them.",
                            name=linked.first_name, number=linked.number, office=name)
