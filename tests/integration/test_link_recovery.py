@@ -6,6 +6,7 @@ cannot apply holds the feed and says so instead of failing every round."""
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -140,7 +141,6 @@ def test_a_batch_with_urgent_work_says_so_and_an_ordinary_one_does_not(tmp_path,
     from kanim.domain.people import Sex
     from kanim.link.simulated import SimulatedCentral
     from kanim.office import booking
-    from tests.conftest import make_office
 
     class Noting(SimulatedCentral):
         def push(self, operations, *, urgent=False):  # noqa: ANN001, ANN201
@@ -148,8 +148,7 @@ def test_a_batch_with_urgent_work_says_so_and_an_ordinary_one_does_not(tmp_path,
             return super().push(operations, urgent=urgent)
 
     marks: list = []
-    office, cleanup = make_office(tmp_path, "sqlite", clock, Noting(), link_batch=1)
-    try:
+    with _office_on(tmp_path, clock, Noting(), link_batch=1) as office:
         def book(name: str, nik: str, priority: Priority) -> str:
             a = booking.Applicant(full_name=name, nik=nik, birth_date=date(1990, 8, 5), sex=Sex.F,
                                   app_type=ApplicationType.NEW, passport_kind=PassportKind.ORDINARY,
@@ -164,9 +163,6 @@ def test_a_batch_with_urgent_work_says_so_and_an_ordinary_one_does_not(tmp_path,
             pass
         assert marks[0] == (True, {medical}), marks
         assert (False, {ordinary}) in marks and all(not u for u, s in marks if s == {ordinary})
-    finally:
-        office.engine.dispose()
-        cleanup()
 
 
 def test_the_http_link_sends_the_urgent_mark_only_on_an_urgent_push() -> None:
@@ -183,6 +179,18 @@ def test_the_http_link_sends_the_urgent_mark_only_on_an_urgent_push() -> None:
     assert [h.get("x-kanim-urgent") for h in seen] == ["1", None]
 
 
+@contextmanager
+def _office_on(tmp_path, clock, central, **settings):  # noqa: ANN001, ANN202
+    from tests.conftest import make_office
+
+    office, cleanup = make_office(tmp_path, "sqlite", clock, central, **settings)
+    try:
+        yield office
+    finally:
+        office.engine.dispose()
+        cleanup()
+
+
 def _two_bookings(office, names=(("Siti Rahmawati", "3171014508900001"), ("Dewi Lestari", "3171014508900003"))):  # noqa: ANN001, ANN202
     from datetime import date
 
@@ -197,8 +205,9 @@ def _two_bookings(office, names=(("Siti Rahmawati", "3171014508900001"), ("Dewi 
 
 
 def test_the_next_batch_is_read_while_the_central_applies_the_last(tmp_path, clock) -> None:  # noqa: ANN001
+    from sqlalchemy import select
+
     from kanim.link.simulated import SimulatedCentral
-    from tests.conftest import make_office
 
     class Slow(SimulatedCentral):
         def push(self, operations, *, urgent=False):  # noqa: ANN001, ANN201
@@ -212,8 +221,7 @@ def test_the_next_batch_is_read_while_the_central_applies_the_last(tmp_path, clo
             return super().push(operations, urgent=urgent)
 
     seen: list = []
-    office, cleanup = make_office(tmp_path, "sqlite", clock, Slow(), link_batch=1)
-    try:
+    with _office_on(tmp_path, clock, Slow(), link_batch=1) as office:
         first, second = _two_bookings(office)
         relay = Relay(office, office.central)
         assert relay.push_round().more
@@ -221,11 +229,7 @@ def test_the_next_batch_is_read_while_the_central_applies_the_last(tmp_path, clo
         assert seen == [[first], "next read before the first answer", [second]]
         assert not relay.push_round().pushed
         with office.uow() as uow:
-            assert not uow.session.scalar(__import__("sqlalchemy").select(t.outbox.c.id)
-                                          .where(t.outbox.c.status != "sent"))
-    finally:
-        office.engine.dispose()
-        cleanup()
+            assert not uow.session.scalar(select(t.outbox.c.id).where(t.outbox.c.status != "sent"))
 
 
 def test_a_batch_read_ahead_is_read_again_when_the_queue_changed_under_it(tmp_path, clock) -> None:  # noqa: ANN001
@@ -234,7 +238,6 @@ def test_a_batch_read_ahead_is_read_again_when_the_queue_changed_under_it(tmp_pa
     from sqlalchemy import select, update
 
     from kanim.link.simulated import SimulatedCentral
-    from tests.conftest import make_office
 
     class Noting(SimulatedCentral):
         def push(self, operations, *, urgent=False):  # noqa: ANN001, ANN201
@@ -249,8 +252,7 @@ def test_a_batch_read_ahead_is_read_again_when_the_queue_changed_under_it(tmp_pa
             return super().push(operations, urgent=urgent)
 
     pushed: list = []
-    office, cleanup = make_office(tmp_path, "sqlite", clock, Noting(), link_batch=1)
-    try:
+    with _office_on(tmp_path, clock, Noting(), link_batch=1) as office:
         first, second = _two_bookings(office)
         relay = Relay(office, office.central)
         relay.push_round()
@@ -259,6 +261,3 @@ def test_a_batch_read_ahead_is_read_again_when_the_queue_changed_under_it(tmp_pa
         with office.uow() as uow:
             c = t.outbox.c
             assert uow.session.scalar(select(c.status).where(c.subject == second)) == "dead"
-    finally:
-        office.engine.dispose()
-        cleanup()
