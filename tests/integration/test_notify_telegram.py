@@ -387,8 +387,9 @@ def test_a_wrong_telegram_url_fails_at_start_up_without_quoting_it() -> None:
 def test_staff_unlink_a_chat_with_the_cli_as_a_newcomer_would(tmp_path, clock, central, client, office) -> None:  # noqa: ANN001
     """`kanim notify telegram-unlink NUMBER` against the office's own folder: one line each way,
     exit 0 when it unlinked, 1 with the reason when there was nothing to unlink."""
-    if not office.settings.db_url.startswith("sqlite"):
-        pytest.skip("the CLI reads the office's SQLite file from its data folder; PostgreSQL is the same code")
+    if office.engine.dialect.name != "sqlite":
+        pytest.skip("the CLI reads the office's SQLite file from its data folder (the PostgreSQL test schema is "
+                    "the fixture's own); the command's code is the same on both")
     from tests.integration.test_cli_nodes import kanim
 
     app = book(office, channel="telegram")[0]

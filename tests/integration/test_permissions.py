@@ -299,3 +299,14 @@ def test_a_role_that_may_change_fees_and_holidays_may_read_them(client, tokens) 
     for role in GRANTS[Perm.MANAGE_FEES]:
         for path in ("/fees", "/holidays"):
             assert call(client, "GET", path, tokens[role]).status_code == 200, (role, path)
+
+
+@pytest.mark.parametrize("day", ["0", "1796112000", "2026-13-01", "20261201", "2026-12-01T00:00"])
+def test_a_day_in_a_query_is_an_iso_date_or_refused(client, tokens, day) -> None:  # noqa: ANN001
+    """schemathesis found `GET /pickup/day?day=0` answered 200 (pydantic read 0 as 1970-01-01):
+    every day in a query is the wire's IsoDate."""
+    headers = {"Authorization": f"Bearer {tokens[Role.PICKUP_DESK]}"}
+    for path in ("/pickup/day", "/bookings/availability"):
+        token = tokens[Role.FRONT_DESK] if path.startswith("/bookings") else tokens[Role.PICKUP_DESK]
+        r = client.get(f"{API}{path}", params={"day": day}, headers={**headers, "Authorization": f"Bearer {token}"})
+        assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json"), (path, r.text)

@@ -6,7 +6,6 @@ replies (its API key) and the Telegram bot's updates (its secret token)."""
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
@@ -14,6 +13,7 @@ from fastapi.responses import PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from kanim.domain.errors import DomainError, NotFound
+from kanim.http.wire import IsoDate
 from kanim.notify.purposes import Purpose
 from kanim.office import notify, pickup_slots, subscriptions, telegram, tickets
 from kanim.office.queries import notify as notify_views
@@ -237,7 +237,7 @@ pickup_router = APIRouter(prefix="/pickup", tags=["pickup"], route_class=Route)
 
 
 @pickup_router.get("/day", response_model=list[PickupSlotOut])
-def pickup_day(office: OfficeDep, user: Staff(Perm.HANDOVER), day: date) -> list[dict]:
+def pickup_day(office: OfficeDep, user: Staff(Perm.HANDOVER), day: IsoDate) -> list[dict]:
     """The pickup desk's day by slot: who comes, who confirmed, who collected."""
     return pickup_slots.day_view(office, day)
 
