@@ -169,15 +169,12 @@ class SignedLink:
         if not await anyio.to_thread.run_sync(_first_use, self.node, signed.office, signed.nonce):
             body.close()
             raise _Refused(401, "not-authenticated", "this signed request was seen before: a replay is refused")
-        if push:
-            try:  # the places may have filled while this body was read: it waits, spooled, then goes
-                self._admit(signed.office, _headers(scope), take=True)
-            except _Refused:
-                body.close()
-                raise
         with body:
             body.seek(0)
-            return signed.office, body.read()
+            data = body.read()
+        if push:  # the places may have filled while this body was read: then it is refused (429) after all
+            self._admit(signed.office, _headers(scope), take=True)
+        return signed.office, data
 
     async def _read(self, receive: Receive) -> tuple[tempfile.SpooledTemporaryFile, str]:
         digest, size = hashlib.sha256(), 0

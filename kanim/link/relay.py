@@ -91,14 +91,14 @@ class Relay:
             return result
         if not batch.ops:
             return RoundResult(dead=1, more=True)
-        if self.office.settings.link_prepare_ahead:
+        if self.office.settings.link_prepare_ahead and self.batch_limit is None:  # not while splitting a refusal
             self._read_ahead(limit, {r.seq for r in batch.rows})
         going = {o.id for o in batch.ops}
         try:
             outcomes = self.central.push(batch.ops, urgent=any(is_urgent(r.priority) for r in batch.rows
                                                                if r.id in going))
         except BatchRefused as e:
-            self._next = None  # read for a batch size that no longer holds
+            self._drop_next()  # read for a batch size that no longer holds
             if len(batch.ops) == 1:
                 park(self.office, batch.ops[0].id, f"the central refused it: {e}")
                 self.batch_limit = None
@@ -106,7 +106,7 @@ class Relay:
             self.batch_limit = max(1, len(batch.ops) // 2)
             return RoundResult(more=True, error=str(e))
         except BaseException:
-            self._next = None  # not sent: the next round reads the queue as it then is
+            self._drop_next()  # not sent: the next round reads the queue as it then is
             raise
         self.batch_limit = None
         # Recorded once the central answered: a push it told to wait (429) transmitted nothing.
@@ -134,6 +134,23 @@ class Relay:
         if self._ahead is None:
             self._ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kanim-relay-ahead")
         self._next = self._ahead.submit(self._prepare, limit, frozenset(in_flight))
+
+    def _drop_next(self) -> None:
+        """Forget the batch read ahead, once its read has finished: two reads never run at once,
+        and none goes on after its relay has moved on or stopped."""
+        future, self._next = self._next, None
+        if future is not None:
+            try:
+                future.result()
+            except Exception:  # noqa: BLE001, S110 - its result is not wanted; the log has its failure
+                log.debug("link: a batch read ahead and dropped had failed", exc_info=True)
+
+    def close(self) -> None:
+        """Wait for a read ahead and stop its thread (the relay's loop ends, a one-off round)."""
+        self._drop_next()
+        if self._ahead is not None:
+            self._ahead.shutdown(wait=True)
+            self._ahead = None
 
     def _prepared(self, limit: int) -> _Batch | None:
         """The batch read ahead, if it is for this batch size and still what the queue allows:
@@ -281,6 +298,7 @@ class Relay:
                     log.warning("link %s: %s", self.breaker.state.value, r.error)
                 stop.wait(self.next_wait(r))
         finally:
+            self.close()  # no read of this relay goes on once another may hold the lease
             lease.release()
 
     def _health(self, *, ok: bool, reason: str) -> None:
@@ -396,4 +414,8 @@ def close_open_incidents(office: Office) -> None:
 
 def sync_once(office: Office, central: Central) -> RoundResult:
     """One push-and-pull round with a fresh breaker (tests, the seed)."""
-    return Relay(office, central).run_once()
+    relay = Relay(office, central)
+    try:
+        return relay.run_once()
+    finally:
+        relay.close()
