@@ -110,9 +110,7 @@ class Relay:
             raise
         self.batch_limit = None
         # Recorded once the central answered: a push it told to wait (429) transmitted nothing.
-        sent = {o.subject for o in batch.ops if o.op == Op.BIOMETRICS_CAPTURED}
-        if sent:
-            self._audit_transmission({k: v for k, v in batch.files.items() if k in sent})
+        self._audit_biometrics(batch.ops, batch.files, "BiometricTransmitted")
         result.pushed, result.dead, result.retrying = mark(self.office, outcomes)
         result.more = len(batch.ops) >= limit or len(batch.ops) < len(batch.rows) or self._next is not None
         return result
@@ -125,9 +123,8 @@ class Relay:
             rows = select_batch(uow, limit=limit, now=uow.now(), in_flight=in_flight)
             files = biometric_files(uow, {r.subject for r in rows if r.op == Op.BIOMETRICS_CAPTURED})
         ops = self._operations(rows, files) if rows else []
-        read = {o.subject for o in ops if o.op == Op.BIOMETRICS_CAPTURED}
-        if read:  # every read of biometric data is audited, also one whose push waits or fails
-            self._audit_transmission({k: v for k, v in files.items() if k in read}, action="BiometricRead")
+        # Every read of biometric data is audited, also one whose push waits or fails.
+        self._audit_biometrics(ops, files, "BiometricRead")
         return _Batch(limit, rows, ops, files)
 
     def _read_ahead(self, limit: int, in_flight: set[int]) -> None:
@@ -190,11 +187,15 @@ class Relay:
             size += n
         return [o for o in ops if o.subject not in broken]
 
-    def _audit_transmission(self, files: dict[str, list[Any]], action: str = "BiometricTransmitted") -> None:
+    def _audit_biometrics(self, ops: list[Operation], files: dict[str, list[Any]], action: str) -> None:
+        """One audit row per application whose captures these operations carry."""
+        carried = {o.subject for o in ops if o.op == Op.BIOMETRICS_CAPTURED}
+        if not carried:
+            return
         with self.office.uow() as uow:
-            for application_id, items in files.items():
+            for application_id in sorted(carried & set(files)):
                 uow.audit(actor="link", action=action, subject=application_id,
-                          detail={"items": len(items), "purpose": "central registry"})
+                          detail={"items": len(files[application_id]), "purpose": "central registry"})
             uow.commit()
 
     def pull_round(self) -> int:

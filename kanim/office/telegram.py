@@ -37,12 +37,6 @@ from kanim.store.uow import UnitOfWork
 
 _MAC_CHARS = 16
 _CODE = re.compile(r"^[0-9a-f]{32}[A-Za-z0-9_-]{16}$")  # Telegram allows [A-Za-z0-9_-]{1,64}
-_BOT = re.compile(r"^[A-Za-z][A-Za-z0-9_]{3,31}$")  # a bot's username, without the @
-CHAT_ID_MAX = 32  # booking.contact_telegram's width; Telegram's ids fit in 52 bits
-
-
-def valid_bot_username(name: str) -> bool:
-    return bool(_BOT.match(name)) and name.lower().endswith("bot")
 
 
 def start_code(settings: Settings, booking_id: str) -> str:
