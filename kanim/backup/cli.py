@@ -295,21 +295,33 @@ def grant(office: str, directory: Annotated[Path, typer.Option("--dir", help="th
 @one_line
 def rejoin(gap: Annotated[int, typer.Option(min=0, help="numbers also skipped today and on the newest day the "
                                              "central knows: lost work's receipts may carry them")] = 50) -> None:
-    """After a restore: continue application numbers after the highest the central holds.
+    """After a restore: get back from the central what this office sent after its backup, and
+    continue application numbers after the highest the central holds.
 
     Example: KANIM_DATA_DIR=/srv/kanim/data KANIM_CENTRAL_URL=https://central.example kanim backup rejoin
     """
+    from kanim.backup.rebuild import rebuild
     from kanim.backup.rejoin import continue_numbers
     from kanim.bootstrap import bootstrap
     from kanim.office.ports import CentralUnavailable
 
     office = bootstrap(_node())
-    if office.central is None or not hasattr(office.central, "highest_numbers"):
+    if office.central is None or not hasattr(office.central, "history"):
         raise ValueError("rejoin asks the central: set KANIM_CENTRAL_URL (and the node's keys) first")
     try:
+        got = rebuild(office, office.central)
         highest = office.central.highest_numbers()
     except CentralUnavailable as e:
         raise ValueError(f"cannot ask the central: {e}") from None
+    out.print(f"from the central: {got.operations} operations this node had lost, {got.applications} applications, "
+              f"{got.images} images, {got.booklets} booklets", markup=False)
+    for what, why in got.skipped[:20]:
+        out.print(f"  not rebuilt: {what}: {why}", markup=False)
+    if len(got.skipped) > 20:
+        out.print(f"  … and {len(got.skipped) - 20} more not rebuilt", markup=False)
+    if got.not_kept:
+        out.print(f"  {got.not_kept} operations were applied before the central kept history: the central has "
+                  "their result in its registry, not their bodies", markup=False)
     moved = continue_numbers(office, highest, gap=gap)
     for day, (before, after) in sorted(moved.items()):
         out.print(f"{day}: numbers continue after {after:04d} (this node was at {before:04d})", markup=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from kanim.bootstrap import Office
 from kanim.store import tables as t
@@ -33,20 +34,27 @@ def continue_numbers(office: Office, highest: dict[str, int], *, gap: int = DEFA
     recent days); returns the days moved (day → (the counter before, after)). Never lowers one."""
     from kanim.clock import local_date
 
-    moved = {}
-    c = t.daily_counter.c
     today = local_date(office.clock.now(), office.settings.timezone)
     with office.uow() as uow:
-        for day, n in floors(highest, today=today, gap=gap).items():
-            have = uow.session.execute(select(c.value).where(c.day == day, c.name == COUNTER)).scalar()
-            if (have or 0) >= n:
-                continue
-            if have is None:
-                uow.session.execute(t.daily_counter.insert().values(day=day, name=COUNTER, value=n))
-            else:
-                uow.session.execute(update(t.daily_counter).where(c.day == day, c.name == COUNTER).values(value=n))
-            moved[day] = (have or 0, n)
+        moved = raise_counters(uow.session, floors(highest, today=today, gap=gap))
         uow.audit(actor="cli", action="NumbersContinued", subject=office.settings.office_code,
                   detail={"days": len(moved)})
         uow.commit()
+    return moved
+
+
+def raise_counters(session: Session, lowest: dict[date, int]) -> dict[date, tuple[int, int]]:
+    """Each day's application counter raised to at least `lowest[day]`, never lowered; returns
+    the days moved (day → (before, after))."""
+    moved = {}
+    c = t.daily_counter.c
+    for day, n in lowest.items():
+        have = session.execute(select(c.value).where(c.day == day, c.name == COUNTER)).scalar()
+        if (have or 0) >= n:
+            continue
+        if have is None:
+            session.execute(t.daily_counter.insert().values(day=day, name=COUNTER, value=n))
+        else:
+            session.execute(update(t.daily_counter).where(c.day == day, c.name == COUNTER).values(value=n))
+        moved[day] = (have or 0, n)
     return moved

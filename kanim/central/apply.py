@@ -222,7 +222,17 @@ def _row(ctx: Context, p: Pushed, *, ok: bool, error: str | None) -> dict[str, A
     items = op.payload.get("biometrics", ()) if p.error is None else ()
     return dict(id=op.id, office_code=ctx.office_code, subject=op.subject[:64], op=op.op[:48], office_seq=op.seq,
                 received_at=ctx.now, ok=ok, error=error, body_sha256=p.digest,
-                size_bytes=sum(int(b.get("size_bytes", 0)) for b in items))
+                size_bytes=sum(int(b.get("size_bytes", 0)) for b in items),
+                payload=kept_payload(op.payload) if ok else None)
+
+
+def kept_payload(payload: dict[str, Any]) -> dict[str, Any]:
+    """What the central keeps of an applied operation for the office's history: all of it but
+    the images, which the registry already holds sealed (kanim/central/biometrics.py) and the
+    history puts back when it is read (kanim/central/service.py `history`)."""
+    if "biometrics" not in payload:
+        return payload
+    return {**payload, "biometrics": [{k: v for k, v in b.items() if k != "data"} for b in payload["biometrics"]]}
 
 
 def _record(session: Session, rows: list[dict[str, Any]], stored: dict[str, Any]) -> None:
@@ -235,7 +245,7 @@ def _record(session: Session, rows: list[dict[str, Any]], stored: dict[str, Any]
         if r["id"] in stored:
             session.execute(update(ct.central_operation).where(c.office_code == r["office_code"], c.id == r["id"])
                             .values(ok=r["ok"], error=r["error"], received_at=r["received_at"],
-                                    size_bytes=r["size_bytes"]))
+                                    size_bytes=r["size_bytes"], payload=r["payload"]))
 
 
 def _stored(session: Session, office_code: str, ids: list[str]) -> dict[str, Any]:

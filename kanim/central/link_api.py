@@ -156,3 +156,27 @@ def numbers(office_code: SignedOffice, node: NodeDep) -> dict:
     """The highest application number per day the central holds for this office: a restored
     office continues after them (`kanim backup rejoin`)."""
     return {"highest": service.highest_numbers(node, office_code=office_code)}
+
+
+class HistoryOperationOut(BaseModel):
+    id: str
+    seq: int
+    subject: str
+    op: str
+    payload: dict[str, Any] = Field(description="as the central applied it; a capture's images where the "
+                                                "registry still holds them (base64)")
+
+
+class HistoryOut(BaseModel):
+    operations: list[HistoryOperationOut]
+    next: int = Field(description="the sequence to ask after next")
+    more: bool
+    not_kept: int = Field(description="operations applied before the central kept their bodies: not given back")
+
+
+@link.get("/history", response_model=HistoryOut, responses=SIGNED_ERRORS)
+def history(office_code: SignedOffice, node: NodeDep, after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
+            limit: Annotated[int, Query(ge=1, le=2000)] = 500) -> dict:
+    """What this office sent after its sequence `after`, in its order: an office that lost its
+    data is rebuilt from it (`kanim backup rejoin`). Every image given back is an audited read."""
+    return service.history(node, office_code=office_code, after=after, limit=limit).__dict__

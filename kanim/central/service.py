@@ -109,6 +109,69 @@ def highest_numbers(node: CentralNode, *, office_code: str) -> dict[str, int]:
         return {d.isoformat(): n for d, n in sorted(highest_by_day(office_code, numbers).items())}
 
 
+@dataclass(frozen=True)
+class HistoryPage:
+    operations: list[dict[str, Any]]
+    next: int
+    more: bool
+    not_kept: int  # operations applied before the central kept history: they cannot be given back
+
+
+HISTORY_IMAGE_BYTES = 16 * 1024 * 1024  # a page's images: a few hundred applications', never unbounded
+
+
+def history(node: CentralNode, *, office_code: str, after: int, limit: int,
+            image_bytes: int = HISTORY_IMAGE_BYTES) -> HistoryPage:
+    """What the office sent, in its own order after its sequence `after`: every operation the
+    central applied, with the images the registry holds put back into the captures (each read
+    audited). An office rebuilt after losing its data replays them (kanim/backup/rebuild.py)."""
+    from kanim.central.biometrics import aad
+
+    o = ct.central_operation.c
+    with node.uow() as uow:
+        rows = uow.session.execute(
+            select(o.id, o.office_seq, o.subject, o.op, o.payload)
+            .where(o.office_code == office_code, o.ok.is_(True), o.payload.is_not(None), o.office_seq > after)
+            .order_by(o.office_seq).limit(limit + 1)).all()
+        more = len(rows) > limit
+        operations, size = [], 0
+        for r in rows[:limit]:
+            payload = dict(r.payload)
+            if payload.get("biometrics"):
+                payload["biometrics"], n = _with_images(uow, node, r.subject, payload["biometrics"], aad)
+                if operations and size + n > image_bytes:
+                    more = True
+                    break
+                size += n
+            operations.append(dict(id=r.id, seq=r.office_seq, subject=r.subject, op=r.op, payload=payload))
+        not_kept = uow.session.execute(select(func.count()).select_from(ct.central_operation).where(
+            o.office_code == office_code, o.ok.is_(True), o.payload.is_(None))).scalar_one()
+        uow.commit()
+    return HistoryPage(operations, operations[-1]["seq"] if operations else after, more, int(not_kept))
+
+
+def _with_images(uow, node: CentralNode, application_id: str, items: list[dict[str, Any]], aad) -> tuple[list, int]:  # noqa: ANN001
+    """The capture's items with the registry's image where it is still the one captured (a later
+    capture replaced it otherwise); the read audited once per application, as every read is."""
+    import base64
+
+    b = ct.registry_biometric.c
+    held = {r.position: r for r in uow.session.execute(
+        select(b.position, b.sha256, b.sealed).where(b.application_id == application_id))}
+    out, size = [], 0
+    for item in items:
+        row = held.get(item.get("position"))
+        if row is not None and row.sealed is not None and row.sha256 == item.get("sha256"):
+            image = node.biometric_keys.unseal(row.sealed, aad(application_id, row.position))
+            item = {**item, "data": base64.b64encode(image).decode()}
+            size += len(image)
+        out.append(item)
+    if size:
+        uow.audit(actor="link", action="BiometricRead", subject=application_id,
+                  detail={"items": sum(1 for i in out if "data" in i), "purpose": "office rebuild"})
+    return out, size
+
+
 def central_id(uow) -> str:  # noqa: ANN001
     """A random id made when this central's database was created: an office that sees it change
     knows the central was rebuilt and restarts its event cursor."""

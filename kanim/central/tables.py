@@ -36,6 +36,11 @@ central_operation = Table(
     Column("error", Text),
     Column("size_bytes", Integer, nullable=False, default=0),
     Column("body_sha256", String(64)),  # NULL for operations recorded before it was kept
+    # The payload as applied, without its images (registry_biometric keeps them sealed): what
+    # an office rebuilt from the central gets back (GET /api/v1/link/history). NULL for a
+    # refusal and for operations applied before it was kept.
+    Column("payload", JSON),
+    Index("ix_central_operation_office_seq", "office_code", "office_seq"),
 )
 
 # Nonces of signed link requests seen within the replay window: a captured request cannot be

@@ -198,6 +198,9 @@ class Application:
             ev.ApplicationBooked(
                 self.id, self.created_at, actor, number=self.number, app_type=self.app_type.value,
                 passport_kind=self.passport_kind.value, appointment_on=self.appointment_on,
+                full_name=self.full_name, nik=self.nik, birth_date=self.birth_date, birth_place=self.birth_place,
+                sex=self.sex.value, kk_number=self.kk_number, priority=self.priority.value,
+                travel_date=self.travel_date,
             )
         )
 

@@ -50,10 +50,22 @@ class Event:
 
 @dataclass(frozen=True)
 class ApplicationBooked(Event):
+    """The application as opened. It carries the applicant's identity as the office took it, so
+    that an office that lost its data gets the application back whole from the central, even
+    one that never reached intake (kanim/backup/rebuild.py)."""
+
     number: str = ""
     app_type: str = ""
     passport_kind: str = ""
     appointment_on: date | None = None
+    full_name: str = ""
+    nik: str = ""
+    birth_date: date | None = None
+    birth_place: str = ""
+    sex: str = ""
+    kk_number: str = ""
+    priority: str = ""
+    travel_date: date | None = None
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,10 @@ class HttpCentral:
         """ISO day → the highest application serial the central holds for this office."""
         return self._call("GET", "/api/v1/link/numbers")["highest"]
 
+    def history(self, *, after: int, limit: int = 500) -> dict[str, Any]:
+        """What this office sent after its sequence `after` (GET /api/v1/link/history)."""
+        return self._call("GET", f"/api/v1/link/history?after={after}&limit={limit}")
+
 
 # The central's own words for "this batch, as sent, can never be taken": only these make the
 # relay split the batch and, at the end, park one operation. Any other refusal — a proxy's 413, a

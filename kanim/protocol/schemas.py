@@ -23,9 +23,10 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator,
+                      model_validator)
 
-from kanim.domain.application import RecipientKind
+from kanim.domain.application import Priority, RecipientKind
 from kanim.domain.clearances import ClearanceKind, ClearanceState
 from kanim.domain.passport import ApplicationType, PassportKind
 from kanim.domain.people import Sex
@@ -93,6 +94,21 @@ class ApplicationBooked(Payload):
     app_type: ApplicationType
     passport_kind: PassportKind
     appointment_on: Day | None = None
+    # The applicant as the office opened the application (offices since 2026-12-02 send them;
+    # older ones do not): kept for the office's history, read again by an office being rebuilt.
+    full_name: str = Field(default="", max_length=200)
+    nik: str = Field(default="", pattern=r"^([0-9]{16})?$")
+    birth_date: Day | None = None
+    birth_place: str = Field(default="", max_length=100)
+    sex: Sex | None = None
+    kk_number: str = Field(default="", pattern=r"^([0-9]{16})?$")
+    priority: Priority = Priority.NONE
+    travel_date: Day | None = None
+
+    @field_validator("sex", mode="before")
+    @classmethod
+    def _no_sex_given(cls, v: Any) -> Any:
+        return None if v == "" else v
 
 
 class ApplicantCheckedIn(Payload):

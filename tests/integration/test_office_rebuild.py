@@ -1,0 +1,201 @@
+"""An office rebuilt from the central, against a real central over HTTP: what the office sent
+comes back — applications at their stage, clearances, payments, prints, booklets, the capture
+images into its vault — whether the office restored a backup first or lost everything."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from kanim.backup.keys import dedup_key, load_escrow, load_public
+from kanim.backup.rebuild import rebuild
+from kanim.backup.replay import NO_IDENTITY
+from kanim.backup.restore import restore
+from kanim.backup.snapshot import create
+from kanim.backup.targets import FolderTarget
+from kanim.bootstrap import bootstrap
+from kanim.central import service
+from kanim.config import Settings
+from kanim.domain.passport import ApplicationType
+from kanim.link.http import HttpCentral
+from kanim.link.relay import sync_once
+from kanim.office import booking, printing
+from kanim.protocol.signing import load_or_create_key
+from kanim.security.audit import verify_chain
+from kanim.seed import advance
+from kanim.store import tables as t
+from tests.backup_helpers import add_applications, applicant, keys, private_of
+from tests.conftest import make_office
+from tests.integration.test_backup import T0
+from tests.link_fixtures import central_server, connect, make_central
+
+# What never leaves the office, and so cannot come back from the central (kanim/backup/replay.py).
+LOCAL_ONLY = {"booking_id", "interview_notes", "handover", "version"}
+
+
+def applications(office) -> dict[str, dict]:  # noqa: ANN001
+    with office.uow(readonly=True) as uow:
+        return {r.id: {k: v for k, v in r._mapping.items() if k not in LOCAL_ONLY}
+                for r in uow.session.execute(select(t.application))}
+
+
+def differences(got: dict[str, dict], want: dict[str, dict]) -> dict[str, dict]:
+    """Per application, the columns that differ: (rebuilt, original)."""
+    assert set(got) == set(want)
+    diff = {a: {k: (got[a].get(k), v) for k, v in want[a].items() if got[a].get(k) != v} for a in want}
+    return {a: d for a, d in diff.items() if d}
+
+
+def images(office) -> dict[tuple[str, int], bytes | None]:  # noqa: ANN001
+    with office.uow(readonly=True) as uow:
+        rows = uow.session.execute(select(t.biometric.c.application_id, t.biometric.c.position,
+                                          t.biometric.c.file_ref, t.biometric.c.exception)).all()
+    return {(r.application_id, r.position): office.vault.get(r.file_ref) if r.file_ref else r.exception
+            for r in rows}
+
+
+def sent_rows(office) -> set[tuple]:  # noqa: ANN001
+    with office.uow(readonly=True) as uow:
+        return {tuple(r) for r in uow.session.execute(select(t.outbox.c.id, t.outbox.c.seq, t.outbox.c.op)
+                                                      .where(t.outbox.c.status == "sent"))}
+
+
+def table(office, tbl, *cols) -> set[tuple]:  # noqa: ANN001
+    with office.uow(readonly=True) as uow:
+        return {tuple(r) for r in uow.session.execute(select(*(tbl.c[c] for c in cols)))}
+
+
+def stock(office, node) -> None:  # noqa: ANN001
+    """Booklets the central allocated to the office, received at its print room."""
+    service.allocate_booklets(node, office_code="MND", first="X1000001", last="X1000010", actor="t")
+    sync_once(office, office.central)
+    printing.receive_booklets(office, first="X1000001", last="X1000010", actor="printer")
+
+
+def civil_registry(node, tmp_path, people: range) -> None:  # noqa: ANN001
+    """The civil registry knows these applicants: their NIKs verify at the central."""
+    path = tmp_path / "dukcapil.csv"
+    lines = ["nik,full_name,birth_date,sex,kk_number"] + [
+        f"{a.nik},{a.full_name},{a.birth_date.isoformat()},{a.sex.value},{a.kk_number}" for a in map(applicant, people)]
+    path.write_text("\n".join(lines) + "\n")
+    service.load_civil_registry(node, path)
+
+
+def work(office, first: int) -> list[str]:  # noqa: ANN001
+    """Applications at several stages: walk-ins printed, captured and through intake, and one
+    booked online that has not come in yet."""
+    ids = []
+    for n, stage in enumerate(("printed", "captured", "intake_done")):
+        app = booking.walk_in(office, applicant=applicant(first + n), actor="frontdesk")
+        advance(office, app.id, stage, app_type=ApplicationType.NEW, after="checked_in")
+        ids.append(app.id)
+    booked = booking.book(office, account_ref="acc-1", day=date(2026, 12, 3), slot="08:00",
+                          applicants=[applicant(first + 3)], actor="online")[0]
+    return [*ids, booked.id]
+
+
+def test_an_office_that_lost_everything_gets_back_what_it_sent(office, backend, tmp_path, clock) -> None:  # noqa: ANN001
+    node = make_central(tmp_path, clock=clock)
+    with central_server(node) as url:
+        connect(office, node, url)
+        stock(office, node)
+        work(office, 0)
+        sync_once(office, office.central)
+
+        # A new machine: empty database and vault, the office's escrowed signing key.
+        fresh, cleanup = make_office(tmp_path / "new", backend, clock, None)
+        try:
+            shutil.copy2(office.settings.office_key_path, fresh.settings.office_key_path)
+            fresh.central = HttpCentral(url, office_code="MND", key=load_or_create_key(fresh.settings.office_key_path),
+                                        timeout=10)
+            got = rebuild(fresh, fresh.central, page=7)  # pages smaller than the history: every page boundary
+
+            assert got.skipped == [] and got.not_kept == 0
+            assert differences(applications(fresh), applications(office)) == {}
+            assert images(fresh) == images(office) and got.images == 10 * 2  # face + 9 fingers, two captures
+            assert table(fresh, t.booklet, "serial", "status", "application_id") == table(
+                office, t.booklet, "serial", "status", "application_id")
+            assert got.decisions > 0  # the central's decisions, read again from its feed
+            sent = sent_rows(office)
+            assert sent_rows(fresh) == sent
+            with fresh.uow(readonly=True) as uow:
+                assert verify_chain(uow.session).ok
+
+            again = rebuild(fresh, fresh.central)
+            assert (again.operations, again.applications, again.images) == (0, 0, 0)  # nothing twice
+            # Work goes on after the history: the next event takes the next sequence number.
+            later = booking.walk_in(fresh, applicant=applicant(40), actor="frontdesk")
+            with fresh.uow(readonly=True) as uow:
+                seq = uow.session.execute(select(t.outbox.c.seq).where(t.outbox.c.subject == later.id)).scalar()
+            assert seq > max(s for _, s, _ in sent)
+        finally:
+            fresh.engine.dispose()
+            cleanup()
+        # The central's reads of the images are audited there, one row per application.
+        with node.uow(readonly=True) as uow:
+            reads = uow.session.execute(select(t.audit_event.c.detail).where(
+                t.audit_event.c.action == "BiometricRead")).scalars().all()
+        assert len([d for d in reads if d.get("purpose") == "office rebuild"]) >= 2
+
+
+def test_a_restored_office_gets_back_what_the_central_acknowledged_after_its_backup(
+        sqlite_office, tmp_path, clock) -> None:  # noqa: ANN001
+    office = sqlite_office
+    node = make_central(tmp_path, clock=clock)
+    with central_server(node) as url:
+        connect(office, node, url)
+        civil_registry(node, tmp_path, range(20))
+        key, escrow = keys(office, tmp_path)
+        target = FolderTarget(tmp_path / "usb")
+        stock(office, node)
+        before = add_applications(office, 0, 2)
+        advance(office, before[0], "interviewed", app_type=ApplicationType.NEW, after="checked_in")
+        sync_once(office, office.central)
+        create(office.settings, [target], public=load_public(office.settings), dedup_key=dedup_key(office.settings),
+               now=T0)
+        # After the backup, acknowledged by the central: new applications, and one from before
+        # the backup taken on to print.
+        work(office, 10)
+        advance(office, before[0], "printed", app_type=ApplicationType.NEW, after="interviewed")
+        sync_once(office, office.central)
+        unsigned = httpx.get(f"{url}/api/v1/link/history", timeout=5)
+        assert unsigned.status_code == 401 and unsigned.headers["content-type"] == "application/problem+json"
+
+        restore(target, private_of(key), load_escrow(escrow), tmp_path / "restored")
+        settings = Settings(_env_file=None, data_dir=tmp_path / "restored", office_code="MND", chip_required=False,
+                            database_url=f"sqlite:///{tmp_path / 'restored' / 'kanim.db'}")
+        again = bootstrap(settings, clock=clock, central=HttpCentral(
+            url, office_code="MND", key=load_or_create_key(settings.office_key_path), timeout=5))
+        try:
+            assert len(applications(again)) == 2  # what the backup held
+            got = rebuild(again, again.central)
+            assert got.skipped == []
+            assert differences(applications(again), applications(office)) == {}
+            assert images(again) == images(office)
+            assert table(again, t.booklet, "serial", "status", "application_id") == table(
+                office, t.booklet, "serial", "status", "application_id")
+            # Scans never leave the office: those taken after the backup are not back.
+            assert table(again, t.document_scan, "id") < table(office, t.document_scan, "id")
+            sync_once(again, again.central)  # what the backup held as pending is answered as before
+            with again.uow(readonly=True) as uow:
+                assert set(uow.session.execute(select(t.outbox.c.status)).scalars()) == {"sent"}
+                assert verify_chain(uow.session).ok
+        finally:
+            again.engine.dispose()
+
+
+@pytest.mark.parametrize("identity", [True, False])
+def test_an_application_the_central_knows_without_its_applicant_is_skipped_with_its_reason(identity) -> None:
+    from kanim.backup.replay import fold
+
+    booked = {"id": "op1", "seq": 1, "subject": "a1", "op": "ApplicationBooked", "payload": {
+        "subject": "a1", "at": "2026-12-01T01:00:00+00:00", "actor": "fd", "number": "MND-20261201-0001",
+        "app_type": "new", "passport_kind": "regular",
+        **({"full_name": "Siti", "nik": "3171014508900001", "birth_date": "1990-08-05", "sex": "F"} if identity else {})}}
+    folded = fold([booked], {}, office_code="MND")
+    assert (folded.changed == {"a1"}) is identity
+    assert folded.skipped == ([] if identity else [("a1", NO_IDENTITY)])
