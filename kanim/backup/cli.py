@@ -121,6 +121,21 @@ def escrow(out_file: Annotated[Path | None, typer.Option("--out", help="also wri
     print(sheet)
 
 
+@backup_app.command("install-keys")
+@one_line
+def install_keys(escrow_file: EscrowOpt = None) -> None:
+    """Put the escrowed keys into a new node, to rebuild it from the central when every backup is lost.
+
+    Example: KANIM_DATA_DIR=/srv/kanim/data kanim backup install-keys --escrow escrow.txt && kanim db upgrade && kanim backup rejoin
+    """
+    from kanim.backup.keys import install_escrow, load_escrow
+
+    settings = _settings()
+    names = install_escrow(settings, load_escrow(escrow_file))
+    out.print(f"installed {len(names)} escrowed keys into {settings.data_dir / 'keys'}: {', '.join(names)}", markup=False)
+    out.print("next: kanim db upgrade, then kanim backup rejoin (with KANIM_CENTRAL_URL)", markup=False)
+
+
 @backup_app.command("create")
 @one_line
 def create(to: Target = None) -> None:

@@ -109,6 +109,19 @@ def load_escrow(path: Path | None) -> dict[str, bytes]:
         raise BackupKeyError(f"escrow sheet {path}: {e}") from None
 
 
+def install_escrow(settings: Settings, escrow: dict[str, bytes]) -> list[str]:
+    """The escrowed keys written into a new node's keys folder (never over a key there): the
+    node is the same office again — the central knows it by its signing key — with nothing
+    else, to be rebuilt from the central when every backup is lost (docs/recovery-runbook.md)."""
+    folder = private_dir(settings.data_dir / "keys")
+    for name in escrow:
+        if (folder / name).exists():
+            raise BackupKeyError(f"{folder / name} exists: install the escrowed keys into a new node's folder only")
+    for name, data in sorted(escrow.items()):
+        _write_once(folder / name, data)
+    return sorted(escrow)
+
+
 def _on_paper(name: str, data: bytes) -> bytes:
     """An Ed25519 PEM goes on paper as its 32-byte seed (a third of the letters to type)."""
     if name.endswith(".pem"):

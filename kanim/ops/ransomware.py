@@ -3,23 +3,26 @@
 A central, an office (relay on), an off-site `kanim backup serve` and the office's
 `kanim backup run` (a snapshot every second, to a local folder and off-site) run as their own
 processes on localhost. The front desk takes walk-ins with their scanned KTP over HTTP. Then an
-attacker holding the node's own credentials kills the office, encrypts its data folder, deletes
+attacker holding the node's own credentials stops the backups (the desks take more walk-ins,
+which reach the central and no snapshot), kills the office, encrypts its data folder, deletes
 the local backups and tries to delete and overwrite the off-site ones with the node's token.
-The office's IT restores from the off-site target into a new folder (`kanim restore`), continues
-its numbers after the central's (`kanim backup rejoin`) and starts the office again.
+The office's IT restores from the off-site target into a new folder (`kanim restore`), gets back
+from the central what it acknowledged after the snapshot and continues its numbers after the
+central's (`kanim backup rejoin`), and starts the office again.
 
 The report (`run_ransomware`'s return value, `--json`):
 - taken: applications the desk got a number for before the attack;
-- restored: of those, in the restored office; acknowledged: of those, held by the central;
+- restored: of those, in the office's restored backup; rebuilt_from_central: of those, not in the
+  backup and brought back from the central by the rejoin; acknowledged: of those, held by the
+  central;
 - lost: taken but neither restored nor acknowledged by the central (the recovery point's cost);
-  acknowledged_not_restored: held by the central, not back at the office (bringing them back is
-  the office rebuilt from the central, not built yet: docs/backup.md);
+  acknowledged_not_restored: held by the central, not back at the office (0 when it went well);
 - recovery_point_seconds: from the newest snapshot off-site to the attack;
 - recovery_seconds: from the start of the restore until a desk's walk-in is served again;
 - duplicated: application numbers held twice, at the central or the restored office;
 - attacker: each attempt on the off-site store with the node's token and its answer;
-- ok: the attacker failed every time, nothing the central acknowledged is lost, nothing is
-  duplicated, and the desks serve again with a number the central accepts.
+- ok: the attacker failed every time, nothing the central acknowledged is lost or missing at the
+  office, nothing is duplicated, and the desks serve again with a number the central accepts.
 """
 
 from __future__ import annotations
@@ -143,15 +146,20 @@ class _Run:
 
             wait_for("a snapshot after them", lambda: any(time_of(n).timestamp() >= int(done) for n in self.snapshots()),
                      STEP_TIMEOUT)
+            # As ransomware does, the intruder first stops the backups; the desks and the relay
+            # go on, so this work reaches the central but no snapshot.
+            self.say("the intruder stops the office's backups; the desks go on working")
+            self.runner.kill()
             self.say(f"{self.applicants - self.before} more walk-ins, and the attack comes in the middle of the day")
-            self.taken += [self.walk_in(desk, i) for i in range(self.before, self.applicants)]
+            later = [self.walk_in(desk, i) for i in range(self.before, self.applicants)]
+            self.taken += later
+            wait_for("the central to acknowledge them", lambda: set(later) <= set(self.central()), STEP_TIMEOUT)
 
     def attack(self) -> None:
         from kanim.backup.format import time_of
 
         self.attacked_at = time.time()
         self.office.kill()
-        self.runner.kill()
         self.acknowledged_at_attack = list(self.central())
         snaps = self.snapshots()
         self.report["recovery_point_seconds"] = round(self.attacked_at - time_of(snaps[-1]).timestamp(), 1)
@@ -190,7 +198,8 @@ class _Run:
         env = {**node_env(restored.settings()), **self.backup_env}
         self.kanim(env, "restore", "--from", self.offsite, "--key", str(self.root / "backup.key"),
                    "--escrow", str(self.root / "escrow.txt"), "--into", str(restored.data_dir))
-        self.kanim(env, "backup", "rejoin")
+        self.from_backup = {a for a, _ in _rows(restored.data_dir / "kanim.db", "SELECT id, number FROM application")}
+        self.kanim(env, "backup", "rejoin")  # what the central acknowledged after the snapshot comes back
         self.restored = restored
         self.office = self._start(restored.process())
         with self.desk(self.office.url) as desk:
@@ -208,7 +217,8 @@ class _Run:
         given = Counter(central.values()) + Counter(v for k, v in office.items() if k not in central)
         duplicated = sum(c - 1 for c in given.values()) + sum(1 for a in lost if self.numbers[a] in given)
         attacker = self.report["attacker"]
-        r = {**self.report, "taken": len(taken), "restored": len(taken & restored),
+        r = {**self.report, "taken": len(taken), "restored": len(taken & self.from_backup),
+             "rebuilt_from_central": len(taken & (restored - self.from_backup)),
              "acknowledged": len(taken & acknowledged), "lost": len(lost),
              "lost_numbers": sorted(self.numbers[a] for a in lost),
              "acknowledged_lost": len((taken & set(self.acknowledged_at_attack)) - acknowledged),
@@ -217,7 +227,7 @@ class _Run:
              "attacker_failed": sum(a["failed"] for a in attacker), "attacker_tries": len(attacker),
              "snapshots_offsite": len(self.snapshots())}
         r["ok"] = (r["attacker_failed"] == r["attacker_tries"] > 0 and duplicated == 0 and r["acknowledged_lost"] == 0
-                   and r["acknowledged"] + r["restored"] > 0)
+                   and r["acknowledged_not_restored"] == 0 and r["acknowledged"] + r["restored"] > 0)
         return r
 
     def shutdown(self) -> None:
@@ -259,9 +269,9 @@ def render(r: dict[str, Any], console: Console) -> None:
         say(f"scenario failed: {r['error']} (logs in {r.get('data_dir')})")
         return
     say(f"taken before the attack: {r['taken']}; restored from the off-site backup: {r['restored']}; "
-        f"acknowledged by the central: {r['acknowledged']}")
+        f"rebuilt from the central: {r['rebuilt_from_central']}; acknowledged by the central: {r['acknowledged']}")
     say(f"lost (neither backed up nor acknowledged): {r['lost']}; acknowledged by the central and lost: "
-        f"{r['acknowledged_lost']}; acknowledged but not yet back at the office: {r['acknowledged_not_restored']}")
+        f"{r['acknowledged_lost']}; acknowledged but not back at the office: {r['acknowledged_not_restored']}")
     say(f"recovery point: {r['recovery_point_seconds']} s; recovery time: {r['recovery_seconds']} s until the desk "
         f"served again (first number after: {r['first_number_after']})")
     say(f"duplicated: {r['duplicated']}; the attacker's tries on the off-site store: {r['attacker_tries']}, "

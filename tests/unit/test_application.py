@@ -19,6 +19,7 @@ from kanim.domain.application import (
     WITH_BOOKLET,
     Application,
     Handover,
+    Priority,
     RecipientKind,
     Stage,
 )
@@ -150,14 +151,17 @@ def holder() -> Handover:
 # -- the whole lifecycle -------------------------------------------------------------------------
 
 
-def test_it_records_the_booking_with_number_type_kind_and_appointment() -> None:
-    app = new_app()
+def test_it_records_the_booking_with_number_type_kind_appointment_and_applicant() -> None:
+    app = new_app(priority=Priority.HAJJ_UMRAH, travel_date=date(2027, 1, 5), birth_place="Manado")
     app.booked(actor="frontdesk")
     (e,) = app.events
     assert isinstance(e, ev.ApplicationBooked)
     assert (e.subject, e.at, e.actor) == ("app-1", T0, "frontdesk")
+    # The applicant too: an office rebuilt from the central gets the application back whole.
     assert e.payload() == {"number": "MND-20261130-0001", "app_type": "new", "passport_kind": "electronic",
-                           "appointment_on": "2026-11-30"}
+                           "appointment_on": "2026-11-30", "full_name": "Siti Rahmawati", "nik": NIK,
+                           "birth_date": "1990-08-05", "birth_place": "Manado", "sex": "F", "kk_number": KK,
+                           "priority": "hajj_umrah", "travel_date": "2027-01-05"}
     assert app.stage is Stage.BOOKED
 
 
