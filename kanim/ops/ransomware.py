@@ -190,7 +190,8 @@ class _Run:
         return out
 
     def recover(self) -> None:
-        self.say("recovery: restore from the off-site store into a new folder, continue the numbers, start")
+        self.say("recovery: restore from the off-site store into a new folder, get back from the central what "
+                 "the backup lacks, continue the numbers, start")
         started = time.monotonic()
         spec = self.office_spec
         restored = OfficeSpec(OFFICE_CODE, self.root / "office-restored", spec.port, spec.central_url,
