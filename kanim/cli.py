@@ -275,7 +275,25 @@ def serve(
 
     _check_port(host, port)
     settings = Settings(role=role) if role else Settings()
+    _check_rejoined(settings)
     run(settings, host=host, port=port, relay=relay, workers=workers, access_log=access_log)
+
+
+def _check_rejoined(settings: Settings) -> None:
+    """A node restored from a backup (or made from the escrow sheet) serves only once it has
+    rejoined the central: otherwise its desks hand out numbers and sequence numbers the central
+    already holds (docs/recovery-runbook.md, step 5)."""
+    from kanim.backup.rebuild import MARKER
+
+    if settings.role == "central" or not (settings.data_dir / MARKER).is_file():
+        return
+    if settings.link_mode != "http":
+        err.print(f"error: this node was restored and has no central to rejoin; if it works alone, remove "
+                  f"{settings.data_dir / MARKER} and serve", markup=False)
+    else:
+        err.print("error: this node was restored and has not rejoined the central: run `kanim backup rejoin` "
+                  "first (docs/recovery-runbook.md, step 5)", markup=False)
+    raise typer.Exit(2)
 
 
 @app.command()

@@ -130,8 +130,11 @@ def install_keys(escrow_file: EscrowOpt = None) -> None:
     """
     from kanim.backup.keys import install_escrow, load_escrow
 
+    from kanim.backup.rebuild import mark_rejoin_needed
+
     settings = _settings()
     names = install_escrow(settings, load_escrow(escrow_file))
+    mark_rejoin_needed(settings.data_dir, after=0)  # nothing here yet: the whole history comes back
     out.print(f"installed {len(names)} escrowed keys into {settings.data_dir / 'keys'}: {', '.join(names)}", markup=False)
     out.print("next: kanim db upgrade, then kanim backup rejoin (with KANIM_CENTRAL_URL)", markup=False)
 
@@ -329,7 +332,10 @@ def rejoin(gap: Annotated[int, typer.Option(min=0, help="numbers also skipped to
     except CentralUnavailable as e:
         raise ValueError(f"cannot ask the central: {e}") from None
     out.print(f"from the central: {got.operations} operations this node had lost, {got.applications} applications, "
-              f"{got.images} images, {got.booklets} booklets", markup=False)
+              f"{got.images} images, {got.booklets} booklets; {got.decisions} events of its feed applied", markup=False)
+    if got.renumbered:
+        out.print(f"  {got.renumbered} operations had been sent under a sequence number already used: kept under "
+                  "new numbers", markup=False)
     for what, why in got.skipped[:20]:
         out.print(f"  not rebuilt: {what}: {why}", markup=False)
     if len(got.skipped) > 20:
@@ -360,18 +366,21 @@ def restore(
     """
     from kanim.backup import crypto, paper
     from kanim.backup.keys import PUBLIC, load_escrow, load_private
+    from kanim.backup.rebuild import last_sent_in, mark_rejoin_needed
     from kanim.backup.restore import restore as run_restore
 
     private, escrowed = load_private(key), load_escrow(escrow_file)
     when = at.replace(tzinfo=UTC) if at and at.tzinfo is None else at
     r = run_restore(_targets(source, office=office)[0], private, escrowed, into, at=when, name=snapshot)
+    # The node must rejoin before it serves; its history starts where the backup's outbox stops.
+    mark_rejoin_needed(into, after=last_sent_in(into / "kanim.db"))
     # The node backs up again at once: its public key is the private key's.
     pub = into / "keys" / PUBLIC
     pub.write_text(f"public key: {paper.encode(crypto.public_of(private))}\n")
     pub.chmod(0o600)
     out.print(f"restored {r.snapshot} into {into}: {r.files} files, {r.bytes:,} bytes in {r.seconds:.1f} s; "
               f"audit chain of {r.audit_rows} rows intact, {r.vault_files} vault files decrypt", markup=False)
-    out.print(f"next: KANIM_DATA_DIR={into} kanim serve", markup=False)
+    out.print(f"next: KANIM_DATA_DIR={into} kanim backup rejoin, then kanim serve", markup=False)
 
 
 restore_command = one_line(restore)

@@ -20,19 +20,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, text, update
 
 from kanim.backup.rejoin import raise_counters
-from kanim.backup.replay import Folded, biometric_kind, fold
+from kanim.backup.replay import NO_IDENTITY, Folded, biometric_kind, fold
 from kanim.bootstrap import Office
 from kanim.domain.people import Sex
 from kanim.protocol.numbers import highest_by_day
+from kanim.security.filemodes import FILE_MODE
 from kanim.store import tables as t
 
 log = logging.getLogger("kanim.backup")
@@ -40,7 +43,11 @@ PAGE = 500
 
 
 class History(Protocol):
-    def history(self, *, after: int, limit: int = PAGE) -> dict[str, Any]: ...
+    def history(self, *, after: int, after_id: str = "", limit: int = PAGE) -> dict[str, Any]: ...
+
+
+class RebuildError(ValueError):
+    """The rebuild cannot go on; the message is one line for the operator."""
 
 
 @dataclass
@@ -49,91 +56,180 @@ class Rebuilt:
     applications: int = 0  # application rows written or brought up to date
     images: int = 0  # capture images written back into the vault
     booklets: int = 0
-    renumbered: int = 0  # operations whose sequence the office had given to later work
+    renumbered: int = 0  # operations kept under another sequence number (two sent under one)
     not_kept: int = 0  # applied by the central before it kept history: cannot come back
-    decisions: int = 0  # the central's decisions read again from its feed
+    decisions: int = 0  # the central's events applied from its feed afterwards
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def rebuild(office: Office, central: History, *, page: int = PAGE) -> Rebuilt:
-    """Bring back what the central holds of this office after what its outbox holds as sent."""
-    report = Rebuilt()
-    after = _last_sent(office)
-    while True:
-        doc = central.history(after=after, limit=page)
-        report.not_kept = int(doc.get("not_kept", 0))
-        ops = doc["operations"]
-        if ops:
-            _apply_page(office, ops, report)
-            after = max(after, int(doc["next"]))
-        if not doc.get("more") or not ops:
-            break
-    report.decisions = _pull_feed(office, central)
-    with office.uow() as uow:
-        uow.audit(actor="cli", action="OfficeRebuilt", subject=office.settings.office_code,
-                  detail={"operations": report.operations, "applications": report.applications,
-                          "images": report.images, "decisions": report.decisions, "skipped": len(report.skipped)})
-        uow.commit()
-    return report
+# Written by `kanim restore` and `kanim backup install-keys`, removed by a rejoin that finished:
+# where the history starts (the newest operation the backup held as sent), and the sign that
+# this node must rejoin before it serves (kanim/cli.py `serve`).
+MARKER = "rejoin-needed.json"
 
 
-def _pull_feed(office: Office, central: History) -> int:
-    """The central's decisions after the office's cursor (all of them, for an office that lost
-    everything): the history holds what the office *sent*; what the central *decided* about
-    its applications comes back the way it first came, through the feed, verified and applied
-    once by id (kanim/link/inbox.py)."""
-    from kanim.link.relay import Relay
+def mark_rejoin_needed(data_dir: Path, *, after: int) -> None:
+    path = data_dir / MARKER
+    path.write_text(json.dumps({"after": after}) + "\n")
+    path.chmod(FILE_MODE)
 
-    if not hasattr(central, "pull"):
-        return 0
-    relay = Relay(office, central)  # type: ignore[arg-type]
+
+def rejoin_needed(data_dir: Path) -> dict[str, Any] | None:
+    path = data_dir / MARKER
+    if not path.is_file():
+        return None
     try:
-        return relay.pull_round()
-    finally:
-        relay.close()
+        doc = json.loads(path.read_text())
+        return {"after": int(doc["after"])}
+    except (ValueError, KeyError, TypeError):
+        raise RebuildError(f"{path} is damaged: it should say {{\"after\": N}}; N is the newest sequence the "
+                           "restored outbox holds as sent (0 for a new node)") from None
 
 
-def _last_sent(office: Office) -> int:
-    """Where the history starts: after the newest operation the backup knew as sent. Rows that
-    were pending in the backup may have reached the central since; they come back by id."""
+def last_sent(office: Office) -> int:
+    """The newest outbox sequence the node holds as sent (0 for none): where its history starts."""
     with office.uow(readonly=True) as uow:
         c = t.outbox.c
         return int(uow.session.execute(select(func.coalesce(func.max(c.seq), 0)).where(c.status == "sent")).scalar_one())
 
 
-def _apply_page(office: Office, ops: list[dict[str, Any]], report: Rebuilt) -> None:
+def last_sent_in(db: Path) -> int:
+    """The same, read from a restored SQLite file before any node opens it (`kanim restore`)."""
+    import sqlite3
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return int(con.execute("SELECT coalesce(max(seq), 0) FROM outbox WHERE status = 'sent'").fetchone()[0])
+    finally:
+        con.close()
+
+
+def rebuild(office: Office, central: History, *, page: int = PAGE) -> Rebuilt:
+    """Bring back what the central holds of this office after where its backup stopped."""
+    report = Rebuilt()
+    marker = rejoin_needed(office.settings.data_dir)
+    after, after_id = (marker["after"] if marker else last_sent(office)), ""
+    feed_cursor = 0
+    waiting: list[dict[str, Any]] = []  # an application's operations held for its identity (next page)
+    while True:
+        doc = _verified(office, central.history(after=after, after_id=after_id, limit=page), after, after_id)
+        report.not_kept, feed_cursor = int(doc["not_kept"]), int(doc["feed_cursor"])
+        last = not doc["more"] or not doc["operations"]
+        if doc["operations"] or waiting:
+            waiting = _apply_page(office, waiting + doc["operations"], int(doc["last_seq"]), report, last=last)
+        after, after_id = int(doc["next"]), str(doc["next_id"])
+        if last:
+            break
+    report.decisions = _pull_feed(office, central, seen=feed_cursor)
+    with office.uow() as uow:
+        uow.audit(actor="cli", action="OfficeRebuilt", subject=office.settings.office_code,
+                  detail={"operations": report.operations, "applications": report.applications,
+                          "images": report.images, "decisions": report.decisions, "skipped": len(report.skipped)})
+        uow.commit()
+    (office.settings.data_dir / MARKER).unlink(missing_ok=True)
+    return report
+
+
+def _verified(office: Office, doc: dict[str, Any], after: int, after_id: str) -> dict[str, Any]:
+    """The page as the central signed it, for this office and the place asked for; rows go into
+    the outbox as sent on its word, so a page nobody can vouch for is never written."""
+    from kanim.protocol.signing import SignatureError, verify_document
+
+    key = office.settings.central_public_key
+    if not key:
+        raise RebuildError("KANIM_CENTRAL_PUBLIC_KEY is not set: what the central gives back cannot be verified "
+                           "(the central's operator prints it with `kanim central key`)")
+    body = {k: v for k, v in doc.items() if k != "signature"}
+    try:
+        verify_document(key, body, str(doc.get("signature", "")))
+    except SignatureError:
+        raise RebuildError("the central's history does not verify with KANIM_CENTRAL_PUBLIC_KEY: nothing was "
+                           "written from it (is the key the central's? `kanim central key` prints it)") from None
+    if body.get("office") != office.settings.office_code or (body.get("after"), body.get("after_id")) != (after, after_id):
+        raise RebuildError("the central's history is for another office or another place: nothing was written from it")
+    return body
+
+
+def _pull_feed(office: Office, central: History, *, seen: int) -> int:
+    """The central's feed after the office's cursor. Events up to `seen` were applied before the
+    office lost its data (the central recorded how far it read): the decisions and rebuild
+    requests among them are not applied again — what they did is in the history (the
+    ClearanceChanged, the holds, the releases), and a flag long lifted would hold an
+    application again and void its booklet. Their allocations, watch-list changes and
+    revocation lists are applied: the history does not carry what the office received."""
+    from kanim.link import inbox
+    from kanim.link.relay import Relay
+    from kanim.protocol.operations import EventKind
+    from kanim.protocol.wire import InboxPage
+
+    if not hasattr(central, "pull"):
+        return 0
+    applied = 0
+    while (cursor := inbox.cursor(office)) < seen:
+        page = central.pull(after=cursor)
+        keep = [e for e in page.events
+                if not (e.seq is not None and e.seq <= seen and e.kind in (EventKind.CLEARANCE, EventKind.REBUILD))]
+        counts = inbox.apply_page(office, InboxPage(keep, page.next_cursor, page.central_id, page.last_seq))
+        applied += sum(n for k, n in counts.items() if k not in ("blocked", "central_changed"))
+        if "blocked" in counts or "central_changed" in counts or not page.events or page.next_cursor <= cursor:
+            break
+    relay = Relay(office, central)  # type: ignore[arg-type]
+    try:
+        return applied + relay.pull_round()
+    finally:
+        relay.close()
+
+
+def _apply_page(office: Office, ops: list[dict[str, Any]], last_seq: int, report: Rebuilt, *,
+                last: bool) -> list[dict[str, Any]]:
+    """Write a page; returns the operations of applications whose identity is not in it yet (an
+    ApplicationBooked of an older office, its intake on a later page): they wait for the next
+    page, unless this is the last, where they are reported."""
     with office.uow() as uow:
         s = uow.session
         c = t.outbox.c
         have = set(s.execute(select(c.id).where(c.id.in_([o["id"] for o in ops]))).scalars())
         new = [o for o in ops if o["id"] not in have]
         if not new:
-            return
+            return []
         subjects = {o["subject"] for o in new}
         a = t.application.c
         known = {r.id: dict(r._mapping) for r in s.execute(select(t.application).where(a.id.in_(subjects)))}
         existing = set(known)
         folded = fold(new, known, office_code=office.settings.office_code)
-        _write_outbox(uow, new, report)
+        unnamed = {what for what, why in folded.skipped if why == NO_IDENTITY}
+        wait = [o for o in new if o["subject"] in unnamed] if not last else []
+        if wait:
+            new = [o for o in new if o["subject"] not in unnamed]
+            folded = fold(new, known, office_code=office.settings.office_code)  # without them
+        _write_outbox(uow, new, last_seq, report)
         _write_applications(office, uow, folded, existing, report)
         _write_booklets(uow, folded, report)
         _write_captures(office, uow, folded, report)
         report.skipped += folded.skipped
         uow.commit()
+    return wait
 
 
-def _write_outbox(uow, ops: list[dict[str, Any]], report: Rebuilt) -> None:  # noqa: ANN001
+def _write_outbox(uow, ops: list[dict[str, Any]], last_seq: int, report: Rebuilt) -> None:  # noqa: ANN001
+    """The operations as sent, under their own sequence numbers. One whose number the office
+    already holds for another operation (an office restored before rejoins existed sent two
+    under one number) is kept under a number above every one the central holds, which no later
+    page can ask for."""
+    if not ops:
+        return
     s = uow.session
     c = t.outbox.c
     taken = set(s.execute(select(c.seq).where(c.seq.in_([o["seq"] for o in ops]))).scalars())
-    top = int(s.execute(select(func.coalesce(func.max(c.seq), 0))).scalar_one())
+    top = max(int(s.execute(select(func.coalesce(func.max(c.seq), 0))).scalar_one()), last_seq)
     rows = []
     for o in ops:
         seq = o["seq"]
-        if seq in taken:  # the office took work before it rejoined: that work keeps its number
+        if seq in taken:
             top += 1
             seq = top
             report.renumbered += 1
+        taken.add(seq)
         payload = {k: v for k, v in o["payload"].items() if k != "biometrics"}  # the relay reads the vault
         at = datetime.fromisoformat(o["payload"]["at"])
         rows.append(dict(seq=seq, id=o["id"], subject=o["subject"], op=o["op"], payload=payload, priority=0,
@@ -155,6 +251,12 @@ def _write_applications(office: Office, uow, folded: Folded, existing: set[str],
         if app_id in existing:
             values = {k: v for k, v in row.items() if k not in ("id", "version")}
             s.execute(update(t.application).where(a.id == app_id).values(**values, version=a.version + 1))
+        elif s.execute(select(a.id).where(a.number == row["number"])).first() is not None:
+            # The central held two applications under one number (an office restored before
+            # the central refused reused numbers): the one here keeps it; this one is reported.
+            folded.changed.discard(app_id)
+            folded.skipped.append((app_id, f"its number {row['number']} is held here by another application"))
+            continue
         else:
             s.execute(t.application.insert().values(**row))
         report.applications += 1
@@ -187,7 +289,12 @@ def _write_booklets(uow, folded: Folded, report: Rebuilt) -> None:  # noqa: ANN0
         if fresh:
             s.execute(t.booklet.insert(), fresh)
         report.booklets += len(fresh)
+    a = t.application.c
     for serial, values in folded.booklets.items():
+        owner = values.get("application_id")
+        if owner is not None and s.execute(select(a.id).where(a.id == owner)).first() is None:
+            folded.skipped.append((serial, f"the booklet's application {owner} was not rebuilt"))
+            continue
         found = s.execute(update(t.booklet).where(b.serial == serial).values(**values))
         if found.rowcount == 0:
             folded.skipped.append((serial, "a booklet the office has no record of receiving"))

@@ -147,7 +147,8 @@ def _cancelled(out: Folded, subject: str, p: dict[str, Any], at: datetime, _offi
     return _change(out, subject, at, stage=Stage.CANCELLED.value, decision_reason=p.get("reason") or "cancelled")
 
 
-_NO_PRINT = dict(booklet_serial=None, mrz_line1=None, mrz_line2=None, issued_on=None, expires_on=None)
+# What the domain's _clear_print empties (a failed quality check, a print voided by a flag).
+_NO_PRINT = dict(booklet_serial=None, mrz_line1=None, mrz_line2=None, issued_on=None, expires_on=None, printed_at=None)
 
 
 def _printed(out: Folded, subject: str, p: dict[str, Any], at: datetime, _office: str) -> str | None:
@@ -189,13 +190,16 @@ def _released(out: Folded, subject: str, p: dict[str, Any], at: datetime, _offic
 # -- booklets ----------------------------------------------------------------------------------
 
 def _received(out: Folded, subject: str, p: dict[str, Any], at: datetime, _office: str) -> str | None:
-    out.batches.append(dict(id=subject, first_serial=p["first"], last_serial=p["last"], count=p["count"],
+    out.batches.append(dict(id=p.get("subject") or subject, first_serial=p["first"], last_serial=p["last"], count=p["count"],
                             received_at=at, received_by=p.get("actor", "")))
     return None
 
 
 def _spoiled(out: Folded, subject: str, p: dict[str, Any], at: datetime, _office: str) -> str | None:
-    out.booklets.setdefault(subject, {}).update(status="spoiled", spoiled_at=at, spoil_reason=p.get("reason") or None)
+    # A personalised booklet is spoiled in its application's order: the operation's subject is
+    # then the application, and the booklet's serial is the payload's own subject.
+    serial = p.get("subject") or subject
+    out.booklets.setdefault(serial, {}).update(status="spoiled", spoiled_at=at, spoil_reason=p.get("reason") or None)
     return None
 
 

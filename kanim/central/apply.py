@@ -245,7 +245,8 @@ def _record(session: Session, rows: list[dict[str, Any]], stored: dict[str, Any]
         if r["id"] in stored:
             session.execute(update(ct.central_operation).where(c.office_code == r["office_code"], c.id == r["id"])
                             .values(ok=r["ok"], error=r["error"], received_at=r["received_at"],
-                                    size_bytes=r["size_bytes"], payload=r["payload"]))
+                                    size_bytes=r["size_bytes"], payload=r["payload"], office_seq=r["office_seq"],
+                                    subject=r["subject"], op=r["op"], body_sha256=r["body_sha256"]))
 
 
 def _stored(session: Session, office_code: str, ids: list[str]) -> dict[str, Any]:

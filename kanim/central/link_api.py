@@ -168,15 +168,23 @@ class HistoryOperationOut(BaseModel):
 
 
 class HistoryOut(BaseModel):
+    office: str
+    after: int
+    after_id: str
     operations: list[HistoryOperationOut]
-    next: int = Field(description="the sequence to ask after next")
+    next: int = Field(description="with `next_id`, where to ask after next")
+    next_id: str
     more: bool
+    last_seq: int = Field(description="the highest sequence the central holds for this office")
+    feed_cursor: int = Field(description="the feed's events this office had applied: their effects are in the history")
     not_kept: int = Field(description="operations applied before the central kept their bodies: not given back")
+    signature: str = Field(description="Ed25519 by the central's key over the rest of the document (docs/backup.md)")
 
 
 @link.get("/history", response_model=HistoryOut, responses=SIGNED_ERRORS)
 def history(office_code: SignedOffice, node: NodeDep, after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
+            after_id: Annotated[str, Query(max_length=36, pattern=r"^[A-Za-z0-9-]*$")] = "",
             limit: Annotated[int, Query(ge=1, le=2000)] = 500) -> dict:
-    """What this office sent after its sequence `after`, in its order: an office that lost its
-    data is rebuilt from it (`kanim backup rejoin`). Every image given back is an audited read."""
-    return service.history(node, office_code=office_code, after=after, limit=limit).__dict__
+    """What this office sent after (`after`, `after_id`), in its order, signed: an office that lost
+    its data is rebuilt from it (`kanim backup rejoin`). Every image given back is an audited read."""
+    return service.history(node, office_code=office_code, after=after, after_id=after_id, limit=limit)

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 
 from kanim.central import tables as ct
 from kanim.central.apply import apply_batch
@@ -91,8 +91,11 @@ def events(node: CentralNode, *, office_code: str, after: int, limit: int) -> Ev
             .order_by(e.seq).limit(limit)).all()
         last = uow.session.execute(select(func.coalesce(func.max(e.seq), 0))).scalar_one()
         cid = central_id(uow)
-        uow.session.execute(update(ct.central_office).where(ct.central_office.c.code == office_code)
-                            .values(last_contact_at=uow.now()))
+        o = ct.central_office.c
+        # Asking after `after` says the office applied every event up to it (kanim/link/inbox.py).
+        uow.session.execute(update(ct.central_office).where(o.code == office_code).values(
+            last_contact_at=uow.now(),
+            feed_cursor=case((func.coalesce(o.feed_cursor, 0) < after, after), else_=o.feed_cursor)))
         uow.commit()
     return EventPage([dict(id=r.id, seq=r.seq, kind=r.kind, subject=r.subject, payload=r.payload,
                            created_at=r.created_at.isoformat()) for r in rows],
@@ -113,41 +116,57 @@ def highest_numbers(node: CentralNode, *, office_code: str) -> dict[str, int]:
 class HistoryPage:
     operations: list[dict[str, Any]]
     next: int
+    next_id: str
     more: bool
+    last_seq: int  # the highest sequence the central holds for the office
+    feed_cursor: int  # the feed's events the office had applied (the history carries what they did)
     not_kept: int  # operations applied before the central kept history: they cannot be given back
 
 
 HISTORY_IMAGE_BYTES = 16 * 1024 * 1024  # a page's images: a few hundred applications', never unbounded
 
 
-def history(node: CentralNode, *, office_code: str, after: int, limit: int,
-            image_bytes: int = HISTORY_IMAGE_BYTES) -> HistoryPage:
-    """What the office sent, in its own order after its sequence `after`: every operation the
+def history(node: CentralNode, *, office_code: str, after: int, after_id: str = "", limit: int,
+            image_bytes: int = HISTORY_IMAGE_BYTES) -> dict[str, Any]:
+    """What the office sent, in its own order after (`after`, `after_id`): every operation the
     central applied, with the images the registry holds put back into the captures (each read
-    audited). An office rebuilt after losing its data replays them (kanim/backup/rebuild.py)."""
+    audited), signed with the central's key. An office that lost its data replays them
+    (kanim/backup/rebuild.py). Paged by sequence and id: an office restored before rejoins
+    existed may have sent two operations under one sequence number, and neither may be lost
+    at a page's edge."""
     from kanim.central.biometrics import aad
 
     o = ct.central_operation.c
+    mine = and_(o.office_code == office_code, o.ok.is_(True))
     with node.uow() as uow:
         rows = uow.session.execute(
             select(o.id, o.office_seq, o.subject, o.op, o.payload)
-            .where(o.office_code == office_code, o.ok.is_(True), o.payload.is_not(None), o.office_seq > after)
-            .order_by(o.office_seq).limit(limit + 1)).all()
+            .where(mine, o.payload.is_not(None),
+                   or_(o.office_seq > after, and_(o.office_seq == after, o.id > after_id)))
+            .order_by(o.office_seq, o.id).limit(limit + 1)).all()
         more = len(rows) > limit
         operations, size = [], 0
         for r in rows[:limit]:
             payload = dict(r.payload)
             if payload.get("biometrics"):
-                payload["biometrics"], n = _with_images(uow, node, r.subject, payload["biometrics"], aad)
+                # Sized before anything is unsealed: an image is read only for the page it goes in.
+                n = sum(int(b.get("size_bytes") or 0) for b in payload["biometrics"])
                 if operations and size + n > image_bytes:
                     more = True
                     break
+                payload["biometrics"], n = _with_images(uow, node, r.subject, payload["biometrics"], aad)
                 size += n
             operations.append(dict(id=r.id, seq=r.office_seq, subject=r.subject, op=r.op, payload=payload))
-        not_kept = uow.session.execute(select(func.count()).select_from(ct.central_operation).where(
-            o.office_code == office_code, o.ok.is_(True), o.payload.is_(None))).scalar_one()
+        last_seq, not_kept = uow.session.execute(select(
+            func.coalesce(func.max(o.office_seq), 0),
+            func.count().filter(o.payload.is_(None))).where(mine)).one()
+        feed_cursor = uow.session.execute(select(ct.central_office.c.feed_cursor).where(
+            ct.central_office.c.code == office_code)).scalar()
         uow.commit()
-    return HistoryPage(operations, operations[-1]["seq"] if operations else after, more, int(not_kept))
+    last = operations[-1] if operations else {"seq": after, "id": after_id}
+    page = HistoryPage(operations, last["seq"], last["id"], more, int(last_seq), int(feed_cursor or 0), int(not_kept))
+    doc = {"office": office_code, "after": after, "after_id": after_id, **page.__dict__}
+    return {**doc, "signature": sign_document(node.signing_key, doc)}
 
 
 def _with_images(uow, node: CentralNode, application_id: str, items: list[dict[str, Any]], aad) -> tuple[list, int]:  # noqa: ANN001

@@ -19,6 +19,9 @@ central_office = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_contact_at", UTCDateTime),
     Column("reported_link_state", String(12)),  # what the office's breaker said last
+    # The highest cursor the office read the feed after: the events it had applied. A rebuilt
+    # office does not apply the decisions among them again (kanim/backup/rebuild.py).
+    Column("feed_cursor", BigId),
 )
 
 # Every operation answered, by (office, operation id), with the answer given: a batch resent

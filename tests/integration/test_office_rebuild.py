@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from kanim.backup.keys import dedup_key, load_escrow, load_public
-from kanim.backup.rebuild import rebuild
+from kanim.backup.rebuild import RebuildError, rebuild
 from kanim.backup.replay import NO_IDENTITY
 from kanim.backup.restore import restore
 from kanim.backup.snapshot import create
@@ -23,14 +23,16 @@ from kanim.config import Settings
 from kanim.domain.passport import ApplicationType
 from kanim.link.http import HttpCentral
 from kanim.link.relay import sync_once
-from kanim.office import booking, printing
+from kanim.office import adjudication, booking, printing
 from kanim.protocol.signing import load_or_create_key
+from kanim.protocol.wire import Operation
 from kanim.security.audit import verify_chain
 from kanim.seed import advance
 from kanim.store import tables as t
 from tests.backup_helpers import add_applications, applicant, keys, private_of
 from tests.conftest import make_office
 from tests.integration.test_backup import T0
+from kanim.ops.cluster import free_port
 from tests.link_fixtures import central_server, connect, make_central
 
 # What never leaves the office, and so cannot come back from the central (kanim/backup/replay.py).
@@ -41,6 +43,11 @@ def applications(office) -> dict[str, dict]:  # noqa: ANN001
     with office.uow(readonly=True) as uow:
         return {r.id: {k: v for k, v in r._mapping.items() if k not in LOCAL_ONLY}
                 for r in uow.session.execute(select(t.application))}
+
+
+def stage_of(office, app_id: str) -> str:  # noqa: ANN001
+    with office.uow(readonly=True) as uow:
+        return uow.applications.get(app_id).stage.value
 
 
 def differences(got: dict[str, dict], want: dict[str, dict]) -> dict[str, dict]:
@@ -103,23 +110,33 @@ def test_an_office_that_lost_everything_gets_back_what_it_sent(office, backend, 
     with central_server(node) as url:
         connect(office, node, url)
         stock(office, node)
-        work(office, 0)
+        ids = work(office, 0)
+        sync_once(office, office.central)  # the central flags every NIK: its civil registry is empty
+        # The central lifts one flag; the supervisor releases that hold: the rebuilt office must
+        # not be held again by the flag it reads again in the feed.
+        service.lift_flag(node, application_id=ids[1], kind="nik_verified", reason="KTP seen", actor="t")
         sync_once(office, office.central)
+        adjudication.release_hold(office, application_id=ids[1], actor="supervisor")
+        sync_once(office, office.central)
+        sync_once(office, office.central)  # the office reads the feed again: the central sees how far it read
+        assert stage_of(office, ids[1]) == "captured"
 
         # A new machine: empty database and vault, the office's escrowed signing key.
         fresh, cleanup = make_office(tmp_path / "new", backend, clock, None)
         try:
             shutil.copy2(office.settings.office_key_path, fresh.settings.office_key_path)
+            fresh.settings.central_public_key = office.settings.central_public_key
             fresh.central = HttpCentral(url, office_code="MND", key=load_or_create_key(fresh.settings.office_key_path),
                                         timeout=10)
             got = rebuild(fresh, fresh.central, page=7)  # pages smaller than the history: every page boundary
 
-            assert got.skipped == [] and got.not_kept == 0
+            assert got.skipped == [] and got.not_kept == 0 and got.renumbered == 0
             assert differences(applications(fresh), applications(office)) == {}
+            assert stage_of(fresh, ids[1]) == "captured"
             assert images(fresh) == images(office) and got.images == 10 * 2  # face + 9 fingers, two captures
             assert table(fresh, t.booklet, "serial", "status", "application_id") == table(
                 office, t.booklet, "serial", "status", "application_id")
-            assert got.decisions > 0  # the central's decisions, read again from its feed
+            assert got.decisions > 0  # its allocations, from the central's feed
             sent = sent_rows(office)
             assert sent_rows(fresh) == sent
             with fresh.uow(readonly=True) as uow:
@@ -167,7 +184,8 @@ def test_a_restored_office_gets_back_what_the_central_acknowledged_after_its_bac
 
         restore(target, private_of(key), load_escrow(escrow), tmp_path / "restored")
         settings = Settings(_env_file=None, data_dir=tmp_path / "restored", office_code="MND", chip_required=False,
-                            database_url=f"sqlite:///{tmp_path / 'restored' / 'kanim.db'}")
+                            database_url=f"sqlite:///{tmp_path / 'restored' / 'kanim.db'}",
+                            central_public_key=office.settings.central_public_key)
         again = bootstrap(settings, clock=clock, central=HttpCentral(
             url, office_code="MND", key=load_or_create_key(settings.office_key_path), timeout=5))
         try:
@@ -194,7 +212,7 @@ def test_an_application_the_central_knows_without_its_applicant_is_skipped_with_
 
     booked = {"id": "op1", "seq": 1, "subject": "a1", "op": "ApplicationBooked", "payload": {
         "subject": "a1", "at": "2026-12-01T01:00:00+00:00", "actor": "fd", "number": "MND-20261201-0001",
-        "app_type": "new", "passport_kind": "regular",
+        "app_type": "new", "passport_kind": "ordinary",
         **({"full_name": "Siti", "nik": "3171014508900001", "birth_date": "1990-08-05", "sex": "F"} if identity else {})}}
     folded = fold([booked], {}, office_code="MND")
     assert (folded.changed == {"a1"}) is identity
@@ -232,9 +250,12 @@ def test_an_it_officer_rebuilds_a_new_node_from_the_central_with_the_cli(sqlite_
         again = kanim("backup", "install-keys", "--escrow", str(escrow))  # never over a key
         assert again.returncode != 0 and "exists" in again.stderr and len(again.stderr.strip().splitlines()) == 1
         assert kanim("db", "upgrade").returncode == 0
+        early = kanim("serve", "--port", str(free_port()))
+        assert early.returncode == 2 and "has not rejoined the central" in early.stderr, early.stderr
         rejoined = kanim("backup", "rejoin")
         assert rejoined.returncode == 0, rejoined.stderr
         assert "4 applications" in rejoined.stdout and "not rebuilt" not in rejoined.stdout, rejoined.stdout
+        assert not (new / "rejoin-needed.json").exists()  # it may serve now
 
         rebuilt = bootstrap(Settings(_env_file=None, data_dir=new, office_code="MND", chip_required=False),
                             clock=clock)
@@ -246,3 +267,101 @@ def test_an_it_officer_rebuilds_a_new_node_from_the_central_with_the_cli(sqlite_
             assert images(rebuilt) == images(office)  # decrypted with the escrowed vault key
         finally:
             rebuilt.engine.dispose()
+
+
+def booked(app_id: str, seq: int, n: int) -> Operation:
+    return Operation(f"op-{app_id}", seq, app_id, "ApplicationBooked", {
+        "subject": app_id, "at": "2026-11-30T01:00:00+00:00", "actor": "frontdesk", "number": f"MND-20261130-{n:04d}",
+        "app_type": "new", "passport_kind": "ordinary", "full_name": f"Siti {n}", "nik": f"31710145089{n:05d}",
+        "birth_date": "1990-08-05", "sex": "F"}, "MND")
+
+
+def test_two_operations_sent_under_one_sequence_number_both_come_back(sqlite_office, tmp_path, clock) -> None:  # noqa: ANN001
+    """An office restored before rejoins existed sent new work under sequence numbers it had
+    used before: the central holds both, and neither is lost at a page's edge."""
+    office = sqlite_office
+    node = make_central(tmp_path, clock=clock)
+    with central_server(node) as url:
+        connect(office, node, url)
+        results = office.central.push([booked("app-a", 7, 1), booked("app-b", 7, 2), booked("app-c", 8, 3)])
+        assert all(r.ok for r in results), results
+        fresh, cleanup = make_office(tmp_path / "new", "sqlite", clock, None, central_public_key=office.settings.central_public_key)
+        try:
+            shutil.copy2(office.settings.office_key_path, fresh.settings.office_key_path)
+            central = HttpCentral(url, office_code="MND", key=load_or_create_key(fresh.settings.office_key_path))
+            got = rebuild(fresh, central, page=1)
+            assert set(applications(fresh)) == {"app-a", "app-b", "app-c"} and got.renumbered == 1
+            seqs = {i: s for i, s, _ in sent_rows(fresh)}
+            assert seqs["op-app-a"] == 7 and seqs["op-app-c"] == 8 and seqs["op-app-b"] > 8
+        finally:
+            fresh.engine.dispose()
+            cleanup()
+
+
+class Tampered:
+    """The central's answers, altered on the way (a proxy, a man in the middle)."""
+
+    def __init__(self, central: HttpCentral, change) -> None:  # noqa: ANN001
+        self.central, self.change = central, change
+
+    def history(self, **kw):  # noqa: ANN003, ANN201
+        doc = self.central.history(**kw)
+        self.change(doc)
+        return doc
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d["operations"][0]["payload"].update(full_name="Someone Else"),
+    lambda d: d.update(office="JKT"),
+    lambda d: d.update(signature=d["signature"][::-1]),
+], ids=["a payload", "the office", "the signature"])
+def test_a_history_nobody_can_vouch_for_writes_nothing(sqlite_office, tmp_path, clock, change) -> None:  # noqa: ANN001
+    office = sqlite_office
+    node = make_central(tmp_path, clock=clock)
+    with central_server(node) as url:
+        connect(office, node, url)
+        stock(office, node)
+        work(office, 0)
+        sync_once(office, office.central)
+        fresh, cleanup = make_office(tmp_path / "new", "sqlite", clock, None, central_public_key=office.settings.central_public_key)
+        try:
+            shutil.copy2(office.settings.office_key_path, fresh.settings.office_key_path)
+            central = HttpCentral(url, office_code="MND", key=load_or_create_key(fresh.settings.office_key_path))
+            with pytest.raises(RebuildError, match="nothing was written"):
+                rebuild(fresh, Tampered(central, change))
+            assert applications(fresh) == {} and sent_rows(fresh) == set() and images(fresh) == {}
+        finally:
+            fresh.engine.dispose()
+            cleanup()
+
+
+def test_an_older_offices_booking_waits_for_its_intake_on_a_later_page(sqlite_office, tmp_path, clock) -> None:  # noqa: ANN001
+    """Before offices sent the applicant with the booking, only the intake named them: an
+    application whose intake comes a page later is rebuilt whole, not skipped."""
+    office = sqlite_office
+    node = make_central(tmp_path, clock=clock)
+    with central_server(node) as url:
+        connect(office, node, url)
+        old = booked("app-old", 1, 1)
+        for k in ("full_name", "nik", "birth_date", "sex"):
+            del old.payload[k]
+        intake = Operation("op-intake", 3, "app-old", "IntakeCompleted", {
+            "subject": "app-old", "at": "2026-11-30T01:05:00+00:00", "actor": "frontdesk", "nik": "3171014508900001",
+            "full_name": "Siti Lama", "birth_date": "1990-08-05", "sex": "F"}, "MND")
+        results = office.central.push([old, booked("app-new", 2, 2), intake])
+        assert [r.ok for r in results] == [True, True, True], results
+        fresh, cleanup = make_office(tmp_path / "new", "sqlite", clock, None, central_public_key=office.settings.central_public_key)
+        try:
+            shutil.copy2(office.settings.office_key_path, fresh.settings.office_key_path)
+            central = HttpCentral(url, office_code="MND", key=load_or_create_key(fresh.settings.office_key_path))
+            got = rebuild(fresh, central, page=1)
+            rows = applications(fresh)
+            assert got.skipped == [] and rows["app-old"]["full_name"] == "Siti Lama"
+            # Through intake (then held: the central's registry does not know the NIK, and its
+            # decision came through the feed after the history).
+            assert (rows["app-old"]["held_from"] or rows["app-old"]["stage"]).value == "intake_done"
+            assert rows["app-old"]["nik"] == "3171014508900001" and set(rows) == {"app-old", "app-new"}
+            assert {i for i, _, _ in sent_rows(fresh)} == {"op-app-old", "op-app-new", "op-intake"}
+        finally:
+            fresh.engine.dispose()
+            cleanup()

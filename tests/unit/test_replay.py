@@ -13,10 +13,12 @@ T0 = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
 _seq = count(1)
 
 
-def op(name: str, subject: str = "a1", minutes: int = 0, **payload: object) -> dict:
+def op(name: str, subject: str = "a1", minutes: int = 0, *, of: str | None = None, **payload: object) -> dict:
+    """An operation as the history gives it; `of` is the payload's own subject where it is not
+    the operation's (a booklet spoiled in its application's order)."""
     n = next(_seq)
     return {"id": f"op{n}", "seq": n, "subject": subject, "op": name, "payload": {
-        "subject": subject, "at": (T0 + timedelta(minutes=minutes)).isoformat(), "actor": "desk", **payload}}
+        "subject": of or subject, "at": (T0 + timedelta(minutes=minutes)).isoformat(), "actor": "desk", **payload}}
 
 
 BOOKED = dict(number="MND-20261201-0001", app_type="new", passport_kind="regular", full_name="Siti Rahmawati",
@@ -30,7 +32,7 @@ def test_a_failed_check_a_reprint_a_voiding_flag_and_a_release_end_where_the_des
         op("ApplicationApproved", minutes=1),
         op("PassportPrinted", minutes=2, booklet_serial="X1000001", **PRINTED),
         op("QualityCheckFailed", minutes=3, booklet_serial="X1000001", reason="smudged"),
-        op("BookletSpoiled", "X1000001", minutes=3, reason="qc_failure", application_id="a1"),
+        op("BookletSpoiled", "a1", minutes=3, of="X1000001", reason="qc_failure", application_id="a1"),
         op("PassportPrinted", minutes=4, booklet_serial="X1000002", **PRINTED),
         op("ClearanceChanged", minutes=5, kind="watchlist_clear", old="provisional", new="flagged", reason="order"),
         op("ApplicationPutOnHold", minutes=5, reason="watchlist_clear flagged", booklet_to_void="X1000002"),
@@ -41,6 +43,7 @@ def test_a_failed_check_a_reprint_a_voiding_flag_and_a_release_end_where_the_des
     row = out.applications["a1"]
     assert out.skipped == [] and out.changed == {"a1"}
     assert row["stage"] == "approved" and row["booklet_serial"] is None and row["issued_on"] is None
+    assert row["printed_at"] is None
     assert row["watchlist_clear"] == "confirmed" and row["held_from"] is None and row["hold_reason"] is None
     assert row["updated_at"] == T0 + timedelta(minutes=7) and row["created_at"] == T0
     assert out.booklets["X1000001"]["status"] == "spoiled" and out.booklets["X1000001"]["spoil_reason"] == "qc_failure"
