@@ -171,18 +171,83 @@ def run(every: Annotated[float | None, typer.Option(min=1, help="seconds between
     from kanim.backup.snapshot import BackupError
     from kanim.backup.targets import TargetError
 
+    from kanim.backup.pg import PgBackupError
+    from kanim.backup.snapshot import is_postgresql
+
     every = every or _backup_settings().every_seconds
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     while not stop:
         started = time.monotonic()
         try:
-            for m in _create(None):
-                out.print(f"{m.name} on {m.target}: {m.sent:,} bytes sent, {m.seconds:.1f} s", markup=False)
-        except (TargetError, BackupError) as e:  # an off-site host down, a backup by hand: next round
+            # A PostgreSQL node: its log every round, a new base now and then (kanim/backup/pg.py).
+            if is_postgresql(_node()) and not _base_due():
+                shipped = _ship(None)
+                if shipped.segments:
+                    out.print(f"{shipped.segments} WAL segments shipped ({shipped.bytes:,} bytes)", markup=False)
+            else:
+                for m in _create(None):
+                    out.print(f"{m.name} on {m.target}: {m.sent:,} bytes sent, {m.seconds:.1f} s", markup=False)
+        except (TargetError, BackupError, PgBackupError) as e:  # an off-site host down, a backup by hand: next round
             err.print(f"backup failed: {e}", markup=False, highlight=False)
         while not stop and time.monotonic() - started < every:
             time.sleep(0.2)
+
+
+def _ship(to: str | None):  # noqa: ANN202 - a Shipped
+    from kanim.backup.keys import load_public
+    from kanim.backup.pg import ship
+    from kanim.backup.snapshot import wal_spool
+
+    settings = _node()
+    return ship(wal_spool(settings), _targets(to), load_public(settings))
+
+
+def _base_due() -> bool:
+    """Whether the newest snapshot on the first target is older than KANIM_BACKUP_PG_BASE_HOURS."""
+    from kanim.backup.format import time_of
+
+    names = [n for n in _targets(None)[0].names("snapshots") if len(n) != 64]
+    if not names:
+        return True
+    return datetime.now(UTC) - time_of(max(names)) > timedelta(hours=_backup_settings().pg_base_hours)
+
+
+@backup_app.command("wal-ship")
+@one_line
+def wal_ship(to: Target = None) -> None:
+    """PostgreSQL nodes: seal the WAL segments archive_command spooled and put them on every target.
+
+    Example: kanim backup wal-ship   (kanim backup run does it every round)
+    """
+    shipped = _ship(to)
+    out.print(f"{shipped.segments} WAL segments shipped ({shipped.bytes:,} bytes)", markup=False)
+
+
+@backup_app.command("pg-settings")
+@one_line
+def pg_settings() -> None:
+    """PostgreSQL nodes: the postgresql.conf lines that archive the log for kanim's backups.
+
+    Example: kanim backup pg-settings >> /etc/postgresql/15/main/conf.d/kanim-backup.conf
+    """
+    from kanim.backup.pg import archive_command_for
+    from kanim.backup.snapshot import wal_spool
+
+    from kanim.backup.snapshot import BackupError
+
+    try:
+        spool = wal_spool(_settings())
+    except BackupError:
+        spool = Path("/var/lib/kanim-wal-spool")
+        print(f"# set KANIM_BACKUP_WAL_SPOOL={spool} for kanim (or choose another folder)")
+    print("# kanim backups (docs/backup.md): the log archived through a local spool, shipped sealed")
+    print("wal_level = replica")
+    print("archive_mode = on")
+    print(f"archive_command = '{archive_command_for(spool)}'")
+    print("archive_timeout = 60   # a segment at least every minute: the recovery point")
+    print(f"# mkdir -p {spool} && chown postgres {spool}   (the server's OS user writes there)")
+    print("# pg_hba.conf: host replication <kanim's user> 127.0.0.1/32 scram-sha-256  (pg_basebackup)")
 
 
 @backup_app.command("list")
@@ -372,15 +437,33 @@ def restore(
     private, escrowed = load_private(key), load_escrow(escrow_file)
     when = at.replace(tzinfo=UTC) if at and at.tzinfo is None else at
     r = run_restore(_targets(source, office=office)[0], private, escrowed, into, at=when, name=snapshot)
-    # The node must rejoin before it serves; its history starts where the backup's outbox stops.
-    mark_rejoin_needed(into, after=last_sent_in(into / "kanim.db"))
     # The node backs up again at once: its public key is the private key's.
     pub = into / "keys" / PUBLIC
     pub.write_text(f"public key: {paper.encode(crypto.public_of(private))}\n")
     pub.chmod(0o600)
+    if r.database == "postgresql":
+        if r.role != "central":  # an office rejoins once its cluster runs; where from, it reads then
+            mark_rejoin_needed(into, after=None)
+        _restored_cluster(into, r, when)
+        return
+    # The node must rejoin before it serves; its history starts where the backup's outbox stops.
+    mark_rejoin_needed(into, after=last_sent_in(into / "kanim.db"))
     out.print(f"restored {r.snapshot} into {into}: {r.files} files, {r.bytes:,} bytes in {r.seconds:.1f} s; "
               f"audit chain of {r.audit_rows} rows intact, {r.vault_files} vault files decrypt", markup=False)
     out.print(f"next: KANIM_DATA_DIR={into} kanim backup rejoin, then kanim serve", markup=False)
+
+
+def _restored_cluster(into: Path, r, when: datetime | None) -> None:  # noqa: ANN001 - a Restored
+    """A PostgreSQL node: its cluster is in place, PostgreSQL replays the log when it starts."""
+    from kanim.backup.pg import PGDATA
+
+    pgdata = into / PGDATA
+    out.print(f"restored {r.snapshot} into {into}: the cluster in {pgdata} ({r.bytes:,} bytes) with "
+              f"{r.wal_segments} WAL segments to replay " + (f"up to {when:%Y-%m-%d %H:%M:%S} UTC" if when
+                                                             else "to the end of the log"), markup=False)
+    out.print(f"next: chown -R postgres {pgdata}; start PostgreSQL on it (pg_ctl -D {pgdata} start); once it "
+              "accepts connections, `kanim audit verify` with KANIM_DATABASE_URL pointing at it "
+              "(docs/recovery-runbook.md)", markup=False)
 
 
 restore_command = one_line(restore)

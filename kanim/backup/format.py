@@ -24,8 +24,15 @@ from kanim.backup import crypto
 
 PACK_MAGIC = b"KNBP1\n"
 FORMAT = 1
-KINDS = ("packs", "snapshots", "drills")
+KINDS = ("packs", "snapshots", "drills", "wal")
 NAME = re.compile(r"^(?:[0-9a-f]{64}|[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8})$")
+# PostgreSQL's own names for what it archives: WAL segments, timeline histories, backup labels.
+WAL_NAME = re.compile(r"^(?:[0-9A-F]{24}(?:\.[0-9A-F]{8}\.backup|\.partial)?|[0-9A-F]{8}\.history)$")
+
+
+def valid_name(kind: str, name: str) -> bool:
+    """Whether `name` may be an object of `kind`: what a target stores and lists, nothing else."""
+    return bool((WAL_NAME if kind == "wal" else NAME).match(name))
 RAW, ZLIB = b"\x00", b"\x01"
 TIME_FORMAT = "%Y%m%dT%H%M%SZ"
 

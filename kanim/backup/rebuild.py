@@ -68,7 +68,9 @@ class Rebuilt:
 MARKER = "rejoin-needed.json"
 
 
-def mark_rejoin_needed(data_dir: Path, *, after: int) -> None:
+def mark_rejoin_needed(data_dir: Path, *, after: int | None) -> None:
+    """`after` None: read it from the node's database when the rejoin runs (a PostgreSQL node,
+    whose cluster is not running when it is restored)."""
     path = data_dir / MARKER
     path.write_text(json.dumps({"after": after}) + "\n")
     path.chmod(FILE_MODE)
@@ -80,7 +82,7 @@ def rejoin_needed(data_dir: Path) -> dict[str, Any] | None:
         return None
     try:
         doc = json.loads(path.read_text())
-        return {"after": int(doc["after"])}
+        return {"after": None if doc["after"] is None else int(doc["after"])}
     except (ValueError, KeyError, TypeError):
         raise RebuildError(f"{path} is damaged: it should say {{\"after\": N}}; N is the newest sequence the "
                            "restored outbox holds as sent (0 for a new node)") from None
@@ -108,7 +110,8 @@ def rebuild(office: Office, central: History, *, page: int = PAGE) -> Rebuilt:
     """Bring back what the central holds of this office after where its backup stopped."""
     report = Rebuilt()
     marker = rejoin_needed(office.settings.data_dir)
-    after, after_id = (marker["after"] if marker else last_sent(office)), ""
+    after = marker["after"] if marker and marker["after"] is not None else last_sent(office)
+    after_id = ""
     feed_cursor = 0
     waiting: list[dict[str, Any]] = []  # an application's operations held for its identity (next page)
     while True:

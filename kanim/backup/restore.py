@@ -41,6 +41,9 @@ class Restored:
     seconds: float
     audit_rows: int
     vault_files: int
+    database: str = "sqlite"
+    wal_segments: int = 0  # PostgreSQL: archived segments written for the replay
+    role: str = "office"
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Pieces:
     snapshots: int = 0
     packs: int = 0
     blobs: int = 0
+    wal: int = 0  # a PostgreSQL node's archived log segments
     problems: list[str] = field(default_factory=list)
 
 
@@ -86,14 +90,41 @@ def restore(target: Target, private: bytes, escrow: dict[str, bytes], into: Path
     try:
         total = write_files(target, private, manifest, staging)
         write_keys(staging, escrow, manifest)
-        rows, vault_files = check_node(staging, manifest["office"])
+        cluster = manifest.get("database") == "postgresql"
+        if cluster:
+            # The cluster opens once PostgreSQL has replayed its log: checked then (the runbook).
+            segments = _postgresql(staging, target, private, manifest, at)
+            rows, vault_files = 0, 0
+        else:
+            segments = 0
+            rows, vault_files = check_node(staging, manifest["office"])
         if into.exists():
             into.rmdir()
         staging.rename(into)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Restored(name, len(manifest["files"]), total, time.monotonic() - started, rows, vault_files)
+    if cluster:
+        _repoint(into, staging)
+    return Restored(name, len(manifest["files"]), total, time.monotonic() - started, rows, vault_files,
+                    manifest.get("database", "sqlite"), segments, manifest.get("role", "office"))
+
+
+def _postgresql(staging: Path, target: Target, private: bytes, manifest: dict, at: datetime | None) -> int:
+    from kanim.backup import pg
+
+    try:
+        return pg.write_recovery(staging / pg.PGDATA, target, private, start=manifest["wal_start"], at=at)
+    except pg.PgBackupError as e:
+        raise RestoreError(str(e)) from None
+
+
+def _repoint(into: Path, staging: Path) -> None:
+    """The recovery settings name the staging folder's path: the folder's final one instead."""
+    from kanim.backup import pg
+
+    conf = into / pg.PGDATA / "postgresql.auto.conf"
+    conf.write_text(conf.read_text().replace(str(staging), str(into)))
 
 
 def _safe(root: Path, rel: str) -> Path:
@@ -108,6 +139,8 @@ def write_files(target: Target, private: bytes, manifest: dict, root: Path) -> i
     dedup = base64.b64decode(manifest["dedup_key"])
     uses: dict[str, list[tuple[Path, int]]] = defaultdict(list)
     total = 0
+    for d in manifest.get("dirs", []):  # empty folders a PostgreSQL cluster needs
+        private_dir(_safe(root, d))
     for f in manifest["files"]:
         path = _safe(root, f["path"])
         private_dir(path.parent)
@@ -223,10 +256,105 @@ def check_pieces(target: Target, private: bytes) -> Pieces:
                 found.blobs += 1
         except RestoreError as e:
             found.problems.append(str(e))
+    from kanim.backup.pg import PgBackupError, open_wal
+
+    for name in target.names("wal"):
+        try:
+            open_wal(target, private, name)
+            found.wal += 1
+        except PgBackupError as e:
+            found.problems.append(str(e))
     return found
 
 
 def scratch_restore(target: Target, private: bytes, escrow: dict[str, bytes], *, name: str | None = None) -> Restored:
-    """A restore into a throwaway folder, removed after (the drill's and verify's)."""
-    with tempfile.TemporaryDirectory(prefix="kanim-drill-") as tmp:
-        return restore(target, private, escrow, Path(tmp) / "node", name=name)
+    """A restore into a throwaway folder, checked, removed after (the drill's and verify's). A
+    PostgreSQL snapshot is opened by a PostgreSQL server of the drill's own, which replays its
+    log to the end, and checked there."""
+    name, manifest = pick(target, private, name=name)
+    if manifest.get("database") != "postgresql":
+        with tempfile.TemporaryDirectory(prefix="kanim-drill-") as tmp:
+            return restore(target, private, escrow, Path(tmp) / "node", name=name)
+    from kanim.backup import pg
+
+    if (why := pg.server_unavailable()) is not None:
+        raise RestoreError(f"snapshot {name} is a PostgreSQL cluster; a drill opens it with a server: {why}")
+    base = pg.scratch_dir()
+    server = None
+    try:
+        r = restore(target, private, escrow, base / "node", name=name)
+        server = pg.Server(base, base / "node" / pg.PGDATA)
+        server.configure()
+        pg.give_to_server(base / "node")
+        server.start().wait_until_open()
+        rows, vault_files = check_cluster(base / "node", server, manifest)
+        return Restored(r.snapshot, r.files, r.bytes, r.seconds, rows, vault_files, r.database, r.wal_segments, r.role)
+    except pg.PgBackupError as e:
+        raise RestoreError(str(e)) from None
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def check_cluster(data_dir: Path, server, manifest: dict) -> tuple[int, int]:  # noqa: ANN001 - a pg.Server
+    """A restored cluster, running: its audit chain, and what its key opens — the vault's files
+    for an office, the registry's sealed images for the central. Raises RestoreError."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.orm import Session
+
+    from kanim.security.audit import verify_chain
+
+    url = make_url(server.url).set(database=manifest.get("database_name") or "postgres")
+    engine = create_engine(url)
+    try:
+        with Session(engine) as session:
+            report = verify_chain(session)
+            if not report.ok:
+                raise RestoreError(f"the restored audit chain is broken: {report.problems[0]}")
+            if manifest.get("role") == "central":
+                return report.rows, _unseal_registry(session, data_dir)
+        return report.rows, _open_vault(data_dir, url.render_as_string(hide_password=False), manifest["office"])
+    finally:
+        engine.dispose()
+
+
+def _unseal_registry(session, data_dir: Path) -> int:  # noqa: ANN001
+    """Every sealed image of the registry opens with the escrowed key."""
+    from sqlalchemy import select
+
+    from kanim.central import tables as ct
+    from kanim.central.biometrics import Keyring, aad
+    from kanim.security.vault import VaultError
+
+    ring = Keyring.open(data_dir / "keys" / VAULT)
+    b = ct.registry_biometric.c
+    rows = session.execute(select(b.application_id, b.position, b.sealed).where(b.sealed.is_not(None))).all()
+    for r in rows:
+        try:
+            ring.unseal(r.sealed, aad(r.application_id, r.position))
+        except VaultError:
+            raise RestoreError("the restored registry's images do not open with the escrowed key: is the "
+                               "escrow sheet the central's?") from None
+    return len(rows)
+
+
+def _open_vault(data_dir: Path, url: str, office_code: str) -> int:
+    from kanim.bootstrap import bootstrap
+    from kanim.config import Settings
+    from kanim.office.vault_files import referenced
+    from kanim.security.vault import VaultError
+
+    office = bootstrap(Settings(_env_file=None, data_dir=data_dir, database_url=url, key_file=data_dir / "keys" / VAULT,
+                                office_code=office_code, central="none"))
+    try:
+        refs = referenced(office)
+        for ref in refs:
+            try:
+                office.vault.get(ref)
+            except VaultError as e:
+                raise RestoreError(f"the restored vault does not open with the escrowed vault key ({e})") from None
+        return len(refs)
+    finally:
+        office.engine.dispose()

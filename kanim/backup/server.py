@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from kanim.backup.format import KINDS, NAME
+from kanim.backup.format import KINDS, valid_name
 from kanim.backup.targets import write_new
 from kanim.security.filemodes import FILE_MODE, private_dir
 
@@ -71,7 +71,7 @@ def make_app(root: Path) -> Starlette:
     def guard(request: Request) -> tuple[Path, str | None] | Response:
         office, kind = request.path_params["office"], request.path_params["kind"]
         name = request.path_params.get("name")
-        if not OFFICE.match(office) or kind not in KINDS or (name is not None and not NAME.match(name)):
+        if not OFFICE.match(office) or kind not in KINDS or (name is not None and not valid_name(kind, name)):
             return problem(404, "not-found", "no such backup object")
         if not allowed(request, office):
             return problem(401, "not-authenticated", "a valid token for this office is needed")
@@ -82,7 +82,7 @@ def make_app(root: Path) -> Starlette:
         if isinstance(checked, Response):
             return checked
         folder, _ = checked
-        names = sorted(p.name for p in folder.iterdir() if NAME.match(p.name)) if folder.is_dir() else []
+        names = sorted(p.name for p in folder.iterdir() if valid_name(request.path_params["kind"], p.name)) if folder.is_dir() else []
         return JSONResponse({"names": names})
 
     async def obj(request: Request) -> Response:

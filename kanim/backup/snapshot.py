@@ -45,8 +45,8 @@ PACK_TARGET = 8 * 1024 * 1024
 DB_NAME = "kanim.db"
 ATTEMPTS = 5
 # escrowed keys (keys.py); this module's own working files; the backup watch's findings, which
-# would describe the old node after a restore
-SKIPPED_TOP = {"keys", "backup", "backup-health.json"}
+# would describe the old node after a restore; a restored node's note that it must rejoin
+SKIPPED_TOP = {"keys", "backup", "backup-health.json", "rejoin-needed.json"}
 
 
 class BackupError(Exception):
@@ -67,9 +67,48 @@ class Made:
 def sqlite_path(settings: Settings) -> Path:
     url = make_url(settings.db_url)
     if url.get_backend_name() != "sqlite":
-        raise BackupError("this node's database is PostgreSQL: `kanim backup create` takes SQLite nodes only "
-                          "for now; back PostgreSQL up with its own tools (docs/backup.md)")
+        raise BackupError("this node's database is not SQLite")
     return Path(url.database or "")
+
+
+def is_postgresql(settings: Settings) -> bool:
+    return make_url(settings.db_url).get_backend_name() == "postgresql"
+
+
+def wal_spool(settings: Settings) -> Path:
+    """Where the server's archive_command leaves the log: a folder its OS user writes, so not
+    inside kanim's data folder (only kanim's user may enter that)."""
+    from kanim.backup.settings import BackupSettings
+
+    spool = BackupSettings().wal_spool
+    if spool is None:
+        raise BackupError("a PostgreSQL node's backups need KANIM_BACKUP_WAL_SPOOL: the folder its archive_command "
+                          "copies the log into (`kanim backup pg-settings` prints the lines)")
+    return spool.resolve()
+
+
+def _freeze_postgresql(settings: Settings, targets: list[Target], stage: Path,
+                       public: bytes) -> tuple[list[tuple[str, Path]], dict]:
+    """The cluster by pg_basebackup (kanim/backup/pg.py) and the data folder's files beside it.
+    The log the base needs is shipped before the snapshot names the base: a snapshot on a
+    target is always one that restores."""
+    from kanim.backup import pg
+
+    shutil.rmtree(stage, ignore_errors=True)
+    private_dir(stage)
+    base = stage / pg.PGDATA
+    try:
+        start = pg.base_backup(settings.db_url, base)
+        pg.ship(wal_spool(settings), targets, public)
+    except pg.PgBackupError as e:
+        raise BackupError(str(e)) from None
+    cluster = [(f"{pg.PGDATA}/{p.relative_to(base).as_posix()}", p) for p in sorted(base.rglob("*"))
+               if p.is_file() and not p.is_symlink()]
+    folder = sorted(link_files(settings.data_dir, stage / "folder", {}).items())
+    # PostgreSQL will not start without its empty folders (pg_notify, pg_wal, …): named too.
+    dirs = sorted(f"{pg.PGDATA}/{p.relative_to(base).as_posix()}" for p in base.rglob("*") if p.is_dir())
+    return [*cluster, *folder], {"database": "postgresql", "wal_start": start, "dirs": dirs,
+                                 "database_name": make_url(settings.db_url).database or "postgres"}
 
 
 def copy_database(source: Path, dest: Path) -> None:
@@ -124,9 +163,12 @@ def _only_one(work: Path) -> Iterator[None]:
 def _create(settings: Settings, targets: list[Target], db_copy: Path, stage: Path, *, public: bytes,
             dedup_key: bytes, now: datetime) -> list[Made]:
     try:
-        files = freeze(settings, db_copy, stage)
+        if is_postgresql(settings):
+            files, extra = _freeze_postgresql(settings, targets, stage, public)
+        else:
+            files, extra = freeze(settings, db_copy, stage), {"database": "sqlite"}
         name = timed_name(_after_the_newest(targets, now))
-        return [_to_target(settings, t, files, name, public=public, dedup_key=dedup_key, now=now)
+        return [_to_target(settings, t, files, name, public=public, dedup_key=dedup_key, now=now, extra=extra)
                 for t in targets]
     finally:
         db_copy.unlink(missing_ok=True)
@@ -273,7 +315,7 @@ class _Sender:
 
 
 def _to_target(settings: Settings, target: Target, files: list[tuple[str, Path]], name: str, *,
-               public: bytes, dedup_key: bytes, now: datetime) -> Made:
+               public: bytes, dedup_key: bytes, now: datetime, extra: dict) -> Made:
     started = time.monotonic()
     index = _Index.load(settings.data_dir / "backup", target)
     index.keep_only(set(target.names("packs")))
@@ -287,8 +329,9 @@ def _to_target(settings: Settings, target: Target, files: list[tuple[str, Path]]
         total += entry["size"]
     sender.flush()
     used = {b for f in listed for b in f["blobs"]}
-    manifest = {"format": FORMAT, "office": settings.office_code, "created_at": now.isoformat(),
-                "database": "sqlite", "chunk": CHUNK, "dedup_key": base64.b64encode(dedup_key).decode(),
+    manifest = {"format": FORMAT, "office": settings.office_code, "role": settings.role,
+                "created_at": now.isoformat(), **extra,
+                "chunk": CHUNK, "dedup_key": base64.b64encode(dedup_key).decode(),
                 "files": listed, "blobs": {b: index.blobs[b] for b in sorted(used)}}
     target.put_new("snapshots", name, seal_manifest(public, name, manifest))
     index.save()  # after the snapshot is safe: a crash before only costs sending again

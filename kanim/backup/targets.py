@@ -13,7 +13,7 @@ from typing import Protocol
 
 import httpx
 
-from kanim.backup.format import KINDS, NAME
+from kanim.backup.format import KINDS, valid_name
 from kanim.security.filemodes import FILE_MODE, fsync_dir, private_dir
 
 
@@ -35,7 +35,7 @@ class Target(Protocol):
 
 
 def _check(kind: str, name: str | None = None) -> None:
-    if kind not in KINDS or (name is not None and not NAME.match(name)):
+    if kind not in KINDS or (name is not None and not valid_name(kind, name)):
         raise TargetError(f"not a backup object: {kind}/{name}")
 
 
@@ -90,7 +90,7 @@ class FolderTarget:
         _check(kind)
         folder = self.root / kind
         try:
-            return sorted(p.name for p in folder.iterdir() if NAME.match(p.name)) if folder.is_dir() else []
+            return sorted(p.name for p in folder.iterdir() if valid_name(kind, p.name)) if folder.is_dir() else []
         except OSError as e:  # a failing disk, a USB drive pulled out
             raise TargetError(f"cannot read {self.label}: {e.strerror}") from None
 
