@@ -280,8 +280,8 @@ def serve(
 
 
 def _check_rejoined(settings: Settings) -> None:
-    """A node restored from a backup (or made from the escrow sheet) serves only once it has
-    rejoined the central: otherwise its desks hand out numbers and sequence numbers the central
+    """A node restored from a backup (or made from the escrow sheet) serves, and its relay runs,
+    only once it has rejoined the central: otherwise its desks hand out numbers and sequence numbers the central
     already holds (docs/recovery-runbook.md, step 5)."""
     from kanim.backup.rebuild import MARKER
 
@@ -311,6 +311,7 @@ def worker() -> None:
 
     logs.configure()
     office = _office()
+    _check_rejoined(office.settings)
     if office.central is None:
         err.print("error: no central configured (set KANIM_CENTRAL_URL or KANIM_CENTRAL)")
         raise typer.Exit(2)

@@ -383,7 +383,7 @@ def rejoin(gap: Annotated[int, typer.Option(min=0, help="numbers also skipped to
 
     Example: KANIM_DATA_DIR=/srv/kanim/data KANIM_CENTRAL_URL=https://central.example kanim backup rejoin
     """
-    from kanim.backup.rebuild import rebuild
+    from kanim.backup.rebuild import finish_rejoin, rebuild
     from kanim.backup.rejoin import continue_numbers
     from kanim.bootstrap import bootstrap
     from kanim.office.ports import CentralUnavailable
@@ -413,6 +413,7 @@ def rejoin(gap: Annotated[int, typer.Option(min=0, help="numbers also skipped to
         out.print(f"{day}: numbers continue after {after:04d} (this node was at {before:04d})", markup=False)
     out.print(f"application numbers checked for {len(highest)} days the central knows; {len(moved)} moved",
               markup=False)
+    finish_rejoin(office.settings.data_dir)  # only now may it serve
 
 
 def restore(

@@ -22,6 +22,7 @@ import base64
 import hashlib
 import json
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,10 +41,11 @@ from kanim.store import tables as t
 
 log = logging.getLogger("kanim.backup")
 PAGE = 500
+MAX_WAITING = 2000  # operations held for an identity a later page may bring
 
 
 class History(Protocol):
-    def history(self, *, after: int, after_id: str = "", limit: int = PAGE) -> dict[str, Any]: ...
+    def history(self, *, after: int, after_id: str = "", limit: int = PAGE, challenge: str = "") -> dict[str, Any]: ...
 
 
 class RebuildError(ValueError):
@@ -88,11 +90,14 @@ def rejoin_needed(data_dir: Path) -> dict[str, Any] | None:
                            "restored outbox holds as sent (0 for a new node)") from None
 
 
-def last_sent(office: Office) -> int:
+def last_sent(office: Office, *, at_most: int | None = None) -> int:
     """The newest outbox sequence the node holds as sent (0 for none): where its history starts."""
     with office.uow(readonly=True) as uow:
         c = t.outbox.c
-        return int(uow.session.execute(select(func.coalesce(func.max(c.seq), 0)).where(c.status == "sent")).scalar_one())
+        q = select(func.coalesce(func.max(c.seq), 0)).where(c.status == "sent")
+        if at_most is not None:
+            q = q.where(c.seq <= at_most)
+        return int(uow.session.execute(q).scalar_one())
 
 
 def last_sent_in(db: Path) -> int:
@@ -107,15 +112,25 @@ def last_sent_in(db: Path) -> int:
 
 
 def rebuild(office: Office, central: History, *, page: int = PAGE) -> Rebuilt:
-    """Bring back what the central holds of this office after where its backup stopped."""
+    """Bring back what the central holds of this office after where its backup stopped, then
+    the central's feed. The marker stays until `finish_rejoin`: the node serves only after."""
     report = Rebuilt()
     marker = rejoin_needed(office.settings.data_dir)
     after = marker["after"] if marker and marker["after"] is not None else last_sent(office)
     after_id = ""
     feed_cursor = 0
     waiting: list[dict[str, Any]] = []  # an application's operations held for its identity (next page)
+    first = True
     while True:
-        doc = _verified(office, central.history(after=after, after_id=after_id, limit=page), after, after_id)
+        challenge = secrets.token_urlsafe(16)
+        doc = _verified(office, central.history(after=after, after_id=after_id, limit=page, challenge=challenge),
+                        after, after_id, challenge)
+        if first and int(doc["last_seq"]) < after:
+            # Rows above everything the central holds (kept under new numbers by a rejoin that
+            # was itself backed up and restored): start from the last one the central knows.
+            after, first = last_sent(office, at_most=int(doc["last_seq"])), False
+            continue
+        first = False
         report.not_kept, feed_cursor = int(doc["not_kept"]), int(doc["feed_cursor"])
         last = not doc["more"] or not doc["operations"]
         if doc["operations"] or waiting:
@@ -123,19 +138,24 @@ def rebuild(office: Office, central: History, *, page: int = PAGE) -> Rebuilt:
         after, after_id = int(doc["next"]), str(doc["next_id"])
         if last:
             break
-    report.decisions = _pull_feed(office, central, seen=feed_cursor)
+    report.decisions = _pull_feed(office, central, rebuilds_seen=feed_cursor)
     with office.uow() as uow:
         uow.audit(actor="cli", action="OfficeRebuilt", subject=office.settings.office_code,
                   detail={"operations": report.operations, "applications": report.applications,
                           "images": report.images, "decisions": report.decisions, "skipped": len(report.skipped)})
         uow.commit()
-    (office.settings.data_dir / MARKER).unlink(missing_ok=True)
     return report
 
 
-def _verified(office: Office, doc: dict[str, Any], after: int, after_id: str) -> dict[str, Any]:
-    """The page as the central signed it, for this office and the place asked for; rows go into
-    the outbox as sent on its word, so a page nobody can vouch for is never written."""
+def finish_rejoin(data_dir: Path) -> None:
+    """The rejoin is whole (history, feed, numbers): the node may serve."""
+    (data_dir / MARKER).unlink(missing_ok=True)
+
+
+def _verified(office: Office, doc: dict[str, Any], after: int, after_id: str, challenge: str) -> dict[str, Any]:
+    """The page as the central signed it, for this office, the place asked for and this very
+    request (its challenge); rows go into the outbox as sent on its word, so a page nobody can
+    vouch for is never written."""
     from kanim.protocol.signing import SignatureError, verify_document
 
     key = office.settings.central_public_key
@@ -148,39 +168,57 @@ def _verified(office: Office, doc: dict[str, Any], after: int, after_id: str) ->
     except SignatureError:
         raise RebuildError("the central's history does not verify with KANIM_CENTRAL_PUBLIC_KEY: nothing was "
                            "written from it (is the key the central's? `kanim central key` prints it)") from None
-    if body.get("office") != office.settings.office_code or (body.get("after"), body.get("after_id")) != (after, after_id):
-        raise RebuildError("the central's history is for another office or another place: nothing was written from it")
+    asked = (office.settings.office_code, after, after_id, challenge)
+    if (body.get("office"), body.get("after"), body.get("after_id"), body.get("challenge")) != asked:
+        raise RebuildError("the central's history is for another office, another place or an earlier request: "
+                           "nothing was written from it")
     return body
 
 
-def _pull_feed(office: Office, central: History, *, seen: int) -> int:
-    """The central's feed after the office's cursor. Events up to `seen` were applied before the
-    office lost its data (the central recorded how far it read): the decisions and rebuild
-    requests among them are not applied again — what they did is in the history (the
-    ClearanceChanged, the holds, the releases), and a flag long lifted would hold an
-    application again and void its booklet. Their allocations, watch-list changes and
-    revocation lists are applied: the history does not carry what the office received."""
+def _pull_feed(office: Office, central: History, *, rebuilds_seen: int) -> int:
+    """The central's feed after the office's cursor, to its end, but for what the history already
+    holds: a decision the office applied recorded its id in the ClearanceChanged it sent
+    (`decision`), and applying it again could undo what came after (a flag long lifted would
+    hold the application again and void its new booklet). A decision whose effect never reached
+    the central is applied, as it should be. Rebuild requests the office had read (the central
+    recorded how far: `rebuilds_seen`) are not applied again either: each would send the whole
+    history once more. Allocations, watch-list changes and revocation lists are applied: the
+    history does not carry what the office received."""
     from kanim.link import inbox
-    from kanim.link.relay import Relay
     from kanim.protocol.operations import EventKind
     from kanim.protocol.wire import InboxPage
 
     if not hasattr(central, "pull"):
         return 0
+    reflected = _decisions_sent(office)
+
+    def applies(e) -> bool:  # noqa: ANN001 - a CentralEvent
+        if e.kind == EventKind.CLEARANCE:
+            return e.id not in reflected
+        return not (e.kind == EventKind.REBUILD and e.seq is not None and e.seq <= rebuilds_seen)
+
     applied = 0
-    while (cursor := inbox.cursor(office)) < seen:
+    while True:
+        cursor = inbox.cursor(office)
         page = central.pull(after=cursor)
-        keep = [e for e in page.events
-                if not (e.seq is not None and e.seq <= seen and e.kind in (EventKind.CLEARANCE, EventKind.REBUILD))]
-        counts = inbox.apply_page(office, InboxPage(keep, page.next_cursor, page.central_id, page.last_seq))
+        counts = inbox.apply_page(office, InboxPage([e for e in page.events if applies(e)], page.next_cursor,
+                                                    page.central_id, page.last_seq))
         applied += sum(n for k, n in counts.items() if k not in ("blocked", "central_changed"))
-        if "blocked" in counts or "central_changed" in counts or not page.events or page.next_cursor <= cursor:
-            break
-    relay = Relay(office, central)  # type: ignore[arg-type]
-    try:
-        return applied + relay.pull_round()
-    finally:
-        relay.close()
+        if "central_changed" in counts:
+            continue  # read from its start again (events already applied are skipped by id)
+        if "blocked" in counts:
+            raise RebuildError("the central's feed stops at an event that does not verify (`kanim link status` says "
+                               "which); the rest of the rejoin is done: run it again once it verifies")
+        if not page.events or page.last_seq is None or page.next_cursor >= page.last_seq:
+            return applied
+
+
+def _decisions_sent(office: Office) -> set[str]:
+    """The central's decisions whose effect the office recorded and sent (ClearanceChanged)."""
+    with office.uow(readonly=True) as uow:
+        c = t.outbox.c
+        payloads = uow.session.execute(select(c.payload).where(c.op == "ClearanceChanged")).scalars()
+        return {p["decision"] for p in payloads if isinstance(p, dict) and p.get("decision")}
 
 
 def _apply_page(office: Office, ops: list[dict[str, Any]], last_seq: int, report: Rebuilt, *,
@@ -202,6 +240,8 @@ def _apply_page(office: Office, ops: list[dict[str, Any]], last_seq: int, report
         folded = fold(new, known, office_code=office.settings.office_code)
         unnamed = {what for what, why in folded.skipped if why == NO_IDENTITY}
         wait = [o for o in new if o["subject"] in unnamed] if not last else []
+        if len(wait) > MAX_WAITING:
+            wait = []  # bookings that never came to intake, by the thousand: reported, not carried on
         if wait:
             new = [o for o in new if o["subject"] not in unnamed]
             folded = fold(new, known, office_code=office.settings.office_code)  # without them

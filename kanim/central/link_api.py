@@ -171,6 +171,7 @@ class HistoryOut(BaseModel):
     office: str
     after: int
     after_id: str
+    challenge: str = Field(description="the request's, signed with the rest: a page cannot be played back")
     operations: list[HistoryOperationOut]
     next: int = Field(description="with `next_id`, where to ask after next")
     next_id: str
@@ -184,7 +185,9 @@ class HistoryOut(BaseModel):
 @link.get("/history", response_model=HistoryOut, responses=SIGNED_ERRORS)
 def history(office_code: SignedOffice, node: NodeDep, after: Annotated[int, Query(ge=0, le=MAX_SEQ)] = 0,
             after_id: Annotated[str, Query(max_length=36, pattern=r"^[A-Za-z0-9-]*$")] = "",
-            limit: Annotated[int, Query(ge=1, le=2000)] = 500) -> dict:
+            limit: Annotated[int, Query(ge=1, le=2000)] = 500,
+            challenge: Annotated[str, Query(max_length=64, pattern=r"^[A-Za-z0-9_-]*$")] = "") -> dict:
     """What this office sent after (`after`, `after_id`), in its order, signed: an office that lost
     its data is rebuilt from it (`kanim backup rejoin`). Every image given back is an audited read."""
-    return service.history(node, office_code=office_code, after=after, after_id=after_id, limit=limit)
+    return service.history(node, office_code=office_code, after=after, after_id=after_id, limit=limit,
+                           challenge=challenge)

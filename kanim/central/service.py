@@ -127,7 +127,7 @@ HISTORY_IMAGE_BYTES = 16 * 1024 * 1024  # a page's images: a few hundred applica
 
 
 def history(node: CentralNode, *, office_code: str, after: int, after_id: str = "", limit: int,
-            image_bytes: int = HISTORY_IMAGE_BYTES) -> dict[str, Any]:
+            challenge: str = "", image_bytes: int = HISTORY_IMAGE_BYTES) -> dict[str, Any]:
     """What the office sent, in its own order after (`after`, `after_id`): every operation the
     central applied, with the images the registry holds put back into the captures (each read
     audited), signed with the central's key. An office that lost its data replays them
@@ -162,10 +162,15 @@ def history(node: CentralNode, *, office_code: str, after: int, after_id: str = 
             func.count().filter(o.payload.is_(None))).where(mine)).one()
         feed_cursor = uow.session.execute(select(ct.central_office.c.feed_cursor).where(
             ct.central_office.c.code == office_code)).scalar()
+        # An office ahead of a central restored from an older backup read no event beyond its end.
+        feed_cursor = min(int(feed_cursor or 0), int(uow.session.execute(
+            select(func.coalesce(func.max(ct.central_event.c.seq), 0))).scalar_one()))
         uow.commit()
     last = operations[-1] if operations else {"seq": after, "id": after_id}
     page = HistoryPage(operations, last["seq"], last["id"], more, int(last_seq), int(feed_cursor or 0), int(not_kept))
-    doc = {"office": office_code, "after": after, "after_id": after_id, **page.__dict__}
+    # The office's challenge, signed with the rest: a page recorded on the way cannot be played
+    # back to a later request.
+    doc = {"office": office_code, "after": after, "after_id": after_id, "challenge": challenge, **page.__dict__}
     return {**doc, "signature": sign_document(node.signing_key, doc)}
 
 

@@ -423,12 +423,13 @@ class Application:
     # -- clearances --------------------------------------------------------------------------
 
     def apply_clearance(self, kind: ClearanceKind, state: ClearanceState, *, reason: str,
-                        source: str, at: datetime, actor: str, lifts_flag: bool = False) -> bool:
+                        source: str, at: datetime, actor: str, lifts_flag: bool = False,
+                        decision: str = "") -> bool:
         """Apply a decision (usually the central's). Returns False when it changes nothing,
         so that a decision delivered twice is harmless. A flag puts the application on hold and
         voids a printed booklet; the last confirmation makes a checked passport ready."""
         if not self._set_clearance(kind, state, reason=reason, source=source, at=at, actor=actor,
-                                   lifts_flag=lifts_flag):
+                                   lifts_flag=lifts_flag, decision=decision):
             return False
         if state is ClearanceState.FLAGGED and self.stage not in TERMINAL:
             self._put_on_hold(reason=f"{kind.value} flagged: {reason}", at=at, actor=actor)
@@ -451,14 +452,15 @@ class Application:
         self._record(ev.HoldReleased(self.id, at, actor, back_to=back.value))
 
     def _set_clearance(self, kind: ClearanceKind, state: ClearanceState, *, reason: str,
-                       source: str, at: datetime, actor: str, lifts_flag: bool = False) -> bool:
+                       source: str, at: datetime, actor: str, lifts_flag: bool = False,
+                       decision: str = "") -> bool:
         old = self.clearances.state(kind)
         if old is state or not can_move(old, state, lifts_flag=lifts_flag):
             return False
         self.clearances = self.clearances.with_state(kind, state)
         self.updated_at = at
         self._record(ev.ClearanceChanged(self.id, at, actor, kind=kind.value, old=old.value,
-                                         new=state.value, reason=reason, source=source))
+                                         new=state.value, reason=reason, source=source, decision=decision))
         return True
 
     def _put_on_hold(self, *, reason: str, at: datetime, actor: str) -> None:

@@ -171,6 +171,7 @@ class ClearanceChanged(Event):
     new: str = ""
     reason: str = ""
     source: str = ""  # "office" for local (provisional) rules, "central" for decisions
+    decision: str = ""  # the central's decision applied (its feed event's id): a rebuilt office skips it
 
 
 @dataclass(frozen=True)

@@ -86,9 +86,11 @@ class HttpCentral:
         """ISO day → the highest application serial the central holds for this office."""
         return self._call("GET", "/api/v1/link/numbers")["highest"]
 
-    def history(self, *, after: int, after_id: str = "", limit: int = 500) -> dict[str, Any]:
-        """What this office sent after (`after`, `after_id`), signed (GET /api/v1/link/history)."""
-        return self._call("GET", f"/api/v1/link/history?after={after}&after_id={after_id}&limit={limit}")
+    def history(self, *, after: int, after_id: str = "", limit: int = 500, challenge: str = "") -> dict[str, Any]:
+        """What this office sent after (`after`, `after_id`), signed with `challenge` in it
+        (GET /api/v1/link/history)."""
+        return self._call("GET", f"/api/v1/link/history?after={after}&after_id={after_id}&limit={limit}"
+                                 f"&challenge={challenge}")
 
 
 # The central's own words for "this batch, as sent, can never be taken": only these make the

@@ -20,7 +20,7 @@ def apply_decision(uow: UnitOfWork, d: ClearanceDecision) -> str:
         return "unknown_subject"
     seen = len(app.events)  # events of earlier decisions in this batch are already handled
     changed = app.apply_clearance(d.kind, d.state, reason=d.reason, source="central", at=uow.now(),
-                                  actor=CENTRAL_ACTOR, lifts_flag=d.lifts_flag)
+                                  actor=CENTRAL_ACTOR, lifts_flag=d.lifts_flag, decision=d.id)
     for event in app.events[seen:]:
         if isinstance(event, ApplicationPutOnHold) and event.booklet_to_void:
             _void_booklet(uow, event.booklet_to_void, app.id, d.reason)

@@ -237,6 +237,7 @@ class ClearanceChanged(Payload):
     new: ClearanceState
     reason: Reason = ""
     source: str = Field(default="", max_length=16)
+    decision: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_.:-]*$")  # the feed event applied
 
 
 class ApplicationPutOnHold(Payload):
@@ -300,12 +301,26 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def _not_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return any(_not_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_not_finite(v) for v in value)
+    return False
+
+
 def envelope(raw: Any) -> Envelope:
     """The envelope of one pushed operation, or OperationInvalid."""
     if not isinstance(raw, dict):
         raise OperationInvalid("an operation must be a JSON object")
     if _has_nul(raw):
         raise OperationInvalid("a text holds a NUL character, which no passport record can")
+    if _not_finite(raw):
+        # JSON has no NaN or Infinity (Python's parser reads them anyway): kept, it would come
+        # back from the central's history as null and never verify again.
+        raise OperationInvalid("a number is NaN or infinite, which JSON does not have")
     try:
         return Envelope.model_validate(raw)
     except ValidationError as e:

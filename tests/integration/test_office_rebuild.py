@@ -250,8 +250,9 @@ def test_an_it_officer_rebuilds_a_new_node_from_the_central_with_the_cli(sqlite_
         again = kanim("backup", "install-keys", "--escrow", str(escrow))  # never over a key
         assert again.returncode != 0 and "exists" in again.stderr and len(again.stderr.strip().splitlines()) == 1
         assert kanim("db", "upgrade").returncode == 0
-        early = kanim("serve", "--port", str(free_port()))
-        assert early.returncode == 2 and "has not rejoined the central" in early.stderr, early.stderr
+        for command in (["serve", "--port", str(free_port())], ["worker"]):  # neither desks nor relay yet
+            early = kanim(*command)
+            assert early.returncode == 2 and "has not rejoined the central" in early.stderr, early.stderr
         rejoined = kanim("backup", "rejoin")
         assert rejoined.returncode == 0, rejoined.stderr
         assert "4 applications" in rejoined.stdout and "not rebuilt" not in rejoined.stdout, rejoined.stdout
@@ -362,6 +363,65 @@ def test_an_older_offices_booking_waits_for_its_intake_on_a_later_page(sqlite_of
             assert (rows["app-old"]["held_from"] or rows["app-old"]["stage"]).value == "intake_done"
             assert rows["app-old"]["nik"] == "3171014508900001" and set(rows) == {"app-old", "app-new"}
             assert {i for i, _, _ in sent_rows(fresh)} == {"op-app-old", "op-app-new", "op-intake"}
+        finally:
+            fresh.engine.dispose()
+            cleanup()
+
+
+class Replayed:
+    """Every request answered with the first answer it recorded (a page played back)."""
+
+    def __init__(self, central: HttpCentral) -> None:
+        self.central, self.first = central, None
+
+    def history(self, **kw):  # noqa: ANN003, ANN201
+        self.first = self.first or self.central.history(**kw)
+        return self.first
+
+
+def test_a_page_played_back_to_a_later_request_writes_nothing(sqlite_office, tmp_path, clock) -> None:  # noqa: ANN001
+    office = sqlite_office
+    node = make_central(tmp_path, clock=clock)
+    with central_server(node) as url:
+        connect(office, node, url)
+        booking.walk_in(office, applicant=applicant(0), actor="frontdesk")
+        sync_once(office, office.central)
+        fresh, cleanup = make_office(tmp_path / "new", "sqlite", clock, None, central_public_key=office.settings.central_public_key)
+        try:
+            shutil.copy2(office.settings.office_key_path, fresh.settings.office_key_path)
+            central = Replayed(HttpCentral(url, office_code="MND", key=load_or_create_key(fresh.settings.office_key_path)))
+            central.first = central.central.history(after=0, after_id="", limit=500, challenge="recorded-earlier")
+            with pytest.raises(RebuildError, match="an earlier request"):
+                rebuild(fresh, central)
+            assert applications(fresh) == {} and sent_rows(fresh) == set()
+        finally:
+            fresh.engine.dispose()
+            cleanup()
+
+
+def test_a_decision_whose_effect_never_reached_the_central_is_applied_again(sqlite_office, tmp_path, clock) -> None:  # noqa: ANN001
+    """The office applied the central's flag and read on (the central saw its cursor move), but
+    was lost before it sent what the flag did: the rebuilt office is held as the lost one was."""
+    from kanim.link.relay import Relay
+
+    office = sqlite_office
+    node = make_central(tmp_path, clock=clock)
+    with central_server(node) as url:
+        connect(office, node, url)
+        app = booking.walk_in(office, applicant=applicant(0), actor="frontdesk")
+        advance(office, app.id, "intake_done", app_type=ApplicationType.NEW, after="checked_in")
+        sync_once(office, office.central)  # pushed; the central flags the NIK; the flag is applied here
+        relay = Relay(office, office.central)
+        relay.pull_round()  # the office reads on; what the flag did is still in its outbox
+        relay.close()
+        assert stage_of(office, app.id) == "on_hold"
+        fresh, cleanup = make_office(tmp_path / "new", "sqlite", clock, None, central_public_key=office.settings.central_public_key)
+        try:
+            shutil.copy2(office.settings.office_key_path, fresh.settings.office_key_path)
+            got = rebuild(fresh, HttpCentral(url, office_code="MND", key=load_or_create_key(fresh.settings.office_key_path)))
+            assert got.decisions >= 1
+            assert stage_of(fresh, app.id) == "on_hold"
+            assert applications(fresh)[app.id]["nik_verified"].value == "flagged"
         finally:
             fresh.engine.dispose()
             cleanup()

@@ -51,3 +51,17 @@ def test_a_feed_event_verifies_with_the_central_key_and_not_once_changed() -> No
         verify_event(public_b64(key), "e1", "clearance", "app-2", payload)
     with pytest.raises(SignatureError):
         verify_event(public_b64(key), "e1", "clearance", "app-1", {**payload, "state": "flagged"})
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_an_operation_carrying_a_number_json_does_not_have_is_refused(number: float) -> None:
+    """Python's JSON parser reads NaN and Infinity; kept, such a payload would come back from
+    the central's history as null and never verify (kanim/backup/rebuild.py)."""
+    from kanim.protocol.schemas import OperationInvalid, envelope
+
+    raw = {"id": "op-1", "seq": 1, "subject": "a1", "op": "BillingIssued",
+           "payload": {"subject": "a1", "at": "2026-12-01T01:00:00+00:00", "extra": [{"x": number}]}}
+    with pytest.raises(OperationInvalid, match="NaN or infinite"):
+        envelope(raw)
+    raw["payload"]["extra"] = [{"x": 1.5}]
+    assert envelope(raw).id == "op-1"
