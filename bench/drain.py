@@ -278,6 +278,7 @@ class QueueStats:
     applications: int = 0
     operations: int = 0
     biometric_rows: int = 0
+    biometric_images: int = 0  # rows with an image (a finger exception has none)
     image_bytes: int = 0
     seconds: float = 0.0
     people: list[dict[str, Any]] = field(default_factory=list)  # for the central's civil registry
@@ -345,6 +346,7 @@ def build_queue(office, templates: list[Template], *, n: int, per_day: int, vaul
                              "captured_at": checked_in + timedelta(minutes=40)})
                 stats.biometric_rows += 1
                 if ref is not None:
+                    stats.biometric_images += 1
                     stats.image_bytes += len(face if b["kind"] == "face" else fingerprint)
             minutes = DESK_MINUTES["ApplicationBooked"]
             for pos, r in enumerate(tp.outbox):
@@ -538,6 +540,42 @@ def start_pyspy(pid: int, out: Path) -> subprocess.Popen | None:
 
 # -- main --------------------------------------------------------------------------------------
 
+def rebuild_from_central(ospec, folder: Path) -> dict[str, Any]:  # noqa: ANN001 - an OfficeSpec
+    """A new node of the same office (its escrowed signing key, nothing else) rebuilt from the
+    central: every application, capture image and booklet back, timed."""
+    from sqlalchemy import func, select
+
+    from kanim.backup.rebuild import rebuild
+    from kanim.bootstrap import bootstrap
+    from kanim.config import Settings
+    from kanim.link.http import HttpCentral
+    from kanim.link.signing import load_or_create_key
+    from kanim.store import tables as t
+    from kanim.store.migrate import upgrade
+
+    given = ospec.settings()
+    settings = Settings(**{**{k: v for k, v in given.items() if v != ""}, "data_dir": str(folder),
+                           "database_url": f"sqlite:///{folder.resolve() / 'kanim.db'}",
+                           "key_file": str(folder / "keys" / "biometric.key")})
+    (folder / "keys").mkdir(parents=True)
+    shutil.copy2(ospec.data_dir / "keys" / "office_ed25519.pem", folder / "keys" / "office_ed25519.pem")
+    office = bootstrap(settings, central=None)
+    upgrade(office.engine)
+    central = HttpCentral(ospec.central_url, office_code=ospec.code, key=load_or_create_key(settings.office_key_path),
+                          timeout=600)
+    try:
+        started = time.perf_counter()
+        got = rebuild(office, central)
+        seconds = time.perf_counter() - started
+        with office.uow(readonly=True) as uow:
+            apps = uow.session.execute(select(func.count()).select_from(t.application)).scalar_one()
+    finally:
+        central.close()
+        office.engine.dispose()
+    return {"seconds": round(seconds, 3), "operations": got.operations, "applications": apps,
+            "images": got.images, "booklets": got.booklets, "decisions": got.decisions, "skipped": len(got.skipped)}
+
+
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
     args = parse_args(argv)
     from kanim.central.node import bootstrap_central
@@ -636,13 +674,19 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
             except subprocess.TimeoutExpired:
                 pyspy.kill()
         central.close()
+        # The same backlog the other way: an office that lost everything gets it back from the
+        # same central (kanim backup rejoin's rebuild), timed beside the drain.
+        with console.status("rebuilding an empty office from the central"):
+            rb = rebuild_from_central(ospec, tmp / "rebuilt")
         central_proc.stop()
 
         with console.status("raw COPY of the same rows into a scratch schema"):
             c = raw_copy(args.database_url, schema, copy_schema, tmp / "spool")
         applied = c.rows.get("central_operation", 0)
         ok = (d.dead == 0 and d.left_pending == 0 and not d.timed_out and applied == operations
-              and c.rows.get("registry_application") == args.applications)
+              and c.rows.get("registry_application") == args.applications
+              and rb["applications"] == args.applications and rb["images"] == q.biometric_images
+              and rb["skipped"] == 0)
 
         wire = timers.request_bytes
         apps_s = args.applications / d.seconds
@@ -673,6 +717,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
             "copy": {"seconds": round(c.seconds, 3), "rows": c.rows, "bytes": c.bytes,
                      "apps_per_s": round(copy_apps_s, 2), "mb_per_s": round(c.bytes / MB / c.seconds, 2)},
             "ratio": round(apps_s / copy_apps_s, 3),
+            "rebuild": {**rb, "apps_per_s": round(args.applications / rb["seconds"], 2),
+                        "ratio_to_drain": round(d.seconds / rb["seconds"], 3)},
             "loadavg_1_5_15": {"before_drain": [round(x, 2) for x in load_before],
                                "after_drain": [round(x, 2) for x in load_after]},
             "ok": ok,
@@ -711,6 +757,10 @@ def report(r: dict[str, Any]) -> None:
     console.print(t)
     p = d["phases_s"]
     console.print("drain phases (s): " + ", ".join(f"{k} {v}" for k, v in p.items()))
+    rb = r["rebuild"]
+    console.print(f"rebuilt from the central: {rb['applications']:,} applications, {rb['images']:,} images, "
+                  f"{rb['operations']:,} operations in {rb['seconds']:.1f} s ({rb['apps_per_s']:.1f} apps/s; "
+                  f"{rb['ratio_to_drain']:.2f} x the drain's speed); skipped {rb['skipped']}")
     console.print(f"bytes = signed JSON request bodies ({r['per_application']['wire_bytes']:,} B per application; "
                   f"images {r['per_application']['image_bytes']:,} B raw); COPY bytes = binary COPY stream "
                   f"{c['bytes'] / MB:,.1f} MB of {sum(c['rows'].values()):,} rows; ratio = drain apps/s / COPY apps/s")

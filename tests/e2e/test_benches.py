@@ -30,6 +30,9 @@ def _drain(r: dict[str, Any]) -> None:
     assert r["ok"] is True
     assert r["drain"]["pushed"] == r["queue"]["operations"] > 0, r["drain"]
     assert (r["drain"]["dead"], r["drain"]["left_pending"], r["drain"]["timed_out"]) == (0, 0, False), r["drain"]
+    # The same backlog back into an empty office: every application and image, nothing skipped.
+    assert r["rebuild"]["applications"] == r["config"]["applications"] and r["rebuild"]["skipped"] == 0, r["rebuild"]
+    assert r["rebuild"]["images"] == r["config"]["applications"] * 10 and r["rebuild"]["seconds"] > 0, r["rebuild"]
     assert r["ratio"] > 0 and r["copy"]
 
 
