@@ -135,7 +135,8 @@ def install_keys(escrow_file: EscrowOpt = None) -> None:
     settings = _settings()
     names = install_escrow(settings, load_escrow(escrow_file))
     mark_rejoin_needed(settings.data_dir, after=0)  # nothing here yet: the whole history comes back
-    out.print(f"installed {len(names)} escrowed keys into {settings.data_dir / 'keys'}: {', '.join(names)}", markup=False)
+    out.print(f"installed {len(names)} escrowed keys into {settings.data_dir / 'keys'}: {', '.join(names)}",
+              markup=False)
     out.print("next: kanim db upgrade, then kanim backup rejoin (with KANIM_CENTRAL_URL)", markup=False)
 
 

@@ -108,7 +108,8 @@ def base_backup(db_url: str, dest: Path) -> str:
     url = make_url(db_url)
     env = {**os.environ, **({"PGPASSWORD": url.password} if url.password else {})}
     args = [exe, "-D", str(dest), "-Fp", "-X", "none", "-c", "fast", "-w", "--no-password"]
-    args += [f"--host={url.host or '127.0.0.1'}", f"--port={url.port or 5432}", f"--username={url.username or 'postgres'}"]
+    args += [f"--host={url.host or '127.0.0.1'}", f"--port={url.port or 5432}",
+             f"--username={url.username or 'postgres'}"]
     shutil.rmtree(dest, ignore_errors=True)
     r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=3600)
     if r.returncode != 0:

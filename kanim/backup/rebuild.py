@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import logging
+import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +39,6 @@ from kanim.protocol.numbers import highest_by_day
 from kanim.security.filemodes import FILE_MODE
 from kanim.store import tables as t
 
-log = logging.getLogger("kanim.backup")
 PAGE = 500
 MAX_WAITING = 2000  # operations held for an identity a later page may bring
 
@@ -250,6 +249,7 @@ def _apply_page(office: Office, ops: list[dict[str, Any]], last_seq: int, report
         _write_booklets(uow, folded, report)
         _write_captures(office, uow, folded, report)
         report.skipped += folded.skipped
+        os.sync()  # the page's vault files on disk before the rows that name them commit
         uow.commit()
     return wait
 
@@ -304,7 +304,7 @@ def _write_applications(office: Office, uow, folded: Folded, existing: set[str],
             s.execute(t.application.insert().values(**row))
         report.applications += 1
     # A number the office holds again is never handed out again, rejoin or not.
-    numbers = [folded.applications[a]["number"] for a in folded.changed if a not in existing]
+    numbers = [folded.applications[i]["number"] for i in folded.changed if i not in existing]
     raise_counters(s, highest_by_day(office.settings.office_code, numbers))
 
 
@@ -344,8 +344,8 @@ def _write_booklets(uow, folded: Folded, report: Rebuilt) -> None:  # noqa: ANN0
 
 
 def _write_captures(office: Office, uow, folded: Folded, report: Rebuilt) -> None:  # noqa: ANN001
-    """Each position's newest item: its image written to the vault (before the row that names
-    it, as at the capture desk), the row replaced."""
+    """Each position's newest item: its image written to the vault (synced, with the page's
+    others, before the rows that name them commit), the row replaced."""
     import uuid
 
     s = uow.session
@@ -362,7 +362,7 @@ def _write_captures(office: Office, uow, folded: Folded, report: Rebuilt) -> Non
                 folded.skipped.append((app_id, f"the image at position {position} does not match its digest"))
                 continue
             width, height = _size(image)
-            ref = office.vault.put(image) if image is not None else None
+            ref = office.vault.put(image, sync=False) if image is not None else None
             kind = biometric_kind(position)
             s.execute(t.biometric.delete().where(bio.application_id == app_id, bio.kind == kind,
                                                  bio.position == position))
@@ -375,13 +375,16 @@ def _write_captures(office: Office, uow, folded: Folded, report: Rebuilt) -> Non
 
 
 def _size(image: bytes | None) -> tuple[int | None, int | None]:
-    """The image's width and height, as the capture desk stored them (None if it is no image)."""
+    """The image's width and height, as the capture desk stored them (None if it is no image),
+    from its header: decoding a JPEG 2000 print only to learn its size cost half of a rebuild."""
     if image is None:
         return None, None
-    import cv2
-    import numpy as np
+    import io
 
-    decoded = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_GRAYSCALE)
-    if decoded is None:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(image)) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, ValueError):
         return None, None
-    return int(decoded.shape[1]), int(decoded.shape[0])

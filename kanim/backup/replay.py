@@ -190,8 +190,8 @@ def _released(out: Folded, subject: str, p: dict[str, Any], at: datetime, _offic
 # -- booklets ----------------------------------------------------------------------------------
 
 def _received(out: Folded, subject: str, p: dict[str, Any], at: datetime, _office: str) -> str | None:
-    out.batches.append(dict(id=p.get("subject") or subject, first_serial=p["first"], last_serial=p["last"], count=p["count"],
-                            received_at=at, received_by=p.get("actor", "")))
+    out.batches.append(dict(id=p.get("subject") or subject, first_serial=p["first"], last_serial=p["last"],
+                            count=p["count"], received_at=at, received_by=p.get("actor", "")))
     return None
 
 

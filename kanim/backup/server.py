@@ -82,7 +82,8 @@ def make_app(root: Path) -> Starlette:
         if isinstance(checked, Response):
             return checked
         folder, _ = checked
-        names = sorted(p.name for p in folder.iterdir() if valid_name(request.path_params["kind"], p.name)) if folder.is_dir() else []
+        kind = request.path_params["kind"]
+        names = sorted(p.name for p in folder.iterdir() if valid_name(kind, p.name)) if folder.is_dir() else []
         return JSONResponse({"names": names})
 
     async def obj(request: Request) -> Response:

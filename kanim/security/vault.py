@@ -70,10 +70,12 @@ class Vault:
     def open(cls, root: Path, key_path: Path) -> Vault:
         return cls(root, load_or_create_key(key_path))
 
-    def put(self, data: bytes) -> str:
+    def put(self, data: bytes, *, sync: bool = True) -> str:
         """Encrypt and store; returns the reference kept in the database. Written and fsynced
         before the transaction that refers to it commits, so a committed row never points at
-        nothing (a rolled-back or killed one may leave an orphan file, which `orphans()` lists)."""
+        nothing (a rolled-back or killed one may leave an orphan file, which `orphans()` lists).
+        `sync=False` leaves the flush to the caller, who must `os.sync()` before committing: one
+        flush for a rebuild's page of thousands of images instead of two per file."""
         ref = uuid.uuid4().hex
         nonce = secrets.token_bytes(NONCE_BYTES)
         blob = MAGIC + nonce + self.aead.encrypt(nonce, data, ref.encode())
@@ -87,14 +89,16 @@ class Vault:
             with open(fd, "wb") as f:
                 f.write(blob)
                 f.flush()
-                os.fsync(f.fileno())
+                if sync:
+                    os.fsync(f.fileno())
             os.replace(tmp, path)
         except Exception:
             tmp.unlink(missing_ok=True)  # a full disk, say; only a killed process leaves a .tmp
             raise
         # The rename is durable only once the folder is: a power cut after the commit must not
         # leave a row whose file went back to being a .tmp (or nothing).
-        fsync_dir(path.parent)
+        if sync:
+            fsync_dir(path.parent)
         return ref
 
     @contextmanager

@@ -57,12 +57,14 @@ def differences(got: dict[str, dict], want: dict[str, dict]) -> dict[str, dict]:
     return {a: d for a, d in diff.items() if d}
 
 
-def images(office) -> dict[tuple[str, int], bytes | None]:  # noqa: ANN001
+def images(office) -> dict[tuple[str, int], tuple]:  # noqa: ANN001
+    """Each capture: its image (decrypted) or its exception, and its size as the desk measured it."""
+    b = t.biometric.c
     with office.uow(readonly=True) as uow:
-        rows = uow.session.execute(select(t.biometric.c.application_id, t.biometric.c.position,
-                                          t.biometric.c.file_ref, t.biometric.c.exception)).all()
-    return {(r.application_id, r.position): office.vault.get(r.file_ref) if r.file_ref else r.exception
-            for r in rows}
+        rows = uow.session.execute(select(b.application_id, b.position, b.file_ref, b.exception, b.width,
+                                          b.height)).all()
+    return {(r.application_id, r.position): (office.vault.get(r.file_ref) if r.file_ref else r.exception,
+                                             r.width, r.height) for r in rows}
 
 
 def sent_rows(office) -> set[tuple]:  # noqa: ANN001
