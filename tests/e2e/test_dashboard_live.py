@@ -6,8 +6,10 @@ again: the page shows the queue draining to nothing and the link up."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -117,5 +119,20 @@ def test_the_dashboard_shows_the_link_down_and_the_backlog_draining_when_the_cen
 
     _, took = until("the queue drained and the link up", drained, 40, every=0.2)
     assert depths[0] >= 3 and depths[-1] == 0 and depths == sorted(depths, reverse=True), depths
+    # What the backup watch last found (as kanim/backup/watch.py writes it) shows on the next poll.
+    now = datetime.now(UTC)
+    ago = lambda minutes: (now - timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    (cluster.office.data_dir / "backup-health.json").write_text(json.dumps({"checked_at": ago(1), "targets": [
+        {"target": "/media/usb/kanim", "snapshots": 52, "warnings": [], "last_drill_ok": True,
+         "last_snapshot_at": ago(1), "last_drill_at": ago(60 * 20), "last_good_drill_at": ago(60 * 20)},
+        {"target": "https://offsite.example:8470/", "snapshots": 8, "warnings": ["the newest backup is 3 hours old"],
+         "last_drill_ok": False, "last_snapshot_at": ago(185), "last_drill_at": ago(40), "last_good_drill_at": ago(60 * 30)},
+    ]}))
+    page.wait_for_selector('#backup-health tr[data-target="/media/usb/kanim"]', timeout=10_000)
+    assert page.get_attribute('#backup-health tr[data-target="https://offsite.example:8470/"]', "data-warnings") == "1"
     screenshot(page, "dashboard-drained")
+    with page.expect_navigation():
+        page.select_option("#language", "en")
+    assert page.inner_text("#backups-h") == "Backups" and "20 hours ago" in page.inner_text("#backup-health")
+    screenshot(page, "dashboard-drained-english")
     print(f"not up after {not_up:.2f} s, down after {down:.2f} s; drained {queued} operations in {took:.1f} s")

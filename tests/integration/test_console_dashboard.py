@@ -295,3 +295,30 @@ def test_the_page_polls_its_live_region_every_second_and_the_region_alone_comes_
     live = c.get("/staff/dashboard/live").text
     assert live.lstrip().startswith('<div id="dashboard-live"') and "<html" not in live
     assert c.get("/staff/dashboard/live").headers["cache-control"] == "no-store"
+
+
+def test_the_dashboard_shows_each_backup_targets_newest_backup_and_last_good_drill(office, clock) -> None:  # noqa: ANN001
+    import json
+
+    c = logged_in(office)
+    assert 'id="backup-unwatched"' in region(c.get("/staff/dashboard").text, "backup-health")
+    now = clock.now()
+    iso = lambda minutes: (now - timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    (office.settings.data_dir / "backup-health.json").write_text(json.dumps({"checked_at": iso(2), "targets": [
+        {"target": "/media/usb/kanim", "snapshots": 40, "warnings": [], "last_drill_ok": True,
+         "last_snapshot_at": iso(1), "last_drill_at": iso(60 * 24), "last_good_drill_at": iso(60 * 24)},
+        {"target": "https://offsite.example:8470/", "snapshots": 3, "warnings": ["the newest backup is 3 hours old"],
+         "last_drill_ok": False, "last_snapshot_at": iso(180), "last_drill_at": iso(30), "last_good_drill_at": None},
+    ]}))
+    token = re.search(r'"X-CSRF-Token": "([^"]+)"', c.get("/staff/dashboard").text).group(1)
+    for lang, ago, failed in (("en", "1 minute ago", "the last drill failed"),
+                              ("id", "1 menit yang lalu", "uji pemulihan terakhir gagal")):
+        assert c.post("/staff/language", data={"language": lang},
+                      headers={"HX-Request": "true", "X-CSRF-Token": token}).status_code == 204
+        card = region(c.get("/staff/dashboard/live").text, "backup-health")
+        usb, offsite = card.index('data-target="/media/usb/kanim"'), card.index('data-target="https://offsite')
+        assert ago in card[usb:offsite] and 'data-age="60"' in card[usb:offsite], card
+        assert failed in card[offsite:] and 'data-warnings="1"' in card[offsite:]
+        assert "the newest backup is 3 hours old" in card and "pemantau berhenti" not in card
+    clock.advance(minutes=20)  # the watch has not looked for 22 minutes
+    assert "pemantau berhenti" in region(c.get("/staff/dashboard/live").text, "backup-health")

@@ -1,8 +1,9 @@
 """The recovery dashboard (supervisors, and the admin accounts the head of office and IT use):
 the link's state and since when, the queue by priority, the oldest unsent operation, the
 drain's rate and ETA, the backlog by stage, passports printed and waiting for the central, the
-guardrails with their reasons, the backlog over time across the last outage and the outages as
-a timeline.
+guardrails with their reasons, the backups (each target's newest snapshot and last good drill,
+as the node's backup watch last found them), the backlog over time across the last outage and
+the outages as a timeline.
 
 The page re-reads its live region (`/staff/dashboard/live`) every second: a change shows within
 two. What it reads costs in proportion to what is queued and open, not to the office's history
@@ -47,8 +48,13 @@ async def live(request: Request, user: Desk) -> Response:
 
 
 def read(office: Office) -> dict[str, Any]:
+    from kanim.backup import health_file
+
+    # What the node's backup watch last found, per target (kanim/backup/watch.py): the age of
+    # the newest snapshot and of the last good drill, beside the link's figures.
     return {"live": queries.live(office), "outages": queries.outages(office),
-            "burn": queries.burn_down(office)}
+            "burn": queries.burn_down(office), "backup": health_file.read(office.settings.data_dir),
+            "backup_stale_after": health_file.STALE_AFTER}
 
 
 def context(request: Request, view: dict[str, Any]) -> dict[str, Any]:
