@@ -152,13 +152,13 @@ def create(to: Target = None) -> None:
                   f"in {m.packs} packs, {m.seconds:.1f} s", markup=False, highlight=False)
 
 
-def _create(to: str | None) -> list:
+def _create(to: str | None, *, folder_only: bool = False) -> list:
     from kanim.backup.keys import dedup_key, load_public
     from kanim.backup.snapshot import create as make
 
     settings = _node()
     return make(settings, _targets(to), public=load_public(settings), dedup_key=dedup_key(settings),
-                now=datetime.now(UTC))
+                now=datetime.now(UTC), folder_only=folder_only)
 
 
 @backup_app.command("run")
@@ -186,6 +186,9 @@ def run(every: Annotated[float | None, typer.Option(min=1, help="seconds between
                 shipped = _ship(None)
                 if shipped.segments:
                     out.print(f"{shipped.segments} WAL segments shipped ({shipped.bytes:,} bytes)", markup=False)
+                # The log protects the database; the vault's new files need a snapshot of their own.
+                for m in _create(None, folder_only=True):
+                    out.print(f"{m.name} (data folder) on {m.target}: {m.sent:,} bytes sent", markup=False)
             else:
                 for m in _create(None):
                     out.print(f"{m.name} on {m.target}: {m.sent:,} bytes sent, {m.seconds:.1f} s", markup=False)
@@ -205,13 +208,12 @@ def _ship(to: str | None):  # noqa: ANN202 - a Shipped
 
 
 def _base_due() -> bool:
-    """Whether the newest snapshot on the first target is older than KANIM_BACKUP_PG_BASE_HOURS."""
-    from kanim.backup.format import time_of
+    """Whether this PostgreSQL node's newest base is older than KANIM_BACKUP_PG_BASE_HOURS (or
+    there is none); the snapshots between bases are its data folder's."""
+    from kanim.backup.snapshot import last_base
 
-    names = [n for n in _targets(None)[0].names("snapshots") if len(n) != 64]
-    if not names:
-        return True
-    return datetime.now(UTC) - time_of(max(names)) > timedelta(hours=_backup_settings().pg_base_hours)
+    last = last_base(_node())
+    return last is None or datetime.now(UTC) - last["at"] > timedelta(hours=_backup_settings().pg_base_hours)
 
 
 @backup_app.command("wal-ship")

@@ -84,6 +84,8 @@ def restore(target: Target, private: bytes, escrow: dict[str, bytes], into: Path
         raise RestoreError(f"{into} is not an empty folder: restore only into an empty or new one")
     started = time.monotonic()
     name, manifest = pick(target, private, at=at, name=name)
+    if manifest.get("database") in ("postgresql", "folder"):
+        name, manifest = cluster_and_folder(target, private, name, manifest, at)
     into.parent.mkdir(parents=True, exist_ok=True)
     staging = into.parent / f".{into.name}.restoring-{secrets.token_hex(4)}"
     private_dir(staging)
@@ -108,6 +110,32 @@ def restore(target: Target, private: bytes, escrow: dict[str, bytes], into: Path
         _repoint(into, staging)
     return Restored(name, len(manifest["files"]), total, time.monotonic() - started, rows, vault_files,
                     manifest.get("database", "sqlite"), segments, manifest.get("role", "office"))
+
+
+def cluster_and_folder(target: Target, private: bytes, name: str, chosen: dict,
+                       at: datetime | None) -> tuple[str, dict]:
+    """A PostgreSQL node restored to `at`: the cluster of the newest base at or before it (the
+    log takes it to `at`), and the data folder of the snapshots around `at` — the newest at or
+    before it, and the vault files of the first after it (a vault file never changes, and one a
+    row names at `at` was written before it and is removed only once no row names it). Returns
+    the base's name and one manifest of all those files."""
+    base = chosen if chosen.get("database") == "postgresql" else manifest_of(target, private, chosen["base"])
+    later = None
+    if at is not None:
+        after = [n for n in target.names("snapshots") if len(n) != 64 and n > name]
+        later = manifest_of(target, private, min(after)) if after else None
+    files = {f["path"]: f for f in base["files"]}
+    blobs = dict(base["blobs"])
+    if chosen is not base:
+        files = {p: f for p, f in files.items() if p.startswith("pgdata/")} | {f["path"]: f for f in chosen["files"]}
+        blobs |= chosen["blobs"]
+    if later is not None:
+        for f in later["files"]:
+            if f["path"].startswith("vault/") and f["path"] not in files:
+                files[f["path"]] = f
+                blobs |= {b: later["blobs"][b] for b in f["blobs"]}
+    base_name = name if chosen is base else chosen["base"]
+    return base_name, {**base, "files": sorted(files.values(), key=lambda f: f["path"]), "blobs": blobs}
 
 
 def _postgresql(staging: Path, target: Target, private: bytes, manifest: dict, at: datetime | None) -> int:
@@ -272,7 +300,7 @@ def scratch_restore(target: Target, private: bytes, escrow: dict[str, bytes], *,
     PostgreSQL snapshot is opened by a PostgreSQL server of the drill's own, which replays its
     log to the end, and checked there."""
     name, manifest = pick(target, private, name=name)
-    if manifest.get("database") != "postgresql":
+    if manifest.get("database") not in ("postgresql", "folder"):
         with tempfile.TemporaryDirectory(prefix="kanim-drill-") as tmp:
             return restore(target, private, escrow, Path(tmp) / "node", name=name)
     from kanim.backup import pg

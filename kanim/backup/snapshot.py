@@ -43,6 +43,7 @@ from kanim.security.filemodes import FILE_MODE, private_dir
 CHUNK = 256 * 1024  # a multiple of SQLite's page size: a changed page dirties one blob
 PACK_TARGET = 8 * 1024 * 1024
 DB_NAME = "kanim.db"
+LAST_BASE = "last-base"  # in <data dir>/backup: when this PostgreSQL node's newest base was taken
 ATTEMPTS = 5
 # escrowed keys (keys.py); this module's own working files; the backup watch's findings, which
 # would describe the old node after a restore; a restored node's note that it must rejoin
@@ -69,6 +70,15 @@ def sqlite_path(settings: Settings) -> Path:
     if url.get_backend_name() != "sqlite":
         raise BackupError("this node's database is not SQLite")
     return Path(url.database or "")
+
+
+def last_base(settings: Settings) -> dict | None:
+    """This PostgreSQL node's newest base, {"name", "at"}, as its last `create` recorded it."""
+    try:
+        found = json.loads((settings.data_dir / "backup" / LAST_BASE).read_text())
+        return {"name": str(found["name"]), "at": datetime.fromisoformat(found["at"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def is_postgresql(settings: Settings) -> bool:
@@ -138,11 +148,33 @@ def node_files(data_dir: Path) -> list[tuple[str, Path]]:
 
 
 def create(settings: Settings, targets: list[Target], *, public: bytes, dedup_key: bytes,
-           now: datetime) -> list[Made]:
+           now: datetime, folder_only: bool = False) -> list[Made]:
+    """A snapshot of the node. `folder_only`: a PostgreSQL node's data folder alone (its vault),
+    taken between two bases while the log protects the database (docs/backup.md)."""
     work = private_dir(settings.data_dir / "backup")
     db_copy, stage = work / "snapshot.db", work / "stage"
     with _only_one(work):
+        if folder_only:
+            return _create_folder(settings, targets, stage, public=public, dedup_key=dedup_key, now=now)
         return _create(settings, targets, db_copy, stage, public=public, dedup_key=dedup_key, now=now)
+
+
+def _create_folder(settings: Settings, targets: list[Target], stage: Path, *, public: bytes, dedup_key: bytes,
+                   now: datetime) -> list[Made]:
+    try:
+        shutil.rmtree(stage, ignore_errors=True)
+        private_dir(stage)
+        base = last_base(settings)
+        if base is None:
+            raise BackupError("no base backup of this PostgreSQL node yet: `kanim backup create` first")
+        files = sorted(link_files(settings.data_dir, stage / "folder", {}).items())
+        name = timed_name(_after_the_newest(targets, now))
+        return [_to_target(settings, t, files, name, public=public, dedup_key=dedup_key, now=now,
+                           extra={"database": "folder", "base": base["name"],
+                                  "database_name": make_url(settings.db_url).database or "postgres"})
+                for t in targets]
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 @contextmanager
@@ -168,8 +200,11 @@ def _create(settings: Settings, targets: list[Target], db_copy: Path, stage: Pat
         else:
             files, extra = freeze(settings, db_copy, stage), {"database": "sqlite"}
         name = timed_name(_after_the_newest(targets, now))
-        return [_to_target(settings, t, files, name, public=public, dedup_key=dedup_key, now=now, extra=extra)
+        made = [_to_target(settings, t, files, name, public=public, dedup_key=dedup_key, now=now, extra=extra)
                 for t in targets]
+        if extra["database"] == "postgresql":  # the folder snapshots name it; `backup run` times the next
+            (settings.data_dir / "backup" / LAST_BASE).write_text(json.dumps({"name": name, "at": now.isoformat()}))
+        return made
     finally:
         db_copy.unlink(missing_ok=True)
         shutil.rmtree(stage, ignore_errors=True)

@@ -151,3 +151,63 @@ def test_a_damaged_log_segment_is_found_by_verify_and_stops_a_restore(scratch, t
     with pytest.raises(RestoreError, match=segment.name):
         restore(target, private, load_escrow(tmp_path / "escrow.txt"), base / "restored")
     assert not (base / "restored").exists()  # nothing half-written
+
+
+def test_an_office_on_postgresql_comes_back_at_a_point_with_the_vault_files_its_rows_name(
+        scratch, tmp_path, monkeypatch, clock) -> None:  # noqa: ANN001
+    """Between two bases the log protects the database and folder snapshots the vault: restored
+    to a moment, every file a row names then is there and opens."""
+    from kanim.bootstrap import bootstrap
+    from kanim.office.vault_files import referenced
+    from tests.backup_helpers import add_applications
+
+    base, started = scratch
+    spool = base / "spool"
+    spool.mkdir()
+    live = Cluster(base, base / "live")
+    live.own(spool)
+    live.init(archive_mode="on", archive_command=f"'{pg.archive_command_for(spool)}'")
+    started.append(live.start())
+    monkeypatch.setenv("KANIM_BACKUP_WAL_SPOOL", str(spool))
+    settings = Settings(_env_file=None, data_dir=tmp_path / "office", office_code="MND", database_url=live.url,
+                        chip_required=False)
+    office = bootstrap(settings, clock=clock)
+    upgrade(office.engine)
+    keygen(settings, tmp_path / "backup.key")
+    (tmp_path / "escrow.txt").write_text(escrow_sheet(settings))
+    target = FolderTarget(tmp_path / "usb")
+    kw = dict(public=load_public(settings), dedup_key=dedup_key(settings))
+    add_applications(office, 0, 2)
+    create(settings, [target], **kw, now=datetime.now(UTC))  # the base
+    add_applications(office, 2, 2)  # after the base: their scans only in the folder snapshots
+    time.sleep(1.1)
+    create(settings, [target], **kw, now=datetime.now(UTC), folder_only=True)
+    time.sleep(1.1)
+    point = datetime.now(UTC)
+    time.sleep(1.1)
+    add_applications(office, 4, 2)
+    create(settings, [target], **kw, now=datetime.now(UTC), folder_only=True)
+    office.engine.dispose()
+    archived(live, spool)
+    pg.ship(spool, [target], load_public(settings))
+
+    private, escrow = private_of(tmp_path / "backup.key"), load_escrow(tmp_path / "escrow.txt")
+    into = base / "office-at-point"
+    r = restore(target, private, escrow, into, at=point)
+    assert r.database == "postgresql" and r.role == "office"
+    restored = Cluster(base, into / pg.PGDATA)
+    restored.configure()
+    restored.own(into)
+    started.append(restored.start())
+    restored.wait_until_open()
+    back = bootstrap(Settings(_env_file=None, data_dir=into, office_code="MND", database_url=restored.url,
+                              key_file=into / "keys" / "biometric.key"), clock=clock)
+    try:
+        refs = referenced(back)
+        assert len(refs) == 4  # the four applications before the point, one scan each
+        assert all(back.vault.get(ref) for ref in refs)
+    finally:
+        back.engine.dispose()
+    assert (into / "rejoin-needed.json").exists() is False  # the CLI writes it; the function restores
+    done = drill(target, private, escrow, now=datetime.now(UTC))
+    assert done.ok and done.vault_files == 6, done  # the newest: all six, their files from the last folder snapshot
