@@ -63,17 +63,10 @@ def archived(cluster: Cluster, spool) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def scratch():  # noqa: ANN201
+def scratch(monkeypatch):  # noqa: ANN001, ANN201
+    """(the folder, the servers started, the live server archiving its log into the spool)."""
     base = Cluster.base_dir()
     started: list[Cluster] = []
-    yield base, started
-    for c in started:
-        c.stop()
-    shutil.rmtree(base, ignore_errors=True)
-
-
-def test_the_central_on_postgresql_is_restored_to_a_point_in_time(scratch, tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    base, started = scratch
     spool = base / "spool"
     spool.mkdir()
     live = Cluster(base, base / "live")
@@ -81,12 +74,25 @@ def test_the_central_on_postgresql_is_restored_to_a_point_in_time(scratch, tmp_p
     live.init(archive_mode="on", archive_command=f"'{pg.archive_command_for(spool)}'", wal_level="replica")
     started.append(live.start())
     monkeypatch.setenv("KANIM_BACKUP_WAL_SPOOL", str(spool))
+    yield base, started, live, spool
+    for c in started:
+        c.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def keyed(settings: Settings, tmp_path) -> None:  # noqa: ANN001
+    """The backup key pair and the escrow sheet, as the IT makes them."""
+    keygen(settings, tmp_path / "backup.key")
+    (tmp_path / "escrow.txt").write_text(escrow_sheet(settings))
+
+
+def test_the_central_on_postgresql_is_restored_to_a_point_in_time(scratch, tmp_path) -> None:  # noqa: ANN001
+    base, started, live, spool = scratch
 
     settings = Settings(_env_file=None, role="central", data_dir=tmp_path / "central", database_url=live.url)
     node = bootstrap_central(settings)
     upgrade(node.engine)  # the real migrations, on the server being backed up
-    keygen(settings, tmp_path / "backup.key")
-    (tmp_path / "escrow.txt").write_text(escrow_sheet(settings))
+    keyed(settings, tmp_path)
     target = FolderTarget(tmp_path / "usb")
     register(node, "MND")
 
@@ -124,18 +130,10 @@ def test_the_central_on_postgresql_is_restored_to_a_point_in_time(scratch, tmp_p
     assert done.ok and done.audit_rows >= 3, done  # the three registrations, audited
 
 
-def test_a_damaged_log_segment_is_found_by_verify_and_stops_a_restore(scratch, tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    base, started = scratch
-    spool = base / "spool"
-    spool.mkdir()
-    live = Cluster(base, base / "live")
-    live.own(spool)
-    live.init(archive_mode="on", archive_command=f"'{pg.archive_command_for(spool)}'")
-    started.append(live.start())
-    monkeypatch.setenv("KANIM_BACKUP_WAL_SPOOL", str(spool))
+def test_a_damaged_log_segment_is_found_by_verify_and_stops_a_restore(scratch, tmp_path) -> None:  # noqa: ANN001
+    base, started, live, spool = scratch
     settings = Settings(_env_file=None, role="central", data_dir=tmp_path / "central", database_url=live.url)
-    keygen(settings, tmp_path / "backup.key")
-    (tmp_path / "escrow.txt").write_text(escrow_sheet(settings))
+    keyed(settings, tmp_path)
     target = FolderTarget(tmp_path / "usb")
     create(settings, [target], public=load_public(settings), dedup_key=dedup_key(settings), now=datetime.now(UTC))
     archived(live, spool)
@@ -154,27 +152,19 @@ def test_a_damaged_log_segment_is_found_by_verify_and_stops_a_restore(scratch, t
 
 
 def test_an_office_on_postgresql_comes_back_at_a_point_with_the_vault_files_its_rows_name(
-        scratch, tmp_path, monkeypatch, clock) -> None:  # noqa: ANN001
+        scratch, tmp_path, clock) -> None:  # noqa: ANN001
     """Between two bases the log protects the database and folder snapshots the vault: restored
     to a moment, every file a row names then is there and opens."""
     from kanim.bootstrap import bootstrap
     from kanim.office.vault_files import referenced
     from tests.backup_helpers import add_applications
 
-    base, started = scratch
-    spool = base / "spool"
-    spool.mkdir()
-    live = Cluster(base, base / "live")
-    live.own(spool)
-    live.init(archive_mode="on", archive_command=f"'{pg.archive_command_for(spool)}'")
-    started.append(live.start())
-    monkeypatch.setenv("KANIM_BACKUP_WAL_SPOOL", str(spool))
+    base, started, live, spool = scratch
     settings = Settings(_env_file=None, data_dir=tmp_path / "office", office_code="MND", database_url=live.url,
                         chip_required=False)
     office = bootstrap(settings, clock=clock)
     upgrade(office.engine)
-    keygen(settings, tmp_path / "backup.key")
-    (tmp_path / "escrow.txt").write_text(escrow_sheet(settings))
+    keyed(settings, tmp_path)
     target = FolderTarget(tmp_path / "usb")
     kw = dict(public=load_public(settings), dedup_key=dedup_key(settings))
     add_applications(office, 0, 2)
