@@ -169,11 +169,9 @@ def run(every: Annotated[float | None, typer.Option(min=1, help="seconds between
 
     Example: kanim backup run --every 60
     """
-    from kanim.backup.snapshot import BackupError
-    from kanim.backup.targets import TargetError
-
     from kanim.backup.pg import PgBackupError
-    from kanim.backup.snapshot import is_postgresql
+    from kanim.backup.snapshot import BackupError, is_postgresql
+    from kanim.backup.targets import TargetError
 
     every = every or _backup_settings().every_seconds
     stop = []
@@ -181,14 +179,8 @@ def run(every: Annotated[float | None, typer.Option(min=1, help="seconds between
     while not stop:
         started = time.monotonic()
         try:
-            # A PostgreSQL node: its log every round, a new base now and then (kanim/backup/pg.py).
-            if is_postgresql(_node()) and not _base_due():
-                shipped = _ship(None)
-                if shipped.segments:
-                    out.print(f"{shipped.segments} WAL segments shipped ({shipped.bytes:,} bytes)", markup=False)
-                # The log protects the database; the vault's new files need a snapshot of their own.
-                for m in _create(None, folder_only=True):
-                    out.print(f"{m.name} (data folder) on {m.target}: {m.sent:,} bytes sent", markup=False)
+            if is_postgresql(_node()):
+                _postgresql_round()
             else:
                 for m in _create(None):
                     out.print(f"{m.name} on {m.target}: {m.sent:,} bytes sent, {m.seconds:.1f} s", markup=False)
@@ -198,13 +190,39 @@ def run(every: Annotated[float | None, typer.Option(min=1, help="seconds between
             time.sleep(0.2)
 
 
+def _postgresql_round() -> None:
+    """A PostgreSQL node's round (kanim/backup/pg.py): its log first, whatever else fails; then a
+    base when one is due, else a snapshot of its data folder (the vault's new files)."""
+    from kanim.backup.pg import PgBackupError
+    from kanim.backup.snapshot import BackupError
+
+    try:
+        shipped = _ship(None)
+        if shipped.segments:
+            out.print(f"{shipped.segments} WAL segments shipped ({shipped.bytes:,} bytes)", markup=False)
+    except PgBackupError as e:  # kept in the spool; the rest of the round still runs
+        err.print(f"WAL not shipped: {e}", markup=False, highlight=False)
+    if _base_due():
+        for m in _create(None):
+            out.print(f"base {m.name} on {m.target}: {m.sent:,} bytes sent, {m.seconds:.1f} s", markup=False)
+        return
+    try:
+        made = _create(None, folder_only=True)
+    except BackupError as e:
+        if "a new base is due" not in str(e):
+            raise
+        made = _create(None)  # a target that lacks the base (added since): a new base for all
+    for m in made:
+        out.print(f"{m.name} on {m.target}: {m.sent:,} bytes sent", markup=False)
+
+
 def _ship(to: str | None):  # noqa: ANN202 - a Shipped
     from kanim.backup.keys import load_public
     from kanim.backup.pg import ship
-    from kanim.backup.snapshot import wal_spool
+    from kanim.backup.snapshot import wal_ledger, wal_spool
 
     settings = _node()
-    return ship(wal_spool(settings), _targets(to), load_public(settings))
+    return ship(wal_spool(settings), _targets(to), load_public(settings), ledger=wal_ledger(settings))
 
 
 def _base_due() -> bool:
@@ -234,7 +252,7 @@ def pg_settings() -> None:
 
     Example: kanim backup pg-settings >> /etc/postgresql/15/main/conf.d/kanim-backup.conf
     """
-    from kanim.backup.pg import archive_command_for
+    from kanim.backup.pg import archive_command_for, conf_value
     from kanim.backup.snapshot import wal_spool
 
     from kanim.backup.snapshot import BackupError
@@ -247,7 +265,7 @@ def pg_settings() -> None:
     print("# kanim backups (docs/backup.md): the log archived through a local spool, shipped sealed")
     print("wal_level = replica")
     print("archive_mode = on")
-    print(f"archive_command = '{archive_command_for(spool)}'")
+    print(f"archive_command = {conf_value(archive_command_for(spool))}")
     print("archive_timeout = 60   # a segment at least every minute: the recovery point")
     print(f"# mkdir -p {spool} && chown postgres {spool}   (the server's OS user writes there)")
     print("# pg_hba.conf: host replication <kanim's user> 127.0.0.1/32 scram-sha-256  (pg_basebackup)")
@@ -465,9 +483,10 @@ def _restored_cluster(into: Path, r, when: datetime | None) -> None:  # noqa: AN
     out.print(f"restored {r.snapshot} into {into}: the cluster in {pgdata} ({r.bytes:,} bytes) with "
               f"{r.wal_segments} WAL segments to replay " + (f"up to {when:%Y-%m-%d %H:%M:%S} UTC" if when
                                                              else "to the end of the log"), markup=False)
-    out.print(f"next: chown -R postgres {pgdata}; start PostgreSQL on it (pg_ctl -D {pgdata} start); once it "
-              "accepts connections, `kanim audit verify` with KANIM_DATABASE_URL pointing at it "
-              "(docs/recovery-runbook.md)", markup=False)
+    out.print(f"next: chmod 711 {into} && chown -R postgres {pgdata}; start PostgreSQL on it (pg_ctl -D {pgdata} "
+              "start); once it has opened, reset the recovery settings (ALTER SYSTEM RESET restore_command, "
+              "recovery_target_time, recovery_target_action, archive_mode) and check `kanim audit verify` with "
+              "KANIM_DATABASE_URL pointing at it (docs/recovery-runbook.md)", markup=False)
 
 
 restore_command = one_line(restore)

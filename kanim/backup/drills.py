@@ -37,7 +37,7 @@ def drill(target: Target, private: bytes, escrow: dict[str, bytes], *, now: date
     try:
         r = scratch_restore(target, private, escrow)
         result = Drill(True, now.isoformat(), r.snapshot, round(r.seconds, 2), r.files, r.audit_rows, r.vault_files)
-    except (RestoreError, BackupKeyError) as e:
+    except (RestoreError, BackupKeyError, TargetError) as e:  # a piece it names missing: a failed drill, recorded
         result = Drill(False, now.isoformat(), None, 0.0, problem=str(e))
     target.put_new("drills", timed_name(now), json.dumps(asdict(result)).encode())
     return result

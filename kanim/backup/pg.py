@@ -40,6 +40,7 @@ from kanim.backup.targets import AlreadyThere, Target
 
 PGDATA = "pgdata"  # the cluster's files, in a snapshot and in a restored folder
 RESTORED_WAL = "kanim_wal"  # inside a restored cluster: the segments its recovery reads
+BASE_TIMEOUT = 6 * 3600  # a base of a large cluster over a slow disk
 START = re.compile(r"^START WAL LOCATION: .* \(file ([0-9A-F]{24})\)$", re.M)
 
 
@@ -48,11 +49,17 @@ class PgBackupError(Exception):
 
 
 def archive_command_for(spool: Path) -> str:
-    """postgresql.conf's `archive_command`: the segment copied into the spool and synced before
-    it takes its name (PostgreSQL recycles the segment once this succeeds); an identical copy
-    already there (the archiver retrying after a crash) is a success."""
+    """postgresql.conf's `archive_command` (a shell command; `conf_value` quotes it for the file):
+    the segment copied into the spool and synced before it takes its name (PostgreSQL recycles
+    the segment once this succeeds); an identical copy already there (the archiver retrying
+    after a crash) is a success."""
     s = shlex.quote(str(spool))
     return (f"cmp -s %p {s}/%f || (cp %p {s}/%f.part && sync {s}/%f.part && mv {s}/%f.part {s}/%f)")
+
+
+def conf_value(value: str) -> str:
+    """A string as postgresql.conf reads one: in single quotes, each quote doubled."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _aad(name: str) -> bytes:
@@ -65,12 +72,20 @@ class Shipped:
     bytes: int
 
 
-def ship(spool: Path, targets: list[Target], public: bytes) -> Shipped:
+LEDGER = "wal-shipped"  # in <data dir>/backup: every segment this node put on a target
+
+
+def ship(spool: Path, targets: list[Target], public: bytes, *, ledger: Path | None = None) -> Shipped:
     """Every finished segment of the spool sealed and put on every target, then removed from the
-    spool. A target out of reach keeps the segment for the next round (raises, after the others)."""
+    spool. A target out of reach keeps the segment for the next round (raises, after the others).
+
+    A name a target already holds is a success only if this node shipped it before (`ledger`,
+    a list of names, fsynced before the spool's copy goes): anyone with the node's token could
+    have put that name there first, and the real segment must not be dropped for it."""
     sent = size = 0
     if not spool.is_dir():
         return Shipped(0, 0)
+    shipped = set(ledger.read_text().split()) if ledger is not None and ledger.exists() else set()
     failures = []
     for path in sorted(spool.iterdir()):
         if not valid_name("wal", path.name):
@@ -85,17 +100,50 @@ def ship(spool: Path, targets: list[Target], public: bytes) -> Shipped:
             try:
                 target.put_new("wal", path.name, box)
             except AlreadyThere:
-                pass  # shipped before (the spool kept it through a crash): it is safe there
+                if ledger is not None and path.name not in shipped:
+                    failures.append(f"{target.label} already holds wal/{path.name}, which this node never shipped: "
+                                    "its token may be in someone else's hands (ask the off-site host's operator)")
+                    failed = True
+                # else shipped before (the spool kept it through a crash): it is safe there
             except Exception as e:  # noqa: BLE001 - each target's failure is reported, the others still get it
                 failures.append(f"{target.label}: {e}")
                 failed = True
         if not failed:
+            if ledger is not None:
+                _record(ledger, path.name)
+                shipped.add(path.name)
             path.unlink(missing_ok=True)
             sent += 1
             size += len(data)
     if failures:
         raise PgBackupError(f"WAL not shipped to every target, kept in {spool}: {failures[0]}")
     return Shipped(sent, size)
+
+
+def _record(ledger: Path, name: str) -> None:
+    with ledger.open("a") as f:
+        f.write(name + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def gaps(names: list[str], start: str) -> list[str]:
+    """Segments missing between the base's start and the newest archived one of its timeline
+    (16 MiB segments, PostgreSQL's default): a replay stops at the first, short of the rest."""
+    timeline = start[:8]
+    held = sorted(_ordinal(n) for n in names if len(n) == 24 and n[:8] == timeline and n >= start)
+    missing = []
+    for a, b in zip(held, held[1:], strict=False):
+        missing += [_segment(timeline, x) for x in range(a + 1, b)]
+    return missing[:10]
+
+
+def _ordinal(name: str) -> int:
+    return int(name[8:16], 16) * 0x100 + int(name[16:24], 16)
+
+
+def _segment(timeline: str, ordinal: int) -> str:
+    return f"{timeline}{ordinal // 0x100:08X}{ordinal % 0x100:08X}"
 
 
 def base_backup(db_url: str, dest: Path) -> str:
@@ -111,7 +159,10 @@ def base_backup(db_url: str, dest: Path) -> str:
     args += [f"--host={url.host or '127.0.0.1'}", f"--port={url.port or 5432}",
              f"--username={url.username or 'postgres'}"]
     shutil.rmtree(dest, ignore_errors=True)
-    r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=3600)
+    try:
+        r = subprocess.run(args, env=env, capture_output=True, text=True, timeout=BASE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise PgBackupError(f"pg_basebackup took more than {BASE_TIMEOUT // 3600} hours: stopped") from None
     if r.returncode != 0:
         why = (r.stderr.strip().splitlines() or ["no reason given"])[0]
         hint = (" (allow it in pg_hba.conf: `host replication <user> <address> <method>`, and give the user "
@@ -138,27 +189,51 @@ def open_wal(target: Target, private: bytes, name: str) -> bytes:
         raise PgBackupError(f"WAL {name} on {target.label} does not open with this backup key, or is damaged") from None
 
 
+KANIM_MARK = "# kanim restore"  # the recovery settings kanim writes, each line ending with it
+
+
 def write_recovery(pgdata: Path, target: Target, private: bytes, *, start: str, at: datetime | None) -> int:
     """The segments the base needs, opened, in `pgdata/kanim_wal`, and the settings that make
-    PostgreSQL replay them up to `at` and open. Returns how many segments were written."""
+    PostgreSQL replay them up to `at` (its end without) and open. Returns how many segments were
+    written. A gap in the log is refused when the replay should reach its end (it would stop at
+    the gap and open there without a word); with `at`, the gap may lie after it."""
     wal = pgdata / RESTORED_WAL
     wal.mkdir(mode=0o700, exist_ok=True)
     names = needed(target.names("wal"), start)
+    if at is None and (missing := gaps(names, start)):
+        raise PgBackupError(f"the archived log has a gap from {missing[0]}: a replay to its end would stop there; "
+                            "restore with --at a time before it, or from a target that holds it")
     for name in names:
         (wal / name).write_bytes(open_wal(target, private, name))
     (pgdata / "recovery.signal").write_text("")
-    settings = [
-        "# kanim restore: replay the archived log, then open (docs/recovery-runbook.md)",
-        f"restore_command = 'cp \"{wal}/%f\" \"%p\"'",
-        "recovery_target_action = 'promote'",
+    _minimal_config(pgdata)
+    settings = {
+        "restore_command": conf_value(f"cp {shlex.quote(str(wal))}/%f %p"),
+        "recovery_target_action": "'promote'",
+        "recovery_target_time": conf_value(at.isoformat() if at is not None else ""),
         # The restored server must not archive into the old node's spool until IT says so.
-        "archive_mode = 'off'",
-    ]
-    if at is not None:
-        settings.append(f"recovery_target_time = '{at.isoformat()}'")
-    with (pgdata / "postgresql.auto.conf").open("a") as f:
-        f.write("\n" + "\n".join(settings) + "\n")
+        "archive_mode": "'off'",
+    }
+    # Replaced, not appended: a base taken from a node restored before carries the last
+    # restore's lines (the runbook has IT reset them with ALTER SYSTEM once the node is back).
+    conf = pgdata / "postgresql.auto.conf"
+    kept = [line for line in (conf.read_text().splitlines() if conf.exists() else [])
+            if not line.endswith(KANIM_MARK) and line.split("=")[0].strip() not in settings]
+    conf.write_text("\n".join([*kept, *(f"{k} = {v}  {KANIM_MARK}" for k, v in settings.items())]) + "\n")
     return len([n for n in names if len(n) == 24])
+
+
+def _minimal_config(pgdata: Path) -> None:
+    """A cluster whose configuration lived outside it (Debian: /etc/postgresql) gets one that
+    starts it on this host alone; IT puts the node's own back before serving."""
+    if not (pgdata / "postgresql.conf").exists():
+        (pgdata / "postgresql.conf").write_text(
+            "# written by kanim restore: the original configuration was not part of the cluster\n"
+            "listen_addresses = 'localhost'\n")
+    if not (pgdata / "pg_hba.conf").exists():
+        (pgdata / "pg_hba.conf").write_text(
+            "# written by kanim restore: local connections only, as the restoring user chooses\n"
+            "local all all peer\nhost all all 127.0.0.1/32 scram-sha-256\n")
 
 
 # -- a PostgreSQL server of kanim's own, on a restored cluster (the drill's) ----------------------

@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -85,6 +85,12 @@ def is_postgresql(settings: Settings) -> bool:
     return make_url(settings.db_url).get_backend_name() == "postgresql"
 
 
+def wal_ledger(settings: Settings) -> Path:
+    from kanim.backup.pg import LEDGER
+
+    return private_dir(settings.data_dir / "backup") / LEDGER
+
+
 def wal_spool(settings: Settings) -> Path:
     """Where the server's archive_command leaves the log: a folder its OS user writes, so not
     inside kanim's data folder (only kanim's user may enter that)."""
@@ -109,14 +115,21 @@ def _freeze_postgresql(settings: Settings, targets: list[Target], stage: Path,
     base = stage / pg.PGDATA
     try:
         start = pg.base_backup(settings.db_url, base)
-        pg.ship(wal_spool(settings), targets, public)
+        pg.ship(wal_spool(settings), targets, public, ledger=wal_ledger(settings))
     except pg.PgBackupError as e:
         raise BackupError(str(e)) from None
+    for t in targets:  # the base's own label in the archive: the log it needs is there
+        if not any(n.startswith(start) and n.endswith(".backup") for n in t.names("wal")):
+            raise BackupError(f"{t.label} holds no archived log for this base (wal/{start}.*.backup): is the server's "
+                              "archive_command kanim's spool? (`kanim backup pg-settings`)")
+    # A base of a node restored before: not the last restore's replay files.
+    left_out = {pg.RESTORED_WAL, "recovery.signal"}
     cluster = [(f"{pg.PGDATA}/{p.relative_to(base).as_posix()}", p) for p in sorted(base.rglob("*"))
-               if p.is_file() and not p.is_symlink()]
+               if p.is_file() and not p.is_symlink() and p.relative_to(base).parts[0] not in left_out]
     folder = sorted(link_files(settings.data_dir, stage / "folder", {}).items())
     # PostgreSQL will not start without its empty folders (pg_notify, pg_wal, …): named too.
-    dirs = sorted(f"{pg.PGDATA}/{p.relative_to(base).as_posix()}" for p in base.rglob("*") if p.is_dir())
+    dirs = sorted(f"{pg.PGDATA}/{p.relative_to(base).as_posix()}" for p in base.rglob("*")
+                  if p.is_dir() and p.relative_to(base).parts[0] not in left_out)
     return [*cluster, *folder], {"database": "postgresql", "wal_start": start, "dirs": dirs,
                                  "database_name": make_url(settings.db_url).database or "postgres"}
 
@@ -167,6 +180,9 @@ def _create_folder(settings: Settings, targets: list[Target], stage: Path, *, pu
         base = last_base(settings)
         if base is None:
             raise BackupError("no base backup of this PostgreSQL node yet: `kanim backup create` first")
+        for t in targets:
+            if base["name"] not in t.names("snapshots"):
+                raise BackupError(f"{t.label} does not hold this node's base {base['name']}: a new base is due")
         files = sorted(link_files(settings.data_dir, stage / "folder", {}).items())
         name = timed_name(_after_the_newest(targets, now))
         return [_to_target(settings, t, files, name, public=public, dedup_key=dedup_key, now=now,
@@ -197,6 +213,7 @@ def _create(settings: Settings, targets: list[Target], db_copy: Path, stage: Pat
     try:
         if is_postgresql(settings):
             files, extra = _freeze_postgresql(settings, targets, stage, public)
+            now = max(now, datetime.now(UTC))  # named when it is whole: a restore to a time in it cannot open
         else:
             files, extra = freeze(settings, db_copy, stage), {"database": "sqlite"}
         name = timed_name(_after_the_newest(targets, now))

@@ -71,7 +71,7 @@ def scratch(monkeypatch):  # noqa: ANN001, ANN201
     spool.mkdir()
     live = Cluster(base, base / "live")
     live.own(spool)
-    live.init(archive_mode="on", archive_command=f"'{pg.archive_command_for(spool)}'", wal_level="replica")
+    live.init(archive_mode="on", archive_command=pg.conf_value(pg.archive_command_for(spool)), wal_level="replica")
     started.append(live.start())
     monkeypatch.setenv("KANIM_BACKUP_WAL_SPOOL", str(spool))
     yield base, started, live, spool
