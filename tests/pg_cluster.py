@@ -5,11 +5,8 @@ the drill uses on a restored cluster) as a real process."""
 
 from __future__ import annotations
 
-from kanim.backup.pg import Server, give_to_server, scratch_dir, server_unavailable
-
-
-def unavailable() -> str | None:
-    return server_unavailable()
+from kanim.backup.pg import Server, give_to_server, scratch_dir
+from kanim.backup.pg import server_unavailable as unavailable  # noqa: F401 - the tests' skip reason
 
 
 class Cluster(Server):

@@ -294,14 +294,14 @@ def _write_applications(office: Office, uow, folded: Folded, existing: set[str],
         if app_id in existing:
             values = {k: v for k, v in row.items() if k not in ("id", "version")}
             s.execute(update(t.application).where(a.id == app_id).values(**values, version=a.version + 1))
-        elif s.execute(select(a.id).where(a.number == row["number"])).first() is not None:
+        elif s.execute(select(a.id).where(a.number == row["number"])).first() is None:
+            s.execute(t.application.insert().values(**row))
+        else:
             # The central held two applications under one number (an office restored before
             # the central refused reused numbers): the one here keeps it; this one is reported.
             folded.changed.discard(app_id)
             folded.skipped.append((app_id, f"its number {row['number']} is held here by another application"))
             continue
-        else:
-            s.execute(t.application.insert().values(**row))
         report.applications += 1
     # A number the office holds again is never handed out again, rejoin or not.
     numbers = [folded.applications[i]["number"] for i in folded.changed if i not in existing]

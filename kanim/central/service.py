@@ -134,8 +134,6 @@ def history(node: CentralNode, *, office_code: str, after: int, after_id: str = 
     (kanim/backup/rebuild.py). Paged by sequence and id: an office restored before rejoins
     existed may have sent two operations under one sequence number, and neither may be lost
     at a page's edge."""
-    from kanim.central.biometrics import aad
-
     o = ct.central_operation.c
     mine = and_(o.office_code == office_code, o.ok.is_(True))
     with node.uow() as uow:
@@ -154,7 +152,7 @@ def history(node: CentralNode, *, office_code: str, after: int, after_id: str = 
                 if operations and size + n > image_bytes:
                     more = True
                     break
-                payload["biometrics"], n = _with_images(uow, node, r.subject, payload["biometrics"], aad)
+                payload["biometrics"], n = _with_images(uow, node, r.subject, payload["biometrics"])
                 size += n
             operations.append(dict(id=r.id, seq=r.office_seq, subject=r.subject, op=r.op, payload=payload))
         last_seq, not_kept = uow.session.execute(select(
@@ -174,10 +172,12 @@ def history(node: CentralNode, *, office_code: str, after: int, after_id: str = 
     return {**doc, "signature": sign_document(node.signing_key, doc)}
 
 
-def _with_images(uow, node: CentralNode, application_id: str, items: list[dict[str, Any]], aad) -> tuple[list, int]:  # noqa: ANN001
+def _with_images(uow, node: CentralNode, application_id: str, items: list[dict[str, Any]]) -> tuple[list, int]:  # noqa: ANN001
     """The capture's items with the registry's image where it is still the one captured (a later
     capture replaced it otherwise); the read audited once per application, as every read is."""
     import base64
+
+    from kanim.central.biometrics import aad
 
     b = ct.registry_biometric.c
     held = {r.position: r for r in uow.session.execute(
