@@ -15,10 +15,11 @@ from pydantic import BaseModel, Field
 
 from kanim.central import service
 from kanim.central.apply import TRANSIENT, BatchInvalid
-from kanim.central.auth import OFFICE_SCOPE_KEY
+from kanim.central.auth import OFFICE_SCOPE_KEY, PROTOCOL_SCOPE_KEY
 from kanim.central.node import CentralNode
 from kanim.http import problems
 from kanim.http.routes import Route, errors
+from kanim.protocol import batch
 from kanim.protocol.schemas import MAX_OPERATIONS, MAX_SEQ, Envelope
 from kanim.protocol.signing import H_DATE, H_LINK_STATE, H_NONCE, H_OFFICE, H_SIGNATURE
 
@@ -34,6 +35,26 @@ class PushIn(BaseModel):
     # Each item is parsed on its own (kanim.central.apply); the document shows what a valid one is.
     operations: list[dict[str, Any]] = Field(max_length=MAX_OPERATIONS, json_schema_extra={
         "items": Envelope.model_json_schema()})
+
+
+async def pushed_operations(request: Request) -> list[Any]:
+    """The batch's operations, read from the body by the version the office declared
+    (kanim/protocol/batch.py): JSON up to version 2, the binary batch from version 3. A body that
+    is not its version's layout is refused whole (400 `request-malformed`)."""
+    version = request.scope.get(PROTOCOL_SCOPE_KEY, 1)
+    try:
+        return batch.decode(await request.body(), version=version,
+                            max_document=request.app.state.node.settings.link_max_body_bytes)
+    except batch.BodyMalformed as e:
+        raise HTTPException(400, f"{e} (protocol version {version})") from None
+
+
+# The body as OpenAPI documents it: the route reads it itself (`pushed_operations`), by version.
+PUSH_BODY = {"requestBody": {"required": True, "content": {
+    batch.JSON_TYPE: {"schema": PushIn.model_json_schema()},
+    batch.CONTENT_TYPE: {"schema": {
+        "type": "string", "format": "binary",
+        "description": "protocol version 3: the binary batch (docs/protocol.md, \"The push body\")"}}}}}
 
 
 class OperationResultOut(BaseModel):
@@ -108,21 +129,23 @@ class SnapshotOut(BaseModel):
     public_key: str
 
 
-@link.post("/operations", response_model=PushOut, responses={**SIGNED_ERRORS, **errors(
-    {400: "`request-malformed`: the body is not the JSON it says it is; or " + VERSION_REFUSED,
-     422: "`batch-invalid` (an operation without a usable id) or `request-invalid`; a malformed operation "
-          "with an id is answered in `results` instead",
+@link.post("/operations", response_model=PushOut, openapi_extra=PUSH_BODY, responses={**SIGNED_ERRORS, **errors(
+    {400: "`request-malformed`: the body is not its protocol version's layout (JSON up to version 2, the binary "
+          "batch from version 3); or " + VERSION_REFUSED,
+     422: "`batch-invalid`: an operation without a usable id; a malformed operation with an id is answered in "
+          "`results` instead",
      429: "`slow-down`: the office pushes faster than the central accepts; wait `Retry-After`",
      503: "`central-busy`: a transient database failure; retry"})})
-def push(body: PushIn, office_code: SignedOffice, node: NodeDep, request: Request) -> Any:
+def push(office_code: SignedOffice, operations: Annotated[list[Any], Depends(pushed_operations)], node: NodeDep,
+         request: Request) -> Any:
     """Apply a batch of an office's operations, each exactly once per (office, operation id),
     each application's in sequence order; one answer per operation, in the batch's order."""
-    wait = node.throttle.take(office_code, len(body.operations))
+    wait = node.throttle.take(office_code, len(operations))
     if wait > 0:
         return problems.problem(429, "slow-down", f"office {office_code} is draining faster than the central "
                                 f"accepts; retry after {wait:.1f}s", headers={"Retry-After": str(max(1, round(wait)))})
     try:
-        results = service.push(node, office_code=office_code, operations=body.operations,
+        results = service.push(node, office_code=office_code, operations=operations,
                                link_state=request.headers.get(H_LINK_STATE))
     except BatchInvalid as e:
         return problems.problem(422, "batch-invalid", str(e))

@@ -7,7 +7,6 @@ backs off instead of spinning."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from kanim.protocol import H_PROTOCOL, H_URGENT, PROTOCOL_VERSION
+from kanim.protocol import H_PROTOCOL, H_URGENT, PROTOCOL_VERSION, batch
 from kanim.protocol.signing import sign_request
 from kanim.office.ports import BatchRefused, CentralUnavailable
 from kanim.protocol.wire import CentralEvent, InboxPage, Operation, OperationResult
@@ -45,7 +44,8 @@ class HttpCentral:
     def close(self) -> None:
         self.client.close()
 
-    def _call(self, method: str, path: str, body: bytes = b"", *, urgent: bool = False) -> Any:
+    def _call(self, method: str, path: str, body: bytes = b"", *, urgent: bool = False,
+              content_type: str = batch.JSON_TYPE) -> Any:
         headers = sign_request(self.key, self.office_code, method, path, body, time.time())
         headers["X-Kanim-Link-State"] = self.link_state
         if urgent:
@@ -53,7 +53,7 @@ class HttpCentral:
         if self.protocol is not None:
             headers[H_PROTOCOL] = str(self.protocol)
         if body:
-            headers["content-type"] = "application/json"
+            headers["content-type"] = content_type
         try:
             r = self.client.request(method, path, content=body, headers=headers)
         except httpx.HTTPError as e:
@@ -69,8 +69,8 @@ class HttpCentral:
         return r.json()
 
     def push(self, operations: Sequence[Operation], *, urgent: bool = False) -> list[OperationResult]:
-        body = json.dumps({"operations": [o.document() for o in operations]}, separators=(",", ":")).encode()
-        data = self._call("POST", "/api/v1/link/operations", body, urgent=urgent)
+        body, content_type = batch.encode(operations, version=self.protocol)
+        data = self._call("POST", "/api/v1/link/operations", body, urgent=urgent, content_type=content_type)
         return [OperationResult(r["id"], r["ok"], r.get("permanent", False), r.get("error")) for r in data["results"]]
 
     def pull(self, *, after: int, limit: int = 1000) -> InboxPage:

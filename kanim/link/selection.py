@@ -7,7 +7,6 @@ retry are skipped by the query itself. Images are read from the vault only for r
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from datetime import datetime
 from typing import Any
@@ -87,7 +86,8 @@ def estimated_size(office: Office, row: Any, files: dict[str, list[Any]]) -> int
     if row.op != Op.BIOMETRICS_CAPTURED:
         return OPERATION_OVERHEAD
     images = sum(office.vault.plain_size(f.file_ref) for f in files.get(row.subject, []) if f.file_ref)
-    return OPERATION_OVERHEAD + images * 4 // 3 + 400  # base64, and the digest and size per item
+    # base64 in a JSON push (protocol versions 1-2): an upper bound for a binary batch as well.
+    return OPERATION_OVERHEAD + images * 4 // 3 + 400
 
 
 def _biometric_item(office: Office, f: Any) -> dict[str, Any]:
@@ -97,4 +97,4 @@ def _biometric_item(office: Office, f: Any) -> dict[str, Any]:
     return {"position": f.position, "exception": f.exception.value if f.exception else None,
             "sha256": hashlib.sha256(data).hexdigest() if data else None,
             "size_bytes": len(data) if data else 0,
-            "data": base64.b64encode(data).decode() if data else None}
+            "data": data}  # bytes: base64 in a JSON push, as they are in a binary batch (kanim.protocol.batch)

@@ -5,7 +5,8 @@
 - `wire`: the dataclasses both sides speak in (Operation, OperationResult, CentralEvent, ...);
 - `feed`: the central's feed document and what its signature covers;
 - `signing`: Ed25519 request and document signatures;
-- `numbers`: the application-number format both roles read.
+- `numbers`: the application-number format both roles read;
+- `batch`: how a push's body is laid out, by version (JSON; the binary batch from version 3).
 
 This package imports nothing of either role (kanim.office, kanim.central, kanim.link,
 kanim.web, kanim.store, kanim.bootstrap): tests/unit/test_import_rules.py walks the imports.
@@ -21,7 +22,9 @@ from __future__ import annotations
 
 # 1: what every office sent before the version was declared (no version header).
 # 2: the same operations and payloads, with the version named in `X-Kanim-Protocol`.
-PROTOCOL_VERSION = 2
+# 3: the same operations and payloads; a push's body is a binary batch (kanim/protocol/batch.py:
+#    the images as bytes, the rest compressed) instead of JSON with base64 images.
+PROTOCOL_VERSION = 3
 OLDEST_VERSION = 1  # the oldest an office may still speak to this central
 H_PROTOCOL = "X-Kanim-Protocol"
 # A push that carries urgent work (medical, hajj/umrah, a near travel date): "1". A hint for the

@@ -88,6 +88,11 @@ class Payload(BaseModel):
     at: When
     actor: Actor = ""
 
+    def checked(self) -> dict[str, Any]:
+        """The fields the schema names in their checked form (dates as ISO strings,
+        enumerations as their values): what the handlers read (`normalized`)."""
+        return self.model_dump(mode="json")
+
 
 class ApplicationBooked(Payload):
     number: str = Field(min_length=1, max_length=32)
@@ -146,7 +151,9 @@ class BiometricItem(BaseModel):
     exception: str | None = Field(default=None, pattern=r"^(missing|injured|unreadable)$")
     sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     size_bytes: JsonInt = Field(default=0, ge=0, le=100_000_000)
-    data: str | None = None
+    # base64 in a JSON push (versions 1-2); the bytes themselves once a binary batch (version 3,
+    # kanim/protocol/batch.py) is decoded.
+    data: bytes | str | None = None
 
     @model_validator(mode="after")
     def _digest_matches(self) -> BiometricItem:
@@ -155,21 +162,30 @@ class BiometricItem(BaseModel):
                 raise ValueError("an item without an image must name its exception")
             return self
         try:
-            raw = base64.b64decode(self.data, validate=True)
+            raw = self.image()
         except (binascii.Error, ValueError):
             raise ValueError("the image is not valid base64") from None
-        if len(raw) != self.size_bytes or hashlib.sha256(raw).hexdigest() != self.sha256:
+        if raw is None or len(raw) != self.size_bytes or hashlib.sha256(raw).hexdigest() != self.sha256:
             raise ValueError("the image does not match its size and SHA-256 digest")
         return self
 
     def image(self) -> bytes | None:
-        return base64.b64decode(self.data) if self.data is not None else None
+        if isinstance(self.data, bytes):
+            return self.data
+        return base64.b64decode(self.data, validate=True) if self.data is not None else None
 
 
 class BiometricsCaptured(Payload):
     fingerprints: Count = 0
     finger_exceptions: Count = 0
     biometrics: list[BiometricItem] = Field(default_factory=list, max_length=len(BIOMETRIC_POSITIONS))
+
+    def checked(self) -> dict[str, Any]:
+        # The images stay as they came (bytes or base64), not re-encoded for JSON.
+        out = self.model_dump(mode="json", exclude={"biometrics": {"__all__": {"data"}}})
+        for item, model in zip(out["biometrics"], self.biometrics, strict=True):
+            item["data"] = model.data
+        return out
 
     @model_validator(mode="after")
     def _positions_once(self) -> BiometricsCaptured:
@@ -342,7 +358,7 @@ def payload(op: str, raw: dict[str, Any]) -> Payload:
 def normalized(raw: dict[str, Any], model: Payload) -> dict[str, Any]:
     """The payload as the handlers read it: every field the schema names in its checked form
     (dates as ISO strings, enumerations as their values), the rest as sent."""
-    return {**raw, **model.model_dump(mode="json")}
+    return {**raw, **model.checked()}
 
 
 def usable_id(raw: Any) -> str | None:

@@ -1,6 +1,6 @@
 """Mixed protocol versions (docs/protocol.md): an office still on version 1 drains against this
-central, and so does one on version 2; an office newer than the central waits, its operations
-queued, until the central is upgraded.
+central, and so do offices on version 2 (JSON, base64 images) and 3 (the binary batch); an
+office newer than the central waits, its operations queued, until the central is upgraded.
 
 The central runs in process (its ASGI app behind Starlette's TestClient), the office pushes
 through its real HTTP link (`HttpCentral`: signed requests, the relay's classification).
@@ -8,6 +8,9 @@ through its real HTTP link (`HttpCentral`: signed requests, the relay's classifi
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import json
 import time
 
 import pytest
@@ -26,7 +29,7 @@ from kanim.protocol.signing import load_or_create_key, public_b64, sign_request
 from kanim.store import tables as t
 from kanim.store.db import make_engine
 from tests.conftest import _migrated_sqlite, make_office
-from tests.integration.test_workflow import book_one, count
+from tests.integration.test_workflow import SITI, book_one, count
 from tests.link_fixtures import make_central
 
 
@@ -123,7 +126,7 @@ def test_a_version_newer_than_the_central_is_a_link_error_that_parks_nothing(lin
 def signed_post(client: TestClient, key, body: bytes, **headers: str):  # noqa: ANN001, ANN201
     signed = sign_request(key, "MND", "POST", "/api/v1/link/operations", body, time.time())
     return client.post("/api/v1/link/operations", content=body,
-                       headers={**signed, **headers, "content-type": "application/json"})
+                       headers={**signed, "content-type": "application/json", **headers})
 
 
 # A batch exactly as a version 1 office writes it (kanim before the version was declared): the
@@ -153,3 +156,74 @@ def test_an_unknown_version_is_a_problem_document_never_a_500(linked) -> None:  
         assert r.headers["content-type"].startswith("application/problem+json")
         assert r.json()["code"] == "protocol-version-unsupported"
     assert registry(node, ct.central_operation) == 0
+
+
+def test_images_cross_as_bytes_in_version_3_and_as_base64_before_and_land_alike(linked) -> None:  # noqa: ANN001
+    """Two captured applications, one drained as version 2 (JSON, base64 images) and one as
+    version 3 (the binary batch); then everything resent under 3, 2 and 1: the same answers,
+    nothing doubled, and the registry holds each image exactly as the office's vault does."""
+    from kanim.central import biometrics
+    from kanim.protocol import batch
+    from kanim.seed import advance
+
+    office, node, key, client = linked
+    bodies: list[tuple[str | None, str, bytes]] = []
+
+    def capturing(version: int | None) -> HttpCentral:
+        link, _ = link_speaking(version, office, key, client)
+        client.event_hooks = {"request": [lambda r: bodies.append(
+            (r.headers.get(H_PROTOCOL), r.headers.get("content-type", ""), r.read()))
+            if r.url.path.endswith("/operations") else None]}
+        return link
+
+    def drained(version: int | None) -> None:
+        link = capturing(version)
+        while count(office, t.outbox, status="pending"):
+            assert Relay(office, link).run_once().error is None
+
+    first = book_one(office)
+    second = book_one(office, dataclasses.replace(SITI, full_name="Rina Wulandari", nik="3171014508900002"))
+    advance(office, first.id, "captured", app_type=first.app_type)
+    drained(2)
+    advance(office, second.id, "captured", app_type=second.app_type)
+    drained(3)
+    total = count(office, t.outbox, status="sent")
+    assert registry(node, ct.central_operation) == total
+
+    with office.uow() as uow:
+        vault = {(r.application_id, r.position): office.vault.get(r.file_ref)
+                 for r in uow.session.execute(select(t.biometric)) if r.file_ref}
+    face = vault[(first.id, 0)]
+    assert any(v == "2" and ct_ == batch.JSON_TYPE and base64.b64encode(face) in b for v, ct_, b in bodies)
+    v3 = [(ct_, b) for v, ct_, b in bodies if v == "3"]
+    assert v3 and all(ct_ == batch.CONTENT_TYPE and b.startswith(batch.MAGIC) for ct_, b in v3)
+    second_face = vault[(second.id, 0)]
+    assert any(second_face in b for _, b in v3)  # as bytes, in the body as they are
+    assert not any(base64.b64encode(second_face)[:4096] in b for _, b in v3)
+
+    for version in (3, 2, None):
+        resend_everything(office)
+        drained(version)
+        assert count(office, t.outbox, status="sent") == total
+    assert registry(node, ct.central_operation) == total
+    assert registry(node, ct.registry_application) == 2
+    assert len(vault) == 2 * 10  # a face and 9 prints each (the tenth finger is an exception)
+    for (app_id, position), image in vault.items():
+        assert biometrics.read(node, application_id=app_id, position=position, actor="test",
+                               purpose="compare") == image
+
+
+def test_a_binary_batch_that_is_not_its_layout_is_refused_whole_and_writes_nothing(linked) -> None:  # noqa: ANN001
+    from kanim.protocol import batch
+
+    _, node, key, client = linked
+    good = batch.encode_binary(json.loads(V1_BATCH)["operations"])
+    for body in (V1_BATCH, b"KNB3", good[:-1] + b"", good + b"x", b"KNB3\x00\x00\x00\x05hello",
+                 good.replace(batch.MAGIC, b"KNB2", 1)):
+        r = signed_post(client, key, body, **{H_PROTOCOL: "3", "content-type": batch.CONTENT_TYPE})
+        assert r.status_code == 400, (body[:20], r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["code"] == "request-malformed" and "version 3" in r.json()["detail"]
+    assert registry(node, ct.central_operation) == 0
+    r = signed_post(client, key, good, **{H_PROTOCOL: "3"})
+    assert r.status_code == 200 and r.json()["results"][0]["ok"] is True, r.text
