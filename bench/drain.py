@@ -133,6 +133,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--profile", type=Path, help="directory: cProfile of the relay, py-spy of the central")
     p.add_argument("--keep", action="store_true", help="keep the temp dir and the PostgreSQL schemas")
     p.add_argument("--seed", type=int, default=20261128)
+    p.add_argument("--protocol", type=int, default=None,
+                   help="the link protocol version the office speaks (default: this kanim's; 2 sends JSON with "
+                        "base64 images, 3 the binary batch)")
     a = p.parse_args(argv)
     if a.quick:
         a.applications = 500
@@ -402,7 +405,7 @@ def instrument(timers: Timers) -> None:
     relay.mark = timed("mark", relay.mark)
 
 
-def counting_central(url: str, key, timers: Timers):  # noqa: ANN001, ANN201
+def counting_central(url: str, key, timers: Timers, protocol: int | None = None):  # noqa: ANN001, ANN201
     from kanim.link.http import HttpCentral
 
     class CountingHttpCentral(HttpCentral):
@@ -423,7 +426,8 @@ def counting_central(url: str, key, timers: Timers):  # noqa: ANN001, ANN201
             finally:
                 timers.http += time.perf_counter() - t0
 
-    return CountingHttpCentral(url, office_code=OFFICE_CODE, key=key, timeout=600)
+    from kanim.protocol import PROTOCOL_VERSION
+    return CountingHttpCentral(url, office_code=OFFICE_CODE, key=key, timeout=600, protocol=protocol or PROTOCOL_VERSION)
 
 
 # -- drain -------------------------------------------------------------------------------------
@@ -643,7 +647,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
         timers = Timers()
         instrument(timers)
         key = load_or_create_key(office.settings.office_key_path)
-        central = counting_central(cspec.url, key, timers)
+        central = counting_central(cspec.url, key, timers, args.protocol)
         relay = Relay(office, central)
         profiler = None
         if args.profile:
@@ -695,6 +699,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915
             "machine": info,
             "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
             "config": {"applications": args.applications, "batch": args.batch, "fingerprint": args.fingerprint,
+                       "protocol": central.protocol,
                        "templates": args.templates, "vault_sets": args.vault_sets, "per_day": args.per_day},
             "per_application": {"operations": len(templates[0].outbox), "face_bytes": len(face),
                                 "fingerprints": fingers_per_app, "fingerprint_bytes": len(finger),

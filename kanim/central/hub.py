@@ -19,7 +19,7 @@ from datetime import date, datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import bindparam, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from kanim.central import tables as ct
@@ -54,16 +54,39 @@ class Context:
     apps: dict[str, dict[str, Any]] = field(default_factory=dict)
     applied: list[dict[str, Any]] = field(default_factory=list)  # central_operation rows to insert
     touched: dict[str, dict[str, Any]] = field(default_factory=dict)  # registry updates, one per application
+    booked: dict[str, dict[str, Any]] = field(default_factory=dict)  # new registry applications, by id
+    images: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict)  # registry_biometric rows to write
     events: list[dict[str, Any]] = field(default_factory=list)  # feed rows, inserted together
     rebuild_since: datetime | None = None  # when an open rebuild was requested, read once a batch
 
     def flush(self) -> None:
-        """Write the registry updates the batch has gathered. Called at the end, and before any
-        query that must see the registry as the batch has changed it (the duplicate check)."""
+        """Write what the batch has gathered, a statement per kind rather than per operation:
+        the new applications (one multi-row INSERT), the registry updates (one executemany per
+        set of columns: an application touched by several operations is written once), the
+        captured images (one DELETE of the positions replaced, one multi-row INSERT). Called at
+        the end, and before any query that must see the registry as the batch has changed it
+        (the duplicate check)."""
+        new = set(self.booked)
+        if self.booked:
+            # The rows are the dicts `apps` holds, so every later touch of the batch is in them.
+            self.session.execute(ct.registry_application.insert(), list(self.booked.values()))
+            self.booked.clear()
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for app_id, values in self.touched.items():
-            self.session.execute(update(ct.registry_application).where(ct.registry_application.c.id == app_id)
-                                 .values(**values))
+            if app_id not in new:
+                groups.setdefault(tuple(sorted(values)), []).append(
+                    {"_id": app_id, **{f"_{k}": v for k, v in values.items()}})
         self.touched.clear()
+        a = ct.registry_application.c
+        for columns, rows in groups.items():
+            self.session.execute(update(ct.registry_application).where(a.id == bindparam("_id"))
+                                 .values({k: bindparam(f"_{k}") for k in columns}), rows)
+        if self.images:
+            b = ct.registry_biometric.c
+            self.session.execute(ct.registry_biometric.delete().where(
+                tuple_(b.application_id, b.position).in_(list(self.images))))
+            self.session.execute(ct.registry_biometric.insert(), list(self.images.values()))
+            self.images.clear()
 
     def publish(self) -> None:
         """Write the batch's feed events: the last write before the commit, because the feed's
@@ -91,6 +114,8 @@ class Context:
         self.apps.clear()
         self.applied.clear()
         self.touched.clear()
+        self.booked.clear()
+        self.images.clear()
         del self.events[events_from:]
 
     def decide(self, application_id: str, kind: ClearanceKind, state: ClearanceState, reason: str,
@@ -201,8 +226,7 @@ def _booked(ctx: Context, op: Operation) -> None:
     row = dict(id=op.subject, office_code=ctx.office_code, number=p.get("number", ""), app_type=p.get("app_type", ""),
                passport_kind=p.get("passport_kind", ""), stage=Stage.BOOKED, created_at=ctx.now, updated_at=ctx.now,
                last_office_seq=op.seq, nik=None, full_name=None, birth_date=None, sex=None, booklet_serial=None)
-    ctx.session.execute(ct.registry_application.insert().values(**row))
-    ctx.apps[op.subject] = row
+    ctx.booked[op.subject] = ctx.apps[op.subject] = row  # inserted with the batch's others (Context.flush)
 
 
 def _refuse_reused_number(ctx: Context, number: str) -> None:
@@ -213,9 +237,12 @@ def _refuse_reused_number(ctx: Context, number: str) -> None:
 
     if not (m := NUMBER.match(number or "")) or m["office"] != ctx.office_code:
         return
-    holder = ctx.session.execute(select(ct.registry_application.c.id).where(
+    if any(row["number"] == number for row in ctx.booked.values()):
+        holder: str | None = "booked earlier in this batch"
+    else:
+        holder = ctx.session.execute(select(ct.registry_application.c.id).where(
         ct.registry_application.c.office_code == ctx.office_code,
-        ct.registry_application.c.number == number).limit(1)).scalar()
+            ct.registry_application.c.number == number).limit(1)).scalar()
     if holder is not None:
         raise Rejected(f"application number {number} is already held by another application of office "
                        f"{ctx.office_code}; a restored office continues its numbers with `kanim backup rejoin`")
@@ -286,20 +313,18 @@ def _paid(ctx: Context, op: Operation) -> None:
 
 def _captured(ctx: Context, op: Operation) -> None:
     _owned(ctx, op.subject, op)
-    items = [BiometricItem.model_validate(i) for i in op.payload.get("biometrics", [])]
+    # The payload was checked against the contract (each image's size and digest) before any
+    # handler runs (kanim.central.apply): read as it is, not decoded and hashed a second time.
+    items = [BiometricItem.model_construct(**i) for i in op.payload.get("biometrics", [])]
     if items and ctx.keys is None:
         raise RuntimeError("the central has no biometric key to seal images with")
     _touch(ctx, op, stage=Stage.CAPTURED)
-    if not items:
-        return
-    b = ct.registry_biometric.c
-    ctx.session.execute(ct.registry_biometric.delete().where(
-        b.application_id == op.subject, b.position.in_([i.position for i in items])))
-    ctx.session.execute(ct.registry_biometric.insert(), [
-        dict(application_id=op.subject, position=i.position, office_code=ctx.office_code, exception=i.exception,
-             sha256=i.sha256, size_bytes=i.size_bytes, data=None,
-             sealed=ctx.keys.seal(image, aad(op.subject, i.position)) if (image := i.image()) is not None else None)
-        for i in items])
+    for i in items:  # written with the batch's other images (Context.flush)
+        image = i.image()
+        ctx.images[(op.subject, i.position)] = dict(
+            application_id=op.subject, position=i.position, office_code=ctx.office_code, exception=i.exception,
+            sha256=i.sha256, size_bytes=i.size_bytes, data=None,
+            sealed=ctx.keys.seal(image, aad(op.subject, i.position)) if image is not None else None)
 
 
 def _printed(ctx: Context, op: Operation) -> None:

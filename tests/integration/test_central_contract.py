@@ -110,11 +110,14 @@ def test_a_database_failure_inside_one_operation_is_that_operations_refusal(hub_
     """The registry refuses a row the contract allowed (a constraint the handlers do not know):
     the batch is applied again operation by operation and only that one is refused, with an
     error id and no data in its reason."""
+    sqlite_events = ("UPDATE", "INSERT")  # a batch writes a new application with its first touches in its INSERT
     with hub_node.engine.begin() as conn:
-        conn.execute(text("CREATE TRIGGER poison BEFORE UPDATE ON registry_application "
-                          "FOR EACH ROW WHEN (NEW.full_name = 'Poison Name') BEGIN SELECT RAISE(ABORT, 'poison'); END")
-                     if conn.dialect.name == "sqlite" else
-                     text("ALTER TABLE registry_application ADD CONSTRAINT poison CHECK (full_name <> 'Poison Name')"))
+        if conn.dialect.name == "sqlite":
+            for event in sqlite_events:
+                conn.execute(text(f"CREATE TRIGGER poison_{event} BEFORE {event} ON registry_application FOR EACH ROW "
+                                  "WHEN (NEW.full_name = 'Poison Name') BEGIN SELECT RAISE(ABORT, 'poison'); END"))
+        else:
+            conn.execute(text("ALTER TABLE registry_application ADD CONSTRAINT poison CHECK (full_name <> 'Poison Name')"))
     try:
         bad, good = str(uuid.uuid4()), str(uuid.uuid4())
         results = push(hub_node, [booked(bad, 1), booked(good, 2),
@@ -123,8 +126,9 @@ def test_a_database_failure_inside_one_operation_is_that_operations_refusal(hub_
                                   raw(str(uuid.uuid4()), 4, good, "ApplicantCheckedIn")])
     finally:
         with hub_node.engine.begin() as conn:
-            conn.execute(text("DROP TRIGGER poison") if conn.dialect.name == "sqlite"
-                         else text("ALTER TABLE registry_application DROP CONSTRAINT poison"))
+            for statement in ([f"DROP TRIGGER poison_{e}" for e in sqlite_events] if conn.dialect.name == "sqlite"
+                              else ["ALTER TABLE registry_application DROP CONSTRAINT poison"]):
+                conn.execute(text(statement))
     assert [(r.ok, r.permanent) for r in results] == [(True, False), (True, False), (False, True), (True, False)]
     assert "the central could not apply it" in results[2].error and "error id" in results[2].error
     assert "Poison" not in results[2].error and "3171014508900099" not in results[2].error
@@ -314,3 +318,46 @@ def test_a_prune_keeps_the_key_a_running_central_seals_with(hub_node) -> None:  
     restarted = bootstrap_central(hub_node.settings, engine=hub_node.engine)
     biometrics.record_sealing_key(restarted)
     assert biometrics.prune_retired(restarted) == 1
+
+
+# -- set-based writes: what a batch gathers lands as if each operation had written it ------------
+
+def test_a_number_booked_twice_in_one_batch_is_refused_the_second_time(hub_node) -> None:  # noqa: ANN001
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    number = "MND-20261130-0007"
+    results = push(hub_node, [raw(str(uuid.uuid4()), 1, first, "ApplicationBooked", number=number, app_type="new",
+                                  passport_kind="ordinary"),
+                              raw(str(uuid.uuid4()), 2, second, "ApplicationBooked", number=number, app_type="new",
+                                  passport_kind="ordinary")])
+    assert [r.ok for r in results] == [True, False]
+    assert results[1].permanent and "already held by another application" in results[1].error
+    assert [r.id for r in rows(hub_node, ct.registry_application)] == [first]
+
+
+def test_an_application_booked_and_moved_in_one_batch_is_written_as_it_ends(hub_node) -> None:  # noqa: ANN001
+    """Its INSERT carries the batch's later touches; others touched alike share one statement."""
+    apps = [str(uuid.uuid4()) for _ in range(3)]
+    ops = [booked(a, 1) for a in apps[:2]]
+    results = push(hub_node, ops)
+    assert all(r.ok for r in results)
+    batch = [raw(str(uuid.uuid4()), 2, apps[0], "ApplicantCheckedIn"), raw(str(uuid.uuid4()), 2, apps[1],
+                                                                             "ApplicantCheckedIn"),
+             booked(apps[2], 1), raw(str(uuid.uuid4()), 2, apps[2], "ApplicantCheckedIn"),
+             raw(str(uuid.uuid4()), 3, apps[1], "ApplicationCancelled", reason="applicant withdrew")]
+    assert all(r.ok for r in push(hub_node, batch))
+    got = {r.id: (r.stage, r.last_office_seq) for r in rows(hub_node, ct.registry_application)}
+    assert got == {apps[0]: ("checked_in", 2), apps[1]: ("cancelled", 3), apps[2]: ("checked_in", 2)}
+
+
+def test_images_captured_twice_in_one_batch_keep_the_later_and_the_positions_not_resent(hub_node) -> None:  # noqa: ANN001
+    app_id = str(uuid.uuid4())
+    face, other = face_photo(), face_photo()[:-10] + b"\xff\xd9" * 5
+    assert all(r.ok for r in push(hub_node, [booked(app_id), _capture(app_id, 2, face)]))
+    again = _capture(app_id, 3, other)
+    again["payload"]["biometrics"] = again["payload"]["biometrics"][:1]  # only the face again
+    third = _capture(app_id, 4, face)
+    third["payload"]["biometrics"] = third["payload"]["biometrics"][:1]
+    assert all(r.ok for r in push(hub_node, [again, third]))
+    stored = {r.position: r for r in rows(hub_node, ct.registry_biometric)}
+    assert sorted(stored) == [0, 1] and stored[1].exception == "injured"  # position 1 kept from the first capture
+    assert biometrics.read(hub_node, application_id=app_id, position=0, actor="t", purpose="check") == face
