@@ -208,6 +208,59 @@ def test_a_full_central_tells_pushes_to_wait_before_reading_them_and_keeps_a_sha
     node.engine.dispose()
 
 
+def test_a_place_that_frees_goes_to_the_office_that_waited_longest(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Turns, not luck: an office told to wait first gets the next place even when another asks
+    before it; an office that stops asking (drained) soon holds nobody back."""
+    node = make_central(tmp_path, central_max_pushes=3)  # 2 places for ordinary pushes, 1 kept for urgent ones
+    keys = {code: Ed25519PrivateKey.generate() for code in ("MNA", "MNB", "MNC", "MND", "MNE")}
+    for code, key in keys.items():
+        register_office(node, code=code, name=f"Kanim {code}", public_key=public_b64(key), actor="test")
+    gates = {code: asyncio.Event() for code in keys}
+
+    async def route(scope, receive, send) -> None:  # noqa: ANN001 - applying, until the office's gate opens
+        await receive()
+        await gates[dict(scope["headers"])[b"x-kanim-office"].decode()].wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    app = auth.SignedLink(route, node=node, prefix="/api/v1/link/", max_body_bytes=80_000_000)
+
+    def push(code: str):  # noqa: ANN202
+        body = b'{"operations": []}'
+        headers = sign_request(keys[code], code, "POST", PATH, body, time.time())
+        return call(app, scope(headers, len(body)),
+                    lambda: asyncio.sleep(0, {"type": "http.request", "body": body, "more_body": False}))
+
+    async def scenario() -> dict:
+        held = {c: asyncio.create_task(push(c)) for c in ("MNA", "MNB")}
+        await asyncio.sleep(0.2)
+        first_told = await push("MNC")  # waits first
+        await asyncio.sleep(0.05)
+        second_told = await push("MND")
+        gates["MNA"].set()
+        await held["MNA"]  # one place free
+        out_of_turn = await push("MND")  # asks first, but MNC waited longer
+        in_turn = asyncio.create_task(push("MNC"))
+        await asyncio.sleep(0.2)
+        gates["MNC"].set()
+        taken = await in_turn
+        monkeypatch.setattr(auth, "WAIT_FORGOTTEN", 0.1)
+        await asyncio.sleep(0.3)  # MND stops asking: drained, say
+        gates["MNE"].set()
+        newcomer = await push("MNE")
+        gates["MNB"].set()
+        await held["MNB"]
+        return {"told": [first_told, second_told, out_of_turn], "taken": taken, "newcomer": newcomer}
+
+    out = asyncio.run(asyncio.wait_for(scenario(), 10))  # out of turn, MND would hold the place for good
+    assert [a["status"] for a in out["told"]] == [429, 429, 429]
+    assert json.loads(out["told"][2]["body"])["code"] == "central-full"
+    assert out["taken"]["status"] == 200, "the place went to the office that waited longest"
+    assert out["newcomer"]["status"] == 200, "an office that stopped asking holds nobody back"
+    assert app.pushing == {} and "MNC" not in app.waiting
+    node.engine.dispose()
+
+
 def test_requests_nobody_signed_hold_no_place_at_a_full_central(tmp_path) -> None:  # noqa: ANN001
     """A forged push may be read (spooled, not held in memory) but takes a place only once its
     signature and nonce are checked: slow forged bodies cannot keep genuine pushes out."""
