@@ -56,7 +56,7 @@ OFFICE_SCOPE_KEY = "kanim.office"  # where the route finds the office that signe
 PROTOCOL_SCOPE_KEY = "kanim.protocol"  # and the protocol version it speaks
 READS_PER_OFFICE, READS_IN_ALL = 2, 16
 PUSHES_PER_OFFICE = 2  # its relay needs one; a second covers a push resent after a client timeout
-WAIT_FORGOTTEN = 5.0  # seconds: a relay told to wait asks again after Retry-After (1 s)
+WAIT_FORGOTTEN = 10.0  # seconds: a relay told to wait asks again after Retry-After (1 s) and reading its batch
 log = logging.getLogger("kanim.central")
 SPOOL_IN_MEMORY = 1 << 20
 
@@ -87,6 +87,7 @@ class SignedLink:
         # Offices told the central is full: since when (and whether urgently), and when each last asked.
         self.waiting: dict[str, tuple[float, bool]] = {}
         self.asked: dict[str, float] = {}
+        self.called: dict[str, float] = {}  # pushes past their turn, being read: since when they had waited
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
@@ -131,19 +132,28 @@ class SignedLink:
         limit = self.max_pushes if urgent else self.max_pushes - self.urgent_share
         used = sum(self.pushing.values())
         now = time.monotonic()
-        # The turn is asked before the body is read; once it is read the push is let in if a
-        # place is still free, whoever has arrived meanwhile.
+        # The turn is asked before the body is read (a full central reads nothing), and a push
+        # that passes it gives up its place in the queue there and then: if its signature then
+        # fails, a request nobody signed, queued in an office's name, has spent its turn and is
+        # gone (it cannot hold every place empty by asking again and again); one still unsigned
+        # at its turn waits no more than WAIT_FORGOTTEN. A genuine push that finds the place
+        # taken once its body is read keeps the place in the queue it had.
         if (self.pushing[office] >= PUSHES_PER_OFFICE or used >= limit
                 or (not take and not self._its_turn(office, urgent, limit - used, now))):
-            self.waiting[office] = (self.waiting.get(office, (now, urgent))[0], urgent)
+            since = self.called.pop(office, None) if take else None
+            self.waiting[office] = (since or self.waiting.get(office, (now, urgent))[0], urgent)
             self.asked[office] = now
             raise _Refused(429, "central-full", "the central is applying other offices' batches"
                            + ("" if urgent else " (some places are kept for urgent work)") + "; retry shortly",
                            {"Retry-After": "1"})
-        if take:
-            self.pushing[office] += 1
-            self.waiting.pop(office, None)
+        if not take:
+            called = self.waiting.pop(office, None)
             self.asked.pop(office, None)
+            if called is not None:
+                self.called[office] = called[0]
+            return
+        self.pushing[office] += 1
+        self.called.pop(office, None)
 
     def _its_turn(self, office: str, urgent: bool, free: int, now: float) -> bool:
         """Whether fewer offices have waited longer than this one than there are free places.
@@ -194,9 +204,11 @@ class SignedLink:
         try:
             verify_signed(key, signed, scope["method"], path, digest)
         except SignatureError as e:
+            self.called.pop(signed.office, None)  # its turn is spent: see _admit
             body.close()
             raise _Refused(401, "not-authenticated", str(e)) from None
         if not await anyio.to_thread.run_sync(_first_use, self.node, signed.office, signed.nonce):
+            self.called.pop(signed.office, None)
             body.close()
             raise _Refused(401, "not-authenticated", "this signed request was seen before: a replay is refused")
         with body:

@@ -97,4 +97,4 @@ def _biometric_item(office: Office, f: Any) -> dict[str, Any]:
     return {"position": f.position, "exception": f.exception.value if f.exception else None,
             "sha256": hashlib.sha256(data).hexdigest() if data else None,
             "size_bytes": len(data) if data else 0,
-            "data": data}  # bytes: base64 in a JSON push, as they are in a binary batch (kanim.protocol.batch)
+            "data": data or None}  # bytes: base64 in a JSON push, as they are in a binary batch (kanim.protocol.batch)

@@ -261,6 +261,51 @@ def test_a_place_that_frees_goes_to_the_office_that_waited_longest(tmp_path, mon
     node.engine.dispose()
 
 
+def test_requests_nobody_signed_cannot_queue_in_offices_names_and_keep_the_places_empty(tmp_path) -> None:  # noqa: ANN001
+    """A forger who knows office codes asks for them while the central is full; at their turn
+    their requests fail the signature and the turn is spent: a genuine office is admitted."""
+    node = make_central(tmp_path, central_max_pushes=3)  # 2 ordinary places
+    keys = {code: Ed25519PrivateKey.generate() for code in ("MNA", "MNB", "MNC", "MND", "MNE")}
+    for code, key in keys.items():
+        register_office(node, code=code, name=f"Kanim {code}", public_key=public_b64(key), actor="test")
+    gate = asyncio.Event()
+
+    async def route(scope, receive, send) -> None:  # noqa: ANN001
+        await receive()
+        await gate.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    app = auth.SignedLink(route, node=node, prefix="/api/v1/link/", max_body_bytes=80_000_000)
+    body = b'{"operations": []}'
+
+    def push(code: str, *, key=None):  # noqa: ANN001, ANN202
+        headers = sign_request(key or keys[code], code, "POST", PATH, body, time.time())
+        return call(app, scope(headers, len(body)),
+                    lambda: asyncio.sleep(0, {"type": "http.request", "body": body, "more_body": False}))
+
+    async def scenario() -> list[int]:
+        held = [asyncio.create_task(push(c)) for c in ("MNA", "MNB")]
+        await asyncio.sleep(0.2)
+        stranger = Ed25519PrivateKey.generate()
+        for code in ("MNC", "MND"):  # queued first, in the offices' names, by someone without their keys
+            assert (await push(code, key=stranger))["status"] == 429
+        assert (await push("MNE"))["status"] == 429  # a genuine office queues behind them
+        gate.set()
+        await asyncio.gather(*held)
+        answers = []
+        for _ in range(3):  # the forger asks at its turns, and the genuine office after
+            for code in ("MNC", "MND"):
+                answers.append((await push(code, key=stranger))["status"])
+            answers.append((await push("MNE"))["status"])
+        return answers
+
+    answers = asyncio.run(asyncio.wait_for(scenario(), 10))
+    assert answers[:3] == [401, 401, 200], answers  # the forged turns spent, then the genuine push admitted
+    assert 200 in answers and app.pushing == {}
+    node.engine.dispose()
+
+
 def test_requests_nobody_signed_hold_no_place_at_a_full_central(tmp_path) -> None:  # noqa: ANN001
     """A forged push may be read (spooled, not held in memory) but takes a place only once its
     signature and nonce are checked: slow forged bodies cannot keep genuine pushes out."""
