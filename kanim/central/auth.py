@@ -38,7 +38,9 @@ import logging
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NoReturn
 
 import anyio
 from sqlalchemy import delete, select
@@ -70,6 +72,16 @@ def _version(scope: Scope) -> int:
         raise _Refused(400, "protocol-version-unsupported", str(e)) from None
 
 
+@dataclass(frozen=True)
+class _Wait:
+    """An office told the central is full: since when (its place in the queue), whether its
+    push was urgent, and when it last asked."""
+
+    since: float
+    urgent: bool
+    asked: float
+
+
 class _Refused(Exception):
     def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
@@ -84,10 +96,7 @@ class SignedLink:
         self.max_pushes = node.settings.central_max_pushes
         self.urgent_share = max(1, self.max_pushes // 3)
         self.versions: dict[str, int] = {}  # the protocol version each office last spoke, in this process
-        # Offices told the central is full: since when (and whether urgently), and when each last asked.
-        self.waiting: dict[str, tuple[float, bool]] = {}
-        self.asked: dict[str, float] = {}
-        self.called: dict[str, float] = {}  # pushes past their turn, being read: since when they had waited
+        self.waiting: dict[str, _Wait] = {}  # offices told the central is full, in this process
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
@@ -120,51 +129,54 @@ class SignedLink:
             if push:
                 self._release(office)
 
-    def _admit(self, office: str, headers: Headers, *, take: bool) -> None:
-        """A place for this push, or 429 (see the module's 4a). Asked before the body is read,
-        so that a full central reads nothing; taken only once the signature and the nonce are
-        checked, so that requests nobody signed can never hold the places. A place that frees
-        goes to the office that has waited longest for one (`_its_turn`), not to whichever asks
-        first: without turns, an office unlucky in its timing was told to wait again and again
-        while others took turn after turn (bench/national.py: one office's first 50 at 278 s,
-        the others' at 39-99 s)."""
+    def _turn(self, office: str, headers: Headers) -> float | None:
+        """Before the body is read: a free place and this office's turn for it, or 429 (the
+        module's 4a; a full central reads nothing). A place that frees goes to the office that
+        has waited longest for one (`_its_turn`), not to whichever asks first: without turns, an
+        office unlucky in its timing was told to wait again and again while others took turn
+        after turn (bench/national.py: one office's first 50 at 278 s, the others' at 39-99 s).
+        A push that passes gives up its place in the queue here and carries it (the returned
+        `since`) to `_take`: if its signature then fails, a request nobody signed, queued in an
+        office's name, has spent its turn and is gone, so it cannot keep the places empty by
+        asking again and again; one still unsigned at its turn waits no more than WAIT_FORGOTTEN."""
+        urgent, free, now = self._room(office, headers)
+        if free <= 0 or not self._its_turn(office, urgent, free, now):
+            self._wait(office, urgent, now)
+        wait = self.waiting.pop(office, None)
+        return wait.since if wait else None
+
+    def _take(self, office: str, headers: Headers, since: float | None) -> None:
+        """Once the signature and the nonce are checked: the place, if it is still free (requests
+        nobody signed never hold one); a push that finds it taken keeps its place in the queue."""
+        urgent, free, now = self._room(office, headers)
+        if free <= 0:
+            self._wait(office, urgent, now, since)
+        self.pushing[office] += 1
+
+    def _room(self, office: str, headers: Headers) -> tuple[bool, int, float]:
+        """Whether the push is urgent, and the places free to it (none once its office has two)."""
         urgent = headers.get(H_URGENT) == "1"
         limit = self.max_pushes if urgent else self.max_pushes - self.urgent_share
-        used = sum(self.pushing.values())
-        now = time.monotonic()
-        # The turn is asked before the body is read (a full central reads nothing), and a push
-        # that passes it gives up its place in the queue there and then: if its signature then
-        # fails, a request nobody signed, queued in an office's name, has spent its turn and is
-        # gone (it cannot hold every place empty by asking again and again); one still unsigned
-        # at its turn waits no more than WAIT_FORGOTTEN. A genuine push that finds the place
-        # taken once its body is read keeps the place in the queue it had.
-        if (self.pushing[office] >= PUSHES_PER_OFFICE or used >= limit
-                or (not take and not self._its_turn(office, urgent, limit - used, now))):
-            since = self.called.pop(office, None) if take else None
-            self.waiting[office] = (since or self.waiting.get(office, (now, urgent))[0], urgent)
-            self.asked[office] = now
-            raise _Refused(429, "central-full", "the central is applying other offices' batches"
-                           + ("" if urgent else " (some places are kept for urgent work)") + "; retry shortly",
-                           {"Retry-After": "1"})
-        if not take:
-            called = self.waiting.pop(office, None)
-            self.asked.pop(office, None)
-            if called is not None:
-                self.called[office] = called[0]
-            return
-        self.pushing[office] += 1
-        self.called.pop(office, None)
+        free = 0 if self.pushing[office] >= PUSHES_PER_OFFICE else limit - sum(self.pushing.values())
+        return urgent, free, time.monotonic()
+
+    def _wait(self, office: str, urgent: bool, now: float, since: float | None = None) -> NoReturn:
+        before = self.waiting.get(office)
+        self.waiting[office] = _Wait(since or (before.since if before else now), urgent, asked=now)
+        raise _Refused(429, "central-full", "the central is applying other offices' batches"
+                       + ("" if urgent else " (some places are kept for urgent work)") + "; retry shortly",
+                       {"Retry-After": "1"})
 
     def _its_turn(self, office: str, urgent: bool, free: int, now: float) -> bool:
         """Whether fewer offices have waited longer than this one than there are free places.
         An urgent push queues only behind urgent ones (it has places of its own); an office that
         has not asked again for `WAIT_FORGOTTEN` seconds (drained, or gone) waits no more."""
-        for other in [o for o, at in self.asked.items() if now - at > WAIT_FORGOTTEN]:
-            self.waiting.pop(other, None)
-            del self.asked[other]
-        since = self.waiting.get(office, (now, urgent))[0]
-        ahead = sum(1 for other, (at, was_urgent) in self.waiting.items()
-                    if other != office and at < since and (was_urgent or not urgent))
+        for other in [o for o, w in self.waiting.items() if now - w.asked > WAIT_FORGOTTEN]:
+            del self.waiting[other]
+        mine = self.waiting.get(office)
+        since = mine.since if mine else now
+        ahead = sum(1 for other, w in self.waiting.items()
+                    if other != office and w.since < since and (w.urgent or not urgent))
         return ahead < free
 
     def _release(self, office: str) -> None:
@@ -187,12 +199,11 @@ class SignedLink:
         if self.reading[signed.office] >= READS_PER_OFFICE or sum(self.reading.values()) >= READS_IN_ALL:
             raise _Refused(429, "slow-down", "the central is reading other bodies of this office; retry shortly",
                            {"Retry-After": "1"})
-        if push:
-            self._admit(signed.office, headers, take=False)
-        return await self._checked_body(scope, receive, signed, key, push=push)
+        since = self._turn(signed.office, headers) if push else None
+        return await self._checked_body(scope, receive, signed, key, push=push, since=since)
 
     async def _checked_body(self, scope: Scope, receive: Receive, signed, key, *,  # noqa: ANN001
-                            push: bool) -> tuple[str, bytes]:
+                            push: bool, since: float | None) -> tuple[str, bytes]:
         self.reading[signed.office] += 1
         try:
             body, digest = await self._read(receive)
@@ -204,18 +215,16 @@ class SignedLink:
         try:
             verify_signed(key, signed, scope["method"], path, digest)
         except SignatureError as e:
-            self.called.pop(signed.office, None)  # its turn is spent: see _admit
             body.close()
             raise _Refused(401, "not-authenticated", str(e)) from None
         if not await anyio.to_thread.run_sync(_first_use, self.node, signed.office, signed.nonce):
-            self.called.pop(signed.office, None)
             body.close()
             raise _Refused(401, "not-authenticated", "this signed request was seen before: a replay is refused")
         with body:
             body.seek(0)
             data = body.read()
         if push:  # the places may have filled while this body was read: then it is refused (429) after all
-            self._admit(signed.office, _headers(scope), take=True)
+            self._take(signed.office, _headers(scope), since)
         return signed.office, data
 
     async def _read(self, receive: Receive) -> tuple[tempfile.SpooledTemporaryFile, str]:

@@ -237,13 +237,10 @@ def _refuse_reused_number(ctx: Context, number: str) -> None:
 
     if not (m := NUMBER.match(number or "")) or m["office"] != ctx.office_code:
         return
-    if any(row["number"] == number for row in ctx.booked.values()):
-        holder: str | None = "booked earlier in this batch"
-    else:
-        holder = ctx.session.execute(select(ct.registry_application.c.id).where(
-        ct.registry_application.c.office_code == ctx.office_code,
-            ct.registry_application.c.number == number).limit(1)).scalar()
-    if holder is not None:
+    a = ct.registry_application.c
+    held = any(row["number"] == number for row in ctx.booked.values()) or ctx.session.execute(
+        select(a.id).where(a.office_code == ctx.office_code, a.number == number).limit(1)).scalar() is not None
+    if held:
         raise Rejected(f"application number {number} is already held by another application of office "
                        f"{ctx.office_code}; a restored office continues its numbers with `kanim backup rejoin`")
 

@@ -52,7 +52,7 @@ class BodyMalformed(ValueError):
 def encode(operations: Sequence[Operation], *, version: int | None) -> tuple[bytes, str]:
     """The push body for `operations` under `version` (None: a version 1 office), and its type."""
     documents = [o.document() for o in operations]
-    if version is not None and version >= BINARY_FROM:
+    if (version or 1) >= BINARY_FROM:
         return encode_binary(documents), CONTENT_TYPE
     return json.dumps({"operations": documents}, separators=(",", ":"), default=_base64).encode(), JSON_TYPE
 
@@ -73,7 +73,7 @@ def encode_binary(documents: list[dict[str, Any]]) -> bytes:
 
 def _with_parts(document: dict[str, Any], parts: list[bytes]) -> dict[str, Any]:
     items = document["payload"].get("biometrics")
-    if not isinstance(items, list) or not any(isinstance(i.get("data"), bytes) for i in items):
+    if not isinstance(items, list):
         return document
     moved = []
     for item in items:
@@ -157,7 +157,7 @@ def _resolved(op: Any, parts: list[memoryview], used: list[bool]) -> Any:
     """The operation with each image item's `part` replaced by the part's bytes (`data`)."""
     payload = op.get("payload") if isinstance(op, dict) else None
     items = payload.get("biometrics") if isinstance(payload, dict) else None
-    if not isinstance(items, list) or not any(isinstance(i, dict) and "part" in i for i in items):
+    if not isinstance(items, list):
         return op
     out = []
     for item in items:

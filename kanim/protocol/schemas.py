@@ -165,7 +165,7 @@ class BiometricItem(BaseModel):
             raw = self.image()
         except (binascii.Error, ValueError):
             raise ValueError("the image is not valid base64") from None
-        if raw is None or len(raw) != self.size_bytes or hashlib.sha256(raw).hexdigest() != self.sha256:
+        if len(raw) != self.size_bytes or hashlib.sha256(raw).hexdigest() != self.sha256:
             raise ValueError("the image does not match its size and SHA-256 digest")
         return self
 
